@@ -1,0 +1,97 @@
+/**
+ * The seam between hardware and the pipeline. Collectors are the only modules (with src/procfs)
+ * that touch the OS. Every reading says how it was obtained (`method`) and by whom (`source`).
+ */
+
+/** How a figure was obtained: a cumulative hardware energy counter, a power reading integrated over time, or a model. */
+export type Method = "counter" | "power" | "model";
+
+/** Kinds of device energy is attributed over. */
+export type DeviceKind = "gpu" | "cpu" | "memory";
+
+/** How a device's per-process usage was obtained (GPU attribution reports it). */
+export type ProcessUsageMethod =
+  | "utilization" // per-process utilisation samples (NVML process utilisation, simulated shares)
+  | "equal" // resident processes known, no per-process utilisation: equal split
+  | "device-assignment"; // PIDs not visible (container): job holds the device via *_VISIBLE_DEVICES
+
+/** One process using a device during the last interval. */
+export interface ProcessUsage {
+  /** PID as the device reports it (host PID namespace for NVML inside containers). */
+  pid: number;
+  /** Share of the device's utilisation in the interval, 0..1 (absent: unknown). */
+  share?: number;
+  /** Device memory held, bytes. */
+  memoryBytes?: number;
+}
+
+/** One reading of one device. */
+export interface DeviceReading {
+  /** Stable id, unique across collectors: "gpu0", "rapl:package-0", "cpu-model:0", "mem-model". */
+  deviceId: string;
+  kind: DeviceKind;
+  /** Collector id that produced it ("nvml", "nvidia-smi", "rapl", "cpu-model", "amdgpu", "sim"). */
+  source: string;
+  model?: string;
+  /** GPU UUID (NVML/nvidia-smi) or other hardware identity. */
+  uuid?: string;
+  /** Device index as CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES name it. */
+  index?: number;
+  /** Cumulative hardware energy counter, joules. Preferred: exact. */
+  energyJoules?: number;
+  /** The counter wraps to 0 after this many joules (RAPL max_energy_range_uj). Absent: no wrap expected. */
+  counterRangeJoules?: number;
+  /** Instantaneous or averaged power, watts. */
+  powerWatts?: number;
+  /** Device utilisation 0..1. */
+  utilization?: number;
+  /** Idle power, watts, when the source knows it (simulated devices, config). */
+  idleWatts?: number;
+  /** Processes using the device, when the device reports them (GPUs). */
+  processes?: ProcessUsage[];
+  processUsageMethod?: ProcessUsageMethod;
+  /** "counter" | "power" | "model": carried to every figure derived from this reading. */
+  method: Method;
+  /** "lost": the device fell off the bus (NVML GPU_IS_LOST); the run goes on without it. */
+  status?: "ok" | "lost";
+  /** Why the method is weaker than it could be, e.g. "energy counter NOT_SUPPORTED: integrating power". */
+  note?: string;
+}
+
+/** What probe() found about one device. */
+export interface DeviceInfo {
+  deviceId: string;
+  kind: DeviceKind;
+  model?: string;
+  uuid?: string;
+  index?: number;
+  method: Method;
+  /** Whether a cumulative energy counter is supported (GPUs: Volta+; RAPL: always). */
+  energyCounter?: boolean;
+  detail?: string;
+}
+
+/** probe() result: expected outcomes are values, never exceptions. */
+export type ProbeResult =
+  | { status: "ok"; devices: DeviceInfo[]; note?: string }
+  | { status: "unavailable"; reason: string; fix?: string };
+
+/** One hardware source. read() never throws for expected conditions (it returns fewer readings). */
+export interface Collector {
+  readonly id: string;
+  probe(): Promise<ProbeResult>;
+  /**
+   * Reads all devices. `context` gives the time of the tick (ms, the sampler's clock) and the busy
+   * CPU fraction of the host over the last interval (for model collectors that need it).
+   */
+  read(context?: ReadContext): Promise<DeviceReading[]>;
+  close(): Promise<void>;
+}
+
+/** What the sampler tells collectors about the tick being read. */
+export interface ReadContext {
+  /** Sampler clock, milliseconds. */
+  timeMillis: number;
+  /** Host CPU utilisation over the last interval, 0..1 (from /proc/stat or the simulator). */
+  hostCpuUtilization?: number;
+}

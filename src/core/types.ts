@@ -1,0 +1,93 @@
+import type { DeviceKind, Method, ProcessUsageMethod } from "../../collectors/types.js";
+import type { IntensityReading } from "../grid/types.js";
+
+/** Energy of one device over one interval, after counter wrap handling or power integration. */
+export interface DeviceInterval {
+  deviceId: string;
+  kind: DeviceKind;
+  source: string;
+  model?: string;
+  method: Method;
+  /** Energy in the interval, joules (>= 0). */
+  energyJoules: number;
+  /** Idle baseline for the interval, joules: idleWatts × dt. */
+  idleJoules: number;
+  /** Where idleWatts came from: "scenario", "config", "model-default", "lowest-observed", "reported". */
+  idleOrigin: string;
+  durationMillis: number;
+  /** Average power over the interval, watts. */
+  powerWatts: number;
+  processUsageMethod?: ProcessUsageMethod;
+}
+
+/** A party energy is attributed to: a job, or the `system` / `idle` buckets. */
+export type ConsumerId = string;
+export const SYSTEM = "system";
+export const IDLE = "idle";
+
+/** Per-consumer weights for one device in one interval. */
+export interface ConsumerUsage {
+  consumer: ConsumerId;
+  /** Weight for the active part (CPU seconds, GPU utilisation share). */
+  activeWeight: number;
+  /** Weight for the idle part (CPU seconds, or 1 per resident job on a GPU). */
+  idleWeight: number;
+}
+
+export type IdlePolicy = "attribute" | "separate";
+
+/** Energy per kind, joules. */
+export interface EnergyByKind {
+  cpu: number;
+  gpu: number;
+  memory: number;
+  total: number;
+}
+
+/** Cumulative totals of one job, as exporters and reports see them. */
+export interface JobTotals {
+  id: string;
+  name: string;
+  attributes: Record<string, string>;
+  energyJoules: EnergyByKind;
+  facilityEnergyJoules: number;
+  emissionsGrams: number;
+  embodiedEmissionsGrams: number;
+  waterLiters: number;
+  cost: number;
+  /** Average power over the last interval, watts, by kind. */
+  lastPowerWatts: EnergyByKind;
+  /** Energy per training phase (marks), joules. */
+  phaseEnergyJoules: Record<string, number>;
+  /** Per device, joules. */
+  deviceEnergyJoules: Record<string, number>;
+  firstSeenMillis: number;
+  lastSeenMillis: number;
+}
+
+/** Cumulative totals of one device. */
+export interface DeviceTotals {
+  id: string;
+  kind: DeviceKind;
+  model?: string;
+  source: string;
+  method: Method;
+  energyJoules: number;
+  lastPowerWatts: number;
+  idleOrigin: string;
+  processUsageMethod?: ProcessUsageMethod;
+  status: "ok" | "lost";
+  notes: string[];
+}
+
+/** Read-only view of the ledger at one time: what exporters and reports consume. */
+export interface LedgerSnapshot {
+  timeMillis: number;
+  startMillis: number;
+  jobs: JobTotals[];
+  buckets: { system: JobTotals; idle: JobTotals };
+  devices: DeviceTotals[];
+  /** The intensity used for the most recent interval. */
+  grid?: IntensityReading;
+  pue: number;
+}
