@@ -22,6 +22,8 @@ export interface IntensityReading {
   staleAgeSeconds?: number;
   /** Year of an annual table value. */
   year?: number;
+  /** Free-text caveat shown in the summary (e.g. "country-level annual average used for sub-zone US-CAL-CISO"). */
+  note?: string;
 }
 
 /** A source of grid intensity, live or static. */
