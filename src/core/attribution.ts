@@ -1,0 +1,163 @@
+import type { ConsumerId, ConsumerUsage, IdlePolicy } from "./types.js";
+import { IDLE, SYSTEM } from "./types.js";
+import type { DeviceReading } from "../../collectors/types.js";
+
+/**
+ * Splits one device's interval energy between consumers (jobs, `system`, `idle`), per DESIGN.md:
+ *  1. active part A = max(0, E − I), idle part E − A (I = idle baseline, joules);
+ *  2. the active part is split by activeWeight (CPU seconds, GPU utilisation share); when every
+ *     active weight is 0 it is split by idleWeight instead;
+ *  3. the idle part is split by idleWeight (CPU seconds; 1 per job resident on a GPU), or goes
+ *     to `idle` with policy "separate";
+ *  4. no consumer with any weight: all of E goes to `idle`.
+ * Conservation is exact up to one floating-point rounding: the last share is E minus the others.
+ * Pure: energies in joules in, joules out.
+ */
+export function attributeDevice(
+  energyJoules: number,
+  idleJoules: number,
+  usages: readonly ConsumerUsage[],
+  policy: IdlePolicy,
+): Map<ConsumerId, number> {
+  const out = new Map<ConsumerId, number>();
+  const used = usages.filter((u) => u.activeWeight > 0 || u.idleWeight > 0);
+  if (energyJoules <= 0) return out;
+  if (used.length === 0) {
+    out.set(IDLE, energyJoules);
+    return out;
+  }
+  const idlePart = Math.min(Math.max(0, idleJoules), energyJoules);
+  const activePart = energyJoules - idlePart;
+
+  const totalActive = sum(used.map((u) => u.activeWeight));
+  const totalIdle = sum(used.map((u) => u.idleWeight));
+  const activeWeights = totalActive > 0 ? used.map((u) => u.activeWeight) : used.map((u) => u.idleWeight);
+  const activeTotal = totalActive > 0 ? totalActive : totalIdle;
+
+  const add = (id: ConsumerId, joules: number) => {
+    if (joules !== 0) out.set(id, (out.get(id) ?? 0) + joules);
+  };
+  splitInto(activePart, used, activeWeights, activeTotal, add);
+  if (policy === "separate" || totalIdle <= 0) {
+    add(IDLE, idlePart);
+  } else {
+    splitInto(idlePart, used, used.map((u) => u.idleWeight), totalIdle, add);
+  }
+  // Exact conservation: fold the rounding residue into the largest share.
+  const residue = energyJoules - sum([...out.values()]);
+  if (residue !== 0) {
+    let largest: ConsumerId | undefined;
+    for (const [id, v] of out) if (largest === undefined || v > (out.get(largest) ?? 0)) largest = id;
+    if (largest !== undefined) out.set(largest, (out.get(largest) ?? 0) + residue);
+  }
+  return out;
+}
+
+function splitInto(
+  joules: number,
+  usages: readonly ConsumerUsage[],
+  weights: readonly number[],
+  totalWeight: number,
+  add: (id: ConsumerId, joules: number) => void,
+): void {
+  if (joules === 0 || totalWeight <= 0) return;
+  for (let i = 0; i < usages.length; i++) {
+    const w = weights[i];
+    if (w > 0) add(usages[i].consumer, (joules * w) / totalWeight);
+  }
+}
+
+const sum = (xs: readonly number[]): number => {
+  // Neumaier summation: conservation is checked to 1e-9 relative over thousands of intervals.
+  let s = 0;
+  let c = 0;
+  for (const x of xs) {
+    const t = s + x;
+    c += Math.abs(s) >= Math.abs(x) ? s - t + x : x - t + s;
+    s = t;
+  }
+  return s + c;
+};
+
+/**
+ * CPU (and memory) usage: each job's CPU seconds in the interval, and `system` for the rest of the
+ * host's busy CPU seconds (processes outside any job). Weights are CPU seconds for both parts.
+ */
+export function cpuUsages(jobCpuSecondsDelta: ReadonlyMap<string, number>, hostBusySecondsDelta: number): ConsumerUsage[] {
+  const usages: ConsumerUsage[] = [];
+  let jobsTotal = 0;
+  for (const [job, seconds] of jobCpuSecondsDelta) {
+    const s = Math.max(0, seconds);
+    jobsTotal += s;
+    if (s > 0) usages.push({ consumer: job, activeWeight: s, idleWeight: s });
+  }
+  // The host counter and the per-process counters are read a few µs apart: never negative.
+  const systemSeconds = Math.max(0, hostBusySecondsDelta - jobsTotal);
+  if (systemSeconds > 0) usages.push({ consumer: SYSTEM, activeWeight: systemSeconds, idleWeight: systemSeconds });
+  return usages;
+}
+
+/** Result of matching a GPU's processes to jobs. */
+export interface GpuUsageResult {
+  usages: ConsumerUsage[];
+  /** "utilization" | "equal" | "device-assignment" | "none" (no using process: all to idle). */
+  method: "utilization" | "equal" | "device-assignment" | "none";
+}
+
+/**
+ * GPU usage: the active part by per-process utilisation share (equal per resident process when the
+ * device gives none); the idle part equally among the jobs (and `system`) holding a resident process.
+ * Processes whose PID is not a job member go to `system`. When none of the device's processes can be
+ * matched to a live process (inside a container NVML reports host PIDs), jobs whose
+ * CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES name this GPU (index or UUID) take it: method
+ * "device-assignment".
+ */
+export function gpuUsages(
+  reading: Pick<DeviceReading, "processes" | "processUsageMethod" | "index" | "uuid" | "utilization">,
+  members: ReadonlyMap<number, string>,
+  opts: { isVisiblePid?: (pid: number) => boolean; jobDevices?: ReadonlyMap<string, readonly string[]> } = {},
+): GpuUsageResult {
+  const processes = reading.processes ?? [];
+  const haveShares = reading.processUsageMethod === "utilization" && processes.some((p) => p.share !== undefined);
+  const active = new Map<string, number>();
+  const resident = new Set<string>();
+  let matchedAny = false;
+  for (const p of processes) {
+    const job = members.get(p.pid);
+    if (job !== undefined) matchedAny = true;
+    const consumer = job ?? SYSTEM;
+    resident.add(consumer);
+    const w = haveShares ? (p.share ?? 0) : 1;
+    active.set(consumer, (active.get(consumer) ?? 0) + w);
+  }
+  const visible = opts.isVisiblePid;
+  const unmatchable = processes.length > 0 && !matchedAny && visible !== undefined && processes.every((p) => !visible(p.pid));
+  const busyWithoutProcesses = processes.length === 0 && (reading.utilization ?? 0) > 0;
+  if ((unmatchable || busyWithoutProcesses) && opts.jobDevices) {
+    const holders: string[] = [];
+    for (const [job, devices] of opts.jobDevices) {
+      if (devices.some((d) => d === "all" || d === String(reading.index) || (reading.uuid !== undefined && d === reading.uuid))) holders.push(job);
+    }
+    if (holders.length > 0) {
+      return {
+        usages: holders.map((job) => ({ consumer: job, activeWeight: 1, idleWeight: 1 })),
+        method: "device-assignment",
+      };
+    }
+  }
+  if (processes.length === 0) return { usages: [], method: "none" };
+  const usages: ConsumerUsage[] = [];
+  for (const consumer of resident) usages.push({ consumer, activeWeight: active.get(consumer) ?? 0, idleWeight: 1 });
+  return { usages, method: haveShares ? "utilization" : "equal" };
+}
+
+/**
+ * Parses CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES into device names (indices or UUIDs).
+ * "all" → ["all"]; "none"/"void"/"" → [].
+ */
+export function parseVisibleDevices(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const v = value.trim();
+  if (v === "" || v === "none" || v === "void" || v === "NoDevFiles") return [];
+  return v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}

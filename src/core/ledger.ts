@@ -1,0 +1,219 @@
+import type { DeviceKind, Method } from "../../collectors/types.js";
+import type { IntensityReading } from "../grid/types.js";
+import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
+import { IDLE, SYSTEM } from "./types.js";
+import { joulesToKwh, joulesOverMillisToWatts } from "../units.js";
+
+/** Embodied emissions of a device and its lifetime (SCI "M" inputs). */
+export interface EmbodiedSpec {
+  totalGrams: number;
+  lifetimeMillis: number;
+  source: string;
+}
+
+/** Constants the ledger multiplies by. All validated at the boundary (config). */
+export interface LedgerOptions {
+  /** Power usage effectiveness, >= 1. */
+  pue: number;
+  /** On-site water usage effectiveness, litres per IT kWh. */
+  wueLitersPerKwh?: number;
+  /** Off-site water of electricity generation, litres per facility kWh. */
+  waterIntensityLitersPerKwh?: number;
+  /** Price of a facility kWh in `currency`. */
+  pricePerKwh?: number;
+  /** Embodied emissions per device, or undefined when unknown. */
+  embodiedFor?: (device: { id: string; kind: DeviceKind; model?: string }) => EmbodiedSpec | undefined;
+}
+
+const zeroByKind = (): EnergyByKind => ({ cpu: 0, gpu: 0, memory: 0, total: 0 });
+
+function newTotals(id: string, name: string, attributes: Record<string, string>, timeMillis: number): JobTotals {
+  return {
+    id,
+    name,
+    attributes,
+    energyJoules: zeroByKind(),
+    facilityEnergyJoules: 0,
+    emissionsGrams: 0,
+    embodiedEmissionsGrams: 0,
+    waterLiters: 0,
+    cost: 0,
+    lastPowerWatts: zeroByKind(),
+    phaseEnergyJoules: {},
+    deviceEnergyJoules: {},
+    firstSeenMillis: timeMillis,
+    lastSeenMillis: timeMillis,
+  };
+}
+
+/**
+ * Accumulates attributed energy per job and bucket, and derives facility energy (× PUE),
+ * operational emissions (× the intensity valid in each interval), water, embodied emissions and cost.
+ * Every interval is multiplied by its own intensity: emissions are a sum over intervals, never an
+ * average intensity × total energy.
+ */
+export class Ledger {
+  private readonly totals = new Map<ConsumerId, JobTotals>();
+  private readonly devices = new Map<string, DeviceTotals>();
+  private readonly phases = new Map<string, string>();
+  private tickEnergy = new Map<ConsumerId, EnergyByKind>();
+  private tickMillis = 0;
+  private lastIntensity?: IntensityReading;
+  private nowMillis: number;
+
+  constructor(
+    private readonly options: LedgerOptions,
+    private readonly startMillis: number,
+  ) {
+    this.nowMillis = startMillis;
+    this.totals.set(SYSTEM, newTotals(SYSTEM, SYSTEM, {}, startMillis));
+    this.totals.set(IDLE, newTotals(IDLE, IDLE, {}, startMillis));
+  }
+
+  /** Declares a job so it appears (with zeros) before it has used anything. */
+  registerJob(id: string, name: string, attributes: Record<string, string>, timeMillis: number): void {
+    if (!this.totals.has(id)) this.totals.set(id, newTotals(id, name, attributes, timeMillis));
+  }
+
+  hasJob(id: string): boolean {
+    return this.totals.has(id);
+  }
+
+  /** Opens a training phase for a job (marks protocol); energy from now on also counts under it. */
+  setPhase(jobId: string, phase: string): void {
+    this.phases.set(jobId, phase);
+  }
+
+  /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
+  beginTick(): void {
+    this.tickEnergy = new Map();
+    this.tickMillis = 0;
+  }
+
+  /**
+   * Records one device interval and its attribution (joules per consumer, summing to the interval
+   * energy) with the grid intensity valid for it.
+   */
+  record(interval: DeviceInterval, shares: ReadonlyMap<ConsumerId, number>, intensity: IntensityReading, timeMillis: number): void {
+    this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    this.lastIntensity = intensity;
+    this.tickMillis = Math.max(this.tickMillis, interval.durationMillis);
+    const device = this.deviceTotals(interval);
+    device.energyJoules += interval.energyJoules;
+    device.lastPowerWatts = interval.powerWatts;
+    device.method = weakerMethod(device.method, interval.method);
+    device.idleOrigin = interval.idleOrigin;
+    if (interval.processUsageMethod) device.processUsageMethod = interval.processUsageMethod;
+
+    const embodied = this.options.embodiedFor?.({ id: interval.deviceId, kind: interval.kind, model: interval.model });
+    const pue = this.options.pue;
+    for (const [consumer, energyJoules] of shares) {
+      const t = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
+      const kind = interval.kind;
+      t.energyJoules[kind] += energyJoules;
+      t.energyJoules.total += energyJoules;
+      const facilityJoules = energyJoules * pue;
+      t.facilityEnergyJoules += facilityJoules;
+      t.emissionsGrams += joulesToKwh(facilityJoules) * intensity.intensityGramsPerKwh;
+      t.waterLiters +=
+        joulesToKwh(energyJoules) * (this.options.wueLitersPerKwh ?? 0) +
+        joulesToKwh(facilityJoules) * (this.options.waterIntensityLitersPerKwh ?? 0);
+      t.cost += joulesToKwh(facilityJoules) * (this.options.pricePerKwh ?? 0);
+      if (embodied && interval.energyJoules > 0 && embodied.lifetimeMillis > 0) {
+        // SCI M = TE × (time reserved / expected lifetime) × (share of the device).
+        const share = energyJoules / interval.energyJoules;
+        t.embodiedEmissionsGrams += embodied.totalGrams * (interval.durationMillis / embodied.lifetimeMillis) * share;
+      }
+      t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
+      const phase = this.phases.get(consumer);
+      if (phase !== undefined) t.phaseEnergyJoules[phase] = (t.phaseEnergyJoules[phase] ?? 0) + energyJoules;
+      t.lastSeenMillis = timeMillis;
+      const tick = this.tickEnergy.get(consumer) ?? zeroByKind();
+      tick[kind] += energyJoules;
+      tick.total += energyJoules;
+      this.tickEnergy.set(consumer, tick);
+    }
+  }
+
+  /** Ends a tick: sets each consumer's last-interval power (W) from the energy recorded in it. */
+  endTick(timeMillis: number): void {
+    this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    for (const [id, t] of this.totals) {
+      const e = this.tickEnergy.get(id);
+      t.lastPowerWatts = e
+        ? {
+            cpu: joulesOverMillisToWatts(e.cpu, this.tickMillis),
+            gpu: joulesOverMillisToWatts(e.gpu, this.tickMillis),
+            memory: joulesOverMillisToWatts(e.memory, this.tickMillis),
+            total: joulesOverMillisToWatts(e.total, this.tickMillis),
+          }
+        : zeroByKind();
+    }
+  }
+
+  /** Marks a device lost (GPU fell off the bus); its totals so far stay. */
+  markDevice(deviceId: string, kind: DeviceKind, source: string, status: "ok" | "lost", note?: string, model?: string, method: Method = "power"): void {
+    let d = this.devices.get(deviceId);
+    if (!d) {
+      d = { id: deviceId, kind, model, source, method, energyJoules: 0, lastPowerWatts: 0, idleOrigin: "none", status, notes: [] };
+      this.devices.set(deviceId, d);
+    }
+    d.status = status;
+    if (status === "lost") d.lastPowerWatts = 0;
+    if (note && !d.notes.includes(note)) d.notes.push(note);
+  }
+
+  snapshot(): LedgerSnapshot {
+    const clone = (t: JobTotals): JobTotals => ({
+      ...t,
+      attributes: { ...t.attributes },
+      energyJoules: { ...t.energyJoules },
+      lastPowerWatts: { ...t.lastPowerWatts },
+      phaseEnergyJoules: { ...t.phaseEnergyJoules },
+      deviceEnergyJoules: { ...t.deviceEnergyJoules },
+    });
+    const jobs: JobTotals[] = [];
+    for (const [id, t] of this.totals) if (id !== SYSTEM && id !== IDLE) jobs.push(clone(t));
+    return {
+      timeMillis: this.nowMillis,
+      startMillis: this.startMillis,
+      jobs,
+      buckets: { system: clone(this.totals.get(SYSTEM)!), idle: clone(this.totals.get(IDLE)!) },
+      devices: [...this.devices.values()].map((d) => ({ ...d, notes: [...d.notes] })),
+      grid: this.lastIntensity,
+      pue: this.options.pue,
+    };
+  }
+
+  private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
+    const t = newTotals(consumer, consumer, {}, timeMillis);
+    this.totals.set(consumer, t);
+    return t;
+  }
+
+  private deviceTotals(interval: DeviceInterval): DeviceTotals {
+    let d = this.devices.get(interval.deviceId);
+    if (!d) {
+      d = {
+        id: interval.deviceId,
+        kind: interval.kind,
+        model: interval.model,
+        source: interval.source,
+        method: interval.method,
+        energyJoules: 0,
+        lastPowerWatts: 0,
+        idleOrigin: interval.idleOrigin,
+        status: "ok",
+        notes: [],
+      };
+      this.devices.set(interval.deviceId, d);
+    }
+    return d;
+  }
+}
+
+const METHOD_RANK: Record<Method, number> = { counter: 0, power: 1, model: 2 };
+/** A device that was read by counter most of the time but by power once is reported as the weaker method. */
+function weakerMethod(a: Method, b: Method): Method {
+  return METHOD_RANK[a] >= METHOD_RANK[b] ? a : b;
+}

@@ -1,0 +1,125 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { parse as parseYaml } from "yaml";
+import { UsageError } from "../errors.js";
+
+const point = z.tuple([z.number().min(0, "time must be >= 0 seconds"), z.number()]);
+const series = z
+  .array(point)
+  .min(1, "needs at least one [seconds, value] point")
+  .superRefine((pts, ctx) => {
+    for (let i = 1; i < pts.length; i++) {
+      if (pts[i][0] < pts[i - 1][0]) ctx.addIssue({ code: "custom", message: "points must be sorted by time", path: [i, 0] });
+    }
+  });
+const nonNegativeSeries = series.superRefine((pts, ctx) => {
+  pts.forEach((p, i) => {
+    if (p[1] < 0) ctx.addIssue({ code: "custom", message: "values must be >= 0", path: [i, 1] });
+  });
+});
+
+const device = z
+  .object({
+    id: z.string().min(1),
+    kind: z.enum(["gpu", "cpu", "memory"], { message: "must be one of gpu, cpu, memory" }),
+    model: z.string().optional(),
+    idleWatts: z.number().min(0, "must be >= 0 watts"),
+    maxWatts: z.number().min(0, "must be >= 0 watts"),
+    cores: z.number().int().positive("must be a positive number of cores").optional(),
+    counter: z.boolean().default(true),
+    /** Index as CUDA_VISIBLE_DEVICES names it (GPUs). */
+    index: z.number().int().min(0).optional(),
+    uuid: z.string().optional(),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.maxWatts < d.idleWatts) ctx.addIssue({ code: "custom", message: `must be >= idleWatts (${d.idleWatts})`, path: ["maxWatts"] });
+  });
+
+const processSpec = z
+  .object({
+    pid: z.number().int().positive(),
+    ppid: z.number().int().min(0).default(1),
+    name: z.string().optional(),
+    job: z.string().min(1).optional(),
+    startSeconds: z.number().min(0).default(0),
+    endSeconds: z.number().min(0).optional(),
+    cpu: nonNegativeSeries.optional(),
+    gpu: z.record(z.string(), nonNegativeSeries).optional(),
+  })
+  .strict();
+
+/** Zod schema of a scenario file (DESIGN.md "Simulated hardware"). */
+export const scenarioSchema = z
+  .object({
+    name: z.string().default("scenario"),
+    durationSeconds: z.number().positive("must be > 0 seconds"),
+    intervalMillis: z.number().int().min(10, "must be >= 10 ms").default(1000),
+    pue: z.number().min(1, "must be >= 1 (facility energy cannot be below IT energy)").optional(),
+    grid: z
+      .object({ zone: z.string().optional(), intensity: nonNegativeSeries.optional() })
+      .strict()
+      .optional(),
+    devices: z.array(device).min(1, "needs at least one device"),
+    processes: z.array(processSpec).default([]),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const ids = new Set<string>();
+    s.devices.forEach((d, i) => {
+      if (ids.has(d.id)) ctx.addIssue({ code: "custom", message: `duplicate device id '${d.id}'`, path: ["devices", i, "id"] });
+      ids.add(d.id);
+      if (d.kind === "cpu" && d.cores === undefined) ctx.addIssue({ code: "custom", message: "cpu devices need 'cores'", path: ["devices", i, "cores"] });
+    });
+    const pids = new Set<number>();
+    s.processes.forEach((p, i) => {
+      if (pids.has(p.pid)) ctx.addIssue({ code: "custom", message: `duplicate pid ${p.pid}`, path: ["processes", i, "pid"] });
+      pids.add(p.pid);
+      if (p.endSeconds !== undefined && p.endSeconds < p.startSeconds)
+        ctx.addIssue({ code: "custom", message: "must be >= startSeconds", path: ["processes", i, "endSeconds"] });
+      for (const gpuId of Object.keys(p.gpu ?? {})) {
+        const d = s.devices.find((x) => x.id === gpuId);
+        if (!d || d.kind !== "gpu")
+          ctx.addIssue({ code: "custom", message: `names '${gpuId}', which is not a gpu device of this scenario`, path: ["processes", i, "gpu", gpuId] });
+      }
+    });
+  });
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type ScenarioDevice = Scenario["devices"][number];
+export type ScenarioProcess = Scenario["processes"][number];
+
+/** Formats a zod path as `devices[1].idleWatts`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
+  return out || "(scenario)";
+}
+
+/** Validates a parsed scenario object; throws UsageError naming the first bad field. */
+export function validateScenario(data: unknown, origin = "scenario"): Scenario {
+  const r = scenarioSchema.safeParse(data);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = formatPath(issue.path);
+    throw new UsageError(`${origin}: ${field}`, `${issue.message}${issue.code === "unrecognized_keys" ? "" : ""} (see README 'Scenario format')`);
+  }
+  return r.data;
+}
+
+/** Reads and validates a scenario file (JSON, or YAML for .yaml/.yml). */
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError("scenario", `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? String(err)}; give the path of a scenario file`, { cause: err });
+  }
+  let data: unknown;
+  try {
+    data = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`scenario ${path}`, `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+  }
+  return validateScenario(data, path);
+}
