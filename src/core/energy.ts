@@ -1,6 +1,7 @@
 import type { DeviceReading } from "../../collectors/types.js";
 import type { DeviceInterval } from "./types.js";
 import { wattsOverMillisToJoules, joulesOverMillisToWatts } from "../units.js";
+import { counterDeltaJoules } from "./counter.js";
 
 /** Idle power configured for a device kind or id (from config/flags), watts. */
 export interface IdleConfig {
@@ -101,20 +102,4 @@ export class EnergyIntegrator {
       processUsageMethod: reading.processUsageMethod,
     };
   }
-}
-
-/**
- * Energy between two readings of a cumulative counter, joules. A decrease is a wrap when the
- * counter's range is known (RAPL max_energy_range_uj): delta = range − previous + current.
- * Returns undefined for a decrease with no known range (a reset: the caller decides).
- * Works in integer microjoules where the inputs allow, to keep sums exact.
- */
-export function counterDeltaJoules(previousJoules: number, currentJoules: number, rangeJoules?: number): number | undefined {
-  const prevMicro = Math.round(previousJoules * 1e6);
-  const curMicro = Math.round(currentJoules * 1e6);
-  if (curMicro >= prevMicro) return (curMicro - prevMicro) / 1e6;
-  if (rangeJoules === undefined || rangeJoules <= 0) return undefined;
-  const rangeMicro = Math.round(rangeJoules * 1e6);
-  if (prevMicro > rangeMicro) return undefined;
-  return (rangeMicro - prevMicro + curMicro) / 1e6;
 }
