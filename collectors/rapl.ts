@@ -1,0 +1,344 @@
+/**
+ * RAPL energy counters through the Linux powercap sysfs interface
+ * (`/sys/class/powercap/intel-rapl:*`, driver intel_rapl_msr; also AMD Zen via the same driver).
+ *
+ * Zones (the kernel names them `intel-rapl:<id>` and `intel-rapl:<id>:<sub>`, ids in HEX, so the
+ * eleventh package is `intel-rapl:a`):
+ * - top-level `package-N` (or `package-N-die-M` on multi-die parts): one CPU package → kind "cpu",
+ *   device "rapl:package-N".
+ * - sub-zone `dram` of a package: that socket's memory → kind "memory", device "rapl:dram-N".
+ * - sub-zones `core` / `uncore`: parts of their package's energy, already inside it → skipped.
+ * - top-level `psys`: the whole platform (SoC, DRAM, chipset, ...), which OVERLAPS package and
+ *   dram. It is used (kind "cpu", device "rapl:psys") only when no package zone is readable, in
+ *   which case dram zones are dropped and the reading says so; otherwise psys is skipped, so
+ *   nothing is counted twice.
+ * - `intel-rapl-mmio:*`: the same package counter through MMIO on client parts; ignored
+ *   (it duplicates the MSR zone).
+ * - anything else (a zone named "domain", "socket", ...) or malformed values: skipped, with a note
+ *   in probe().
+ * `enabled` files are about power-limit enforcement, not counting, and are not read.
+ *
+ * Readings: `energyJoules` = energy_uj / 1e6 (cumulative, exact to the µJ), `counterRangeJoules` =
+ * max_energy_range_uj / 1e6 (the wrap point, handled by src/core/counter.ts), method "counter".
+ *
+ * Permissions: on kernels patched for CVE-2020-8694 (PLATYPUS; mainline 5.10, backported to stable
+ * kernels) energy_uj is mode 0400 root. Unprivileged runs get "unavailable" with the fixes in
+ * {@link RAPL_PERMISSION_FIX}.
+ */
+
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { MICROJOULES_PER_JOULE } from "../src/units.js";
+import type { Collector, DeviceInfo, DeviceKind, DeviceReading, ProbeResult } from "./types.js";
+
+/** Collector id. */
+export const RAPL_COLLECTOR_ID = "rapl";
+
+/**
+ * How to let a non-root powerprint read RAPL counters (shown by `powerprint probe`). Reading a
+ * 0400 root file needs root, a wider file mode, or CAP_DAC_READ_SEARCH (which bypasses file read
+ * permission checks); CAP_SYS_RAWIO is for /dev/cpu/N/msr and does not help with sysfs.
+ */
+export const RAPL_PERMISSION_FIX = [
+  "energy_uj is readable by root only (Linux fix for CVE-2020-8694). Pick one:",
+  "  - run powerprint as root (sudo), or in a container whose user is root;",
+  "  - until the next reboot: sudo chmod o+r /sys/class/powercap/intel-rapl:*/energy_uj",
+  "  - permanently, a udev rule in /etc/udev/rules.d/99-powerprint-rapl.rules:",
+  '      ACTION=="add", SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", RUN+="/bin/chmod o+r /sys%p/energy_uj"',
+  "    then apply it now: sudo udevadm trigger --subsystem-match=powercap --action=add",
+  "  - or grant the capability CAP_DAC_READ_SEARCH: docker run --cap-add DAC_READ_SEARCH, or",
+  "    Kubernetes securityContext.capabilities.add: [DAC_READ_SEARCH] (with /sys/class/powercap visible).",
+  "Note: world-readable energy counters re-open the PLATYPUS power side channel to local users;",
+  "on shared hosts prefer root or the capability, or chgrp the files to a trusted group and chmod g+r.",
+].join("\n");
+
+/** Options of {@link createRaplCollector}. */
+export interface RaplCollectorOptions {
+  /** Root of the file system to read (default "/"): the collector reads `${root}/sys/class/powercap`. */
+  root?: string;
+}
+
+/** One powercap zone the collector reads. */
+interface RaplZone {
+  deviceId: string;
+  kind: DeviceKind;
+  /** Zone directory name, e.g. "intel-rapl:0:1". */
+  zoneId: string;
+  /** Zone name as sysfs gives it, e.g. "package-0", "dram", "psys". */
+  zoneName: string;
+  energyPath: string;
+  counterRangeJoules?: number;
+  note?: string;
+}
+
+/** What a scan of the powercap tree found. */
+interface RaplScan {
+  status: "ok" | "no-powercap" | "no-zones" | "permission-denied" | "no-usable-zones";
+  zones: RaplZone[];
+  /** Human-readable notes on skipped zones. */
+  notes: string[];
+  /** energy_uj files that could not be read for lack of permission. */
+  deniedPaths: string[];
+  powercapDir: string;
+}
+
+const ZONE_DIR = /^intel-rapl:([0-9a-f]+)(?::([0-9a-f]+))?$/;
+const PACKAGE_NAME = /^package-(\d+(?:-die-\d+)?)$/;
+const PSYS_NAME = /^psys(?:-\d+)?$/;
+const COUNTER_TEXT = /^\d+$/;
+
+type ReadOutcome = { ok: true; text: string } | { ok: false; code: string; message: string };
+
+function readText(path: string): ReadOutcome {
+  try {
+    return { ok: true, text: readFileSync(path, "utf8").trim() };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "EIO";
+    return { ok: false, code, message: (err as Error).message };
+  }
+}
+
+/** Parses a whole number of microjoules as sysfs writes it; undefined for anything else. */
+export function parseMicrojoules(text: string): number | undefined {
+  if (!COUNTER_TEXT.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory(); // follows the class dir's symlinks
+  } catch {
+    return false;
+  }
+}
+
+/** Zone directories, deduplicated by name: the class dir lists every zone flat (as symlinks), and each package dir also holds its sub-zones. */
+function listZoneDirs(powercapDir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const visit = (dir: string, depth: number): void => {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const entry of entries.sort()) {
+      const match = ZONE_DIR.exec(entry);
+      if (!match) continue;
+      const path = join(dir, entry);
+      if (!isDirectory(path)) continue;
+      if (!found.has(entry)) found.set(entry, path);
+      // Sub-zones live one level down (intel-rapl:0/intel-rapl:0:0) in the device tree layout.
+      if (depth === 0 && match[2] === undefined) visit(path, 1);
+    }
+  };
+  visit(powercapDir, 0);
+  return found;
+}
+
+function zoneOrder(a: string, b: string): number {
+  const pa = ZONE_DIR.exec(a)!;
+  const pb = ZONE_DIR.exec(b)!;
+  const top = parseInt(pa[1], 16) - parseInt(pb[1], 16);
+  if (top !== 0) return top;
+  return (pa[2] === undefined ? -1 : parseInt(pa[2], 16)) - (pb[2] === undefined ? -1 : parseInt(pb[2], 16));
+}
+
+/** Scans `${root}/sys/class/powercap`. Never throws. */
+function scanPowercap(root: string): RaplScan {
+  const powercapDir = join(root, "sys", "class", "powercap");
+  const scan: RaplScan = { status: "ok", zones: [], notes: [], deniedPaths: [], powercapDir };
+  if (!isDirectory(powercapDir)) return { ...scan, status: "no-powercap" };
+  const dirs = listZoneDirs(powercapDir);
+  if (dirs.size === 0) return { ...scan, status: "no-zones" };
+
+  const ids = [...dirs.keys()].sort(zoneOrder);
+  // Top-level zone id → package suffix ("0", "0-die-1"), for naming dram sub-zones.
+  const packageSuffixByTop = new Map<string, string>();
+  const names = new Map<string, string>();
+  for (const zoneId of ids) {
+    const name = readText(join(dirs.get(zoneId)!, "name"));
+    if (!name.ok || name.text === "") {
+      scan.notes.push(`${zoneId}: no readable name (${name.ok ? "empty" : name.code}); skipped`);
+      continue;
+    }
+    names.set(zoneId, name.text);
+    const top = ZONE_DIR.exec(zoneId)!;
+    const pkg = PACKAGE_NAME.exec(name.text);
+    if (top[2] === undefined && pkg) packageSuffixByTop.set(top[1], pkg[1]);
+  }
+
+  const psysCandidates: RaplZone[] = [];
+  const seenDeviceIds = new Set<string>();
+  for (const zoneId of ids) {
+    const zoneName = names.get(zoneId);
+    if (zoneName === undefined) continue;
+    const dir = dirs.get(zoneId)!;
+    const [, topId, subId] = ZONE_DIR.exec(zoneId)!;
+    let deviceId: string;
+    let kind: DeviceKind;
+    const pkg = PACKAGE_NAME.exec(zoneName);
+    if (subId === undefined && pkg) {
+      deviceId = `rapl:package-${pkg[1]}`;
+      kind = "cpu";
+    } else if (subId === undefined && PSYS_NAME.test(zoneName)) {
+      deviceId = `rapl:${zoneName}`;
+      kind = "cpu";
+    } else if (zoneName === "dram") {
+      // dram is a sub-zone of its package; a top-level dram (old kernels) is named by its zone index.
+      const suffix = subId === undefined ? String(parseInt(topId, 16)) : packageSuffixByTop.get(topId);
+      if (suffix === undefined) {
+        scan.notes.push(`${zoneId} (dram): parent ${`intel-rapl:${topId}`} is not a readable package zone; skipped`);
+        continue;
+      }
+      deviceId = `rapl:dram-${suffix}`;
+      kind = "memory";
+    } else if (subId !== undefined && (zoneName === "core" || zoneName === "uncore")) {
+      scan.notes.push(`${zoneId} (${zoneName}): part of its package's energy, not added`);
+      continue;
+    } else {
+      scan.notes.push(`${zoneId}: unknown zone name "${zoneName}"; skipped`);
+      continue;
+    }
+    if (seenDeviceIds.has(deviceId)) {
+      scan.notes.push(`${zoneId} (${zoneName}): duplicate of ${deviceId}; skipped`);
+      continue;
+    }
+
+    const energyPath = join(dir, "energy_uj");
+    const energy = readText(energyPath);
+    if (!energy.ok) {
+      if (energy.code === "EACCES" || energy.code === "EPERM") scan.deniedPaths.push(energyPath);
+      scan.notes.push(`${zoneId} (${zoneName}): energy_uj unreadable (${energy.code}); skipped`);
+      continue;
+    }
+    if (parseMicrojoules(energy.text) === undefined) {
+      scan.notes.push(`${zoneId} (${zoneName}): malformed energy_uj "${energy.text}"; skipped`);
+      continue;
+    }
+    const zone: RaplZone = { deviceId, kind, zoneId, zoneName, energyPath };
+    const range = readText(join(dir, "max_energy_range_uj"));
+    const rangeMicrojoules = range.ok ? parseMicrojoules(range.text) : undefined;
+    if (rangeMicrojoules !== undefined && rangeMicrojoules > 0) {
+      zone.counterRangeJoules = rangeMicrojoules / MICROJOULES_PER_JOULE;
+    } else {
+      const why = range.ok ? `malformed max_energy_range_uj "${range.text}"` : `max_energy_range_uj unreadable (${range.code})`;
+      zone.note = `${why}: a counter wrap cannot be corrected`;
+    }
+    seenDeviceIds.add(deviceId);
+    if (kind === "cpu" && PSYS_NAME.test(zoneName)) psysCandidates.push(zone);
+    else scan.zones.push(zone);
+  }
+
+  const hasPackage = scan.zones.some((z) => z.kind === "cpu");
+  if (psysCandidates.length > 0) {
+    if (hasPackage) {
+      for (const psys of psysCandidates) {
+        scan.notes.push(`${psys.zoneId} (psys): whole-platform energy overlaps the package and dram zones; not added`);
+      }
+    } else {
+      // psys covers the whole platform, DRAM included: keeping a dram zone too would count it twice.
+      for (const dram of scan.zones.filter((z) => z.kind === "memory")) {
+        scan.notes.push(`${dram.zoneId} (dram): inside the psys platform energy used instead of packages; not added`);
+      }
+      scan.zones = psysCandidates.map((psys) => ({
+        ...psys,
+        note: [psys.note, "psys: whole-platform energy (CPU, SoC, DRAM, chipset), used because no package zone is readable"]
+          .filter(Boolean)
+          .join("; "),
+      }));
+    }
+  }
+  for (const zone of scan.zones) if (zone.note) scan.notes.push(`${zone.zoneId} (${zone.zoneName}): ${zone.note}`);
+
+  if (scan.zones.length === 0) scan.status = scan.deniedPaths.length > 0 ? "permission-denied" : "no-usable-zones";
+  return scan;
+}
+
+function readingOf(zone: RaplZone, microjoules: number): DeviceReading {
+  const reading: DeviceReading = {
+    deviceId: zone.deviceId,
+    kind: zone.kind,
+    source: RAPL_COLLECTOR_ID,
+    energyJoules: microjoules / MICROJOULES_PER_JOULE,
+    method: "counter",
+  };
+  if (zone.counterRangeJoules !== undefined) reading.counterRangeJoules = zone.counterRangeJoules;
+  if (zone.note) reading.note = zone.note;
+  return reading;
+}
+
+/**
+ * Creates the RAPL collector (id "rapl"). probe() scans the powercap tree and says which zones it
+ * uses, or why RAPL is unavailable and how to fix it; read() re-reads the energy_uj of those zones
+ * (the zone list is scanned once, on the first probe() or read()).
+ *
+ * Data source: Linux powercap sysfs (`${root}/sys/class/powercap`). Unit: energy in joules from
+ * microjoule counters. Caveats: see the module comment (psys, core/uncore, mmio, permissions).
+ */
+export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector {
+  const root = opts.root ?? "/";
+  let scan: RaplScan | undefined;
+  const getScan = (): RaplScan => (scan ??= scanPowercap(root));
+
+  return {
+    id: RAPL_COLLECTOR_ID,
+
+    async probe(): Promise<ProbeResult> {
+      // probe() always rescans: after a chmod the user expects `powerprint probe` to see it.
+      scan = scanPowercap(root);
+      const s = scan;
+      switch (s.status) {
+        case "no-powercap":
+          return {
+            status: "unavailable",
+            reason: `no RAPL powercap zones (VM or container without /sys/class/powercap): ${s.powercapDir} does not exist`,
+            fix: "on bare metal, load the driver (sudo modprobe intel_rapl_msr); in a container, make the host's /sys/class/powercap visible (e.g. -v /sys/class/powercap:/sys/class/powercap:ro); in a VM RAPL is not exposed and the cpu-model collector estimates CPU and memory power instead",
+          };
+        case "no-zones":
+          return {
+            status: "unavailable",
+            reason: `no RAPL powercap zones under ${s.powercapDir} (VM, or the intel_rapl_msr driver is not loaded)`,
+            fix: "on bare metal: sudo modprobe intel_rapl_msr; in a VM RAPL is not exposed and the cpu-model collector estimates CPU and memory power instead",
+          };
+        case "permission-denied":
+          return {
+            status: "unavailable",
+            reason: `permission denied reading ${s.deniedPaths[0]}${s.deniedPaths.length > 1 ? ` (and ${s.deniedPaths.length - 1} more energy_uj files)` : ""}`,
+            fix: RAPL_PERMISSION_FIX,
+          };
+        case "no-usable-zones":
+          return {
+            status: "unavailable",
+            reason: `no usable RAPL zone under ${s.powercapDir}: ${s.notes.join("; ")}`,
+          };
+        case "ok": {
+          const devices: DeviceInfo[] = s.zones.map((z) => ({
+            deviceId: z.deviceId,
+            kind: z.kind,
+            method: "counter",
+            energyCounter: true,
+            detail: `${z.zoneId} (${z.zoneName})${z.note ? `: ${z.note}` : ""}`,
+          }));
+          const notes = [...s.notes];
+          if (s.deniedPaths.length > 0) notes.push(`some zones were not readable; to fix:\n${RAPL_PERMISSION_FIX}`);
+          return notes.length > 0 ? { status: "ok", devices, note: notes.join("; ") } : { status: "ok", devices };
+        }
+      }
+    },
+
+    async read(): Promise<DeviceReading[]> {
+      const readings: DeviceReading[] = [];
+      for (const zone of getScan().zones) {
+        const text = readText(zone.energyPath);
+        const microjoules = text.ok ? parseMicrojoules(text.text) : undefined;
+        // A zone that stops being readable simply yields no reading this tick (read() never throws).
+        if (microjoules !== undefined) readings.push(readingOf(zone, microjoules));
+      }
+      return readings;
+    },
+
+    async close(): Promise<void> {},
+  };
+}
