@@ -111,6 +111,10 @@ export class Sampler {
       jobCpuDelta.set(job, seconds - (prev.sample.jobCpuSeconds.get(job) ?? 0));
     }
     const cpu = cpuUsages(jobCpuDelta, hostBusyDelta);
+    // A GPU reports the processes that used it during the interval: one that exited since the
+    // previous tick is no longer in the table but still belongs to its job.
+    const members = new Map(prev.sample.members);
+    for (const [pid, job] of sample.members) members.set(pid, job);
     const midpoint = new Date((prev.timeMillis + timeMillis) / 2);
     let intensity: IntensityReading;
     try {
@@ -135,7 +139,7 @@ export class Sampler {
       if (!interval) continue;
       let usages;
       if (reading.kind === "gpu") {
-        const g = gpuUsages(reading, sample.members, { isVisiblePid: this.o.isVisiblePid, jobDevices: this.jobDevices });
+        const g = gpuUsages(reading, members, { isVisiblePid: this.o.isVisiblePid, jobDevices: this.jobDevices });
         usages = g.usages;
         if (g.method !== "none") interval.processUsageMethod = g.method;
       } else {

@@ -131,7 +131,7 @@ export class SimWorld {
       if (!s) continue;
       const from = Math.max(a, p.startSeconds);
       const to = Math.min(b, p.endSeconds ?? Infinity);
-      if (to <= from && !this.alive(p, b)) continue;
+      if (dt > 0 ? to <= from : !this.alive(p, b)) continue;
       const share = dt > 0 ? seriesIntegral(s, from, to) / dt : seriesAt(s, b);
       out.push({ pid: p.pid, share });
     }

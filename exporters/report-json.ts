@@ -1,0 +1,189 @@
+import { closeSync, constants, accessSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
+import { UsageError } from "../src/errors.js";
+
+const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
+const totals = z.object({
+  id: z.string(),
+  name: z.string(),
+  attributes: z.record(z.string(), z.string()),
+  energyJoules: byKind,
+  facilityEnergyJoules: z.number(),
+  emissionsGrams: z.number(),
+  embodiedEmissionsGrams: z.number(),
+  waterLiters: z.number(),
+  cost: z.number(),
+  phaseEnergyJoules: z.record(z.string(), z.number()),
+  deviceEnergyJoules: z.record(z.string(), z.number()),
+});
+
+/** JSON report, schema version 1 (documented in README "Report format"). */
+export const reportSchemaV1 = z.object({
+  schemaVersion: z.literal(1),
+  tool: z.object({ name: z.literal("powerprint"), version: z.string() }),
+  mode: z.enum(["run", "simulate"]),
+  scenario: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  exitCode: z.number().int().optional(),
+  startedAt: z.string(),
+  endedAt: z.string(),
+  durationSeconds: z.number(),
+  idlePolicy: z.enum(["attribute", "separate"]),
+  pue: z.object({ value: z.number(), origin: z.string() }),
+  intensity: z.object({
+    zone: z.string(),
+    source: z.string(),
+    lastGramsPerKwh: z.number(),
+    description: z.string(),
+    fallbacks: z.record(z.string(), z.number()),
+  }),
+  water: z.object({ wueLitersPerKwh: z.number(), waterIntensityLitersPerKwh: z.number(), origin: z.string() }),
+  cost: z.object({ pricePerKwh: z.number(), currency: z.string() }),
+  jobs: z.array(totals),
+  buckets: z.object({ system: totals, idle: totals }),
+  devices: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.enum(["cpu", "gpu", "memory"]),
+      model: z.string().optional(),
+      source: z.string(),
+      method: z.enum(["counter", "power", "model"]),
+      energyJoules: z.number(),
+      idleOrigin: z.string(),
+      processUsageMethod: z.string().optional(),
+      status: z.enum(["ok", "lost"]),
+      notes: z.array(z.string()),
+    }),
+  ),
+  totals: z.object({ energyJoules: z.number(), facilityEnergyJoules: z.number(), emissionsGrams: z.number() }),
+  warnings: z.array(z.string()),
+  sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
+  exportFailures: z.record(z.string(), z.number()),
+});
+export type ReportV1 = z.infer<typeof reportSchemaV1>;
+
+/** Everything a report is built from besides the ledger. */
+export interface ReportContext {
+  version: string;
+  mode: "run" | "simulate";
+  scenario?: string;
+  command?: string[];
+  exitCode?: number;
+  idlePolicy: "attribute" | "separate";
+  pueOrigin: string;
+  intensityDescription: string;
+  intensityZone: string;
+  intensitySource: string;
+  fallbacks: Record<string, number>;
+  wueLitersPerKwh: number;
+  waterIntensityLitersPerKwh: number;
+  waterOrigin: string;
+  pricePerKwh: number;
+  currency: string;
+  warnings: string[];
+  sampler: { ticks: number; skippedTicks: number; failures: Record<string, number>; intervalMillis: number };
+  exportFailures: Record<string, number>;
+}
+
+const pickTotals = (t: JobTotals) => ({
+  id: t.id,
+  name: t.name,
+  attributes: t.attributes,
+  energyJoules: t.energyJoules,
+  facilityEnergyJoules: t.facilityEnergyJoules,
+  emissionsGrams: t.emissionsGrams,
+  embodiedEmissionsGrams: t.embodiedEmissionsGrams,
+  waterLiters: t.waterLiters,
+  cost: t.cost,
+  phaseEnergyJoules: t.phaseEnergyJoules,
+  deviceEnergyJoules: t.deviceEnergyJoules,
+});
+
+/** Builds the v1 report from a final ledger snapshot. */
+export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
+  const all = [...s.jobs, s.buckets.system, s.buckets.idle];
+  const sum = (f: (t: JobTotals) => number) => all.reduce((a, t) => a + f(t), 0);
+  return {
+    schemaVersion: 1,
+    tool: { name: "powerprint", version: c.version },
+    mode: c.mode,
+    ...(c.scenario !== undefined ? { scenario: c.scenario } : {}),
+    ...(c.command !== undefined ? { command: c.command } : {}),
+    ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+    startedAt: new Date(s.startMillis).toISOString(),
+    endedAt: new Date(s.timeMillis).toISOString(),
+    durationSeconds: (s.timeMillis - s.startMillis) / 1000,
+    idlePolicy: c.idlePolicy,
+    pue: { value: s.pue, origin: c.pueOrigin },
+    intensity: {
+      zone: s.grid?.zone ?? c.intensityZone,
+      source: s.grid?.source ?? c.intensitySource,
+      lastGramsPerKwh: s.grid?.intensityGramsPerKwh ?? 0,
+      description: c.intensityDescription,
+      fallbacks: c.fallbacks,
+    },
+    water: { wueLitersPerKwh: c.wueLitersPerKwh, waterIntensityLitersPerKwh: c.waterIntensityLitersPerKwh, origin: c.waterOrigin },
+    cost: { pricePerKwh: c.pricePerKwh, currency: c.currency },
+    jobs: s.jobs.map(pickTotals),
+    buckets: { system: pickTotals(s.buckets.system), idle: pickTotals(s.buckets.idle) },
+    devices: s.devices.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      ...(d.model !== undefined ? { model: d.model } : {}),
+      source: d.source,
+      method: d.method,
+      energyJoules: d.energyJoules,
+      idleOrigin: d.idleOrigin,
+      ...(d.processUsageMethod !== undefined ? { processUsageMethod: d.processUsageMethod } : {}),
+      status: d.status,
+      notes: d.notes,
+    })),
+    totals: {
+      energyJoules: sum((t) => t.energyJoules.total),
+      facilityEnergyJoules: sum((t) => t.facilityEnergyJoules),
+      emissionsGrams: sum((t) => t.emissionsGrams),
+    },
+    warnings: c.warnings,
+    sampler: c.sampler,
+    exportFailures: c.exportFailures,
+  };
+}
+
+/**
+ * Fails early (exit 2) when the report could not be written at the end: the directory must exist
+ * and be writable, and the path must not be a directory. Called before anything runs.
+ */
+export function checkReportPath(path: string, flag = "--report"): string {
+  const full = resolve(path);
+  try {
+    if (statSync(full, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(flag, `'${path}' is a directory; give a file path such as ${path.replace(/\/$/, "")}/report.json`);
+    accessSync(dirname(full), constants.W_OK);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(flag, `cannot write '${path}': directory '${dirname(full)}' does not exist or is not writable`, { cause: err });
+  }
+  return full;
+}
+
+/** Writes JSON atomically: a temporary file in the same directory, fsync, then rename over the target. */
+export function writeJsonAtomic(path: string, data: unknown): void {
+  const full = resolve(path);
+  const tmp = `${full}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmp, "w", 0o644);
+  try {
+    writeSync(fd, JSON.stringify(data, null, 2) + "\n");
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, full);
+}

@@ -1,0 +1,49 @@
+import type { ReportV1 } from "./report-json.js";
+import { formatEnergy, formatGrams } from "../src/units.js";
+
+/**
+ * The end-of-run summary printed on stderr: duration, energy per device kind, facility energy,
+ * PUE (and whether it is the default), intensity and its source (named as a fallback when it is
+ * one), CO2e, water, cost, and the method of every device.
+ */
+export function formatSummary(r: ReportV1): string {
+  const lines: string[] = [];
+  const all = [...r.jobs, r.buckets.system, r.buckets.idle];
+  const kindTotal = (k: "cpu" | "gpu" | "memory") => all.reduce((a, t) => a + t.energyJoules[k], 0);
+  lines.push(`── powerprint summary (${r.mode}${r.scenario ? `: ${r.scenario}` : ""}) ──`);
+  lines.push(`duration            ${r.durationSeconds.toFixed(1)} s`);
+  lines.push(
+    `energy (IT)         ${formatEnergy(r.totals.energyJoules)}  [cpu ${formatEnergy(kindTotal("cpu"))}, gpu ${formatEnergy(kindTotal("gpu"))}, memory ${formatEnergy(kindTotal("memory"))}]`,
+  );
+  lines.push(`PUE                 ${r.pue.value}${r.pue.origin === "default" ? " (default: pass --pue for your facility)" : ` (${r.pue.origin})`}`);
+  lines.push(`facility energy     ${formatEnergy(r.totals.facilityEnergyJoules)}`);
+  const fb = Object.entries(r.intensity.fallbacks).filter(([, n]) => n > 0);
+  lines.push(
+    `grid intensity      ${r.intensity.lastGramsPerKwh.toFixed(1)} gCO2e/kWh — ${r.intensity.description}${fb.length ? ` [fallbacks: ${fb.map(([k, n]) => `${k}×${n}`).join(", ")}]` : ""}`,
+  );
+  lines.push(`emissions           ${formatGrams(r.totals.emissionsGrams)} CO2e (operational)`);
+  for (const j of r.jobs) {
+    lines.push(
+      `job ${j.id}${j.name !== j.id ? ` (${j.name})` : ""}: ${formatEnergy(j.energyJoules.total)} IT [cpu ${formatEnergy(j.energyJoules.cpu)}, gpu ${formatEnergy(j.energyJoules.gpu)}, memory ${formatEnergy(j.energyJoules.memory)}], ` +
+        `${formatEnergy(j.facilityEnergyJoules)} facility, ${formatGrams(j.emissionsGrams)} CO2e` +
+        (j.embodiedEmissionsGrams > 0 ? `, ${formatGrams(j.embodiedEmissionsGrams)} embodied` : "") +
+        (j.waterLiters > 0 ? `, ${j.waterLiters.toFixed(4)} L water` : "") +
+        (r.cost.pricePerKwh > 0 ? `, ${j.cost.toFixed(4)} ${r.cost.currency}` : ""),
+    );
+  }
+  lines.push(`system bucket ${formatEnergy(r.buckets.system.energyJoules.total)}, idle bucket ${formatEnergy(r.buckets.idle.energyJoules.total)} (idle policy: ${r.idlePolicy})`);
+  for (const d of r.devices) {
+    lines.push(
+      `device ${d.id}${d.model ? ` (${d.model})` : ""}: ${formatEnergy(d.energyJoules)} by ${d.method} from ${d.source}; idle baseline ${d.idleOrigin}` +
+        (d.processUsageMethod ? `; per-process split ${d.processUsageMethod}` : "") +
+        (d.status === "lost" ? "; LOST during the run" : "") +
+        (d.notes.length ? `; ${d.notes.join("; ")}` : ""),
+    );
+  }
+  if (r.devices.length === 0) lines.push("no device could be read: energy is 0 (see `powerprint probe`)");
+  const ef = Object.entries(r.exportFailures);
+  if (ef.length) lines.push(`export failures: ${ef.map(([k, n]) => `${k}×${n}`).join(", ")}`);
+  const sf = Object.entries(r.sampler.failures);
+  if (sf.length) lines.push(`sampling failures: ${sf.map(([k, n]) => `${k}×${n}`).join(", ")}`);
+  return lines.join("\n");
+}
