@@ -1,0 +1,102 @@
+/**
+ * `powerprint grid [--zone Z] [--forecast] [--intensity-provider P]`: prints the current grid
+ * intensity (with its source and any fallback) and, with --forecast, the provider's forecast.
+ */
+import { Command } from "commander";
+import type { Logger } from "../../exporters/types.js";
+import { UsageError, errorMessage } from "../errors.js";
+import { createProviderFromConfig, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
+import type { IntensityReading } from "../grid/types.js";
+
+export { addGridOptions, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
+
+/** Injected I/O for tests; defaults are the process's. */
+export interface GridCommandDeps {
+  env?: NodeJS.ProcessEnv;
+  fetch?: typeof fetch;
+  now?: () => Date;
+  /** Where the table goes (default process.stdout). */
+  write?: (text: string) => void;
+  log?: Logger;
+}
+
+const stderrLog: Logger = {
+  info: (m) => process.stderr.write(`powerprint: ${m}\n`),
+  warn: (m) => process.stderr.write(`powerprint: warning: ${m}\n`),
+  warnOnce: (() => {
+    const seen = new Set<string>();
+    return (key: string, m: string) => {
+      if (seen.has(key)) return;
+      seen.add(key);
+      process.stderr.write(`powerprint: warning: ${m}\n`);
+    };
+  })(),
+  debug: () => {},
+};
+
+/** One line describing a reading: value, source, zone, validity, flags. */
+export function formatReading(r: IntensityReading): string {
+  const parts = [`${r.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh`, `zone ${r.zone}`, `source ${r.source}`];
+  if (r.validFrom) parts.push(`from ${r.validFrom.toISOString()}`);
+  if (r.validUntil) parts.push(`until ${r.validUntil.toISOString()}`);
+  if (r.year !== undefined) parts.push(`year ${r.year}`);
+  if (r.emissionFactorType) parts.push(r.emissionFactorType);
+  if (r.isEstimated) parts.push("estimated");
+  if (r.fallback) parts.push(`FALLBACK ${r.fallback}${r.staleAgeSeconds !== undefined ? ` (age ${r.staleAgeSeconds} s)` : ""}`);
+  if (r.note) parts.push(`(${r.note})`);
+  return parts.join(", ");
+}
+
+/** Registers the `grid` command on the program. */
+export function registerGridCommand(program: Command, deps: GridCommandDeps = {}): void {
+  program
+    .command("grid")
+    .description("print the current grid carbon intensity and, with --forecast, the forecast")
+    .option("--zone <zone>", "grid zone: ISO 3166 country code, or the provider's zone")
+    .option("--intensity-provider <name>", "electricitymaps, watttime, uk-carbon-intensity, carbon-aware-sdk, static-table")
+    .option("--forecast", "also print the forecast (live providers only)")
+    .option("--hours <n>", "forecast horizon in hours", "24")
+    .option("--json", "print JSON instead of text")
+    .action(async (opts: Record<string, unknown>) => {
+      const write = deps.write ?? ((t: string) => void process.stdout.write(t));
+      const log = deps.log ?? stderrLog;
+      const config = gridConfigFromOptions(
+        { zone: opts.zone, intensityProvider: opts.intensityProvider },
+        deps.env ?? process.env,
+      );
+      const hours = Number(opts.hours);
+      if (!Number.isFinite(hours) || hours <= 0 || hours > 72) throw new UsageError("--hours", `must be a number of hours in (0, 72], got '${String(opts.hours)}'`);
+      const gridDeps = { fetch: deps.fetch, now: deps.now, log };
+      const resolver = createResolverFromConfig(config, gridDeps);
+      const now = (deps.now ?? (() => new Date()))();
+      const current = await resolver.at(now);
+      let forecast: IntensityReading[] | undefined;
+      let forecastError: string | undefined;
+      if (opts.forecast) {
+        const provider = createProviderFromConfig(config, gridDeps);
+        if (!provider?.forecast) forecastError = `no forecast: ${provider?.id ?? "the world average"} has none (use a live --intensity-provider)`;
+        else {
+          try {
+            forecast = await provider.forecast(config.zone!, hours);
+          } catch (err) {
+            forecastError = `forecast unavailable: ${errorMessage(err)}`;
+          }
+        }
+      }
+      if (opts.json) {
+        write(`${JSON.stringify({ current, describe: resolver.describe(), forecast, forecastError, fallbacks: resolver.fallbackCounts() }, null, 2)}\n`);
+        return;
+      }
+      write(`${formatReading(current)}\n`);
+      write(`(${resolver.describe()})\n`);
+      if (forecastError) write(`${forecastError}\n`);
+      if (forecast) {
+        write(`forecast, ${forecast.length} points:\n`);
+        for (const p of forecast) write(`  ${p.validFrom?.toISOString() ?? "?"}  ${p.intensityGramsPerKwh.toFixed(1).padStart(7)} gCO2e/kWh\n`);
+        if (forecast.length > 0) {
+          const best = forecast.reduce((a, b) => (b.intensityGramsPerKwh < a.intensityGramsPerKwh ? b : a));
+          write(`lowest: ${best.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh at ${best.validFrom?.toISOString()}\n`);
+        }
+      }
+    });
+}

@@ -1,0 +1,261 @@
+/**
+ * Grid, water and cost options of `powerprint run` / `simulate` / `grid`: commander wiring,
+ * validation at the boundary (UsageError naming the flag), and the resolver built from them.
+ * Provider credentials come only from the environment and are never printed: the credentials
+ * object redacts itself in JSON and util.inspect.
+ */
+import { inspect } from "node:util";
+import type { Command } from "commander";
+import type { Logger } from "../../exporters/types.js";
+import { UsageError } from "../errors.js";
+import { parseDurationMillis } from "../units.js";
+import { waterIntensityDefaultFor, wueDefault } from "../core/footprint.js";
+import { createCarbonAwareSdkProvider } from "./carbonaware.js";
+import { ELECTRICITYMAPS_DEFAULT_URL, createElectricityMapsProvider } from "./electricitymaps.js";
+import type { HttpOptions } from "./http.js";
+import { createIntensityResolver, type IntensityResolver } from "./resolver.js";
+import { createStaticTableProvider, isKnownZone } from "./static.js";
+import type { IntensityProvider } from "./types.js";
+import { UK_CARBON_INTENSITY_DEFAULT_URL, createUkCarbonIntensityProvider } from "./ukcarbon.js";
+import { WATTTIME_DEFAULT_URL, createWattTimeProvider } from "./watttime.js";
+
+/** Provider ids accepted by --intensity-provider. */
+export const PROVIDER_NAMES = ["electricitymaps", "watttime", "uk-carbon-intensity", "carbon-aware-sdk", "static-table", "fixed"] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+const LIVE_PROVIDERS: readonly ProviderName[] = ["electricitymaps", "watttime", "uk-carbon-intensity", "carbon-aware-sdk"];
+
+const PROVIDER_ALIASES: Record<string, ProviderName> = {
+  "electricity-maps": "electricitymaps",
+  electricitymap: "electricitymaps",
+  em: "electricitymaps",
+  wt: "watttime",
+  uk: "uk-carbon-intensity",
+  gb: "uk-carbon-intensity",
+  carbonintensity: "uk-carbon-intensity",
+  "carbon-intensity-uk": "uk-carbon-intensity",
+  casdk: "carbon-aware-sdk",
+  "carbon-aware": "carbon-aware-sdk",
+  static: "static-table",
+  table: "static-table",
+};
+
+/** Environment variables read for providers. Secrets are read here and nowhere else. */
+export const GRID_ENV = {
+  electricityMapsKey: "ELECTRICITYMAPS_API_KEY",
+  electricityMapsUrl: "POWERPRINT_ELECTRICITYMAPS_URL",
+  wattTimeUsername: "WATTTIME_USERNAME",
+  wattTimePassword: "WATTTIME_PASSWORD",
+  wattTimeUrl: "POWERPRINT_WATTTIME_URL",
+  ukUrl: "POWERPRINT_UK_CARBON_INTENSITY_URL",
+  carbonAwareSdkUrl: "CARBON_AWARE_SDK_URL",
+} as const;
+
+/** Provider credentials and endpoints from the environment. Redacted when stringified or inspected. */
+export interface GridCredentials {
+  electricityMapsApiKey?: string;
+  electricityMapsUrl: string;
+  wattTimeUsername?: string;
+  wattTimePassword?: string;
+  wattTimeUrl: string;
+  ukCarbonIntensityUrl: string;
+  carbonAwareSdkUrl?: string;
+}
+
+/** Validated grid/water/cost configuration. */
+export interface GridConfig {
+  /** Zone as given (ISO code for the static table; provider zone for live providers). */
+  zone?: string;
+  /** The provider that will be asked; undefined means the world average (no zone, no --intensity). */
+  provider?: ProviderName;
+  /** --intensity, gCO2e/kWh. */
+  fixedIntensityGramsPerKwh?: number;
+  credentials: GridCredentials;
+  /** On-site WUE, L per IT kWh, and where the value came from ("--wue" or the default's source). */
+  wueLitersPerKwh: number;
+  wueSource: string;
+  /** Off-site water intensity of electricity, L per facility kWh, and its origin. */
+  waterIntensityLitersPerKwh: number;
+  waterIntensitySource: string;
+  /** Energy price per facility kWh (--price-per-kwh), and its ISO 4217 currency. */
+  pricePerKwh?: number;
+  currency?: string;
+  /** Carbon-aware start: the longest wait (--start-within) and the threshold (--below, gCO2e/kWh). */
+  startWithinMillis?: number;
+  belowGramsPerKwh?: number;
+}
+
+/** Registers the grid, water and cost flags on a command. */
+export function addGridOptions(cmd: Command): Command {
+  return cmd
+    .option("--zone <zone>", "grid zone: ISO 3166 country code (DE, FR, US...) or the provider's zone (US-CAL-CISO, CAISO_NORTH, GB-13...)")
+    .option("--intensity <gPerKwh>", "fixed grid carbon intensity, gCO2e/kWh (overrides any provider)")
+    .option(
+      "--intensity-provider <name>",
+      `where intensity comes from: ${PROVIDER_NAMES.join(", ")} (credentials from the environment: ${GRID_ENV.electricityMapsKey}, ${GRID_ENV.wattTimeUsername}/${GRID_ENV.wattTimePassword}, ${GRID_ENV.carbonAwareSdkUrl})`,
+    )
+    .option("--wue <LPerKwh>", "on-site water usage effectiveness, litres per IT kWh (default: Li et al. 2023 U.S. average)")
+    .option("--water-intensity <LPerKwh>", "off-site water intensity of electricity, litres per kWh (default: Li et al. 2023 U.S. average)")
+    .option("--price-per-kwh <amount>", "electricity price per facility kWh, for the cost figure")
+    .option("--currency <code>", "ISO 4217 currency of --price-per-kwh (default USD)")
+    .option("--start-within <duration>", "carbon-aware start: wait at most this long (e.g. 6h, 90m) for the lowest-intensity forecast slot")
+    .option("--below <gPerKwh>", "carbon-aware start: start as soon as the intensity is below this, gCO2e/kWh (needs --start-within)");
+}
+
+function nonNegativeNumber(flag: string, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = String(value).trim();
+  const n = text === "" ? Number.NaN : Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(flag, `must be a number >= 0, got '${String(value)}'`);
+  return n;
+}
+
+function redactingCredentials(c: GridCredentials): GridCredentials {
+  const describe = () => ({
+    electricityMapsApiKey: c.electricityMapsApiKey ? "[set]" : undefined,
+    wattTimeUsername: c.wattTimeUsername ? "[set]" : undefined,
+    wattTimePassword: c.wattTimePassword ? "[set]" : undefined,
+    electricityMapsUrl: c.electricityMapsUrl,
+    wattTimeUrl: c.wattTimeUrl,
+    ukCarbonIntensityUrl: c.ukCarbonIntensityUrl,
+    carbonAwareSdkUrl: c.carbonAwareSdkUrl,
+  });
+  Object.defineProperty(c, "toJSON", { value: describe, enumerable: false });
+  Object.defineProperty(c, inspect.custom, { value: () => describe(), enumerable: false });
+  return c;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v && v.trim() !== "" ? v.trim() : undefined;
+}
+
+/**
+ * Validates the parsed flags (commander's opts()) and the environment into a GridConfig.
+ * Throws UsageError naming the flag: bad numbers, an unknown provider or zone, a live provider
+ * without its credentials, --below without --start-within, --start-within without a forecast source.
+ */
+export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): GridConfig {
+  const zone = typeof opts.zone === "string" && opts.zone.trim() !== "" ? opts.zone.trim() : undefined;
+  const fixed = nonNegativeNumber("--intensity", opts.intensity);
+  const wue = nonNegativeNumber("--wue", opts.wue);
+  const waterIntensity = nonNegativeNumber("--water-intensity", opts.waterIntensity);
+  const price = nonNegativeNumber("--price-per-kwh", opts.pricePerKwh);
+  const below = nonNegativeNumber("--below", opts.below);
+
+  let provider: ProviderName | undefined;
+  if (opts.intensityProvider !== undefined) {
+    const raw = String(opts.intensityProvider).trim().toLowerCase();
+    provider = (PROVIDER_NAMES as readonly string[]).includes(raw) ? (raw as ProviderName) : PROVIDER_ALIASES[raw];
+    if (!provider) throw new UsageError("--intensity-provider", `unknown provider '${String(opts.intensityProvider)}': use one of ${PROVIDER_NAMES.join(", ")}`);
+  }
+  if (fixed !== undefined && provider !== undefined && provider !== "fixed") {
+    throw new UsageError("--intensity", `a fixed value and --intensity-provider ${provider} exclude each other: give one`);
+  }
+  if (provider === "fixed" && fixed === undefined) throw new UsageError("--intensity-provider", "fixed needs --intensity <gPerKwh>");
+  if (fixed !== undefined) provider = "fixed";
+  else if (!provider && zone) provider = "static-table";
+
+  if (provider === "static-table") {
+    if (!zone) throw new UsageError("--zone", "the static table needs a --zone (ISO 3166 country code such as DE, FR, US)");
+    if (!isKnownZone(zone)) {
+      throw new UsageError("--zone", `unknown zone '${zone}': use an ISO 3166 country code such as DE, FR, US (see data/grid_intensity.csv)`);
+    }
+  }
+
+  const credentials = redactingCredentials({
+    electricityMapsApiKey: nonEmpty(env[GRID_ENV.electricityMapsKey]),
+    electricityMapsUrl: nonEmpty(env[GRID_ENV.electricityMapsUrl]) ?? ELECTRICITYMAPS_DEFAULT_URL,
+    wattTimeUsername: nonEmpty(env[GRID_ENV.wattTimeUsername]),
+    wattTimePassword: env[GRID_ENV.wattTimePassword] || undefined,
+    wattTimeUrl: nonEmpty(env[GRID_ENV.wattTimeUrl]) ?? WATTTIME_DEFAULT_URL,
+    ukCarbonIntensityUrl: nonEmpty(env[GRID_ENV.ukUrl]) ?? UK_CARBON_INTENSITY_DEFAULT_URL,
+    carbonAwareSdkUrl: nonEmpty(env[GRID_ENV.carbonAwareSdkUrl]),
+  });
+  if (provider && LIVE_PROVIDERS.includes(provider)) {
+    if (!zone) throw new UsageError("--zone", `--intensity-provider ${provider} needs a --zone (the provider's zone or region)`);
+    if (provider === "electricitymaps" && !credentials.electricityMapsApiKey) {
+      throw new UsageError("--intensity-provider", `electricitymaps needs ${GRID_ENV.electricityMapsKey} in the environment (never on the command line)`);
+    }
+    if (provider === "watttime" && (!credentials.wattTimeUsername || !credentials.wattTimePassword)) {
+      throw new UsageError("--intensity-provider", `watttime needs ${GRID_ENV.wattTimeUsername} and ${GRID_ENV.wattTimePassword} in the environment (never on the command line)`);
+    }
+    if (provider === "carbon-aware-sdk" && !credentials.carbonAwareSdkUrl) {
+      throw new UsageError("--intensity-provider", `carbon-aware-sdk needs ${GRID_ENV.carbonAwareSdkUrl} (the WebAPI's base URL) in the environment`);
+    }
+  }
+
+  let startWithinMillis: number | undefined;
+  if (opts.startWithin !== undefined) {
+    startWithinMillis = parseDurationMillis(String(opts.startWithin));
+    if (startWithinMillis === undefined || startWithinMillis <= 0) {
+      throw new UsageError("--start-within", `must be a duration such as 6h, 90m or 1h30m, got '${String(opts.startWithin)}'`);
+    }
+    if (!provider || !LIVE_PROVIDERS.includes(provider)) {
+      throw new UsageError("--start-within", `needs a forecast: use --intensity-provider ${LIVE_PROVIDERS.join("|")} with --zone`);
+    }
+  }
+  if (below !== undefined && startWithinMillis === undefined) {
+    throw new UsageError("--below", "needs --start-within (the longest wait), e.g. --start-within 6h --below 150");
+  }
+
+  let currency: string | undefined;
+  if (opts.currency !== undefined) {
+    currency = String(opts.currency).trim().toUpperCase();
+    if (!/^[A-Z]{3}$/.test(currency)) throw new UsageError("--currency", `must be an ISO 4217 code such as EUR, USD, GBP, got '${String(opts.currency)}'`);
+    if (price === undefined) throw new UsageError("--currency", "needs --price-per-kwh");
+  } else if (price !== undefined) currency = "USD";
+
+  const wueDef = wueDefault();
+  const waterDef = waterIntensityDefaultFor(zone);
+  return {
+    zone,
+    provider,
+    fixedIntensityGramsPerKwh: fixed,
+    credentials,
+    wueLitersPerKwh: wue ?? wueDef.litersPerKwh,
+    wueSource: wue !== undefined ? "--wue" : `default: ${wueDef.source}`,
+    waterIntensityLitersPerKwh: waterIntensity ?? waterDef.litersPerKwh,
+    waterIntensitySource: waterIntensity !== undefined ? "--water-intensity" : `default: ${waterDef.source}`,
+    pricePerKwh: price,
+    currency,
+    startWithinMillis,
+    belowGramsPerKwh: below,
+  };
+}
+
+/** Injected dependencies of the provider and resolver (tests point fetch/clock at loopback fixtures). */
+export interface GridDeps extends HttpOptions {
+  now?: () => Date;
+  log?: Logger;
+}
+
+/** The provider a config names (undefined for the world average). */
+export function createProviderFromConfig(config: GridConfig, deps: GridDeps = {}): IntensityProvider | undefined {
+  const http: HttpOptions = { fetch: deps.fetch, timeoutMillis: deps.timeoutMillis };
+  const c = config.credentials;
+  switch (config.provider) {
+    case undefined:
+    case "fixed":
+      return undefined;
+    case "static-table":
+      return createStaticTableProvider();
+    case "electricitymaps":
+      return createElectricityMapsProvider({ ...http, apiKey: c.electricityMapsApiKey!, baseUrl: c.electricityMapsUrl });
+    case "watttime":
+      return createWattTimeProvider({ ...http, username: c.wattTimeUsername!, password: c.wattTimePassword!, baseUrl: c.wattTimeUrl, now: deps.now });
+    case "uk-carbon-intensity":
+      return createUkCarbonIntensityProvider({ ...http, baseUrl: c.ukCarbonIntensityUrl, now: deps.now });
+    case "carbon-aware-sdk":
+      return createCarbonAwareSdkProvider({ ...http, baseUrl: c.carbonAwareSdkUrl!, now: deps.now });
+  }
+}
+
+/** The resolver the sampler asks each interval, built from a validated config. */
+export function createResolverFromConfig(config: GridConfig, deps: GridDeps = {}): IntensityResolver {
+  return createIntensityResolver({
+    provider: createProviderFromConfig(config, deps),
+    zone: config.zone,
+    fixedGramsPerKwh: config.fixedIntensityGramsPerKwh,
+    now: deps.now,
+    log: deps.log,
+  });
+}

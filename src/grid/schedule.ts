@@ -1,0 +1,136 @@
+/**
+ * Carbon-aware start: pick the moment to start a command from an intensity forecast, never later
+ * than a limit. planStart is pure; waitForStart drives it with an injected clock and sleep,
+ * re-reading the forecast while it waits (forecasts are revised).
+ */
+import type { Logger } from "../../exporters/types.js";
+import { errorMessage } from "../errors.js";
+import type { IntensityProvider, IntensityReading } from "./types.js";
+
+/** Why a start time was chosen. */
+export type StartKind = "threshold-met" | "lowest-in-window" | "no-forecast" | "limit-reached" | "forecast-failed";
+
+/** The outcome of planStart. */
+export interface StartPlan {
+  startAt: Date;
+  kind: StartKind;
+  /** One line for the user. */
+  reason: string;
+  /** Forecast intensity of the chosen slot, gCO2e/kWh (undefined without a forecast). */
+  expectedGramsPerKwh?: number;
+}
+
+const fmt = (d: Date) => d.toISOString().replace(".000Z", "Z");
+
+/**
+ * Chooses when to start. Slots considered: forecast points whose validity overlaps
+ * [now, now + within); a slot starting before now counts from now. With `belowGramsPerKwh`, the
+ * first slot strictly below it wins; otherwise (or when none is below) the lowest slot wins,
+ * the earliest on ties. With no usable point, start now. The result is never after now + within.
+ */
+export function planStart(args: {
+  forecast: readonly IntensityReading[];
+  now: Date;
+  withinMillis: number;
+  belowGramsPerKwh?: number;
+}): StartPlan {
+  const nowMillis = args.now.getTime();
+  const limitMillis = nowMillis + Math.max(0, args.withinMillis);
+  const slots = args.forecast
+    .filter((p) => p.validFrom !== undefined)
+    .map((p) => {
+      const fromMillis = p.validFrom!.getTime();
+      // A point without an end is taken to hold until the next point (or forever for the last).
+      const untilMillis = p.validUntil?.getTime() ?? Number.POSITIVE_INFINITY;
+      return { p, startMillis: Math.max(fromMillis, nowMillis), untilMillis };
+    })
+    .filter((s) => s.untilMillis > nowMillis && s.startMillis <= limitMillis && s.startMillis < s.untilMillis)
+    .sort((a, b) => a.startMillis - b.startMillis);
+  if (slots.length === 0) {
+    return { startAt: new Date(nowMillis), kind: "no-forecast", reason: "no forecast covers the window: starting now" };
+  }
+  if (args.belowGramsPerKwh !== undefined) {
+    const hit = slots.find((s) => s.p.intensityGramsPerKwh < args.belowGramsPerKwh!);
+    if (hit) {
+      return {
+        startAt: new Date(hit.startMillis),
+        kind: "threshold-met",
+        reason: `forecast ${hit.p.intensityGramsPerKwh.toFixed(0)} gCO2e/kWh at ${fmt(new Date(hit.startMillis))} is below ${args.belowGramsPerKwh}`,
+        expectedGramsPerKwh: hit.p.intensityGramsPerKwh,
+      };
+    }
+  }
+  let best = slots[0];
+  for (const s of slots) if (s.p.intensityGramsPerKwh < best.p.intensityGramsPerKwh) best = s;
+  const missed = args.belowGramsPerKwh !== undefined ? ` (nothing below ${args.belowGramsPerKwh} before ${fmt(new Date(limitMillis))})` : "";
+  return {
+    startAt: new Date(Math.min(best.startMillis, limitMillis)),
+    kind: "lowest-in-window",
+    reason: `lowest forecast in the window: ${best.p.intensityGramsPerKwh.toFixed(0)} gCO2e/kWh at ${fmt(new Date(best.startMillis))}${missed}`,
+    expectedGramsPerKwh: best.p.intensityGramsPerKwh,
+  };
+}
+
+/** Result of waitForStart. */
+export interface StartResult {
+  startedAt: Date;
+  kind: StartKind;
+  reason: string;
+  expectedGramsPerKwh?: number;
+  waitedMillis: number;
+}
+
+/**
+ * Waits (with the injected sleep) until the planned start, re-planning every `replanMillis`
+ * (default 30 min) from a fresh forecast, and returns no later than now + withinMillis. A forecast
+ * failure is logged and the command starts at once (a failing provider must not hold a job back).
+ */
+export async function waitForStart(args: {
+  provider: IntensityProvider;
+  zone: string;
+  withinMillis: number;
+  below?: number;
+  now?: () => Date;
+  sleep?: (millis: number) => Promise<void>;
+  log?: Logger;
+  replanMillis?: number;
+}): Promise<StartResult> {
+  const now = args.now ?? (() => new Date());
+  const sleep = args.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
+  const replanMillis = args.replanMillis ?? 30 * 60_000;
+  const startMillis = now().getTime();
+  const deadlineMillis = startMillis + args.withinMillis;
+  const done = (kind: StartKind, reason: string, expected?: number): StartResult => {
+    const at = now();
+    return { startedAt: at, kind, reason, expectedGramsPerKwh: expected, waitedMillis: at.getTime() - startMillis };
+  };
+  if (!args.provider.forecast) {
+    args.log?.warn(`carbon-aware start: ${args.provider.id} gives no forecast; starting now`);
+    return done("forecast-failed", `${args.provider.id} gives no forecast`);
+  }
+  let announced = "";
+  for (;;) {
+    const t = now().getTime();
+    if (t >= deadlineMillis) return done("limit-reached", "the --start-within limit was reached");
+    let forecast: IntensityReading[];
+    try {
+      forecast = await args.provider.forecast(args.zone, Math.ceil((deadlineMillis - t) / 3_600_000) + 1);
+    } catch (err) {
+      args.log?.warn(`carbon-aware start: forecast unavailable (${errorMessage(err)}); starting now`);
+      return done("forecast-failed", `forecast unavailable: ${errorMessage(err)}`);
+    }
+    const plan = planStart({ forecast, now: new Date(t), withinMillis: deadlineMillis - t, belowGramsPerKwh: args.below });
+    if (plan.startAt.getTime() <= t) return done(plan.kind, plan.reason, plan.expectedGramsPerKwh);
+    const line = `carbon-aware start: waiting until ${fmt(plan.startAt)}: ${plan.reason}; limit ${fmt(new Date(deadlineMillis))}`;
+    if (line !== announced) {
+      args.log?.info(line);
+      announced = line;
+    }
+    const wakeMillis = Math.min(plan.startAt.getTime(), t + replanMillis, deadlineMillis);
+    await sleep(Math.max(0, wakeMillis - t));
+    const after = now().getTime();
+    if (after >= plan.startAt.getTime()) {
+      return done(after >= deadlineMillis && plan.startAt.getTime() >= deadlineMillis ? "limit-reached" : plan.kind, plan.reason, plan.expectedGramsPerKwh);
+    }
+  }
+}
