@@ -61,3 +61,7 @@ export function parseDurationMillis(text: string): number | undefined {
   if (consumed !== trimmed.length || consumed === 0) return undefined;
   return total;
 }
+
+export const BYTES_PER_GIB = 1024 ** 3;
+/** Bytes to gibibytes (2^30 bytes), the "GB" of cloud memory sizes and of per-GB memory power models. */
+export const bytesToGibibytes = (sizeBytes: number): number => sizeBytes / BYTES_PER_GIB;
