@@ -1,0 +1,552 @@
+/**
+ * OpenTelemetry metrics from ledger snapshots, and the OTLP exporter (http/protobuf, http/json).
+ *
+ * Every metric is an asynchronous instrument read from the newest snapshot at collection time:
+ * counters report the ledger's cumulative totals (so a later successful export carries the full
+ * totals after any number of failed ones, and nothing is buffered), gauges report the last
+ * interval. Export failures are counted by kind, warned once per kind, backed off, and never
+ * block sampling: update() only stores a reference to the snapshot.
+ */
+import { randomUUID } from "node:crypto";
+import type { Attributes, Meter, ObservableCounter, ObservableGauge } from "@opentelemetry/api";
+import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
+import { OTLPMetricExporter as OTLPJsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPMetricExporter as OTLPProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { defaultResource, resourceFromAttributes, type Resource } from "@opentelemetry/resources";
+import {
+  AggregationTemporality,
+  InstrumentType,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricReader,
+  type PushMetricExporter,
+  type ResourceMetrics,
+} from "@opentelemetry/sdk-metrics";
+import type { DeviceKind } from "../collectors/types.js";
+import type { EnergyByKind, JobTotals, LedgerSnapshot } from "../src/core/types.js";
+import { errorMessage } from "../src/errors.js";
+import { ATTR, DEFAULT_SERVICE_NAME, METRIC, METRICS, RESOURCE_ATTR, type MetricSpec } from "../src/semconv.js";
+import type { Exporter, Logger } from "./types.js";
+
+/** Instrumentation scope name of every powerprint metric. */
+export const METER_NAME = "powerprint";
+
+const KINDS: readonly DeviceKind[] = ["cpu", "gpu", "memory"];
+
+// ---------------------------------------------------------------------------------------------
+// Failure accounting (shared by all exporters of one run, exported as powerprint.export.failures)
+
+/** Export failures by exporter and kind. Bounded: one counter per distinct (exporter, kind). */
+export class FailureTracker {
+  private readonly byKey = new Map<string, { exporter: string; kind: string; count: number }>();
+
+  /** Counts one failure of `exporter` ("otlp", "console") of `kind` ("ECONNREFUSED", "http_401"). */
+  record(exporter: string, kind: string): void {
+    const key = `${exporter}:${kind}`;
+    const entry = this.byKey.get(key);
+    if (entry) entry.count += 1;
+    else this.byKey.set(key, { exporter, kind, count: 1 });
+  }
+
+  /** Failures so far, keyed "exporter:kind" (e.g. "otlp:ECONNREFUSED"). */
+  counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, entry] of this.byKey) out[key] = entry.count;
+    return out;
+  }
+
+  /** Failures of one exporter, keyed "exporter:kind". */
+  countsFor(exporter: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, entry] of this.byKey) if (entry.exporter === exporter) out[key] = entry.count;
+    return out;
+  }
+
+  entries(): Iterable<{ exporter: string; kind: string; count: number }> {
+    return this.byKey.values();
+  }
+}
+
+/**
+ * A short, bounded failure kind for an export error: the Node error code (ECONNREFUSED...),
+ * "http_<status>" for an HTTP status, "timeout", "retries_exhausted" (429/502/503/504 until the
+ * export timeout), "concurrency_limit", else the error's name.
+ */
+export function failureKind(error: unknown): string {
+  if (error && typeof error === "object") {
+    const e = error as { code?: unknown; name?: unknown; message?: unknown; errors?: unknown };
+    if (typeof e.code === "string" && /^[A-Z0-9_]+$/.test(e.code)) return e.code;
+    if (typeof e.code === "number") return `http_${e.code}`;
+    // AggregateError (happy eyeballs: several addresses refused)
+    if (Array.isArray(e.errors) && e.errors.length > 0) return failureKind(e.errors[0]);
+    const message = typeof e.message === "string" ? e.message : "";
+    if (/timed? ?out/i.test(message)) return "timeout";
+    if (/retryable status/i.test(message)) return "retries_exhausted";
+    if (/concurrent export limit/i.test(message)) return "concurrency_limit";
+    if (typeof e.name === "string" && e.name !== "Error") return e.name;
+  }
+  return "error";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instruments
+
+/** The source of the newest snapshot (undefined before the first tick). */
+export type SnapshotSource = () => LedgerSnapshot | undefined;
+
+function jobAttributes(job: JobTotals): Attributes {
+  // User tags first: powerprint's own keys always win (parseTags also refuses reserved keys).
+  return { ...job.attributes, [ATTR.jobId]: job.id, [ATTR.jobName]: job.name };
+}
+
+/** Device kinds present on this host: job energy is reported for these kinds (zeros included) and any non-zero one. */
+function kindsToReport(snapshot: LedgerSnapshot, energy: EnergyByKind): DeviceKind[] {
+  return KINDS.filter((kind) => energy[kind] !== 0 || snapshot.devices.some((d) => d.kind === kind));
+}
+
+/**
+ * Registers every metric of METRICS on `meter`, observed from `source()` at each collection.
+ * Counters observe cumulative ledger totals; gauges the last interval. Jobs, devices and phases
+ * absent from the snapshot are not observed (their series end).
+ */
+export function registerInstruments(meter: Meter, source: SnapshotSource, failures: FailureTracker): void {
+  const spec = (name: string): MetricSpec => {
+    const found = METRICS.find((m) => m.name === name);
+    if (!found) throw new Error(`semconv: no metric ${name}`);
+    return found;
+  };
+  const counter = (name: string): ObservableCounter =>
+    meter.createObservableCounter(name, { unit: spec(name).unit, description: spec(name).description });
+  const gauge = (name: string): ObservableGauge =>
+    meter.createObservableGauge(name, { unit: spec(name).unit, description: spec(name).description });
+
+  const hwEnergy = counter(METRIC.hwEnergy);
+  const hwPower = gauge(METRIC.hwPower);
+  const jobEnergy = counter(METRIC.jobEnergy);
+  const jobFacility = counter(METRIC.jobFacilityEnergy);
+  const jobPower = gauge(METRIC.jobPower);
+  const jobEmissions = counter(METRIC.jobEmissions);
+  const jobEmbodied = counter(METRIC.jobEmbodiedEmissions);
+  const jobWater = counter(METRIC.jobWater);
+  const jobPhase = counter(METRIC.jobPhaseEnergy);
+  const bucketEnergy = counter(METRIC.bucketEnergy);
+  const gridIntensity = gauge(METRIC.gridIntensity);
+  const exportFailures = counter(METRIC.exportFailures);
+
+  meter.addBatchObservableCallback(
+    (result) => {
+      for (const entry of failures.entries()) {
+        result.observe(exportFailures, entry.count, { [ATTR.exporter]: entry.exporter, [ATTR.errorType]: entry.kind });
+      }
+      const snapshot = source();
+      if (!snapshot) return;
+      for (const device of snapshot.devices) {
+        const attrs: Attributes = {
+          [ATTR.hwId]: device.id,
+          [ATTR.hwType]: device.kind,
+          [ATTR.method]: device.method,
+          [ATTR.source]: device.source,
+        };
+        if (device.model) attrs[ATTR.hwName] = device.model;
+        result.observe(hwEnergy, device.energyJoules, attrs);
+        result.observe(hwPower, device.lastPowerWatts, attrs);
+      }
+      for (const job of snapshot.jobs) {
+        const base = jobAttributes(job);
+        for (const kind of kindsToReport(snapshot, job.energyJoules)) {
+          const attrs = { ...base, [ATTR.hwType]: kind };
+          result.observe(jobEnergy, job.energyJoules[kind], attrs);
+          result.observe(jobPower, job.lastPowerWatts[kind], attrs);
+        }
+        result.observe(jobFacility, job.facilityEnergyJoules, base);
+        result.observe(jobEmissions, job.emissionsGrams, base);
+        result.observe(jobEmbodied, job.embodiedEmissionsGrams, base);
+        result.observe(jobWater, job.waterLiters, base);
+        for (const [phase, energyJoules] of Object.entries(job.phaseEnergyJoules)) {
+          result.observe(jobPhase, energyJoules, { ...base, [ATTR.phase]: phase });
+        }
+      }
+      for (const bucket of [snapshot.buckets.system, snapshot.buckets.idle]) {
+        for (const kind of kindsToReport(snapshot, bucket.energyJoules)) {
+          result.observe(bucketEnergy, bucket.energyJoules[kind], { [ATTR.bucket]: bucket.id, [ATTR.hwType]: kind });
+        }
+      }
+      if (snapshot.grid) {
+        result.observe(gridIntensity, snapshot.grid.intensityGramsPerKwh, {
+          [ATTR.gridZone]: snapshot.grid.zone,
+          [ATTR.gridSource]: snapshot.grid.source,
+        });
+      }
+    },
+    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, bucketEnergy, gridIntensity, exportFailures],
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource
+
+/**
+ * Parses a W3C-baggage-like "key=value,key2=value2" list (OTEL_RESOURCE_ATTRIBUTES,
+ * OTEL_EXPORTER_OTLP_HEADERS): values are percent-decoded, blanks around keys and values trimmed,
+ * empty items skipped. Returns an error message (naming the item) instead of throwing.
+ */
+export function parseKeyValueList(text: string): { ok: true; values: Record<string, string> } | { ok: false; error: string } {
+  const values: Record<string, string> = {};
+  for (const item of text.split(",")) {
+    if (item.trim() === "") continue;
+    const eq = item.indexOf("=");
+    if (eq < 0) return { ok: false, error: `'${item.trim()}' is not key=value` };
+    const key = item.slice(0, eq).trim();
+    if (key === "") return { ok: false, error: `'${item.trim()}' has an empty key` };
+    try {
+      values[key] = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      return { ok: false, error: `value of '${key}' is not valid percent-encoding` };
+    }
+  }
+  return { ok: true, values };
+}
+
+/** Inputs to the resource: all from flags and the (injected) environment. */
+export interface ResourceInput {
+  env: NodeJS.ProcessEnv;
+  /** --service-name: wins over OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. */
+  serviceName?: string;
+  hostName: string;
+  /** service.instance.id; default a random UUID per run (two powerprints on one host never share series). */
+  serviceInstanceId?: string;
+  /** Parsed OTEL_RESOURCE_ATTRIBUTES (validated by the caller). */
+  resourceAttributes: Record<string, string>;
+}
+
+/**
+ * The resource attributes of every exported metric, lowest to highest precedence:
+ * OTel SDK defaults (telemetry.sdk.*) < detected (host.name = hostName, service.instance.id,
+ * k8s.* from the downward-API variables K8S_POD_NAME, K8S_POD_UID, K8S_NAMESPACE_NAME or
+ * K8S_POD_NAMESPACE, K8S_NODE_NAME) < OTEL_RESOURCE_ATTRIBUTES < OTEL_SERVICE_NAME < --service-name.
+ * service.name defaults to "powerprint".
+ */
+export function resolveResourceAttributes(input: ResourceInput): Record<string, string> {
+  const env = input.env;
+  const detected: Record<string, string> = {
+    [RESOURCE_ATTR.serviceName]: DEFAULT_SERVICE_NAME,
+    [RESOURCE_ATTR.hostName]: input.hostName,
+    [RESOURCE_ATTR.serviceInstanceId]: input.serviceInstanceId ?? randomUUID(),
+  };
+  const k8s: [string, string | undefined][] = [
+    [RESOURCE_ATTR.k8sPodName, env.K8S_POD_NAME],
+    [RESOURCE_ATTR.k8sPodUid, env.K8S_POD_UID],
+    [RESOURCE_ATTR.k8sNamespaceName, env.K8S_NAMESPACE_NAME ?? env.K8S_POD_NAMESPACE],
+    [RESOURCE_ATTR.k8sNodeName, env.K8S_NODE_NAME],
+  ];
+  for (const [key, value] of k8s) if (value?.trim()) detected[key] = value.trim();
+  const merged = { ...detected, ...input.resourceAttributes };
+  const envServiceName = env.OTEL_SERVICE_NAME?.trim();
+  if (envServiceName) merged[RESOURCE_ATTR.serviceName] = envServiceName;
+  if (input.serviceName?.trim()) merged[RESOURCE_ATTR.serviceName] = input.serviceName.trim();
+  return merged;
+}
+
+/** The OTel Resource for resolveResourceAttributes(): SDK defaults merged with ours. */
+export function buildResource(attributes: Record<string, string>): Resource {
+  return defaultResource().merge(resourceFromAttributes(attributes));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resilient push exporter
+
+/** Options of the failure-handling wrapper. */
+export interface ResilientOptions {
+  /** Name in failure kinds and messages: "otlp", "console". */
+  exporterName: string;
+  /** Where it sends to, for messages. */
+  target: string;
+  failures: FailureTracker;
+  log: Logger;
+  /** First backoff after a failure, ms (doubles per consecutive failure). */
+  initialBackoffMillis?: number;
+  maxBackoffMillis?: number;
+  now?: () => number;
+}
+
+class SkippedExport extends Error {
+  override readonly name = "SkippedExport";
+}
+
+/**
+ * Wraps a PushMetricExporter (retry and accounting around a transport, not flags inside it):
+ * - one export in flight at a time: a collection arriving meanwhile is dropped (cumulative
+ *   temporality: the next export carries the full totals), so memory holds one batch at most;
+ * - after a failure, exports are skipped for a backoff (initial × 2^(n-1), capped) that resets on
+ *   success; the inner OTLP transport also retries 429/502/503/504 and network errors within its
+ *   timeout;
+ * - failures are counted by kind (FailureTracker) and warned once per kind; recovery is logged;
+ * - finalMode(): the next export ignores the backoff and waits for the one in flight, so the final
+ *   totals are always attempted.
+ */
+export class ResilientMetricExporter implements PushMetricExporter {
+  private inFlight: Promise<void> | undefined;
+  private consecutiveFailures = 0;
+  private nextAttemptMillis = 0;
+  private final = false;
+  private readonly now: () => number;
+  /** Successful exports so far. */
+  successes = 0;
+  /** Collections dropped because one was in flight or the exporter was backing off. */
+  skipped = 0;
+
+  constructor(
+    private readonly inner: PushMetricExporter,
+    private readonly options: ResilientOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** From now on, exports ignore the backoff and queue behind the one in flight (at shutdown). */
+  finalMode(): void {
+    this.final = true;
+  }
+
+  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    if (!this.final) {
+      if (this.inFlight) {
+        this.skipped += 1;
+        resultCallback({ code: ExportResultCode.FAILED, error: new SkippedExport("previous export still in flight") });
+        return;
+      }
+      if (this.now() < this.nextAttemptMillis) {
+        this.skipped += 1;
+        resultCallback({ code: ExportResultCode.FAILED, error: new SkippedExport("backing off after a failure") });
+        return;
+      }
+    }
+    const previous = this.inFlight;
+    const run = async (): Promise<void> => {
+      if (previous) await previous;
+      const result = await new Promise<ExportResult>((resolve) => {
+        try {
+          this.inner.export(metrics, resolve);
+        } catch (err) {
+          resolve({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
+        }
+      });
+      this.onResult(result);
+      resultCallback(result);
+    };
+    const current = run();
+    this.inFlight = current;
+    void current.finally(() => {
+      if (this.inFlight === current) this.inFlight = undefined;
+    });
+  }
+
+  private onResult(result: ExportResult): void {
+    const { exporterName, target, log, failures } = this.options;
+    if (result.code === ExportResultCode.SUCCESS) {
+      if (this.consecutiveFailures > 0) {
+        log.info(`${exporterName}: export to ${target} recovered after ${this.consecutiveFailures} failed attempt(s)`);
+      }
+      this.successes += 1;
+      this.consecutiveFailures = 0;
+      this.nextAttemptMillis = 0;
+      return;
+    }
+    const kind = failureKind(result.error);
+    failures.record(exporterName, kind);
+    this.consecutiveFailures += 1;
+    const initial = this.options.initialBackoffMillis ?? 1000;
+    const max = this.options.maxBackoffMillis ?? 30_000;
+    const backoffMillis = Math.min(max, initial * 2 ** Math.min(this.consecutiveFailures - 1, 30));
+    this.nextAttemptMillis = this.now() + backoffMillis;
+    log.warnOnce(
+      `${exporterName}:${kind}`,
+      `${exporterName}: export to ${target} failed (${kind}: ${errorMessage(result.error)}); ` +
+        `retrying with backoff, totals are cumulative so the next success carries them; failures are counted in ${METRIC.exportFailures}`,
+    );
+  }
+
+  async forceFlush(): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    await this.inner.forceFlush();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    await this.inner.shutdown();
+  }
+
+  selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality {
+    return this.inner.selectAggregationTemporality?.(instrumentType) ?? AggregationTemporality.CUMULATIVE;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Exporter: a MeterProvider with one reader, fed from snapshots
+
+/** Options of a MeterExporter. */
+export interface MeterExporterOptions {
+  id: string;
+  resource: Resource;
+  reader: MetricReader;
+  failures: FailureTracker;
+  /** The failure-handling wrapper to switch to final mode at shutdown, if any. */
+  resilient?: ResilientMetricExporter;
+  /** Bound on shutdown (final export included), ms. */
+  shutdownTimeoutMillis: number;
+  log: Logger;
+  /** Called after the provider shut down (e.g. to close an HTTP server). */
+  afterShutdown?: () => Promise<void>;
+  /** Called with the final snapshot before the final collection. */
+  beforeShutdown?: (final: LedgerSnapshot) => Promise<void>;
+}
+
+/**
+ * An Exporter backed by an OTel MeterProvider: update() stores the snapshot (O(1): sampling is
+ * never blocked), collection reads it. shutdown(final) stores the final snapshot, exports it
+ * once more (forceFlush + shutdown of the reader), bounded by shutdownTimeoutMillis.
+ */
+export class MeterExporter implements Exporter {
+  readonly id: string;
+  private latest: LedgerSnapshot | undefined;
+  private readonly provider: MeterProvider;
+  private closed = false;
+
+  constructor(private readonly options: MeterExporterOptions) {
+    this.id = options.id;
+    this.provider = new MeterProvider({ resource: options.resource, readers: [options.reader] });
+    registerInstruments(this.provider.getMeter(METER_NAME), () => this.latest, options.failures);
+  }
+
+  update(snapshot: LedgerSnapshot): void {
+    this.latest = snapshot;
+  }
+
+  /** The snapshot the next collection will read. */
+  current(): LedgerSnapshot | undefined {
+    return this.latest;
+  }
+
+  async shutdown(final: LedgerSnapshot): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.latest = final;
+    this.options.resilient?.finalMode();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.options.shutdownTimeoutMillis);
+      timer.unref();
+    });
+    const work = (async () => {
+      await this.options.beforeShutdown?.(final);
+      await this.provider.shutdown();
+      await this.options.afterShutdown?.();
+    })();
+    try {
+      const outcome = await Promise.race([work.then(() => "done" as const), deadline]);
+      if (outcome === "timeout") {
+        this.options.failures.record(this.id, "shutdown_timeout");
+        this.options.log.warn(
+          `${this.id}: final export did not finish within ${this.options.shutdownTimeoutMillis} ms; the last totals may be missing`,
+        );
+      }
+    } catch (err) {
+      this.options.failures.record(this.id, failureKind(err));
+      this.options.log.warn(`${this.id}: shutdown failed: ${errorMessage(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  failures(): Record<string, number> {
+    return this.options.failures.countsFor(this.id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTLP
+
+/** OTLP protocols powerprint speaks (grpc is not supported). */
+export type OtlpProtocol = "http/protobuf" | "http/json";
+export type TemporalityPreference = "cumulative" | "delta" | "lowmemory";
+
+/** Resolved OTLP configuration (see exporters/index.ts resolveOtlpConfig for the variables). */
+export interface OtlpConfig {
+  /** Full URL of the metrics endpoint, e.g. http://localhost:4318/v1/metrics. */
+  url: string;
+  protocol: OtlpProtocol;
+  headers: Record<string, string>;
+  /** Per-request timeout including the transport's retries, ms. */
+  timeoutMillis: number;
+  temporality: TemporalityPreference;
+  compression: "none" | "gzip";
+  exportIntervalMillis: number;
+}
+
+const TEMPORALITY_PREFERENCE = { cumulative: 1, delta: 0, lowmemory: 2 } as const;
+
+/** The OTel SDK exporter for a config: the proto exporter for http/protobuf, the http one for http/json. */
+export function createOtlpPushExporter(config: OtlpConfig): PushMetricExporter {
+  const options = {
+    url: config.url,
+    headers: config.headers,
+    timeoutMillis: config.timeoutMillis,
+    temporalityPreference: TEMPORALITY_PREFERENCE[config.temporality],
+    compression: config.compression,
+  };
+  // The compression enum's values are the strings "none" | "gzip".
+  return config.protocol === "http/json"
+    ? new OTLPJsonMetricExporter(options as ConstructorParameters<typeof OTLPJsonMetricExporter>[0])
+    : new OTLPProtoMetricExporter(options as ConstructorParameters<typeof OTLPProtoMetricExporter>[0]);
+}
+
+/** Shared pieces every OTel-backed exporter of one run gets. */
+export interface OtelDeps {
+  resource: Resource;
+  failures: FailureTracker;
+  log: Logger;
+}
+
+/**
+ * A periodic exporter: collects every `exportIntervalMillis` on an unref'd timer and pushes
+ * through `push` wrapped in ResilientMetricExporter; shutdown exports the final totals.
+ */
+export function createPeriodicExporter(
+  id: string,
+  push: PushMetricExporter,
+  settings: { exportIntervalMillis: number; timeoutMillis: number; target: string },
+  deps: OtelDeps,
+): MeterExporter {
+  const resilient = new ResilientMetricExporter(push, {
+    exporterName: id,
+    target: settings.target,
+    failures: deps.failures,
+    log: deps.log,
+    initialBackoffMillis: Math.max(1000, settings.exportIntervalMillis),
+  });
+  const reader = new PeriodicExportingMetricReader({
+    exporter: resilient,
+    exportIntervalMillis: settings.exportIntervalMillis,
+    // The reader abandons (but does not cancel) an export after this; the wrapper keeps one in flight.
+    exportTimeoutMillis: Math.min(settings.timeoutMillis, settings.exportIntervalMillis),
+  });
+  return new MeterExporter({
+    id,
+    resource: deps.resource,
+    reader,
+    failures: deps.failures,
+    resilient,
+    // Room for one export in flight plus the final one, each bounded by the transport timeout.
+    shutdownTimeoutMillis: 2 * settings.timeoutMillis + 1000,
+    log: deps.log,
+  });
+}
+
+/** The OTLP exporter ("otlp"): protobuf or JSON over HTTP to config.url. */
+export function createOtlpExporter(config: OtlpConfig, deps: OtelDeps): MeterExporter {
+  return createPeriodicExporter(
+    "otlp",
+    createOtlpPushExporter(config),
+    { exportIntervalMillis: config.exportIntervalMillis, timeoutMillis: config.timeoutMillis, target: `${config.url} (${config.protocol})` },
+    deps,
+  );
+}

@@ -1,0 +1,188 @@
+/**
+ * Metric and attribute names powerprint exports (OpenTelemetry; units in UCUM).
+ *
+ * Device metrics follow the OTel hardware semantic conventions (hw.energy, hw.power, hw.id,
+ * hw.type, hw.name). Per-job metrics live under `powerprint.job.*`. This table is the single
+ * source of the names: exporters register instruments from it, tests and docs read it.
+ */
+
+/** Attribute keys on data points. */
+export const ATTR = {
+  /** OTel semconv: device id ("gpu0", "rapl:package-0"). */
+  hwId: "hw.id",
+  /** OTel semconv: device kind ("gpu", "cpu", "memory"). */
+  hwType: "hw.type",
+  /** OTel semconv: device model name ("NVIDIA H100 80GB HBM3"). */
+  hwName: "hw.name",
+  /** How the device figure was obtained: "counter" | "power" | "model". */
+  method: "powerprint.method",
+  /** Collector that read the device ("nvml", "rapl", "sim"...). */
+  source: "powerprint.source",
+  jobId: "powerprint.job.id",
+  jobName: "powerprint.job.name",
+  /** Training phase from the marks file ("train", "eval"...). */
+  phase: "powerprint.phase",
+  /** Unattributed energy bucket: "system" (processes outside any job) or "idle". */
+  bucket: "powerprint.bucket",
+  gridZone: "powerprint.grid.zone",
+  gridSource: "powerprint.grid.source",
+  /** Which exporter failed ("otlp", "console"). */
+  exporter: "powerprint.exporter",
+  /** OTel semconv error.type: the failure kind ("ECONNREFUSED", "http_503", "timeout"). */
+  errorType: "error.type",
+} as const;
+
+/** Resource attribute keys (OTel semconv). */
+export const RESOURCE_ATTR = {
+  serviceName: "service.name",
+  serviceInstanceId: "service.instance.id",
+  serviceVersion: "service.version",
+  hostName: "host.name",
+  k8sPodName: "k8s.pod.name",
+  k8sPodUid: "k8s.pod.uid",
+  k8sNamespaceName: "k8s.namespace.name",
+  k8sNodeName: "k8s.node.name",
+  containerId: "container.id",
+} as const;
+
+/** Default service.name when neither --service-name, OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES set one. */
+export const DEFAULT_SERVICE_NAME = "powerprint";
+
+/** UCUM units. */
+export const UNIT = {
+  joules: "J",
+  watts: "W",
+  grams: "g",
+  liters: "L",
+  /** Grams CO2e per kilowatt-hour in UCUM ("kW.h": the product of kW and h). */
+  gramsPerKwh: "g/kW.h",
+  failures: "{failure}",
+} as const;
+
+export type InstrumentKind = "counter" | "gauge";
+
+/** One exported metric: the table in docs/metrics.md is generated from the same facts. */
+export interface MetricSpec {
+  name: string;
+  instrument: InstrumentKind;
+  unit: string;
+  description: string;
+  /** Attribute keys on every data point (job metrics also carry the job's --tag attributes). */
+  attributes: string[];
+}
+
+export const METRIC = {
+  hwEnergy: "hw.energy",
+  hwPower: "hw.power",
+  jobEnergy: "powerprint.job.energy",
+  jobFacilityEnergy: "powerprint.job.facility.energy",
+  jobPower: "powerprint.job.power",
+  jobEmissions: "powerprint.job.emissions",
+  jobEmbodiedEmissions: "powerprint.job.embodied.emissions",
+  jobWater: "powerprint.job.water",
+  jobPhaseEnergy: "powerprint.job.phase.energy",
+  bucketEnergy: "powerprint.bucket.energy",
+  gridIntensity: "powerprint.grid.intensity",
+  exportFailures: "powerprint.export.failures",
+} as const;
+
+const JOB_KEYS = [ATTR.jobId, ATTR.jobName];
+
+/** Every metric powerprint exports. Counters carry cumulative ledger totals; gauges the last interval. */
+export const METRICS: readonly MetricSpec[] = [
+  {
+    name: METRIC.hwEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "Energy consumed by the device since powerprint started (hardware counter, or integrated power/model: see powerprint.method)",
+    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source],
+  },
+  {
+    name: METRIC.hwPower,
+    instrument: "gauge",
+    unit: UNIT.watts,
+    description: "Average power of the device over the last sampling interval",
+    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source],
+  },
+  {
+    name: METRIC.jobEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "IT energy attributed to the job, by device kind (sum over hw.type for the job's total)",
+    attributes: [...JOB_KEYS, ATTR.hwType],
+  },
+  {
+    name: METRIC.jobFacilityEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "Facility energy of the job: IT energy x PUE",
+    attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobPower,
+    instrument: "gauge",
+    unit: UNIT.watts,
+    description: "Average power attributed to the job over the last sampling interval, by device kind",
+    attributes: [...JOB_KEYS, ATTR.hwType],
+  },
+  {
+    name: METRIC.jobEmissions,
+    instrument: "counter",
+    unit: UNIT.grams,
+    description: "Operational emissions of the job, grams CO2e (facility energy x grid intensity at the time)",
+    attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobEmbodiedEmissions,
+    instrument: "counter",
+    unit: UNIT.grams,
+    description: "Embodied emissions of the devices the job held, grams CO2e (share of device lifetime)",
+    attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobWater,
+    instrument: "counter",
+    unit: UNIT.liters,
+    description: "Water consumed for the job's energy, litres (site WUE and electricity water intensity)",
+    attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobPhaseEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "IT energy attributed to the job per training phase (POWERPRINT_MARKS)",
+    attributes: [...JOB_KEYS, ATTR.phase],
+  },
+  {
+    name: METRIC.bucketEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "Device energy attributed to no job: processes outside any job (system) or idle devices (idle)",
+    attributes: [ATTR.bucket, ATTR.hwType],
+  },
+  {
+    name: METRIC.gridIntensity,
+    instrument: "gauge",
+    unit: UNIT.gramsPerKwh,
+    description: "Grid carbon intensity used for the last interval, grams CO2e per kWh",
+    attributes: [ATTR.gridZone, ATTR.gridSource],
+  },
+  {
+    name: METRIC.exportFailures,
+    instrument: "counter",
+    unit: UNIT.failures,
+    description: "Failed metric exports since start, by exporter and kind (arrives with the next successful export)",
+    attributes: [ATTR.exporter, ATTR.errorType],
+  },
+];
+
+/** Attribute keys a --tag may not use: powerprint sets them itself. */
+export const RESERVED_JOB_ATTRIBUTE_KEYS: ReadonlySet<string> = new Set<string>([
+  ATTR.jobId,
+  ATTR.jobName,
+  ATTR.hwType,
+  ATTR.hwId,
+  ATTR.hwName,
+  ATTR.phase,
+  ATTR.bucket,
+]);
