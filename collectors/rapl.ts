@@ -56,6 +56,12 @@ export const RAPL_PERMISSION_FIX = [
 export interface RaplCollectorOptions {
   /** Root of the file system to read (default "/"): the collector reads `${root}/sys/class/powercap`. */
   root?: string;
+  /**
+   * probe() reads the package counters twice this many milliseconds apart and reports RAPL
+   * unavailable when none advanced: some hypervisors expose RAPL zones whose counters never move,
+   * which would read as 0 J. Default: 100 when root is "/" (a live system), 0 (off) for fixture roots.
+   */
+  advanceCheckMillis?: number;
 }
 
 /** One powercap zone the collector reads. */
@@ -269,9 +275,23 @@ function readingOf(zone: RaplZone, microjoules: number): DeviceReading {
   return reading;
 }
 
+/** Package (kind "cpu") zones whose counter did not move over `waitMillis`; none when the check is off. */
+async function stuckPackageCounters(zones: RaplZone[], waitMillis: number): Promise<RaplZone[]> {
+  if (waitMillis <= 0) return [];
+  const packages = zones.filter((z) => z.kind === "cpu");
+  const read = (z: RaplZone): string | undefined => {
+    const text = readText(z.energyPath);
+    return text.ok ? text.text : undefined;
+  };
+  const before = packages.map(read);
+  await new Promise((resolve) => setTimeout(resolve, waitMillis));
+  return packages.filter((z, i) => before[i] !== undefined && read(z) === before[i]);
+}
+
 /**
  * Creates the RAPL collector (id "rapl"). probe() scans the powercap tree and says which zones it
- * uses, or why RAPL is unavailable and how to fix it; read() re-reads the energy_uj of those zones
+ * uses, or why RAPL is unavailable and how to fix it (on a live system it also checks that the
+ * package counters advance, see {@link RaplCollectorOptions.advanceCheckMillis}); read() re-reads the energy_uj of those zones
  * (the zone list is scanned once, on the first probe() or read()).
  *
  * Data source: Linux powercap sysfs (`${root}/sys/class/powercap`). Unit: energy in joules from
@@ -279,6 +299,7 @@ function readingOf(zone: RaplZone, microjoules: number): DeviceReading {
  */
 export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector {
   const root = opts.root ?? "/";
+  const advanceCheckMillis = opts.advanceCheckMillis ?? (root === "/" ? 100 : 0);
   let scan: RaplScan | undefined;
   const getScan = (): RaplScan => (scan ??= scanPowercap(root));
 
@@ -314,6 +335,16 @@ export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector 
             reason: `no usable RAPL zone under ${s.powercapDir}: ${s.notes.join("; ")}`,
           };
         case "ok": {
+          const stuck = await stuckPackageCounters(s.zones, advanceCheckMillis);
+          const packages = s.zones.filter((z) => z.kind === "cpu");
+          if (stuck.length > 0 && stuck.length === packages.length) {
+            return {
+              status: "unavailable",
+              reason: `RAPL counters did not advance in ${advanceCheckMillis} ms (${stuck.map((z) => z.energyPath).join(", ")}): emulated RAPL (a VM) gives no energy`,
+              fix: "nothing to fix on this host: the cpu-model collector estimates CPU and memory power instead; on bare metal, check that the intel_rapl_msr driver is loaded",
+            };
+          }
+          for (const z of stuck) s.notes.push(`${z.zoneId} (${z.zoneName}): counter did not advance in ${advanceCheckMillis} ms`);
           const devices: DeviceInfo[] = s.zones.map((z) => ({
             deviceId: z.deviceId,
             kind: z.kind,

@@ -189,6 +189,26 @@ describe("rapl collector on fixture powercap trees", () => {
     expect(await empty.read()).toEqual([]);
   });
 
+  it("counters that never advance (emulated RAPL in a VM) make RAPL unavailable", async () => {
+    const probe = await createRaplCollector({ root: fixture("two-sockets-dram"), advanceCheckMillis: 20 }).probe();
+    expect(probe.status).toBe("unavailable");
+    if (probe.status === "unavailable") {
+      expect(probe.reason).toMatch(/^RAPL counters did not advance in 20 ms \(.*intel-rapl:0\/energy_uj, .*intel-rapl:1\/energy_uj\)/);
+      expect(probe.fix).toContain("cpu-model collector");
+    }
+  });
+
+  it("counters that advance during the check pass it; one that does not is noted", async () => {
+    const root = copyFixture("two-sockets-dram");
+    const collector = createRaplCollector({ root, advanceCheckMillis: 200 });
+    setTimeout(() => writeMicrojoules(root, "intel-rapl:0", "182334556902"), 20);
+    const probe = await collector.probe();
+    expect(probe.status).toBe("ok");
+    if (probe.status !== "ok") return;
+    expect(probe.devices).toHaveLength(4);
+    expect(probe.note).toBe("intel-rapl:1 (package-1): counter did not advance in 200 ms");
+  });
+
   it("parses only whole microjoule counters", () => {
     expect(parseMicrojoules("240422366267")).toBe(240422366267);
     expect(parseMicrojoules("0")).toBe(0);
