@@ -8,5 +8,6 @@ export default defineConfig({
     // Tests spawn real processes and servers; two cores here, keep parallelism modest.
     pool: "forks",
     maxWorkers: 2,
+    globalSetup: ["test/global-setup.ts"],
   },
 });

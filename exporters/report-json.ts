@@ -17,6 +17,7 @@ const totals = z.object({
   cost: z.number(),
   phaseEnergyJoules: z.record(z.string(), z.number()),
   deviceEnergyJoules: z.record(z.string(), z.number()),
+  cpuSeconds: z.number(),
 });
 
 /** JSON report, schema version 1 (documented in README "Report format"). */
@@ -99,6 +100,7 @@ const pickTotals = (t: JobTotals) => ({
   cost: t.cost,
   phaseEnergyJoules: t.phaseEnergyJoules,
   deviceEnergyJoules: t.deviceEnergyJoules,
+  cpuSeconds: t.cpuSeconds ?? 0,
 });
 
 /** Builds the v1 report from a final ledger snapshot. */

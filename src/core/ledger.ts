@@ -43,6 +43,7 @@ function newTotals(id: string, name: string, attributes: Record<string, string>,
     deviceEnergyJoules: {},
     firstSeenMillis: timeMillis,
     lastSeenMillis: timeMillis,
+    cpuSeconds: 0,
   };
 }
 
@@ -148,6 +149,14 @@ export class Ledger {
             total: joulesOverMillisToWatts(e.total, this.tickMillis),
           }
         : zeroByKind();
+    }
+  }
+
+  /** Adds CPU seconds used by jobs in the last interval (per job id). */
+  recordCpuSeconds(deltas: ReadonlyMap<string, number>): void {
+    for (const [job, seconds] of deltas) {
+      const t = this.totals.get(job);
+      if (t && seconds > 0) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
     }
   }
 

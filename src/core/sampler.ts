@@ -125,6 +125,7 @@ export class Sampler {
     }
 
     this.o.ledger.beginTick();
+    this.o.ledger.recordCpuSeconds(jobCpuDelta);
     for (const reading of readings) {
       if (reading.status === "lost") {
         if (!this.lostDevices.has(reading.deviceId)) {

@@ -63,6 +63,8 @@ export interface JobTotals {
   deviceEnergyJoules: Record<string, number>;
   firstSeenMillis: number;
   lastSeenMillis: number;
+  /** CPU seconds the job's processes used (jobs only; from /proc or the scenario). */
+  cpuSeconds?: number;
 }
 
 /** Cumulative totals of one device. */

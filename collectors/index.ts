@@ -1,0 +1,72 @@
+import type { Collector, ProbeResult } from "./types.js";
+import { createNvmlCollector } from "./nvml.js";
+import { createRaplCollector } from "./rapl.js";
+import { createCpuModelCollector } from "./cpu-model.js";
+
+/** Options reaching every collector: fixture roots and library paths for tests, overrides for users. */
+export interface CollectorOptions {
+  /** Root of /proc and /sys (tests point it at a fixture tree). */
+  root?: string;
+  /** Path of libnvidia-ml.so.1 (POWERPRINT_NVML_LIBRARY). */
+  nvmlLibraryPath?: string;
+  /** nvidia-smi command (POWERPRINT_NVIDIA_SMI). */
+  nvidiaSmiCommand?: string;
+}
+
+/** One collector's probe outcome, and whether it was chosen. */
+export interface ProbeEntry {
+  collector: Collector;
+  result: ProbeResult;
+  /** Chosen for measuring; false for a fallback that was not needed or an unavailable source. */
+  used: boolean;
+  /** Why this collector is (not) used, e.g. "fallback: NVML unavailable". */
+  role: string;
+}
+
+/**
+ * Probes every hardware source and picks what to measure with, in order of exactness:
+ * GPUs — NVML (counter where supported), else nvidia-smi (power); AMD GPUs via hwmon.
+ * CPU and memory — RAPL (counter), else the TDP model (model). Every fallback is returned with
+ * its reason so the CLI can say it out loud.
+ */
+export async function detectCollectors(opts: CollectorOptions = {}): Promise<ProbeEntry[]> {
+  const entries: ProbeEntry[] = [];
+  const probe = async (c: Collector): Promise<ProbeResult> => {
+    try {
+      return await c.probe();
+    } catch (err) {
+      return { status: "unavailable", reason: `probe failed: ${(err as Error).message}` };
+    }
+  };
+
+  const nvml = createNvmlCollector({ libraryPath: opts.nvmlLibraryPath });
+  const nvmlResult = await probe(nvml);
+  entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)" });
+  const rapl = createRaplCollector({ root: opts.root });
+  const raplResult = await probe(rapl);
+  entries.push({ collector: rapl, result: raplResult, used: raplResult.status === "ok", role: "CPU and memory (preferred)" });
+  const model = createCpuModelCollector();
+  const raplHasMemory = raplResult.status === "ok" && raplResult.devices.some((d) => d.kind === "memory");
+  if (raplResult.status !== "ok" || !raplHasMemory) {
+    const r = await probe(model);
+    entries.push({
+      collector: raplResult.status === "ok" ? memoryOnly(model) : model,
+      result: r,
+      used: r.status === "ok",
+      role: raplResult.status === "ok" ? "memory (model: RAPL has no dram zone)" : "CPU and memory (fallback: RAPL unavailable)",
+    });
+  } else {
+    entries.push({ collector: model, result: { status: "unavailable", reason: "not needed: RAPL is available" }, used: false, role: "CPU and memory (fallback)" });
+  }
+  return entries;
+}
+
+/** Keeps only the memory readings of a collector (RAPL measures the CPU; the model gives memory). */
+function memoryOnly(c: Collector): Collector {
+  return {
+    id: c.id,
+    probe: () => c.probe(),
+    read: async (ctx) => (await c.read(ctx)).filter((r) => r.kind === "memory"),
+    close: () => c.close(),
+  };
+}

@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import { detectCollectors } from "../../collectors/index.js";
+
+/** `powerprint probe`: every collector, its status, its devices, and for unavailable ones why and how to fix it. */
+export function registerProbeCommand(program: Command): void {
+  program
+    .command("probe")
+    .summary("list every hardware source, what it can read, and how to fix the unavailable ones")
+    .option("--json", "print JSON on stdout instead of text")
+    .action(async (opts: { json?: boolean }) => {
+      const entries = await detectCollectors({
+        nvmlLibraryPath: process.env.POWERPRINT_NVML_LIBRARY,
+        nvidiaSmiCommand: process.env.POWERPRINT_NVIDIA_SMI,
+      });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(entries.map((e) => ({ collector: e.collector.id, role: e.role, used: e.used, ...e.result })), null, 2) + "\n");
+      } else {
+        const lines: string[] = [];
+        for (const e of entries) {
+          const mark = e.used ? "USED" : e.result.status === "ok" ? "ok" : "unavailable";
+          lines.push(`${e.collector.id.padEnd(11)} ${mark.padEnd(11)} ${e.role}`);
+          if (e.result.status === "ok") {
+            for (const d of e.result.devices) {
+              lines.push(
+                `    ${d.deviceId} ${d.kind}${d.model ? ` ${d.model}` : ""}${d.uuid ? ` ${d.uuid}` : ""} — method ${d.method}` +
+                  (d.energyCounter !== undefined ? `, energy counter ${d.energyCounter ? "supported" : "not supported"}` : "") +
+                  (d.detail ? ` (${d.detail})` : ""),
+              );
+            }
+            if (e.result.note) lines.push(`    note: ${e.result.note}`);
+          } else {
+            lines.push(`    why: ${e.result.reason}`);
+            if (e.result.fix) for (const l of e.result.fix.split("\n")) lines.push(`    fix: ${l}`);
+          }
+        }
+        process.stdout.write(lines.join("\n") + "\n");
+      }
+      for (const e of entries) await e.collector.close().catch(() => undefined);
+    });
+}

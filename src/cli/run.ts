@@ -1,0 +1,432 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { constants as osConstants } from "node:os";
+import type { Command } from "commander";
+import type { Collector } from "../../collectors/types.js";
+import { detectCollectors } from "../../collectors/index.js";
+import type { Exporter, Logger } from "../../exporters/types.js";
+import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
+import { formatSummary } from "../../exporters/summary.js";
+import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
+import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
+import { Ledger } from "../core/ledger.js";
+import { Sampler, type IntensityAt } from "../core/sampler.js";
+import { errorMessage, UsageError } from "../errors.js";
+import { addGridOptions, gridConfigFromOptions, createResolverFromConfig, createProviderFromConfig, type GridConfig } from "../grid/config.js";
+import { waitForStart } from "../grid/schedule.js";
+import { ProcessTracker } from "../jobs/tracker.js";
+import { createStderrLogger } from "../log.js";
+import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+import { loadScenario } from "../sim/scenario.js";
+import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity } from "../sim/world.js";
+import { version } from "../version.js";
+import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
+import { footprintFromGrid } from "./footprint.js";
+
+const EXAMPLES = `
+Examples:
+  $ powerprint run -- python train.py --epochs 3
+  $ powerprint run --zone DE --pue 1.2 --report run.json -- python train.py
+  $ powerprint run --otlp http://collector:4318 --job-name resnet50 --tag team=vision -- torchrun train.py
+  $ powerprint run --sim scenario.json --report out.json -- sleep 5
+  $ powerprint run --start-within 6h --below 150 --zone GB -- python train.py
+
+powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the
+command's exit code (128 + signal number when the command was killed by a signal, 127 when it
+cannot be found). If measuring fails, powerprint warns once and the command runs on untouched.`;
+
+interface RunOptions extends MeasureOptions {
+  sim?: string;
+  interval: string;
+  grace: string;
+  [key: string]: unknown;
+}
+
+/** `powerprint run [options] -- <command...>` */
+export function registerRunCommand(program: Command): void {
+  const cmd = program
+    .command("run")
+    .summary("run a command and measure the energy, carbon, water and cost of its process tree")
+    .description("Run COMMAND (no shell) and measure the energy its process tree uses on this host's GPUs, CPUs and memory.")
+    .argument("<command...>", "the command to run and its arguments (put them after --)")
+    .option("--sim <scenario>", "measure on the simulated devices of SCENARIO (JSON or YAML) instead of the real hardware")
+    .option("--interval <duration>", "sampling interval, e.g. 500ms, 1s, 5s", "1s")
+    .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL the command if it has not exited within this time", "10s");
+  addMeasureOptions(cmd);
+  addGridOptions(cmd);
+  addExportOptions(cmd);
+  cmd.passThroughOptions().addHelpText("after", EXAMPLES);
+  cmd.action(async (command: string[], opts: RunOptions) => {
+    const code = await runCommand(command, opts, process.env);
+    // Exit now: a stray handle (a socket of a receiver that never answered) must not keep the
+    // user's pipeline waiting after the command is done and everything was flushed.
+    process.exitCode = code;
+    process.stderr.write("", () => process.exit(code));
+  });
+}
+
+/** Signal numbers for the exit code (128 + n). */
+function signalNumber(signal: NodeJS.Signals): number {
+  return (osConstants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+/** Own reaped-children CPU seconds (cutime + cstime of powerprint itself). */
+function ownChildrenCpuSeconds(): number | undefined {
+  try {
+    const text = readFileSync("/proc/self/stat", "utf8");
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    // Fields after comm start at index 3 (state); cutime is field 16, cstime 17 (1-based).
+    return (Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A ProcessSource that, once the wrapped command has exited and been reaped by powerprint, raises
+ * the job's CPU total to powerprint's own cutime+cstime growth: the kernel's exact figure for the
+ * command and every descendant it waited for, including CPU burned after the last sample.
+ */
+class FinalCpuSource implements ProcessSource {
+  finalCpuSeconds?: number;
+  constructor(
+    private readonly inner: ProcessSource,
+    private readonly jobId: string,
+  ) {}
+  addJob(jobId: string, rootPid: number): void {
+    this.inner.addJob(jobId, rootPid);
+  }
+  sample(): ProcessSample {
+    const s = this.inner.sample();
+    if (this.finalCpuSeconds !== undefined) {
+      const tracked = s.jobCpuSeconds.get(this.jobId) ?? 0;
+      if (this.finalCpuSeconds > tracked) {
+        s.jobCpuSeconds.set(this.jobId, this.finalCpuSeconds);
+        s.hostBusyCpuSeconds += this.finalCpuSeconds - tracked;
+      }
+    }
+    return s;
+  }
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.inner.jobEnvironment(jobId, names);
+  }
+}
+
+/** Merges the real wrapped job (from /proc) with a scenario's simulated process table. */
+class CompositeSource implements ProcessSource {
+  constructor(
+    private readonly real: ProcessSource,
+    private readonly sim: ProcessSource,
+  ) {}
+  addJob(jobId: string, rootPid: number): void {
+    this.real.addJob(jobId, rootPid);
+  }
+  sample(): ProcessSample {
+    const r = this.real.sample();
+    const s = this.sim.sample();
+    let realJobsCpu = 0;
+    for (const [job, cpu] of r.jobCpuSeconds) {
+      s.jobCpuSeconds.set(job, cpu);
+      realJobsCpu += cpu;
+    }
+    for (const [pid, job] of r.members) s.members.set(pid, job);
+    for (const [job, n] of r.jobProcessCount) s.jobProcessCount.set(job, n);
+    // The simulated host is busy with the scenario's processes plus the real command.
+    s.hostBusyCpuSeconds += realJobsCpu;
+    s.hostTotalCpuSeconds += realJobsCpu;
+    return s;
+  }
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.real.jobEnvironment(jobId, names);
+  }
+}
+
+/**
+ * Runs the command and measures it. Returns the exit code: the command's, or 128 + signal, or 127
+ * when it cannot be started. Usage errors throw before anything is spawned.
+ */
+export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
+  // ---- validate everything first: exit 2, nothing spawned, nothing written ----
+  if (command.length === 0) throw new UsageError("command", "missing: put the command after --, e.g. powerprint run -- python train.py");
+  const measure = parseMeasureOptions(opts);
+  const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
+  const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
+  const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
+  const grid: GridConfig = gridConfigFromOptions(opts, env);
+  const scenario = opts.sim !== undefined ? loadScenario(opts.sim) : undefined;
+  const job: JobIdentity = resolveJobIdentity({
+    jobId: opts.jobId as string | undefined,
+    jobName: opts.jobName as string | undefined,
+    tags: (opts.tag as string[] | undefined) ?? [],
+    env,
+    command,
+  });
+  const exporters: Exporter[] = await createExporters(opts as ExportOptions, { env, log, hostName: hostname(), job });
+
+  // ---- carbon-aware start ----
+  if (grid.startWithinMillis !== undefined) {
+    try {
+      const provider = createProviderFromConfig(grid, {});
+      if (!provider) throw new UsageError("--start-within", "needs a forecast: choose --intensity-provider (electricitymaps, watttime, uk-carbon-intensity or carbon-aware-sdk) and --zone");
+      await waitForStart({ provider, zone: grid.zone ?? "", withinMillis: grid.startWithinMillis, below: grid.belowGramsPerKwh, log });
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      log.warn(`carbon-aware start failed (${errorMessage(err)}); starting now`);
+    }
+  }
+
+  // A signal during setup (probing hardware can take a moment) stops us before the command starts.
+  let pendingSignal: NodeJS.Signals | undefined;
+  const early = (sig: NodeJS.Signals) => (pendingSignal = sig);
+  const earlySignals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const sig of earlySignals) process.on(sig, early);
+
+  // ---- measurement (fail-open: any failure here only disables measuring) ----
+  let measuring: Measuring | undefined;
+  try {
+    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, exporters, quiet: opts.quiet });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
+  }
+
+  // ---- the command ----
+  if (pendingSignal) {
+    for (const sig of earlySignals) process.off(sig, early);
+    log.warn(`${pendingSignal} received before the command started: not starting it`);
+    await measuring?.abandon();
+    return 128 + signalNumber(pendingSignal);
+  }
+  const childCpuBaseline = ownChildrenCpuSeconds();
+  const child = spawnCommand(command);
+  const outcomePromise = superviseChild(child, command, graceMillis, log, () => {
+    if (measuring && child.pid !== undefined) {
+      try {
+        measuring.addJob(child.pid);
+      } catch (err) {
+        log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
+        measuring = undefined;
+      }
+    }
+  });
+  // superviseChild's relay is installed synchronously above; the early handler can go.
+  for (const sig of earlySignals) process.off(sig, early);
+  const outcome = await outcomePromise;
+
+  if (measuring) {
+    try {
+      const after = ownChildrenCpuSeconds();
+      if (!measuring.spawnsHelpers && after !== undefined && childCpuBaseline !== undefined) measuring.setFinalCpu(after - childCpuBaseline);
+      await measuring.finish({ command, exitCode: outcome.exitCode, reportPath });
+    } catch (err) {
+      log.warn(`could not finish measuring: ${errorMessage(err)}`);
+    }
+  }
+  return outcome.exitCode;
+}
+
+function spawnCommand(command: string[]): ChildProcess {
+  return spawn(command[0], command.slice(1), { stdio: "inherit", shell: false });
+}
+
+/** Relays signals, SIGKILLs after the grace period, and resolves with the exit code to use. */
+function superviseChild(
+  child: ChildProcess,
+  command: string[],
+  graceMillis: number,
+  log: Logger,
+  onSpawn: () => void,
+): Promise<{ exitCode: number }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const relay = (signal: NodeJS.Signals) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        child.kill(signal);
+      } catch {
+        /* already gone */
+      }
+      if (!killTimer) {
+        killTimer = setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) {
+            log.warn(`${command[0]} did not exit within the grace period after ${signal}: sending SIGKILL`);
+            child.kill("SIGKILL");
+          }
+        }, graceMillis);
+      }
+    };
+    const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+    for (const s of signals) process.on(s, relay);
+    const done = (exitCode: number) => {
+      if (settled) return;
+      settled = true;
+      if (killTimer) clearTimeout(killTimer);
+      for (const s of signals) process.off(s, relay);
+      resolve({ exitCode });
+    };
+    child.once("spawn", onSpawn);
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") {
+        log.warn(`command not found: ${command[0]} (check the name and your PATH)`);
+        done(127);
+      } else if (err.code === "EACCES") {
+        log.warn(`permission denied: ${command[0]} is not executable`);
+        done(126);
+      } else {
+        log.warn(`cannot run ${command[0]}: ${err.message}`);
+        done(127);
+      }
+    });
+    child.once("exit", (code, signal) => {
+      done(code !== null ? code : signal ? 128 + signalNumber(signal) : 1);
+    });
+  });
+}
+
+interface Measuring {
+  addJob(pid: number): void;
+  setFinalCpu(seconds: number): void;
+  /** True when a collector spawns helper processes (nvidia-smi): own cutime is then not the job's alone. */
+  spawnsHelpers: boolean;
+  finish(o: { command: string[]; exitCode: number; reportPath?: string }): Promise<void>;
+  /** Stops exporters and collectors without a report (the command never started). */
+  abandon(): Promise<void>;
+}
+
+async function startMeasuring(o: {
+  scenario?: ReturnType<typeof loadScenario>;
+  measure: ReturnType<typeof parseMeasureOptions>;
+  grid: GridConfig;
+  intervalMillis: number;
+  job: JobIdentity;
+  log: ReturnType<typeof createStderrLogger>;
+  env: NodeJS.ProcessEnv;
+  exporters: Exporter[];
+  quiet?: boolean;
+}): Promise<Measuring> {
+  const { log } = o;
+  const startMillis = Date.now();
+  const tracker = new ProcessTracker({ root: "/" });
+  let collectors: Collector[];
+  let processSource: ProcessSource;
+  let intensity: IntensityAt;
+  const resolver = createResolverFromConfig(o.grid, { log });
+  let pue = o.measure.pue;
+  let pueOrigin: string = o.measure.pueOrigin;
+  let spawnsHelpers = false;
+  if (o.scenario) {
+    const world = new SimWorld(o.scenario, startMillis);
+    collectors = [new SimCollector(world)];
+    processSource = new CompositeSource(tracker, new SimProcessSource(world, () => Date.now()));
+    intensity = scenarioIntensity(world) ?? resolver;
+    if (o.scenario.pue !== undefined && o.measure.pueOrigin === "default") {
+      pue = o.scenario.pue;
+      pueOrigin = "scenario";
+    }
+    log.info(`simulated devices from scenario '${o.scenario.name}' (${o.scenario.devices.map((d) => d.id).join(", ")})`);
+  } else {
+    const entries = await detectCollectors({
+      nvmlLibraryPath: o.env.POWERPRINT_NVML_LIBRARY,
+      nvidiaSmiCommand: o.env.POWERPRINT_NVIDIA_SMI,
+    });
+    collectors = entries.filter((e) => e.used).map((e) => e.collector);
+    spawnsHelpers = collectors.some((c) => c.id === "nvidia-smi");
+    for (const e of entries) {
+      if (e.used && e.result.status === "ok") {
+        const methods = [...new Set(e.result.devices.map((d) => d.method))].join("/");
+        log.debug(`${e.collector.id}: ${e.result.devices.length} device(s), ${methods} — ${e.role}`);
+        if (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model")) {
+          log.warn(`${e.role}: using ${e.collector.id} (${methods})${e.result.note ? `: ${e.result.note}` : ""}`);
+        }
+      } else if (!e.used && e.result.status === "unavailable" && !e.result.reason.startsWith("not needed")) {
+        log.debug(`${e.collector.id} unavailable: ${e.result.reason}`);
+      }
+    }
+    const rapl = entries.find((e) => e.collector.id === "rapl");
+    if (rapl && rapl.result.status === "unavailable") log.warnOnce("rapl", `RAPL unavailable (${rapl.result.reason}): CPU and memory energy are modelled, not measured. See 'powerprint probe'.`);
+    processSource = tracker;
+    intensity = resolver;
+  }
+  const finalSource = new FinalCpuSource(processSource, o.job.id);
+  const fp = footprintFromGrid(o.grid);
+  const ledger = new Ledger({ pue, ...fp.ledger }, startMillis);
+  ledger.registerJob(o.job.id, o.job.name, o.job.attributes, startMillis);
+  const sampler = new Sampler({
+    collectors,
+    processes: finalSource,
+    intensity,
+    ledger,
+    nowMillis: () => Date.now(),
+    idlePolicy: o.measure.idlePolicy,
+    idle: o.measure.idle,
+    log,
+    isVisiblePid: (pid) => existsSync(`/proc/${pid}`),
+  });
+  for (const e of o.exporters) await e.start?.();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    await sampler.tick();
+    const snap = ledger.snapshot();
+    for (const e of o.exporters) e.update?.(snap);
+  };
+  return {
+    spawnsHelpers,
+    addJob(pid: number) {
+      finalSource.addJob(o.job.id, pid);
+      sampler.noteJobDevices(o.job.id);
+      void tick();
+      timer = setInterval(() => void tick(), o.intervalMillis);
+      timer.unref();
+    },
+    async abandon() {
+      const snap = ledger.snapshot();
+      for (const e of o.exporters) await e.shutdown(snap).catch(() => undefined);
+      for (const c of collectors) await c.close().catch(() => undefined);
+    },
+    setFinalCpu(seconds: number) {
+      finalSource.finalCpuSeconds = seconds;
+    },
+    async finish({ command, exitCode, reportPath }) {
+      if (timer) clearInterval(timer);
+      // Let an in-flight tick finish, then take the final one.
+      for (let i = 0; i < 50 && (sampler as unknown as { busy: boolean }).busy; i++) await new Promise((r) => setTimeout(r, 20));
+      await tick();
+      const final = ledger.snapshot();
+      const exportFailures: Record<string, number> = {};
+      await Promise.all(
+        o.exporters.map(async (e) => {
+          try {
+            await e.shutdown(final);
+          } catch (err) {
+            log.warn(`${e.id}: final export failed: ${errorMessage(err)}`);
+            exportFailures[`${e.id}:shutdown`] = 1;
+          }
+          for (const [k, n] of Object.entries(e.failures?.() ?? {})) exportFailures[k] = (exportFailures[k] ?? 0) + n;
+        }),
+      );
+      for (const c of collectors) await c.close().catch(() => undefined);
+      const report = buildReport(final, {
+        version: version(),
+        mode: "run",
+        scenario: o.scenario?.name,
+        command,
+        exitCode,
+        idlePolicy: o.measure.idlePolicy,
+        pueOrigin,
+        intensityDescription: intensity === resolver ? resolver.describe() : `scenario series (zone ${o.scenario?.grid?.zone ?? "scenario"})`,
+        intensityZone: o.grid.zone ?? "none",
+        intensitySource: "none",
+        fallbacks: intensity === resolver ? resolver.fallbackCounts() : {},
+        ...fp.report,
+        warnings: log.warnings,
+        sampler: { ticks: sampler.stats.ticks, skippedTicks: sampler.stats.skippedTicks, failures: sampler.stats.collectorFailures, intervalMillis: o.intervalMillis },
+        exportFailures,
+      });
+      if (reportPath) writeJsonAtomic(reportPath, report);
+      if (!o.quiet) process.stderr.write(formatSummary(report) + "\n");
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../helpers/cli.js";
+import { reportSchemaV1 } from "../../exporters/report-json.js";
+
+const fixtures = join(import.meta.dirname, "..", "fixtures");
+const scenario = join(fixtures, "scenarios", "shared-gpu-two-jobs.json");
+const tmp = () => mkdtempSync(join(tmpdir(), "pp-run-"));
+
+/** PIDs whose parent is `ppid` and whose comm is `comm` (to wait until the wrapped command runs). */
+function childrenOf(ppid: number, comm = "sleep|sh"): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const name_ = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (Number(fields[1]) === ppid && new RegExp(`^(${comm})$`).test(name_)) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+async function waitFor(cond: () => boolean, millis = 10_000): Promise<void> {
+  const end = Date.now() + millis;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("powerprint run: wrapping", () => {
+  it.each([
+    [["sh", "-c", "exit 0"], 0],
+    [["sh", "-c", "exit 1"], 1],
+    [["sh", "-c", "exit 42"], 42],
+    [["sh", "-c", "kill -9 $$"], 137],
+  ])("relays the exit status of %j as %i", async (cmd, code) => {
+    const r = await runCli(["run", "--quiet", "--interval", "100ms", "--", ...(cmd as string[])]);
+    expect(r.code).toBe(code);
+  });
+
+  it("exits 127 with a clear message when the command is not found", async () => {
+    const r = await runCli(["run", "--quiet", "--", "no-such-command-xyz", "arg"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain("command not found: no-such-command-xyz");
+  });
+
+  it("leaves stdout to the command and writes its own output to stderr", async () => {
+    const r = await runCli(["run", "--interval", "100ms", "--", "sh", "-c", "echo hello; echo oops >&2"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("hello\n");
+    expect(r.stderr).toContain("oops");
+    expect(r.stderr).toContain("powerprint summary");
+  });
+
+  it("relays SIGINT to the command and exits 130", async () => {
+    let pid = 0;
+    const done = runCli(["run", "--quiet", "--", "sleep", "30"], { onSpawn: (c) => (pid = c.pid!) });
+    await waitFor(() => pid > 0 && childrenOf(pid).length > 0);
+    process.kill(pid, "SIGINT");
+    const r = await done;
+    expect(r.code).toBe(130);
+  });
+
+  it("relays SIGTERM and SIGHUP", async () => {
+    for (const [sig, code] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+      let pid = 0;
+      const done = runCli(["run", "--quiet", "--", "sleep", "30"], { onSpawn: (c) => (pid = c.pid!) });
+      await waitFor(() => pid > 0 && childrenOf(pid).length > 0);
+      process.kill(pid, sig);
+      expect((await done).code).toBe(code);
+    }
+  });
+
+  it("SIGKILLs a command that ignores SIGTERM after the grace period, and exits 137", async () => {
+    let pid = 0;
+    const started = Date.now();
+    const done = runCli(["run", "--quiet", "--grace", "700ms", "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"], {
+      onSpawn: (c) => (pid = c.pid!),
+    });
+    await waitFor(() => pid > 0 && childrenOf(pid).length > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    const sent = Date.now();
+    process.kill(pid, "SIGTERM");
+    const r = await done;
+    expect(r.code).toBe(137);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(650);
+    expect(r.stderr).toContain("SIGKILL");
+    expect(sent).toBeGreaterThan(started);
+  });
+
+  it("measures the CPU time of the whole tree, short-lived children included (within 5 %)", async () => {
+    const dir = tmp();
+    const log = join(dir, "burn.log");
+    const report = join(dir, "report.json");
+    const r = await runCli(["run", "--quiet", "--interval", "200ms", "--report", report, "--job-id", "burn", "--", process.execPath, join(fixtures, "scripts", "burn-tree.mjs")], {
+      env: { BURN_LOG: log, BURN_CHILDREN: "2", BURN_MILLIS: "800", BURN_SHORT: "4" },
+      timeoutMillis: 60_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const burnedSeconds = readFileSync(log, "utf8").trim().split("\n").reduce((a, l) => a + Number(l.split(" ")[2]) / 1e6, 0);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    const job = rep.jobs.find((j) => j.id === "burn")!;
+    expect(lines(log)).toBe(7);
+    expect(Math.abs(job.cpuSeconds - burnedSeconds) / burnedSeconds, `measured ${job.cpuSeconds} s, burned ${burnedSeconds} s`).toBeLessThan(0.05);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+const lines = (f: string) => readFileSync(f, "utf8").trim().split("\n").length;
+
+describe("powerprint run: reports", () => {
+  it("writes a v1 report on simulated devices, with the wrapped job and the scenario's jobs", async () => {
+    const dir = tmp();
+    const report = join(dir, "r.json");
+    const r = await runCli(["run", "--sim", scenario, "--interval", "100ms", "--report", report, "--job-id", "wrapped", "--", process.execPath, "-e", "const t=Date.now(); while(Date.now()-t<1200){}"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    expect(rep.mode).toBe("run");
+    expect(rep.exitCode).toBe(0);
+    const ids = rep.jobs.map((j) => j.id);
+    expect(ids).toContain("wrapped");
+    const wrapped = rep.jobs.find((j) => j.id === "wrapped")!;
+    expect(wrapped.energyJoules.cpu).toBeGreaterThan(0);
+    expect(wrapped.cpuSeconds).toBeGreaterThan(0.8);
+    const devices = rep.devices.reduce((a, d) => a + d.energyJoules, 0);
+    expect(Math.abs(rep.totals.energyJoules - devices) / devices).toBeLessThan(1e-9);
+    expect(rep.devices.every((d) => d.source === "sim")).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("fails open: when the report cannot be written at the end, the command's exit code still wins", async () => {
+    const dir = tmp();
+    const sub = join(dir, "gone");
+    mkdirSync(sub);
+    const report = join(sub, "r.json");
+    const r = await runCli(["run", "--report", report, "--interval", "100ms", "--", "sh", "-c", `rm -rf '${sub}'; exit 3`]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("could not finish measuring");
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("bad input: exit 2, one line naming the field, nothing written", () => {
+  const badScenario = (name: string, body: unknown) => {
+    const dir = tmp();
+    const file = join(dir, name);
+    writeFileSync(file, typeof body === "string" ? body : JSON.stringify(body));
+    return { dir, file };
+  };
+  const base = JSON.parse(readFileSync(scenario, "utf8"));
+  const cases: [string, (dir: string) => string[], RegExp][] = [
+    ["--pue 0.5", () => ["run", "--pue", "0.5", "--", "true"], /--pue/],
+    ["--pue abc", () => ["run", "--pue", "abc", "--", "true"], /--pue/],
+    ["unknown flag", () => ["run", "--frobnicate", "--", "true"], /--frobnicate/],
+    ["unknown zone", () => ["run", "--zone", "XX", "--", "true"], /--zone/],
+    ["bad interval", () => ["run", "--interval", "fast", "--", "true"], /--interval/],
+    ["--idle-policy", () => ["run", "--idle-policy", "maybe", "--", "true"], /--idle-policy/],
+    ["malformed scenario", (dir) => ["simulate", badScenario("s.json", "{ not json").file], /malformed JSON/],
+    ["negative watts", () => ["simulate", badScenario("s.json", { ...base, devices: [{ ...base.devices[0], idleWatts: -5 }, ...base.devices.slice(1)] }).file], /devices\[0\]\.idleWatts/],
+    ["unknown device kind", () => ["simulate", badScenario("s.json", { ...base, devices: [...base.devices, { id: "x", kind: "tpu", idleWatts: 1, maxWatts: 2 }] }).file], /devices\[3\]\.kind/],
+    ["scenario through run --sim", () => ["run", "--sim", badScenario("s.json", { ...base, durationSeconds: -1 }).file, "--", "true"], /durationSeconds/],
+  ];
+  it.each(cases)("%s", async (_name, args, field) => {
+    const dir = tmp();
+    const report = join(dir, "report.json");
+    const r = await runCli([...args(dir).slice(0, 1), "--report", report, ...args(dir).slice(1)]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(field);
+    expect(existsSync(report)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
