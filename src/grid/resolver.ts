@@ -49,7 +49,7 @@ export interface IntensityResolverOptions {
   minValidityMillis?: number;
   /** Wait before asking a failing provider again when it gives no Retry-After (default 60 s). */
   retryAfterMillis?: number;
-  /** A last good value older than this (by its validFrom, else fetch time) is not used; the static table is (default 6 h). */
+  /** A last good value fetched longer ago than this is not used; the static table is (default 6 h). */
   maxStaleMillis?: number;
   /** Path of the static table (tests); default data/grid_intensity.csv. */
   staticTablePath?: string;
@@ -151,8 +151,8 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
 
   const fallBack = (timeMillis: number): IntensityReading => {
     if (lastGood) {
-      const startMillis = lastGood.reading.validFrom?.getTime() ?? lastGood.fetchedAtMillis;
-      const ageMillis = Math.max(0, timeMillis - startMillis);
+      // Age since the value was last fetched good: how long the provider has been failing us.
+      const ageMillis = Math.max(0, timeMillis - lastGood.fetchedAtMillis);
       if (ageMillis <= maxStaleMillis) {
         count(fallbacks, "stale");
         return {
