@@ -102,7 +102,8 @@ export function createUkCarbonIntensityProvider(opts: UkCarbonIntensityOptions =
       const path = a.kind === "national" ? `intensity/${from}/${window}` : `regional/intensity/${from}/${window}/${suffix(a)}`;
       const endMillis = start.getTime() + hours * 3_600_000;
       const readings = await fetchPeriods(zone, path, a.kind !== "national");
-      return readings.filter((r) => r.validFrom!.getTime() < endMillis).map((r) => ({ ...r, isEstimated: true }));
+      // Past half-hours in the window carry their actual value (isEstimated false); the rest are forecasts.
+      return readings.filter((r) => r.validFrom!.getTime() < endMillis);
     },
   };
 }
