@@ -27,8 +27,8 @@ export function formatSummary(r: ReportV1): string {
       `job ${j.id}${j.name !== j.id ? ` (${j.name})` : ""}: ${formatEnergy(j.energyJoules.total)} IT [cpu ${formatEnergy(j.energyJoules.cpu)}, gpu ${formatEnergy(j.energyJoules.gpu)}, memory ${formatEnergy(j.energyJoules.memory)}], ` +
         `${formatEnergy(j.facilityEnergyJoules)} facility, ${formatGrams(j.emissionsGrams)} CO2e` +
         (j.embodiedEmissionsGrams > 0 ? `, ${formatGrams(j.embodiedEmissionsGrams)} embodied` : "") +
-        (j.waterLiters > 0 ? `, ${j.waterLiters.toFixed(4)} L water` : "") +
-        (r.cost.pricePerKwh > 0 ? `, ${j.cost.toFixed(4)} ${r.cost.currency}` : ""),
+        (j.waterLiters > 0 ? `, ${j.waterLiters.toPrecision(3)} L water` : "") +
+        (r.cost.pricePerKwh > 0 ? `, ${j.cost.toPrecision(3)} ${r.cost.currency}` : ""),
     );
   }
   lines.push(`system bucket ${formatEnergy(r.buckets.system.energyJoules.total)}, idle bucket ${formatEnergy(r.buckets.idle.energyJoules.total)} (idle policy: ${r.idlePolicy})`);
