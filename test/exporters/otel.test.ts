@@ -1,0 +1,279 @@
+/**
+ * The OTel instruments read from ledger snapshots (through the real OTel SDK, collected with its
+ * in-memory exporter), the resource precedence, and the failure-handling wrapper against a real
+ * refusing port.
+ */
+import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
+import {
+  AggregationTemporality,
+  DataPointType,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricData,
+  type ResourceMetrics,
+} from "@opentelemetry/sdk-metrics";
+import { describe, expect, test } from "vitest";
+import {
+  FailureTracker,
+  ResilientMetricExporter,
+  createOtlpPushExporter,
+  failureKind,
+  parseKeyValueList,
+  registerInstruments,
+  resolveResourceAttributes,
+} from "../../exporters/otel.js";
+import type { LedgerSnapshot } from "../../src/core/types.js";
+import { METRICS } from "../../src/semconv.js";
+import { freePort } from "../helpers/receivers.js";
+import { recordingLogger, snapshot } from "./snapshots.js";
+
+/** Collects once through a real MeterProvider + reader and returns the metrics by name. */
+async function collect(current: () => LedgerSnapshot | undefined, failures = new FailureTracker(), temporality = AggregationTemporality.CUMULATIVE) {
+  const memory = new InMemoryMetricExporter(temporality);
+  const reader = new PeriodicExportingMetricReader({ exporter: memory, exportIntervalMillis: 3_600_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+  registerInstruments(provider.getMeter("powerprint"), current, failures);
+  const read = async () => {
+    memory.reset();
+    await reader.forceFlush();
+    const byName = new Map<string, MetricData>();
+    for (const rm of memory.getMetrics()) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) byName.set(m.descriptor.name, m);
+    return byName;
+  };
+  return { read, close: () => provider.shutdown() };
+}
+
+function points(metric: MetricData | undefined): { attributes: Record<string, unknown>; value: number }[] {
+  if (!metric || (metric.dataPointType !== DataPointType.SUM && metric.dataPointType !== DataPointType.GAUGE)) return [];
+  return metric.dataPoints.map((p) => ({ attributes: { ...p.attributes }, value: p.value as number }));
+}
+
+describe("instruments", () => {
+  const snap = snapshot({
+    jobs: [
+      {
+        id: "a",
+        name: "train",
+        attributes: { team: "nlp", "powerprint.job.id": "spoof" },
+        cpuJoules: 10,
+        gpuJoules: 200,
+        cpuWatts: 15,
+        gpuWatts: 350,
+        phases: { warmup: 50, train: 160 },
+      },
+      { id: "b", cpuJoules: 1.5 },
+    ],
+    systemCpuJoules: 7,
+    idleGpuJoules: 300,
+    grid: { zone: "DE", source: "static-table", intensityGramsPerKwh: 380 },
+  });
+
+  test("every metric of the semconv table is registered with its unit and kind", async () => {
+    const failures = new FailureTracker();
+    failures.record("otlp", "ECONNREFUSED");
+    const c = await collect(() => snap, failures);
+    const byName = await c.read();
+    for (const spec of METRICS) {
+      const metric = byName.get(spec.name);
+      expect(metric, spec.name).toBeDefined();
+      expect(metric?.descriptor.unit).toBe(spec.unit);
+      expect(metric?.dataPointType).toBe(spec.instrument === "counter" ? DataPointType.SUM : DataPointType.GAUGE);
+      if (metric?.dataPointType === DataPointType.SUM) expect(metric.isMonotonic).toBe(true);
+    }
+    await c.close();
+  });
+
+  test("job counters are the ledger's cumulative totals, gauges its last interval, per device kind present", async () => {
+    const c = await collect(() => snap);
+    const byName = await c.read();
+    const energy = points(byName.get("powerprint.job.energy"));
+    // Host has a GPU and a CPU: both kinds for every job (zeros included), no memory kind.
+    expect(energy).toEqual([
+      { attributes: { team: "nlp", "powerprint.job.id": "a", "powerprint.job.name": "train", "hw.type": "cpu" }, value: 10 },
+      { attributes: { team: "nlp", "powerprint.job.id": "a", "powerprint.job.name": "train", "hw.type": "gpu" }, value: 200 },
+      { attributes: { "powerprint.job.id": "b", "powerprint.job.name": "b", "hw.type": "cpu" }, value: 1.5 },
+      { attributes: { "powerprint.job.id": "b", "powerprint.job.name": "b", "hw.type": "gpu" }, value: 0 },
+    ]);
+    expect(points(byName.get("powerprint.job.power")).map((p) => p.value)).toEqual([15, 350, 0, 0]);
+    expect(points(byName.get("powerprint.job.facility.energy")).map((p) => p.value)).toEqual([
+      snap.jobs[0].facilityEnergyJoules,
+      snap.jobs[1].facilityEnergyJoules,
+    ]);
+    expect(points(byName.get("powerprint.job.emissions"))[0].value).toBe(snap.jobs[0].emissionsGrams);
+    expect(points(byName.get("powerprint.job.embodied.emissions"))[0].value).toBe(snap.jobs[0].embodiedEmissionsGrams);
+    expect(points(byName.get("powerprint.job.water"))[0].value).toBe(snap.jobs[0].waterLiters);
+    expect(points(byName.get("powerprint.job.phase.energy")).map((p) => [p.attributes["powerprint.phase"], p.value])).toEqual([
+      ["warmup", 50],
+      ["train", 160],
+    ]);
+    expect(points(byName.get("powerprint.bucket.energy")).map((p) => [p.attributes["powerprint.bucket"], p.attributes["hw.type"], p.value])).toEqual([
+      ["system", "cpu", 7],
+      ["system", "gpu", 0],
+      ["idle", "cpu", 0],
+      ["idle", "gpu", 300],
+    ]);
+    expect(points(byName.get("hw.energy"))[0]).toEqual({
+      attributes: { "hw.id": "gpu0", "hw.type": "gpu", "hw.name": "NVIDIA H100 80GB HBM3", "powerprint.method": "counter", "powerprint.source": "sim" },
+      value: 5000,
+    });
+    expect(points(byName.get("powerprint.grid.intensity"))).toEqual([
+      { attributes: { "powerprint.grid.zone": "DE", "powerprint.grid.source": "static-table" }, value: 380 },
+    ]);
+    await c.close();
+  });
+
+  test("a later snapshot replaces the totals (cumulative), and delta temporality reports the difference", async () => {
+    let current = snapshot({ jobs: [{ id: "a", gpuJoules: 100 }] });
+    const cumulative = await collect(() => current);
+    const delta = await collect(() => current, new FailureTracker(), AggregationTemporality.DELTA);
+    const gpu = (m: Map<string, MetricData>) => points(m.get("powerprint.job.energy")).find((p) => p.attributes["hw.type"] === "gpu")?.value;
+    expect(gpu(await cumulative.read())).toBe(100);
+    expect(gpu(await delta.read())).toBe(100);
+    current = snapshot({ jobs: [{ id: "a", gpuJoules: 250 }] });
+    expect(gpu(await cumulative.read())).toBe(250);
+    expect(gpu(await delta.read())).toBe(150);
+    await cumulative.close();
+    await delta.close();
+  });
+
+  test("before the first snapshot only the failure counter can be observed", async () => {
+    const c = await collect(() => undefined);
+    const byName = await c.read();
+    expect([...byName.values()].flatMap((m) => points(m))).toEqual([]);
+    await c.close();
+  });
+});
+
+describe("resource", () => {
+  const base = { hostName: "node-a", serviceInstanceId: "i-1", resourceAttributes: {} };
+  test.each([
+    { name: "defaults", env: {}, input: {}, expected: { "service.name": "powerprint", "host.name": "node-a", "service.instance.id": "i-1" } },
+    {
+      name: "k8s downward API variables",
+      env: { K8S_POD_NAME: "train-0", K8S_POD_UID: "u-1", K8S_POD_NAMESPACE: "ml", K8S_NODE_NAME: "gpu-node-3" },
+      input: {},
+      expected: { "k8s.pod.name": "train-0", "k8s.pod.uid": "u-1", "k8s.namespace.name": "ml", "k8s.node.name": "gpu-node-3" },
+    },
+    {
+      name: "OTEL_RESOURCE_ATTRIBUTES overrides detected host.name",
+      env: {},
+      input: { resourceAttributes: { "host.name": "override", "service.name": "attrs" } },
+      expected: { "host.name": "override", "service.name": "attrs" },
+    },
+    {
+      name: "OTEL_SERVICE_NAME beats OTEL_RESOURCE_ATTRIBUTES service.name",
+      env: { OTEL_SERVICE_NAME: "env-svc" },
+      input: { resourceAttributes: { "service.name": "attrs" } },
+      expected: { "service.name": "env-svc" },
+    },
+    {
+      name: "--service-name beats everything",
+      env: { OTEL_SERVICE_NAME: "env-svc" },
+      input: { serviceName: "flag-svc", resourceAttributes: { "service.name": "attrs" } },
+      expected: { "service.name": "flag-svc" },
+    },
+  ])("$name", ({ env, input, expected }) => {
+    expect(resolveResourceAttributes({ ...base, env, ...input })).toMatchObject(expected);
+  });
+
+  test("service.instance.id is a fresh UUID per run by default", () => {
+    const a = resolveResourceAttributes({ env: {}, hostName: "h", resourceAttributes: {} })["service.instance.id"];
+    const b = resolveResourceAttributes({ env: {}, hostName: "h", resourceAttributes: {} })["service.instance.id"];
+    expect(a).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a).not.toBe(b);
+  });
+});
+
+describe("parseKeyValueList", () => {
+  test.each([
+    ["a=1,b=2", { ok: true, values: { a: "1", b: "2" } }],
+    [" a = 1 , , b=x%20y ", { ok: true, values: { a: "1", b: "x y" } }],
+    ["k=v=w", { ok: true, values: { k: "v=w" } }],
+    ["", { ok: true, values: {} }],
+    ["a", { ok: false, error: "'a' is not key=value" }],
+    ["=1", { ok: false, error: "'=1' has an empty key" }],
+    ["a=%E0%A4%A", { ok: false, error: "value of 'a' is not valid percent-encoding" }],
+  ])("%j", (text, expected) => {
+    expect(parseKeyValueList(text)).toEqual(expected);
+  });
+});
+
+describe("failureKind", () => {
+  test.each([
+    [Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }), "ECONNREFUSED"],
+    [Object.assign(new Error("Unauthorized"), { code: 401 }), "http_401"],
+    [new Error("Request timed out"), "timeout"],
+    [new Error("Export failed with retryable status"), "retries_exhausted"],
+    [new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })]), "ECONNREFUSED"],
+    [new Error("Concurrent export limit reached"), "concurrency_limit"],
+    [new TypeError("bad"), "TypeError"],
+    ["string", "error"],
+  ])("%s -> %s", (error, kind) => {
+    expect(failureKind(error)).toBe(kind);
+  });
+});
+
+describe("ResilientMetricExporter against a refusing port", () => {
+  function config(port: number) {
+    return {
+      url: `http://127.0.0.1:${port}/v1/metrics`,
+      protocol: "http/protobuf" as const,
+      headers: {},
+      timeoutMillis: 300,
+      temporality: "cumulative" as const,
+      compression: "none" as const,
+      exportIntervalMillis: 1000,
+    };
+  }
+  const batch: ResourceMetrics = { resource: (undefined as unknown) as ResourceMetrics["resource"], scopeMetrics: [] };
+
+  async function collectBatch(): Promise<ResourceMetrics> {
+    const memory = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter: memory, exportIntervalMillis: 3_600_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    registerInstruments(provider.getMeter("powerprint"), () => snapshot({ jobs: [{ id: "a", gpuJoules: 1 }] }), new FailureTracker());
+    await reader.forceFlush();
+    await provider.shutdown();
+    return memory.getMetrics()[0] ?? batch;
+  }
+
+  test("counts by kind, warns once, backs off (skipping without sending), final mode ignores the backoff", async () => {
+    const port = await freePort();
+    let nowMillis = 1_000_000;
+    const failures = new FailureTracker();
+    const log = recordingLogger();
+    const wrapper = new ResilientMetricExporter(createOtlpPushExporter(config(port)), {
+      exporterName: "otlp",
+      target: "test",
+      failures,
+      log,
+      initialBackoffMillis: 1000,
+      maxBackoffMillis: 4000,
+      now: () => nowMillis,
+    });
+    const metrics = await collectBatch();
+    const send = () => new Promise<ExportResult>((resolve) => wrapper.export(metrics, resolve));
+
+    expect((await send()).code).toBe(ExportResultCode.FAILED);
+    expect(failures.counts()).toEqual({ "otlp:ECONNREFUSED": 1 });
+    // Within the backoff: skipped, not sent, not counted as a failure.
+    nowMillis += 500;
+    const skipped = await send();
+    expect(skipped.error?.name).toBe("SkippedExport");
+    expect(wrapper.skipped).toBe(1);
+    expect(failures.counts()).toEqual({ "otlp:ECONNREFUSED": 1 });
+    // After it: sent again, fails again; the backoff doubles (2 s).
+    nowMillis += 600;
+    await send();
+    expect(failures.counts()).toEqual({ "otlp:ECONNREFUSED": 2 });
+    nowMillis += 1500;
+    expect((await send()).error?.name).toBe("SkippedExport");
+    // Final mode: attempted despite the backoff.
+    wrapper.finalMode();
+    await send();
+    expect(failures.counts()).toEqual({ "otlp:ECONNREFUSED": 3 });
+    expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(1);
+    await wrapper.shutdown();
+  });
+});

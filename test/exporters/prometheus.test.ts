@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { createExporters } from "../../exporters/index.js";
+import { parseListenAddress, type PrometheusEndpoint } from "../../exporters/prometheus.js";
+import type { JobIdentity } from "../../src/config/identity.js";
+import { UsageError } from "../../src/errors.js";
+import { recordingLogger, snapshot } from "./snapshots.js";
+
+const job: JobIdentity = { id: "j", name: "j", attributes: {}, origin: "flag" };
+
+describe("parseListenAddress", () => {
+  test.each([
+    ["", { host: "127.0.0.1", port: 9464 }],
+    ["9500", { host: "127.0.0.1", port: 9500 }],
+    [":9500", { host: "127.0.0.1", port: 9500 }],
+    ["0.0.0.0", { host: "0.0.0.0", port: 9464 }],
+    ["0.0.0.0:0", { host: "0.0.0.0", port: 0 }],
+    ["[::1]:9500", { host: "::1", port: 9500 }],
+    ["[::]", { host: "::", port: 9464 }],
+  ])("%j", (text, expected) => {
+    expect(parseListenAddress(text, "--prometheus")).toEqual(expected);
+  });
+
+  test.each(["host:99999", "host:abc", "::1"])("%j is a UsageError", (text) => {
+    expect(() => parseListenAddress(text, "--prometheus")).toThrow(UsageError);
+  });
+});
+
+describe("Prometheus endpoint", () => {
+  let endpoint: PrometheusEndpoint | undefined;
+  afterEach(async () => {
+    await endpoint?.shutdown(snapshot({ jobs: [] }));
+  });
+
+  async function start(opts: { prometheusLinger?: string } = {}, env: Record<string, string> = {}) {
+    const log = recordingLogger();
+    const [e] = await createExporters({ prometheus: "127.0.0.1:0", ...opts }, { env, log, job, hostName: "node-a" });
+    endpoint = e as PrometheusEndpoint;
+    return { endpoint, log };
+  }
+
+  test("serves /metrics with the newest snapshot, 404 elsewhere", async () => {
+    const { endpoint } = await start();
+    endpoint.update(snapshot({ jobs: [{ id: "j", gpuJoules: 12.5 }] }));
+    const body = await (await fetch(endpoint.url())).text();
+    expect(body).toContain('powerprint_job_energy_total{powerprint_job_id="j",powerprint_job_name="j",hw_type="gpu",otel_scope_name="powerprint",service_name="powerprint",host_name="node-a"} 12.5');
+    expect(body).toMatch(/^target_info\{.*host_name="node-a".*\} 1$/m);
+    endpoint.update(snapshot({ jobs: [{ id: "j", gpuJoules: 20 }] }));
+    expect(await (await fetch(endpoint.url())).text()).toContain('hw_type="gpu",otel_scope_name="powerprint",service_name="powerprint",host_name="node-a"} 20');
+    expect((await fetch(endpoint.url().replace("/metrics", "/other"))).status).toBe(404);
+    expect(endpoint.scrapes).toBe(2);
+  });
+
+  test("OTEL_EXPORTER_PROMETHEUS_HOST/_PORT are the defaults of a bare --prometheus", async () => {
+    const log = recordingLogger();
+    const [e] = await createExporters({ prometheus: true }, { env: { OTEL_EXPORTER_PROMETHEUS_HOST: "127.0.0.1", OTEL_EXPORTER_PROMETHEUS_PORT: "0" }, log, job });
+    endpoint = e as PrometheusEndpoint;
+    expect(endpoint.address().host).toBe("127.0.0.1");
+    expect(endpoint.address().port).toBeGreaterThan(0);
+  });
+
+  test("without linger, shutdown closes at once; with linger and no scrape it warns and gives up", async () => {
+    const { endpoint: quick } = await start();
+    let started = Date.now();
+    await quick.shutdown(snapshot({ jobs: [] }));
+    expect(Date.now() - started).toBeLessThan(500);
+    await expect(fetch(quick.url())).rejects.toThrow();
+
+    const { endpoint: lingering, log } = await start({ prometheusLinger: "300ms" });
+    started = Date.now();
+    await lingering.shutdown(snapshot({ jobs: [] }));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(log.lines.filter((l) => l.level === "warn").map((l) => l.message)).toEqual([
+      "prometheus: no scrape within 300 ms after the run; the final totals were not scraped",
+    ]);
+  });
+
+  test("with linger, a scrape after shutdown began reads the final totals and ends the wait", async () => {
+    const { endpoint, log } = await start({ prometheusLinger: "10s" });
+    endpoint.update(snapshot({ jobs: [{ id: "j", gpuJoules: 1 }] }));
+    const started = Date.now();
+    const done = endpoint.shutdown(snapshot({ jobs: [{ id: "j", gpuJoules: 99 }] }));
+    await new Promise((r) => setTimeout(r, 100));
+    const body = await (await fetch(endpoint.url())).text();
+    await done;
+    expect(body).toMatch(/hw_type="gpu".*\} 99$/m);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(log.lines.filter((l) => l.level === "warn")).toEqual([]);
+  });
+});
