@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
@@ -16,6 +18,7 @@ import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, gridConfigFromOptions, createResolverFromConfig, createProviderFromConfig, type GridConfig } from "../grid/config.js";
 import { waitForStart } from "../grid/schedule.js";
 import { ProcessTracker } from "../jobs/tracker.js";
+import { MarksReader } from "../jobs/marks.js";
 import { createStderrLogger } from "../log.js";
 import type { ProcessSample, ProcessSource } from "../procfs/types.js";
 import { loadScenario } from "../sim/scenario.js";
@@ -200,7 +203,8 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     return 128 + signalNumber(pendingSignal);
   }
   const childCpuBaseline = ownChildrenCpuSeconds();
-  const child = spawnCommand(command);
+  const childEnv = measuring?.marksPath ? { ...env, POWERPRINT_MARKS: measuring.marksPath } : env;
+  const child = spawnCommand(command, childEnv);
   const outcomePromise = superviseChild(child, command, graceMillis, log, () => {
     if (measuring && child.pid !== undefined) {
       try {
@@ -227,8 +231,8 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   return outcome.exitCode;
 }
 
-function spawnCommand(command: string[]): ChildProcess {
-  return spawn(command[0], command.slice(1), { stdio: "inherit", shell: false });
+function spawnCommand(command: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(command[0], command.slice(1), { stdio: "inherit", shell: false, env });
 }
 
 /** Relays signals, SIGKILLs after the grace period, and resolves with the exit code to use. */
@@ -287,6 +291,8 @@ function superviseChild(
 }
 
 interface Measuring {
+  /** File the command may append training-loop marks to (POWERPRINT_MARKS). */
+  marksPath?: string;
   addJob(pid: number): void;
   setFinalCpu(seconds: number): void;
   /** True when a collector spawns helper processes (nvidia-smi): own cutime is then not the job's alone. */
@@ -366,13 +372,28 @@ async function startMeasuring(o: {
     isVisiblePid: (pid) => existsSync(`/proc/${pid}`),
   });
   for (const e of o.exporters) await e.start?.();
+  let marks: MarksReader | undefined;
+  let marksDir: string | undefined;
+  try {
+    marksDir = mkdtempSync(join(tmpdir(), "powerprint-marks-"));
+    const marksPath = join(marksDir, "marks.jsonl");
+    writeFileSync(marksPath, "");
+    marks = new MarksReader(marksPath);
+  } catch (err) {
+    log.warn(`training-loop marks disabled: ${errorMessage(err)}`);
+  }
   let timer: NodeJS.Timeout | undefined;
   const tick = async () => {
+    for (const m of marks?.poll() ?? []) ledger.setPhase(o.job.id, m.phase);
     await sampler.tick();
     const snap = ledger.snapshot();
     for (const e of o.exporters) e.update?.(snap);
   };
+  const removeMarks = () => {
+    if (marksDir) rmSync(marksDir, { recursive: true, force: true });
+  };
   return {
+    marksPath: marks?.path,
     spawnsHelpers,
     addJob(pid: number) {
       finalSource.addJob(o.job.id, pid);
@@ -382,6 +403,7 @@ async function startMeasuring(o: {
       timer.unref();
     },
     async abandon() {
+      removeMarks();
       const snap = ledger.snapshot();
       for (const e of o.exporters) await e.shutdown(snap).catch(() => undefined);
       for (const c of collectors) await c.close().catch(() => undefined);
@@ -408,6 +430,10 @@ async function startMeasuring(o: {
         }),
       );
       for (const c of collectors) await c.close().catch(() => undefined);
+      if (marks && (marks.malformed > 0 || marks.oversized > 0)) {
+        log.warn(`training-loop marks: skipped ${marks.malformed} malformed and ${marks.oversized} oversized line(s) (expected JSON lines like {"phase": "train", "step": 1})`);
+      }
+      removeMarks();
       const report = buildReport(final, {
         version: version(),
         mode: "run",
