@@ -169,6 +169,8 @@ export class PrometheusEndpoint implements Exporter {
     // The final snapshot is stored already: wait for one scrape that starts after now.
     this.generation += 1;
     const generation = this.generation;
+    // While lingering, the server and the bounded timer keep the process alive (nothing else may).
+    this.server.ref();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.deps.log.warn(
@@ -176,7 +178,6 @@ export class PrometheusEndpoint implements Exporter {
         );
         resolve();
       }, this.settings.lingerMillis);
-      timer.unref();
       this.waiters.push({
         generation,
         wake: () => {

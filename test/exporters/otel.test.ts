@@ -147,7 +147,7 @@ describe("instruments", () => {
 
 describe("resource", () => {
   const base = { hostName: "node-a", serviceInstanceId: "i-1", resourceAttributes: {} };
-  test.each([
+  test.each<{ name: string; env: Record<string, string>; input: { serviceName?: string; resourceAttributes?: Record<string, string> }; expected: Record<string, string> }>([
     { name: "defaults", env: {}, input: {}, expected: { "service.name": "powerprint", "host.name": "node-a", "service.instance.id": "i-1" } },
     {
       name: "k8s downward API variables",
@@ -226,8 +226,6 @@ describe("ResilientMetricExporter against a refusing port", () => {
       exportIntervalMillis: 1000,
     };
   }
-  const batch: ResourceMetrics = { resource: (undefined as unknown) as ResourceMetrics["resource"], scopeMetrics: [] };
-
   async function collectBatch(): Promise<ResourceMetrics> {
     const memory = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
     const reader = new PeriodicExportingMetricReader({ exporter: memory, exportIntervalMillis: 3_600_000 });
@@ -235,7 +233,9 @@ describe("ResilientMetricExporter against a refusing port", () => {
     registerInstruments(provider.getMeter("powerprint"), () => snapshot({ jobs: [{ id: "a", gpuJoules: 1 }] }), new FailureTracker());
     await reader.forceFlush();
     await provider.shutdown();
-    return memory.getMetrics()[0] ?? batch;
+    const [metrics] = memory.getMetrics();
+    if (!metrics) throw new Error("nothing collected");
+    return metrics;
   }
 
   test("counts by kind, warns once, backs off (skipping without sending), final mode ignores the backoff", async () => {
