@@ -276,10 +276,11 @@ export function createNvidiaSmiCollector(opts: NvidiaSmiCollectorOptions = {}): 
     void running.finally(() => {
       if (inFlight === running) inFlight = undefined;
     });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(resolve, timeoutMillis);
-      timer.unref();
+      // Never keep the process alive for this timer.
+      (timer as { unref?: () => void }).unref?.();
     });
     try {
       return await Promise.race([running, timeout]);
