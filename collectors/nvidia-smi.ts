@@ -278,7 +278,7 @@ export function createNvidiaSmiCollector(opts: NvidiaSmiCollectorOptions = {}): 
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(resolve, timeoutMillis);
+      timer = setTimeout(() => resolve(undefined), timeoutMillis);
       // Never keep the process alive for this timer.
       (timer as { unref?: () => void }).unref?.();
     });
