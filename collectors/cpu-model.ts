@@ -289,6 +289,12 @@ interface CpuModelSetup {
   memoryWattsPerGb: number;
 }
 
+/**
+ * Cloud Carbon Footprint's maximum watts per vCPU for AWS (average over instance families), used to
+ * cap the model inside a VM. Source: cloud-carbon-footprint coefficients (Apache-2.0), AWS max 3.5 W.
+ */
+export const VM_MAX_WATTS_PER_VCPU = 3.5;
+
 const fmt = (value: number): string => String(Math.round(value * 1000) / 1000);
 
 async function setUp(opts: CpuModelCollectorOptions): Promise<CpuModelSetup> {
@@ -330,9 +336,17 @@ async function setUp(opts: CpuModelCollectorOptions): Promise<CpuModelSetup> {
         `${fmt(match.tdpWatts)} W per socket × ${host.sockets} from CodeCarbon's CPU table ` +
         `("${match.matchedName}", ${match.matchKind} match${match.ambiguous ? ", several rows: highest TDP" : ""})`;
       if (host.virtualized) {
-        warnings.push(
-          `running under a hypervisor: the TDP is the whole physical CPU's and this VM's ${host.cores} vCPUs may be a fraction of it (set tdpWatts to correct)`,
-        );
+        // A VM holds a slice of the physical CPU, and hypervisors often report one virtual socket
+        // per vCPU: TDP × sockets would charge a 2-vCPU VM for whole packages. Cap at Cloud Carbon
+        // Footprint's per-vCPU maximum (AWS average, 3.5 W per vCPU).
+        const perVcpuCap = VM_MAX_WATTS_PER_VCPU * host.cores;
+        if (perVcpuCap < tdpTotalWatts) {
+          warnings.push(
+            `running under a hypervisor: capped the CPU model at ${VM_MAX_WATTS_PER_VCPU} W per vCPU × ${host.cores} = ${fmt(perVcpuCap)} W (Cloud Carbon Footprint AWS average) instead of the physical CPU's ${fmt(tdpTotalWatts)} W (${tdpOrigin}); set tdpWatts to correct`,
+          );
+          tdpOrigin = `${VM_MAX_WATTS_PER_VCPU} W per vCPU × ${host.cores} (hypervisor cap)`;
+          tdpTotalWatts = perVcpuCap;
+        }
       }
     } else {
       tdpTotalWatts = DEFAULT_WATTS_PER_LOGICAL_CPU * host.cores;

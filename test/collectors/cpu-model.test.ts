@@ -198,13 +198,20 @@ describe("cpu-model collector", () => {
     expect(memory.powerWatts).toBe(6.272);
   });
 
-  it("known model under a hypervisor: warns that the VM may hold only part of the CPU", async () => {
+  it("known model under a hypervisor: capped at 3.5 W per vCPU instead of the whole physical CPU's TDP, loudly", async () => {
     const collector = createCpuModelCollector({
-      loadInfo: async () => ({ cpuModel: "Intel Xeon® Platinum 8375C", cores: 2, sockets: 1, memoryBytes: 8 * GIB, virtualized: true }),
+      loadInfo: async () => ({ cpuModel: "Intel Xeon® Platinum 8375C", cores: 2, sockets: 2, memoryBytes: 8 * GIB, virtualized: true }),
     });
-    const [cpu] = await collector.read({ timeMillis: 0, hostCpuUtilization: 0 });
-    expect(cpu.idleWatts).toBe(300 * DEFAULT_IDLE_FRACTION);
-    expect(cpu.note).toContain("running under a hypervisor: the TDP is the whole physical CPU's and this VM's 2 vCPUs may be a fraction of it");
+    const [cpu] = await collector.read({ timeMillis: 0, hostCpuUtilization: 1 });
+    expect(cpu.powerWatts).toBeCloseTo(7, 9); // 2 vCPUs × 3.5 W, not 2 virtual sockets × 300 W
+    expect(cpu.idleWatts).toBeCloseTo(7 * DEFAULT_IDLE_FRACTION, 9);
+    expect(cpu.note).toContain("running under a hypervisor: capped the CPU model at 3.5 W per vCPU × 2 = 7 W");
+    // A VM as big as the host keeps the physical TDP (the cap is not lower).
+    const big = createCpuModelCollector({
+      loadInfo: async () => ({ cpuModel: "Intel Xeon® Platinum 8375C", cores: 128, sockets: 2, memoryBytes: 8 * GIB, virtualized: true }),
+    });
+    const [bigCpu] = await big.read({ timeMillis: 0, hostCpuUtilization: 1 });
+    expect(bigCpu.powerWatts).toBeCloseTo(448, 9); // min(2 × 300 W, 128 × 3.5 W)
   });
 
   it("configured TDP per socket wins over the table; unknown utilisation is assumed, loudly", async () => {
