@@ -480,7 +480,7 @@ export class ProcessTracker implements ProcessSource {
     for (const pid of pids) {
       const m = this.members.get(pid);
       if (m) continue;
-      const s = this.readStat(pid, true);
+      const s = this.readStat(pid, false);
       if (!s) {
         if (pid > to - RANGE_RETRY_TAIL && pid > from) retry.push(pid);
         continue;
@@ -523,7 +523,7 @@ export class ProcessTracker implements ProcessSource {
       for (const pid of children) {
         const known = this.members.get(pid);
         if (known) continue;
-        const s = this.readStat(pid, true);
+        const s = this.readStat(pid, false);
         if (!s || s.ppid !== parent.pid || s.exitSignal === -1) continue;
         queue.push(this.addMember(s, parent.jobId, parent));
       }
@@ -560,12 +560,13 @@ export class ProcessTracker implements ProcessSource {
         e.gen = gen;
         continue;
       }
-      const s = this.readStat(pid, true);
+      const s = this.readStat(pid, false);
       if (!s || s.exitSignal === -1) continue;
       cache.set(pid, { startTicks: s.startTicks, ppid: s.ppid, gen });
       found.push(s);
     }
     for (const [pid, e] of cache) if (e.gen !== gen) cache.delete(pid);
+    this.adopt(found);
     if (resolveCached) {
       // Parent → cached children index, walked from the members; fresh stat for each one adopted.
       const byParent = new Map<number, number[]>();
@@ -578,13 +579,12 @@ export class ProcessTracker implements ProcessSource {
       for (let i = 0; i < queue.length; i++) {
         for (const pid of byParent.get(queue[i].pid) ?? []) {
           if (this.members.has(pid)) continue;
-          const s = this.readStat(pid, true);
+          const s = this.readStat(pid, false);
           if (!s || s.ppid !== queue[i].pid) continue;
           queue.push(this.addMember(s, queue[i].jobId, queue[i]));
         }
       }
     }
-    this.adopt(found);
   }
 
   /** Adopts candidates whose parent is a live member (repeatedly, so chains of new processes join). */

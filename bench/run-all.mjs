@@ -1,0 +1,7 @@
+// Runs every benchmark in bench/ and prints its results (record them in bench/RESULTS.md by hand,
+// with date, machine and method). Add yours to the list.
+const benches = ["./tick-procfs.mjs", "./gpu-read.bench.mjs"];
+for (const b of benches) {
+  const mod = await import(b);
+  await mod.main();
+}
