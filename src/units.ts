@@ -17,6 +17,8 @@ export const microjoulesToJoules = (energyMicrojoules: number): number => energy
 export const millijoulesToJoules = (energyMillijoules: number): number => energyMillijoules / MILLIJOULES_PER_JOULE;
 export const milliwattsToWatts = (powerMilliwatts: number): number => powerMilliwatts / MILLIWATTS_PER_WATT;
 export const microwattsToWatts = (powerMicrowatts: number): number => powerMicrowatts / MICROWATTS_PER_WATT;
+/** Linux clock ticks (USER_HZ, `getconf CLK_TCK`; 100 on mainstream architectures) to seconds. */
+export const clockTicksToSeconds = (durationTicks: number, ticksPerSecond: number): number => durationTicks / ticksPerSecond;
 export const millisToSeconds = (durationMillis: number): number => durationMillis / MILLIS_PER_SECOND;
 export const secondsToMillis = (durationSeconds: number): number => durationSeconds * MILLIS_PER_SECOND;
 /** Energy (J) from constant power (W) over a duration (ms). */

@@ -12,14 +12,13 @@
  */
 import { closeSync, openSync, readSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { clockTicksToSeconds } from "../units.js";
 import type { ProcessInfo } from "./types.js";
 
 /** USER_HZ on every mainstream Linux architecture (`getconf CLK_TCK`). */
 export const DEFAULT_TICKS_PER_SECOND = 100;
 
-/** Clock ticks (USER_HZ) to seconds. */
-export const clockTicksToSeconds = (durationTicks: number, ticksPerSecond: number): number =>
-  durationTicks / ticksPerSecond;
+export { clockTicksToSeconds };
 
 /**
  * Raw fields of one /proc/PID/stat line, times kept as integer clock ticks so sums stay exact.
