@@ -460,6 +460,11 @@ export class MeterExporter implements Exporter {
   failures(): Record<string, number> {
     return this.options.failures.countsFor(this.id);
   }
+
+  /** Push exporters: successful and skipped (in flight or backing off) exports so far. */
+  exportStats(): { successes: number; skipped: number } {
+    return { successes: this.options.resilient?.successes ?? 0, skipped: this.options.resilient?.skipped ?? 0 };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { createExporters } from "../../exporters/index.js";
 import { parseListenAddress, type PrometheusEndpoint } from "../../exporters/prometheus.js";
 import type { JobIdentity } from "../../src/config/identity.js";
 import { UsageError } from "../../src/errors.js";
+import { freePort } from "../helpers/receivers.js";
 import { recordingLogger, snapshot } from "./snapshots.js";
 
 const job: JobIdentity = { id: "j", name: "j", attributes: {}, origin: "flag" };
@@ -85,5 +86,20 @@ describe("Prometheus endpoint", () => {
     expect(body).toMatch(/hw_type="gpu".*\} 99$/m);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(log.lines.filter((l) => l.level === "warn")).toEqual([]);
+  });
+
+  test("OTLP failures show on the endpoint as powerprint_export_failures_total", async () => {
+    const closed = await freePort();
+    const log = recordingLogger();
+    const exporters = await createExporters(
+      { prometheus: "127.0.0.1:0", otlp: `http://127.0.0.1:${closed}` },
+      { env: { OTEL_EXPORTER_OTLP_TIMEOUT: "200" }, log, job, hostName: "node-a" },
+    );
+    endpoint = exporters.find((e) => e.id === "prometheus") as PrometheusEndpoint;
+    const otlp = exporters.find((e) => e.id === "otlp");
+    await otlp?.shutdown(snapshot({ jobs: [] }));
+    expect(otlp?.failures?.()).toEqual({ "otlp:ECONNREFUSED": 1 });
+    const body = await (await fetch(endpoint.url())).text();
+    expect(body).toMatch(/^powerprint_export_failures_total\{powerprint_exporter="otlp",error_type="ECONNREFUSED",.*\} 1$/m);
   });
 });

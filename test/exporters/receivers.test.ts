@@ -171,14 +171,15 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
     const warnings = log.lines.filter((l) => l.level === "warn" && l.message.includes("ECONNREFUSED"));
     expect(warnings).toHaveLength(1);
 
-    const vm = track(await startVictoriaMetrics({ port }));
+    // Prometheus naming here, so the documented name of the failure counter is checked too.
+    const vm = track(await startVictoriaMetrics({ port, prometheusNaming: true }));
     const final = twoJobs(10);
     await otlp.shutdown(final);
-    const energy = byLabel(await vm.query("sum by (powerprint.job.id) (powerprint.job.energy)"), "powerprint.job.id");
+    const energy = byLabel(await vm.query("sum by (powerprint_job_id) (powerprint_job_energy_joules_total)"), "powerprint_job_id");
     expect(energy["train-a"]).toBeCloseTo(final.jobs[0].energyJoules.total, 9);
     expect(energy["eval-b"]).toBeCloseTo(final.jobs[1].energyJoules.total, 9);
     // The failure counter travels with the final export.
-    const failed = await vm.query('powerprint.export.failures{"error.type"="ECONNREFUSED"}');
+    const failed = await vm.query('powerprint_export_failures_total{error_type="ECONNREFUSED", powerprint_exporter="otlp"}');
     expect(failed).toHaveLength(1);
     expect(failed[0].value).toBe(otlp.failures?.()["otlp:ECONNREFUSED"]);
     expect(log.lines.some((l) => l.level === "info" && l.message.includes("recovered"))).toBe(true);
