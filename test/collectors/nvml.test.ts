@@ -142,6 +142,18 @@ describe("NVML collector on the stub library", () => {
     expect(probe.status === "ok" && probe.devices[1].detail).toContain("GPU_IS_LOST");
   });
 
+  it("a GPU with neither counter nor power gives no reading (nothing to measure) but stays in probe", async () => {
+    script(twoGpus(["gpu1.power_mw unsupported"]));
+    const c = collector();
+    const readings = await c.read();
+    expect(readings.map((r) => r.deviceId)).toEqual(["gpu0"]);
+    const probe = await c.probe();
+    expect(probe.status === "ok" && probe.devices.map((d) => [d.deviceId, d.method, d.energyCounter])).toEqual([
+      ["gpu0", "counter", true],
+      ["gpu1", "power", false],
+    ]);
+  });
+
   for (const stride of [24, 32]) {
     it(`decodes compute processes written with ${stride}-byte records and shares from SM samples`, async () => {
       script(
