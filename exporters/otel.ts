@@ -62,6 +62,7 @@ export class FailureTracker {
     return out;
   }
 
+  /** Every (exporter, kind) counted so far, for the powerprint.export.failures counter. */
   entries(): Iterable<{ exporter: string; kind: string; count: number }> {
     return this.byKey.values();
   }
@@ -472,6 +473,7 @@ export class MeterExporter implements Exporter {
 
 /** OTLP protocols powerprint speaks (grpc is not supported). */
 export type OtlpProtocol = "http/protobuf" | "http/json";
+/** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE values. */
 export type TemporalityPreference = "cumulative" | "delta" | "lowmemory";
 
 /** Resolved OTLP configuration (see exporters/index.ts resolveOtlpConfig for the variables). */

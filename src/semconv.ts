@@ -59,6 +59,7 @@ export const UNIT = {
   failures: "{failure}",
 } as const;
 
+/** OTel instrument kind: counters are cumulative totals, gauges the last interval. */
 export type InstrumentKind = "counter" | "gauge";
 
 /** One exported metric: the table in docs/metrics.md is generated from the same facts. */
@@ -71,6 +72,7 @@ export interface MetricSpec {
   attributes: string[];
 }
 
+/** Metric names (OTel, dotted; see docs/metrics.md for how backends render them). */
 export const METRIC = {
   hwEnergy: "hw.energy",
   hwPower: "hw.power",
