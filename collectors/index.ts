@@ -1,5 +1,7 @@
 import type { Collector, ProbeResult } from "./types.js";
 import { createNvmlCollector } from "./nvml.js";
+import { createNvidiaSmiCollector } from "./nvidia-smi.js";
+import { createAmdGpuCollector } from "./amdgpu.js";
 import { createRaplCollector } from "./rapl.js";
 import { createCpuModelCollector } from "./cpu-model.js";
 
@@ -42,6 +44,17 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
   const nvml = createNvmlCollector({ libraryPath: opts.nvmlLibraryPath });
   const nvmlResult = await probe(nvml);
   entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)" });
+  const smi = createNvidiaSmiCollector({ command: opts.nvidiaSmiCommand });
+  if (nvmlResult.status === "ok") {
+    entries.push({ collector: smi, result: { status: "unavailable", reason: "not needed: NVML is available" }, used: false, role: "NVIDIA GPUs (fallback)" });
+  } else {
+    const r = await probe(smi);
+    entries.push({ collector: smi, result: r, used: r.status === "ok", role: "NVIDIA GPUs (fallback: NVML unavailable)" });
+  }
+  const amd = createAmdGpuCollector({ root: opts.root });
+  const amdResult = await probe(amd);
+  entries.push({ collector: amd, result: amdResult, used: amdResult.status === "ok", role: "AMD GPUs" });
+
   const rapl = createRaplCollector({ root: opts.root });
   const raplResult = await probe(rapl);
   entries.push({ collector: rapl, result: raplResult, used: raplResult.status === "ok", role: "CPU and memory (preferred)" });
