@@ -62,7 +62,7 @@ export const UNIT = {
 /** OTel instrument kind: counters are cumulative totals, gauges the last interval. */
 export type InstrumentKind = "counter" | "gauge";
 
-/** One exported metric: the table in docs/metrics.md is generated from the same facts. */
+/** One exported metric: the table in README.md "Metrics" is generated from the same facts. */
 export interface MetricSpec {
   name: string;
   instrument: InstrumentKind;
@@ -72,7 +72,7 @@ export interface MetricSpec {
   attributes: string[];
 }
 
-/** Metric names (OTel, dotted; see docs/metrics.md for how backends render them). */
+/** Metric names (OTel, dotted; see README.md "Metrics" for how backends render them). */
 export const METRIC = {
   hwEnergy: "hw.energy",
   hwPower: "hw.power",
