@@ -176,6 +176,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         result.observe(gridIntensity, snapshot.grid.intensityGramsPerKwh, {
           [ATTR.gridZone]: snapshot.grid.zone,
           [ATTR.gridSource]: snapshot.grid.source,
+          [ATTR.gridFallback]: snapshot.grid.fallback ?? "none",
         });
       }
     },

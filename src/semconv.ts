@@ -26,6 +26,8 @@ export const ATTR = {
   bucket: "powerprint.bucket",
   gridZone: "powerprint.grid.zone",
   gridSource: "powerprint.grid.source",
+  /** "none" for a live or configured value; else the fallback used: "stale", "static-table", "world-average". */
+  gridFallback: "powerprint.grid.fallback",
   /** Which exporter failed ("otlp", "console"). */
   exporter: "powerprint.exporter",
   /** OTel semconv error.type: the failure kind ("ECONNREFUSED", "http_503", "timeout"). */
@@ -167,7 +169,7 @@ export const METRICS: readonly MetricSpec[] = [
     instrument: "gauge",
     unit: UNIT.gramsPerKwh,
     description: "Grid carbon intensity used for the last interval, grams CO2e per kWh",
-    attributes: [ATTR.gridZone, ATTR.gridSource],
+    attributes: [ATTR.gridZone, ATTR.gridSource, ATTR.gridFallback],
   },
   {
     name: METRIC.exportFailures,

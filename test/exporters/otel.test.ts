@@ -49,6 +49,18 @@ function points(metric: MetricData | undefined): { attributes: Record<string, un
   return metric.dataPoints.map((p) => ({ attributes: { ...p.attributes }, value: p.value as number }));
 }
 
+describe("grid intensity fallback attribute", () => {
+  test("a fallback intensity says which fallback it is", async () => {
+    const snap = snapshot({ jobs: [{ id: "a", cpuJoules: 1 }], grid: { zone: "WORLD", source: "world-average", intensityGramsPerKwh: 473, fallback: "world-average" } });
+    const c = await collect(() => snap);
+    const byName = await c.read();
+    expect(points(byName.get("powerprint.grid.intensity"))).toEqual([
+      { attributes: { "powerprint.grid.zone": "WORLD", "powerprint.grid.source": "world-average", "powerprint.grid.fallback": "world-average" }, value: 473 },
+    ]);
+    await c.close();
+  });
+});
+
 describe("instruments", () => {
   const snap = snapshot({
     jobs: [
@@ -118,7 +130,7 @@ describe("instruments", () => {
       value: 5000,
     });
     expect(points(byName.get("powerprint.grid.intensity"))).toEqual([
-      { attributes: { "powerprint.grid.zone": "DE", "powerprint.grid.source": "static-table" }, value: 380 },
+      { attributes: { "powerprint.grid.zone": "DE", "powerprint.grid.source": "static-table", "powerprint.grid.fallback": "none" }, value: 380 },
     ]);
     await c.close();
   });

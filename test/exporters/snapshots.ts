@@ -55,7 +55,7 @@ export interface SnapshotSpec {
   systemCpuJoules?: number;
   idleGpuJoules?: number;
   pue?: number;
-  grid?: { zone: string; source: string; intensityGramsPerKwh: number };
+  grid?: { zone: string; source: string; intensityGramsPerKwh: number; fallback?: "stale" | "static-table" | "world-average" };
 }
 
 export function snapshot(spec: SnapshotSpec): LedgerSnapshot {
