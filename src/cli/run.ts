@@ -173,7 +173,15 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     try {
       const provider = createProviderFromConfig(grid, {});
       if (!provider) throw new UsageError("--start-within", "needs a forecast: choose --intensity-provider (electricitymaps, watttime, uk-carbon-intensity or carbon-aware-sdk) and --zone");
-      await waitForStart({ provider, zone: grid.zone ?? "", withinMillis: grid.startWithinMillis, below: grid.belowGramsPerKwh, log });
+      await waitForStart({
+        provider,
+        zone: grid.zone ?? "",
+        withinMillis: grid.startWithinMillis,
+        below: grid.belowGramsPerKwh,
+        log,
+        // A ref'd timer: while waiting, nothing else keeps the process alive.
+        sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+      });
     } catch (err) {
       if (err instanceof UsageError) throw err;
       log.warn(`carbon-aware start failed (${errorMessage(err)}); starting now`);
