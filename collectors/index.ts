@@ -26,6 +26,22 @@ export interface ProbeEntry {
 }
 
 /**
+ * Collector options from the environment:
+ * - POWERPRINT_SYSFS_ROOT: the directory holding sys/class/powercap and sys/class/drm (default "/";
+ *   "/host" in a container that mounts the host's /sys at /host/sys);
+ * - POWERPRINT_NVML_LIBRARY: path of libnvidia-ml.so.1 (default: the loader's search path);
+ * - POWERPRINT_NVIDIA_SMI: the nvidia-smi command (default: nvidia-smi on PATH).
+ */
+export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOptions {
+  const nonEmpty = (v: string | undefined) => (v !== undefined && v.trim() !== "" ? v.trim() : undefined);
+  return {
+    root: nonEmpty(env.POWERPRINT_SYSFS_ROOT),
+    nvmlLibraryPath: nonEmpty(env.POWERPRINT_NVML_LIBRARY),
+    nvidiaSmiCommand: nonEmpty(env.POWERPRINT_NVIDIA_SMI),
+  };
+}
+
+/**
  * Probes every hardware source and picks what to measure with, in order of exactness:
  * GPUs — NVML (counter where supported), else nvidia-smi (power); AMD GPUs via hwmon.
  * CPU and memory — RAPL (counter), else the TDP model (model). Every fallback is returned with

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { detectCollectors } from "../../collectors/index.js";
+import { collectorOptionsFromEnv, detectCollectors } from "../../collectors/index.js";
 
 /** `powerprint probe`: every collector, its status, its devices, and for unavailable ones why and how to fix it. */
 export function registerProbeCommand(program: Command): void {
@@ -8,10 +8,7 @@ export function registerProbeCommand(program: Command): void {
     .summary("list every hardware source, what it can read, and how to fix the unavailable ones")
     .option("--json", "print JSON on stdout instead of text")
     .action(async (opts: { json?: boolean }) => {
-      const entries = await detectCollectors({
-        nvmlLibraryPath: process.env.POWERPRINT_NVML_LIBRARY,
-        nvidiaSmiCommand: process.env.POWERPRINT_NVIDIA_SMI,
-      });
+      const entries = await detectCollectors(collectorOptionsFromEnv(process.env));
       if (opts.json) {
         process.stdout.write(JSON.stringify(entries.map((e) => ({ collector: e.collector.id, role: e.role, used: e.used, ...e.result })), null, 2) + "\n");
       } else {

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
 import type { Collector } from "../../collectors/types.js";
-import { detectCollectors } from "../../collectors/index.js";
+import { collectorOptionsFromEnv, detectCollectors } from "../../collectors/index.js";
 import type { Exporter, Logger } from "../../exporters/types.js";
 import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
 import { formatSummary } from "../../exporters/summary.js";
@@ -342,10 +342,7 @@ async function startMeasuring(o: {
     }
     log.info(`simulated devices from scenario '${o.scenario.name}' (${o.scenario.devices.map((d) => d.id).join(", ")})`);
   } else {
-    const entries = await detectCollectors({
-      nvmlLibraryPath: o.env.POWERPRINT_NVML_LIBRARY,
-      nvidiaSmiCommand: o.env.POWERPRINT_NVIDIA_SMI,
-    });
+    const entries = await detectCollectors(collectorOptionsFromEnv(o.env));
     collectors = entries.filter((e) => e.used).map((e) => e.collector);
     spawnsHelpers = collectors.some((c) => c.id === "nvidia-smi");
     for (const e of entries) {
