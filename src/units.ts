@@ -33,12 +33,12 @@ export const joulesOverMillisToWatts = (energyJoules: number, durationMillis: nu
 export const poundsPerMwhToGramsPerKwh = (intensityPoundsPerMwh: number): number =>
   (intensityPoundsPerMwh * GRAMS_PER_POUND) / 1000;
 
-/** Human-readable energy: "12.3 Wh", "4.56 kWh", "812 J". */
+/** Human-readable energy in Wh or kWh: "4.560 kWh", "12.300 Wh", "0.00958 Wh" (3 significant digits below 1 Wh). */
 export function formatEnergy(energyJoules: number): string {
   const wh = joulesToWh(energyJoules);
   if (Math.abs(wh) >= 1000) return `${(wh / 1000).toFixed(3)} kWh`;
-  if (Math.abs(wh) >= 0.1) return `${wh.toFixed(3)} Wh`;
-  return `${energyJoules.toFixed(1)} J`;
+  if (Math.abs(wh) >= 1 || wh === 0) return `${wh.toFixed(3)} Wh`;
+  return `${Number(wh.toPrecision(3))} Wh`;
 }
 
 /** Human-readable mass of CO2e: "12.3 g", "1.234 kg". */
