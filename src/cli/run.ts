@@ -52,7 +52,8 @@ export function registerRunCommand(program: Command): void {
     .command("run")
     .summary("run a command and measure the energy, carbon, water and cost of its process tree")
     .description("Run COMMAND (no shell) and measure the energy its process tree uses on this host's GPUs, CPUs and memory.")
-    .argument("<command...>", "the command to run and its arguments (put them after --)")
+    .usage("[options] -- <command...>")
+    .argument("[command...]", "the command to run and its arguments (put them after --)")
     .option("--sim <scenario>", "measure on the simulated devices of SCENARIO (JSON or YAML) instead of the real hardware")
     .option("--interval <duration>", "sampling interval, e.g. 500ms, 1s, 5s", "1s")
     .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL the command if it has not exited within this time", "10s");
@@ -153,6 +154,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   // ---- validate everything first: exit 2, nothing spawned, nothing written ----
   if (command.length === 0) throw new UsageError("command", "missing: put the command after --, e.g. powerprint run -- python train.py");
+  if (command[0].trim() === "") throw new UsageError("command", "the command name is empty: put the command after --, e.g. powerprint run -- python train.py");
   const measure = parseMeasureOptions(opts);
   const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
   const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
@@ -231,7 +233,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     try {
       const after = ownChildrenCpuSeconds();
       if (!measuring.spawnsHelpers && after !== undefined && childCpuBaseline !== undefined) measuring.setFinalCpu(after - childCpuBaseline);
-      await measuring.finish({ command, exitCode: outcome.exitCode, reportPath });
+      await measuring.finish({ command, exitCode: outcome.exitCode, reportPath, started: outcome.started });
     } catch (err) {
       log.warn(`could not finish measuring: ${errorMessage(err)}`);
     }
@@ -250,7 +252,7 @@ function superviseChild(
   graceMillis: number,
   log: Logger,
   onSpawn: () => void,
-): Promise<{ exitCode: number }> {
+): Promise<{ exitCode: number; started: boolean }> {
   return new Promise((resolve) => {
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -272,14 +274,18 @@ function superviseChild(
     };
     const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
     for (const s of signals) process.on(s, relay);
+    let started = false;
     const done = (exitCode: number) => {
       if (settled) return;
       settled = true;
       if (killTimer) clearTimeout(killTimer);
       for (const s of signals) process.off(s, relay);
-      resolve({ exitCode });
+      resolve({ exitCode, started });
     };
-    child.once("spawn", onSpawn);
+    child.once("spawn", () => {
+      started = true;
+      onSpawn();
+    });
     child.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") {
         log.warn(`command not found: ${command[0]} (check the name and your PATH)`);
@@ -298,6 +304,25 @@ function superviseChild(
   });
 }
 
+/** How long the end of a run waits for an in-flight sample, and then for the final one, ms. */
+const FINAL_TICK_WAIT_MILLIS = 30_000;
+
+/**
+ * Whether `p` settles within `millis`. The timer is ref'd on purpose: a promise that can never
+ * settle (nothing left in the event loop) must still end in the warning, not in Node's exit 13.
+ */
+async function settlesWithin(p: Promise<unknown>, millis: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), millis);
+  });
+  try {
+    return await Promise.race([p.then(() => true, () => true), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface Measuring {
   /** File the command may append training-loop marks to (POWERPRINT_MARKS). */
   marksPath?: string;
@@ -305,7 +330,8 @@ interface Measuring {
   setFinalCpu(seconds: number): void;
   /** True when a collector spawns helper processes (nvidia-smi): own cutime is then not the job's alone. */
   spawnsHelpers: boolean;
-  finish(o: { command: string[]; exitCode: number; reportPath?: string }): Promise<void>;
+  /** `started` false: the command could not be spawned (the report is still written; no summary of nothing). */
+  finish(o: { command: string[]; exitCode: number; reportPath?: string; started: boolean }): Promise<void>;
   /** Stops exporters and collectors without a report (the command never started). */
   abandon(): Promise<void>;
 }
@@ -388,11 +414,33 @@ async function startMeasuring(o: {
     log.warn(`training-loop marks disabled: ${errorMessage(err)}`);
   }
   let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    for (const m of marks?.poll() ?? []) ledger.setPhase(o.job.id, m.phase);
+  // Fail-open: nothing a tick does may reject (an unhandled rejection would kill powerprint and
+  // orphan the command), so every step is guarded and a failure is warned about once.
+  const tickOnce = async () => {
+    try {
+      for (const m of marks?.poll() ?? []) ledger.setPhase(o.job.id, m.phase);
+    } catch (err) {
+      log.warnOnce("marks:read", `training-loop marks unreadable (${errorMessage(err)}): phases are no longer recorded; measuring goes on`);
+      marks = undefined;
+    }
     await sampler.tick();
     const snap = ledger.snapshot();
-    for (const e of o.exporters) e.update?.(snap);
+    for (const e of o.exporters) {
+      try {
+        e.update?.(snap);
+      } catch (err) {
+        log.warnOnce(`export:${e.id}:update`, `${e.id}: update failed: ${errorMessage(err)} (measuring goes on)`);
+      }
+    }
+  };
+  // Ticks still running; the final tick waits for them, or it would be skipped as overlapping and
+  // the last interval (up to the command's exit) lost.
+  const pending = new Set<Promise<void>>();
+  const tick = (): Promise<void> => {
+    const p = tickOnce().catch((err: unknown) => log.warnOnce("tick", `measuring failed: ${errorMessage(err)}; the command runs on`));
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+    return p;
   };
   const removeMarks = () => {
     if (marksDir) rmSync(marksDir, { recursive: true, force: true });
@@ -416,11 +464,15 @@ async function startMeasuring(o: {
     setFinalCpu(seconds: number) {
       finalSource.finalCpuSeconds = seconds;
     },
-    async finish({ command, exitCode, reportPath }) {
+    async finish({ command, exitCode, reportPath, started }) {
       if (timer) clearInterval(timer);
-      // Let an in-flight tick finish, then take the final one.
-      for (let i = 0; i < 50 && (sampler as unknown as { busy: boolean }).busy; i++) await new Promise((r) => setTimeout(r, 20));
-      await tick();
+      // Let an in-flight tick finish (its sources have their own timeouts; this bound is the safety
+      // net), then take the final one, which covers the time up to the command's exit.
+      if (!(await settlesWithin(Promise.all([...pending]), FINAL_TICK_WAIT_MILLIS))) {
+        log.warn(`a sample still running ${FINAL_TICK_WAIT_MILLIS / 1000} s after the command exited: the figures end at the previous sample`);
+      } else if (!(await settlesWithin(tick(), FINAL_TICK_WAIT_MILLIS))) {
+        log.warn(`the final sample did not finish within ${FINAL_TICK_WAIT_MILLIS / 1000} s: the figures end at the previous sample`);
+      }
       const final = ledger.snapshot();
       const exportFailures: Record<string, number> = {};
       await Promise.all(
@@ -457,7 +509,9 @@ async function startMeasuring(o: {
         exportFailures,
       });
       if (reportPath) writeJsonAtomic(reportPath, report);
-      if (!o.quiet) process.stderr.write(formatSummary(report) + "\n");
+      // A command that never started used no energy: its summary would only show zeros next to
+      // "no device could be read"; the not-found/not-executable line already said what happened.
+      if (!o.quiet && started) process.stderr.write(formatSummary(report) + "\n");
     },
   };
 }
