@@ -51,6 +51,18 @@ describe("powerprint run: wrapping", () => {
     expect(r.stderr).toContain("command not found: no-such-command-xyz");
   });
 
+  it("prints no summary of zeros for a command that never started, and still writes the report", async () => {
+    const dir = tmp();
+    const report = join(dir, "r.json");
+    const r = await runCli(["run", "--report", report, "--", "no-such-command-xyz"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain("command not found: no-such-command-xyz");
+    expect(r.stderr).not.toContain("powerprint summary");
+    expect(r.stderr).not.toContain("no device could be read");
+    expect(reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8"))).exitCode).toBe(127);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("leaves stdout to the command and writes its own output to stderr", async () => {
     const r = await runCli(["run", "--interval", "100ms", "--", "sh", "-c", "echo hello; echo oops >&2"]);
     expect(r.code).toBe(0);
@@ -166,6 +178,8 @@ describe("bad input: exit 2, one line naming the field, nothing written", () => 
     ["negative watts", () => ["simulate", badScenario("s.json", { ...base, devices: [{ ...base.devices[0], idleWatts: -5 }, ...base.devices.slice(1)] }).file], /devices\[0\]\.idleWatts/],
     ["unknown device kind", () => ["simulate", badScenario("s.json", { ...base, devices: [...base.devices, { id: "x", kind: "tpu", idleWatts: 1, maxWatts: 2 }] }).file], /devices\[3\]\.kind/],
     ["scenario through run --sim", () => ["run", "--sim", badScenario("s.json", { ...base, durationSeconds: -1 }).file, "--", "true"], /durationSeconds/],
+    ["no command", () => ["run"], /^powerprint: command: missing: put the command after --/],
+    ["an empty command name", () => ["run", "--", ""], /^powerprint: command: the command name is empty/],
   ];
   it.each(cases)("%s", async (_name, args, field) => {
     const dir = tmp();
