@@ -57,8 +57,8 @@ export class Ledger {
   private readonly totals = new Map<ConsumerId, JobTotals>();
   private readonly devices = new Map<string, DeviceTotals>();
   private readonly phases = new Map<string, string>();
-  private tickEnergy = new Map<ConsumerId, EnergyByKind>();
-  private tickMillis = 0;
+  /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
+  private tickPower = new Map<ConsumerId, EnergyByKind>();
   private lastIntensity?: IntensityReading;
   private nowMillis: number;
 
@@ -87,8 +87,7 @@ export class Ledger {
 
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
   beginTick(): void {
-    this.tickEnergy = new Map();
-    this.tickMillis = 0;
+    this.tickPower = new Map();
   }
 
   /**
@@ -98,7 +97,6 @@ export class Ledger {
   record(interval: DeviceInterval, shares: ReadonlyMap<ConsumerId, number>, intensity: IntensityReading, timeMillis: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
     this.lastIntensity = intensity;
-    this.tickMillis = Math.max(this.tickMillis, interval.durationMillis);
     const device = this.deviceTotals(interval);
     device.energyJoules += interval.energyJoules;
     device.lastPowerWatts = interval.powerWatts;
@@ -129,27 +127,24 @@ export class Ledger {
       const phase = this.phases.get(consumer);
       if (phase !== undefined) t.phaseEnergyJoules[phase] = (t.phaseEnergyJoules[phase] ?? 0) + energyJoules;
       t.lastSeenMillis = timeMillis;
-      const tick = this.tickEnergy.get(consumer) ?? zeroByKind();
-      tick[kind] += energyJoules;
-      tick.total += energyJoules;
-      this.tickEnergy.set(consumer, tick);
+      // Each device's share over that device's own interval: devices read at different times (a
+      // collector that missed a tick spans two) each contribute their average power, not their
+      // energy over the longest interval.
+      const powerWatts = joulesOverMillisToWatts(energyJoules, interval.durationMillis);
+      const tick = this.tickPower.get(consumer) ?? zeroByKind();
+      tick[kind] += powerWatts;
+      tick.total += powerWatts;
+      this.tickPower.set(consumer, tick);
     }
   }
 
-  /** Ends a tick: sets each consumer's last-interval power (W) from the energy recorded in it. */
+  /**
+   * Ends a tick: sets each consumer's last-interval power (W): the sum over the devices recorded in
+   * this tick of its share of each device's energy divided by that device's interval.
+   */
   endTick(timeMillis: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
-    for (const [id, t] of this.totals) {
-      const e = this.tickEnergy.get(id);
-      t.lastPowerWatts = e
-        ? {
-            cpu: joulesOverMillisToWatts(e.cpu, this.tickMillis),
-            gpu: joulesOverMillisToWatts(e.gpu, this.tickMillis),
-            memory: joulesOverMillisToWatts(e.memory, this.tickMillis),
-            total: joulesOverMillisToWatts(e.total, this.tickMillis),
-          }
-        : zeroByKind();
-    }
+    for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
   }
 
   /** Adds CPU seconds used by jobs in the last interval (per job id). */
