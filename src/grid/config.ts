@@ -134,7 +134,7 @@ function nonEmpty(v: string | undefined): string | undefined {
  * without its credentials, --below without --start-within, --start-within without a forecast source.
  */
 export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): GridConfig {
-  const zone = typeof opts.zone === "string" && opts.zone.trim() !== "" ? opts.zone.trim() : undefined;
+  let zone = typeof opts.zone === "string" && opts.zone.trim() !== "" ? opts.zone.trim() : undefined;
   const fixed = nonNegativeNumber("--intensity", opts.intensity);
   const wue = nonNegativeNumber("--wue", opts.wue);
   const waterIntensity = nonNegativeNumber("--water-intensity", opts.waterIntensity);
@@ -159,6 +159,8 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
     if (!isKnownZone(zone)) {
       throw new UsageError("--zone", `unknown zone '${zone}': use an ISO 3166 country code such as DE, FR, US (see data/grid_intensity.csv)`);
     }
+    // The table takes any case; the summary, report and metrics show the code as ISO writes it.
+    zone = zone.toUpperCase();
   }
 
   const credentials = redactingCredentials({

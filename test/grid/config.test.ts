@@ -15,6 +15,12 @@ function configFor(argv: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe("grid options", () => {
+  it("writes a static-table zone given in lower case as the ISO code (--zone de → DE)", () => {
+    const c = configFor(["--zone", "de"]);
+    expect(c.provider).toBe("static-table");
+    expect(c.zone).toBe("DE");
+  });
+
   it.each([
     [["--intensity", "abc"], "--intensity: must be a number >= 0, got 'abc'"],
     [["--intensity", "-5"], "--intensity: must be a number >= 0, got '-5'"],
@@ -49,7 +55,7 @@ describe("grid options", () => {
     expect(c.wueLitersPerKwh).toBe(0.55);
     expect(c.wueSource).toMatch(/^default: /);
     expect(c.waterIntensityLitersPerKwh).toBe(3.14);
-    expect(c.waterIntensitySource).toMatch(/zone de/);
+    expect(c.waterIntensitySource).toMatch(/zone DE/);
     expect(c.pricePerKwh).toBeUndefined();
   });
 
