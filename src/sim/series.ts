@@ -29,7 +29,12 @@ export function breakpointsWithin(series: Series, a: number, b: number): number[
   return out;
 }
 
-/** Exact integral of the series over [a, b] (value × seconds). */
+/**
+ * Exact integral of the series over [a, b] (value × seconds). Between consecutive breakpoints the
+ * series is linear, so each piece is its midpoint value × its width. (Not the mean of its end
+ * values: at a step — two points at the same time — the value AT the step is the one after it,
+ * which would wrongly stand for the piece before.)
+ */
 export function seriesIntegral(series: Series, a: number, b: number): number {
   if (b <= a || series.length === 0) return 0;
   const points = [a, ...breakpointsWithin(series, a, b), b];
@@ -37,7 +42,7 @@ export function seriesIntegral(series: Series, a: number, b: number): number {
   for (let i = 1; i < points.length; i++) {
     const t0 = points[i - 1];
     const t1 = points[i];
-    total += ((seriesAt(series, t0) + seriesAt(series, t1)) / 2) * (t1 - t0);
+    if (t1 > t0) total += seriesAt(series, (t0 + t1) / 2) * (t1 - t0);
   }
   return total;
 }
