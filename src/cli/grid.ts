@@ -57,6 +57,14 @@ export function registerGridCommand(program: Command, deps: GridCommandDeps = {}
     .option("--forecast", "also print the forecast (live providers only)")
     .option("--hours <n>", "forecast horizon in hours", "24")
     .option("--json", "print JSON instead of text")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ powerprint grid --zone DE
+  $ powerprint grid --zone GB --intensity-provider uk-carbon-intensity --forecast --hours 12
+  $ ELECTRICITYMAPS_API_KEY=... powerprint grid --intensity-provider electricitymaps --zone FR --json`,
+    )
     .action(async (opts: Record<string, unknown>) => {
       const write = deps.write ?? ((t: string) => void process.stdout.write(t));
       const log = deps.log ?? stderrLog;

@@ -6,7 +6,16 @@ export function registerProbeCommand(program: Command): void {
   program
     .command("probe")
     .summary("list every hardware source, what it can read, and how to fix the unavailable ones")
+    .description("List every hardware source (NVML, nvidia-smi, AMD hwmon, RAPL, the CPU model), which one `run` uses, its devices and methods, and for each unavailable one why and how to fix it.")
     .option("--json", "print JSON on stdout instead of text")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ powerprint probe
+  $ powerprint probe --json
+  $ POWERPRINT_SYSFS_ROOT=/host powerprint probe    # the host's /sys mounted at /host/sys`,
+    )
     .action(async (opts: { json?: boolean }) => {
       const entries = await detectCollectors(collectorOptionsFromEnv(process.env));
       if (opts.json) {

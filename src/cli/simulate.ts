@@ -5,6 +5,7 @@ import { addGridOptions, createResolverFromConfig, gridConfigFromOptions } from 
 import { createStderrLogger } from "../log.js";
 import { loadScenario } from "../sim/scenario.js";
 import { simulate } from "../sim/simulate.js";
+import { UsageError } from "../errors.js";
 import { version } from "../version.js";
 import { addMeasureOptions, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
@@ -25,8 +26,13 @@ export function registerSimulateCommand(program: Command): void {
     .argument("<scenario>", "scenario file (JSON, or YAML with .yaml/.yml)");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
+  // Carbon-aware start waits in wall time for a real command: nothing to wait for in virtual time.
+  for (const o of cmd.options) if (o.long === "--start-within" || o.long === "--below") o.hideHelp();
   cmd.addHelpText("after", EXAMPLES).action(async (file: string, opts: MeasureOptions & Record<string, unknown>) => {
     const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
+    for (const [key, flag] of [["startWithin", "--start-within"], ["below", "--below"]] as const) {
+      if (opts[key] !== undefined) throw new UsageError(flag, "applies to 'powerprint run' only (carbon-aware start of a real command); simulate runs in virtual time");
+    }
     const measure = parseMeasureOptions(opts);
     const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
     const grid = gridConfigFromOptions(opts, process.env);
