@@ -342,7 +342,7 @@ async function setUp(opts: CpuModelCollectorOptions): Promise<CpuModelSetup> {
         const perVcpuCap = VM_MAX_WATTS_PER_VCPU * host.cores;
         if (perVcpuCap < tdpTotalWatts) {
           warnings.push(
-            `running under a hypervisor: capped the CPU model at ${VM_MAX_WATTS_PER_VCPU} W per vCPU × ${host.cores} = ${fmt(perVcpuCap)} W (Cloud Carbon Footprint AWS average) instead of the physical CPU's ${fmt(tdpTotalWatts)} W (${tdpOrigin}); set tdpWatts to correct`,
+            `running under a hypervisor: capped the CPU model at ${VM_MAX_WATTS_PER_VCPU} W per vCPU × ${host.cores} = ${fmt(perVcpuCap)} W (Cloud Carbon Footprint AWS average) instead of the physical CPU's ${fmt(tdpTotalWatts)} W (${tdpOrigin}); set POWERPRINT_CPU_TDP_WATTS (watts per package) to correct`,
           );
           tdpOrigin = `${VM_MAX_WATTS_PER_VCPU} W per vCPU × ${host.cores} (hypervisor cap)`;
           tdpTotalWatts = perVcpuCap;
@@ -352,7 +352,7 @@ async function setUp(opts: CpuModelCollectorOptions): Promise<CpuModelSetup> {
       tdpTotalWatts = DEFAULT_WATTS_PER_LOGICAL_CPU * host.cores;
       tdpOrigin = `default ${DEFAULT_WATTS_PER_LOGICAL_CPU} W per logical CPU × ${host.cores}`;
       warnings.push(
-        `CPU model "${host.cpuModel}" not in TDP table: using default ${DEFAULT_WATTS_PER_LOGICAL_CPU} W per logical CPU × ${host.cores} = ${fmt(tdpTotalWatts)} W (set tdpWatts to correct)`,
+        `CPU model "${host.cpuModel}" not in TDP table: using default ${DEFAULT_WATTS_PER_LOGICAL_CPU} W per logical CPU × ${host.cores} = ${fmt(tdpTotalWatts)} W (set POWERPRINT_CPU_TDP_WATTS, watts per package, to correct)`,
       );
     }
   }

@@ -4,6 +4,7 @@ import { createNvidiaSmiCollector } from "./nvidia-smi.js";
 import { createAmdGpuCollector } from "./amdgpu.js";
 import { createRaplCollector } from "./rapl.js";
 import { createCpuModelCollector } from "./cpu-model.js";
+import { UsageError } from "../src/errors.js";
 
 /** Options reaching every collector: fixture roots and library paths for tests, overrides for users. */
 export interface CollectorOptions {
@@ -13,6 +14,8 @@ export interface CollectorOptions {
   nvmlLibraryPath?: string;
   /** nvidia-smi command (POWERPRINT_NVIDIA_SMI). */
   nvidiaSmiCommand?: string;
+  /** TDP of one CPU package for the CPU model, watts (POWERPRINT_CPU_TDP_WATTS): skips the table and the hypervisor cap. */
+  cpuTdpWatts?: number;
 }
 
 /** One collector's probe outcome, and whether it was chosen. */
@@ -30,11 +33,19 @@ export interface ProbeEntry {
  * - POWERPRINT_SYSFS_ROOT: the directory holding sys/class/powercap and sys/class/drm (default "/";
  *   "/host" in a container that mounts the host's /sys at /host/sys);
  * - POWERPRINT_NVML_LIBRARY: path of libnvidia-ml.so.1 (default: the loader's search path);
- * - POWERPRINT_NVIDIA_SMI: the nvidia-smi command (default: nvidia-smi on PATH).
+ * - POWERPRINT_NVIDIA_SMI: the nvidia-smi command (default: nvidia-smi on PATH);
+ * - POWERPRINT_CPU_TDP_WATTS: TDP of one CPU package for the CPU model, watts (default: the table).
+ * Throws UsageError naming the variable for a bad value.
  */
 export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOptions {
   const nonEmpty = (v: string | undefined) => (v !== undefined && v.trim() !== "" ? v.trim() : undefined);
+  const tdpText = nonEmpty(env.POWERPRINT_CPU_TDP_WATTS);
+  const cpuTdpWatts = tdpText !== undefined ? Number(tdpText) : undefined;
+  if (cpuTdpWatts !== undefined && !(Number.isFinite(cpuTdpWatts) && cpuTdpWatts > 0)) {
+    throw new UsageError("POWERPRINT_CPU_TDP_WATTS", `must be the TDP of one CPU package in watts, > 0 (e.g. POWERPRINT_CPU_TDP_WATTS=205), got '${tdpText}'`);
+  }
   return {
+    cpuTdpWatts,
     root: nonEmpty(env.POWERPRINT_SYSFS_ROOT),
     nvmlLibraryPath: nonEmpty(env.POWERPRINT_NVML_LIBRARY),
     nvidiaSmiCommand: nonEmpty(env.POWERPRINT_NVIDIA_SMI),
@@ -74,7 +85,7 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
   const rapl = createRaplCollector({ root: opts.root });
   const raplResult = await probe(rapl);
   entries.push({ collector: rapl, result: raplResult, used: raplResult.status === "ok", role: "CPU and memory (preferred)" });
-  const model = createCpuModelCollector();
+  const model = createCpuModelCollector({ tdpWatts: opts.cpuTdpWatts });
   const raplHasMemory = raplResult.status === "ok" && raplResult.devices.some((d) => d.kind === "memory");
   if (raplResult.status !== "ok" || !raplHasMemory) {
     const r = await probe(model);

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
 import type { Collector } from "../../collectors/types.js";
-import { collectorOptionsFromEnv, detectCollectors } from "../../collectors/index.js";
+import { collectorOptionsFromEnv, detectCollectors, type CollectorOptions } from "../../collectors/index.js";
 import type { Exporter, Logger } from "../../exporters/types.js";
 import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
 import { formatSummary } from "../../exporters/summary.js";
@@ -19,8 +19,9 @@ import { addGridOptions, gridConfigFromOptions, createResolverFromConfig, create
 import { waitForStart } from "../grid/schedule.js";
 import { ProcessTracker } from "../jobs/tracker.js";
 import { MarksReader } from "../jobs/marks.js";
+import { CompositeSource, FinalCpuSource } from "../jobs/run-sources.js";
 import { createStderrLogger } from "../log.js";
-import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+import type { ProcessSource } from "../procfs/types.js";
 import { loadScenario } from "../sim/scenario.js";
 import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity } from "../sim/world.js";
 import { version } from "../version.js";
@@ -88,65 +89,6 @@ function ownChildrenCpuSeconds(): number | undefined {
 }
 
 /**
- * A ProcessSource that, once the wrapped command has exited and been reaped by powerprint, raises
- * the job's CPU total to powerprint's own cutime+cstime growth: the kernel's exact figure for the
- * command and every descendant it waited for, including CPU burned after the last sample.
- */
-class FinalCpuSource implements ProcessSource {
-  finalCpuSeconds?: number;
-  constructor(
-    private readonly inner: ProcessSource,
-    private readonly jobId: string,
-  ) {}
-  addJob(jobId: string, rootPid: number): void {
-    this.inner.addJob(jobId, rootPid);
-  }
-  sample(): ProcessSample {
-    const s = this.inner.sample();
-    if (this.finalCpuSeconds !== undefined) {
-      const tracked = s.jobCpuSeconds.get(this.jobId) ?? 0;
-      if (this.finalCpuSeconds > tracked) {
-        s.jobCpuSeconds.set(this.jobId, this.finalCpuSeconds);
-        s.hostBusyCpuSeconds += this.finalCpuSeconds - tracked;
-      }
-    }
-    return s;
-  }
-  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
-    return this.inner.jobEnvironment(jobId, names);
-  }
-}
-
-/** Merges the real wrapped job (from /proc) with a scenario's simulated process table. */
-class CompositeSource implements ProcessSource {
-  constructor(
-    private readonly real: ProcessSource,
-    private readonly sim: ProcessSource,
-  ) {}
-  addJob(jobId: string, rootPid: number): void {
-    this.real.addJob(jobId, rootPid);
-  }
-  sample(): ProcessSample {
-    const r = this.real.sample();
-    const s = this.sim.sample();
-    let realJobsCpu = 0;
-    for (const [job, cpu] of r.jobCpuSeconds) {
-      s.jobCpuSeconds.set(job, cpu);
-      realJobsCpu += cpu;
-    }
-    for (const [pid, job] of r.members) s.members.set(pid, job);
-    for (const [job, n] of r.jobProcessCount) s.jobProcessCount.set(job, n);
-    // The simulated host is busy with the scenario's processes plus the real command.
-    s.hostBusyCpuSeconds += realJobsCpu;
-    s.hostTotalCpuSeconds += realJobsCpu;
-    return s;
-  }
-  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
-    return this.real.jobEnvironment(jobId, names);
-  }
-}
-
-/**
  * Runs the command and measures it. Returns the exit code: the command's, or 128 + signal, or 127
  * when it cannot be started. Usage errors throw before anything is spawned.
  */
@@ -158,6 +100,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const measure = parseMeasureOptions(opts);
   const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
   const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
+  const collectorOptions = collectorOptionsFromEnv(env);
   const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
   const grid: GridConfig = gridConfigFromOptions(opts, env);
   const scenario = opts.sim !== undefined ? loadScenario(opts.sim) : undefined;
@@ -199,7 +142,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // ---- measurement (fail-open: any failure here only disables measuring) ----
   let measuring: Measuring | undefined;
   try {
-    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, exporters, quiet: opts.quiet });
+    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
@@ -344,12 +287,14 @@ async function startMeasuring(o: {
   job: JobIdentity;
   log: ReturnType<typeof createStderrLogger>;
   env: NodeJS.ProcessEnv;
+  collectorOptions: CollectorOptions;
   exporters: Exporter[];
   quiet?: boolean;
 }): Promise<Measuring> {
   const { log } = o;
   const startMillis = Date.now();
   const tracker = new ProcessTracker({ root: "/" });
+  const finalSource = new FinalCpuSource(tracker, o.job.id);
   let collectors: Collector[];
   let processSource: ProcessSource;
   let intensity: IntensityAt;
@@ -360,7 +305,8 @@ async function startMeasuring(o: {
   if (o.scenario) {
     const world = new SimWorld(o.scenario, startMillis);
     collectors = [new SimCollector(world)];
-    processSource = new CompositeSource(tracker, new SimProcessSource(world, () => Date.now()));
+    // The final-CPU correction sits below the merge, so the simulated host's busy CPU gets it too.
+    processSource = new CompositeSource(finalSource, new SimProcessSource(world, () => Date.now()));
     intensity = scenarioIntensity(world) ?? resolver;
     if (o.scenario.pue !== undefined && o.measure.pueOrigin === "default") {
       pue = o.scenario.pue;
@@ -368,7 +314,7 @@ async function startMeasuring(o: {
     }
     log.info(`simulated devices from scenario '${o.scenario.name}' (${o.scenario.devices.map((d) => d.id).join(", ")})`);
   } else {
-    const entries = await detectCollectors(collectorOptionsFromEnv(o.env));
+    const entries = await detectCollectors(o.collectorOptions);
     collectors = entries.filter((e) => e.used).map((e) => e.collector);
     spawnsHelpers = collectors.some((c) => c.id === "nvidia-smi");
     for (const e of entries) {
@@ -384,16 +330,15 @@ async function startMeasuring(o: {
     }
     const rapl = entries.find((e) => e.collector.id === "rapl");
     if (rapl && rapl.result.status === "unavailable") log.warnOnce("rapl", `RAPL unavailable (${rapl.result.reason}): CPU and memory energy are modelled, not measured. See 'powerprint probe'.`);
-    processSource = tracker;
+    processSource = finalSource;
     intensity = resolver;
   }
-  const finalSource = new FinalCpuSource(processSource, o.job.id);
   const fp = footprintFromGrid(o.grid);
   const ledger = new Ledger({ pue, ...fp.ledger }, startMillis);
   ledger.registerJob(o.job.id, o.job.name, o.job.attributes, startMillis);
   const sampler = new Sampler({
     collectors,
-    processes: finalSource,
+    processes: processSource,
     intensity,
     ledger,
     nowMillis: () => Date.now(),
@@ -449,7 +394,7 @@ async function startMeasuring(o: {
     marksPath: marks?.path,
     spawnsHelpers,
     addJob(pid: number) {
-      finalSource.addJob(o.job.id, pid);
+      processSource.addJob(o.job.id, pid);
       sampler.noteJobDevices(o.job.id);
       void tick();
       timer = setInterval(() => void tick(), o.intervalMillis);

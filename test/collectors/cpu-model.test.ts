@@ -188,7 +188,7 @@ describe("cpu-model collector", () => {
         virtualized: true,
       }),
     });
-    const warning = 'CPU model "AMD EPYC 7B13 64-Core Processor" not in TDP table: using default 4 W per logical CPU × 8 = 32 W (set tdpWatts to correct)';
+    const warning = 'CPU model "AMD EPYC 7B13 64-Core Processor" not in TDP table: using default 4 W per logical CPU × 8 = 32 W (set POWERPRINT_CPU_TDP_WATTS, watts per package, to correct)';
     const probe = await collector.probe();
     expect(probe.status === "ok" && probe.note).toContain(warning);
     const [cpu, memory] = await collector.read({ timeMillis: 0, hostCpuUtilization: 1 });
