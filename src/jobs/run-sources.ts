@@ -1,0 +1,76 @@
+/**
+ * ProcessSource wrappers used by `powerprint run`: the kernel's final CPU figure for the wrapped
+ * command, and the merge of the real command with a scenario's simulated process table (`--sim`).
+ */
+import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+
+/**
+ * Once the wrapped command has exited and been reaped by powerprint, raises the job's CPU total
+ * (seconds) to `finalCpuSeconds`: the growth of powerprint's own cutime+cstime, the kernel's exact
+ * figure for the command and every descendant it waited for, including CPU burned after the last
+ * sample. Only the job's figure changes: the host's busy CPU (from /proc/stat) already holds that
+ * CPU time, so it is left alone (raising it too would count the same seconds twice, in the
+ * `system` bucket's weight and in the host utilisation the CPU model turns into watts).
+ */
+export class FinalCpuSource implements ProcessSource {
+  /** The command's total CPU seconds once known (set after it was reaped). */
+  finalCpuSeconds?: number;
+
+  constructor(
+    private readonly inner: ProcessSource,
+    private readonly jobId: string,
+  ) {}
+
+  addJob(jobId: string, rootPid: number): void {
+    this.inner.addJob(jobId, rootPid);
+  }
+
+  sample(): ProcessSample {
+    const s = this.inner.sample();
+    if (this.finalCpuSeconds !== undefined) {
+      const tracked = s.jobCpuSeconds.get(this.jobId) ?? 0;
+      if (this.finalCpuSeconds > tracked) s.jobCpuSeconds.set(this.jobId, this.finalCpuSeconds);
+    }
+    return s;
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.inner.jobEnvironment(jobId, names);
+  }
+}
+
+/**
+ * Merges the real wrapped job (from /proc) with a scenario's simulated process table: the real
+ * jobs' CPU seconds are added to the simulated host's busy and total CPU, as if the command ran on
+ * extra cores of the simulated host (the simulated devices' power follows the scenario only; the
+ * real command takes its CPU-time share of their energy).
+ */
+export class CompositeSource implements ProcessSource {
+  constructor(
+    private readonly real: ProcessSource,
+    private readonly sim: ProcessSource,
+  ) {}
+
+  addJob(jobId: string, rootPid: number): void {
+    this.real.addJob(jobId, rootPid);
+  }
+
+  sample(): ProcessSample {
+    const r = this.real.sample();
+    const s = this.sim.sample();
+    let realJobsCpu = 0;
+    for (const [job, cpu] of r.jobCpuSeconds) {
+      s.jobCpuSeconds.set(job, cpu);
+      realJobsCpu += cpu;
+    }
+    for (const [pid, job] of r.members) s.members.set(pid, job);
+    for (const [job, n] of r.jobProcessCount) s.jobProcessCount.set(job, n);
+    s.hostBusyCpuSeconds += realJobsCpu;
+    s.hostTotalCpuSeconds += realJobsCpu;
+    return s;
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.real.jobEnvironment(jobId, names);
+  }
+}
