@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
 import type { Collector } from "../../collectors/types.js";
-import { collectorOptionsFromEnv, detectCollectors } from "../../collectors/index.js";
+import { collectorOptionsFromEnv, detectCollectors, type CollectorOptions } from "../../collectors/index.js";
 import type { Exporter, Logger } from "../../exporters/types.js";
 import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
 import { formatSummary } from "../../exporters/summary.js";
@@ -100,6 +100,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const measure = parseMeasureOptions(opts);
   const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
   const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
+  const collectorOptions = collectorOptionsFromEnv(env);
   const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
   const grid: GridConfig = gridConfigFromOptions(opts, env);
   const scenario = opts.sim !== undefined ? loadScenario(opts.sim) : undefined;
@@ -141,7 +142,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // ---- measurement (fail-open: any failure here only disables measuring) ----
   let measuring: Measuring | undefined;
   try {
-    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, exporters, quiet: opts.quiet });
+    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
@@ -286,6 +287,7 @@ async function startMeasuring(o: {
   job: JobIdentity;
   log: ReturnType<typeof createStderrLogger>;
   env: NodeJS.ProcessEnv;
+  collectorOptions: CollectorOptions;
   exporters: Exporter[];
   quiet?: boolean;
 }): Promise<Measuring> {
@@ -312,7 +314,7 @@ async function startMeasuring(o: {
     }
     log.info(`simulated devices from scenario '${o.scenario.name}' (${o.scenario.devices.map((d) => d.id).join(", ")})`);
   } else {
-    const entries = await detectCollectors(collectorOptionsFromEnv(o.env));
+    const entries = await detectCollectors(o.collectorOptions);
     collectors = entries.filter((e) => e.used).map((e) => e.collector);
     spawnsHelpers = collectors.some((c) => c.id === "nvidia-smi");
     for (const e of entries) {
