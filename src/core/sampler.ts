@@ -49,6 +49,8 @@ export class Sampler {
   private readonly jobDevices = new Map<string, string[]>();
   readonly stats: SamplerStats = { ticks: 0, skippedTicks: 0, collectorFailures: {}, notes: [] };
   private readonly lostDevices = new Set<string>();
+  /** Host CPU utilisation of the last interval in which /proc/stat moved. */
+  private lastHostCpuUtilization?: number;
 
   constructor(private readonly o: SamplerOptions) {
     this.integrator = new EnergyIntegrator(o.idle);
@@ -89,7 +91,11 @@ export class Sampler {
     const prev = this.previous;
     const hostBusyDelta = prev ? sample.hostBusyCpuSeconds - prev.sample.hostBusyCpuSeconds : 0;
     const hostTotalDelta = prev ? sample.hostTotalCpuSeconds - prev.sample.hostTotalCpuSeconds : 0;
-    const hostCpuUtilization = hostTotalDelta > 0 ? Math.min(1, Math.max(0, hostBusyDelta / hostTotalDelta)) : undefined;
+    // /proc/stat counts in clock ticks (10 ms): two samples closer than that (a short --interval, the
+    // final sample right after a periodic one) see no change. The host was not idle then: keep the
+    // last utilisation measured rather than leaving the CPU model to assume one.
+    if (hostTotalDelta > 0) this.lastHostCpuUtilization = Math.min(1, Math.max(0, hostBusyDelta / hostTotalDelta));
+    const hostCpuUtilization = this.lastHostCpuUtilization;
 
     const settled = await Promise.allSettled(this.o.collectors.map((c) => c.read({ timeMillis, hostCpuUtilization })));
     const readings: DeviceReading[] = [];

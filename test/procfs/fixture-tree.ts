@@ -49,6 +49,7 @@ export class FakeProc {
   readonly root = mkdtempSync(join(tmpdir(), "pp-procfs-"));
   private readonly procs = new Map<number, FakeProcess>();
   private busyTicks = 1000;
+  private idleTicks = 5000;
   private forkCount = 1000;
   private lastPid = 1;
 
@@ -100,9 +101,10 @@ export class FakeProc {
     );
   }
 
-  /** Host busy CPU advances. */
-  tickHost(busyTicks: number): void {
+  /** Host busy (and optionally idle) CPU advances. */
+  tickHost(busyTicks: number, idleTicks = 0): void {
     this.busyTicks += busyTicks;
+    this.idleTicks += idleTicks;
     this.writeHost();
   }
 
@@ -126,7 +128,7 @@ export class FakeProc {
   }
 
   private writeHost(): void {
-    const idle = 5000;
+    const idle = this.idleTicks;
     writeFileSync(
       join(this.root, "proc", "stat"),
       `cpu  ${this.busyTicks} 0 0 ${idle} 0 0 0 0 0 0\ncpu0 ${this.busyTicks} 0 0 ${idle} 0 0 0 0 0 0\nctxt 1\nbtime 1\nprocesses ${this.forkCount}\nprocs_running 1\n`,
