@@ -375,7 +375,7 @@ function cpuNote(setup: CpuModelSetup, extra: string[]): string {
 }
 
 function memoryNote(setup: CpuModelSetup): string {
-  return `modelled: ${fmt(bytesToGibibytes(setup.host.memoryBytes))} GB × ${fmt(setup.memoryWattsPerGb)} W/GB (Cloud Carbon Footprint memory coefficient), constant: all of it is the idle part`;
+  return `modelled: ${fmt(bytesToGibibytes(setup.host.memoryBytes))} GiB × ${fmt(setup.memoryWattsPerGb)} W/GiB (Cloud Carbon Footprint memory coefficient), constant: all of it is the idle part`;
 }
 
 /**
@@ -412,7 +412,7 @@ export function createCpuModelCollector(opts: CpuModelCollectorOptions = {}): Co
           kind: "memory",
           method: "model",
           energyCounter: false,
-          detail: `${fmt(bytesToGibibytes(s.host.memoryBytes))} GB × ${fmt(s.memoryWattsPerGb)} W/GB`,
+          detail: `${fmt(bytesToGibibytes(s.host.memoryBytes))} GiB × ${fmt(s.memoryWattsPerGb)} W/GiB`,
         },
       ];
       const note = ["figures are modelled from the CPU's TDP and the memory size, not measured", ...s.warnings].join("; ");
