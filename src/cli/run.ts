@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostname } from "node:os";
@@ -74,6 +74,39 @@ export function registerRunCommand(program: Command): void {
 /** Signal numbers for the exit code (128 + n). */
 function signalNumber(signal: NodeJS.Signals): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+/**
+ * PIDs of powerprint's own live (or unreaped) children: from /proc/self/task/TID/children, else
+ * (kernel without CONFIG_PROC_CHILDREN) by scanning /proc for our PID as parent; undefined when
+ * /proc is unreadable.
+ */
+function ownChildPids(): number[] | undefined {
+  try {
+    const pids: number[] = [];
+    for (const tid of readdirSync("/proc/self/task")) {
+      const text = readFileSync(`/proc/self/task/${tid}/children`, "utf8").trim();
+      if (text !== "") pids.push(...text.split(/\s+/).map(Number));
+    }
+    return pids;
+  } catch {
+    /* no children files: scan */
+  }
+  try {
+    const pids: number[] = [];
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+        if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) pids.push(Number(name));
+      } catch {
+        /* gone */
+      }
+    }
+    return pids;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Own reaped-children CPU seconds (cutime + cstime of powerprint itself). */
@@ -155,7 +188,14 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     await measuring?.abandon();
     return 128 + signalNumber(pendingSignal);
   }
-  const childCpuBaseline = ownChildrenCpuSeconds();
+  // The correction is powerprint's own cutime growth: only sound when the command is its only
+  // child from here on. A helper still running now (an nvidia-smi probe that timed out is left to
+  // finish) would be reaped later and its CPU counted as the job's.
+  const otherChildren = ownChildPids();
+  if (otherChildren === undefined || otherChildren.length > 0) {
+    log.debug(`final CPU correction off: ${otherChildren === undefined ? "own children unreadable" : `helper process(es) ${otherChildren.join(", ")} still running`}`);
+  }
+  const childCpuBaseline = otherChildren?.length === 0 ? ownChildrenCpuSeconds() : undefined;
   const childEnv = measuring?.marksPath ? { ...env, POWERPRINT_MARKS: measuring.marksPath } : env;
   const child = spawnCommand(command, childEnv);
   const outcomePromise = superviseChild(child, command, graceMillis, log, () => {

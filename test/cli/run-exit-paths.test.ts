@@ -1,7 +1,7 @@
 // `powerprint run` at the edges of the command's life: a sample still in flight when the command
 // exits, and a tick step that fails (fail-open). Real CLI, real commands, loopback server only.
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -78,5 +78,22 @@ describe("powerprint run: exit paths", () => {
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/training-loop marks unreadable/);
     expect(r.stderr).toContain("powerprint summary");
+  });
+
+  it("leaves the job's CPU alone when a probe helper still runs at the spawn (hung nvidia-smi, reaped later)", async () => {
+    const dir = tmp();
+    // An nvidia-smi that outlives the collector's 10 s probe timeout, then burns ~1 s of CPU and
+    // exits: powerprint reaps it while the command runs, so its CPU lands in powerprint's cutime.
+    writeFileSync(join(dir, "nvidia-smi"), `#!/bin/sh\nsleep 10.5\nexec "${process.execPath}" -e "const end = Date.now() + 1000; while (Date.now() < end);"\n`);
+    chmodSync(join(dir, "nvidia-smi"), 0o755);
+    const report = join(dir, "report.json");
+    const r = await runCli(["run", "--quiet", "--interval", "500ms", "--report", report, "--", "sleep", "3"], {
+      env: { PATH: `${dir}:${process.env.PATH}`, POWERPRINT_NVML_LIBRARY: join(dir, "no-libnvidia-ml.so.1") },
+      timeoutMillis: 50_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    // `sleep 3` uses almost no CPU; before the fix the helper's second was charged to the job.
+    expect(rep.jobs[0].cpuSeconds).toBeLessThan(0.3);
   });
 });
