@@ -37,7 +37,9 @@ export const poundsPerMwhToGramsPerKwh = (intensityPoundsPerMwh: number): number
 export function formatEnergy(energyJoules: number): string {
   const wh = joulesToWh(energyJoules);
   if (Math.abs(wh) >= 1000) return `${(wh / 1000).toFixed(3)} kWh`;
-  if (Math.abs(wh) >= 1 || wh === 0) return `${wh.toFixed(3)} Wh`;
+  // Below a microwatt-hour (3.6 mJ) is float residue of a subtraction, not energy: no "3.6e-17 Wh".
+  if (Math.abs(wh) < 1e-6) return "0.000 Wh";
+  if (Math.abs(wh) >= 1) return `${wh.toFixed(3)} Wh`;
   return `${Number(wh.toPrecision(3))} Wh`;
 }
 
