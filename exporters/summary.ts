@@ -1,5 +1,5 @@
 import type { ReportV1 } from "./report-json.js";
-import { formatEnergy, formatGrams } from "../src/units.js";
+import { formatEnergy, formatGrams, joulesToKwh } from "../src/units.js";
 
 /**
  * The end-of-run summary printed on stderr: duration, energy per device kind, facility energy,
@@ -18,8 +18,17 @@ export function formatSummary(r: ReportV1): string {
   lines.push(`PUE                 ${r.pue.value}${r.pue.origin === "default" ? " (default: pass --pue for your facility)" : ` (${r.pue.origin})`}`);
   lines.push(`facility energy     ${formatEnergy(r.totals.facilityEnergyJoules)}`);
   const fb = Object.entries(r.intensity.fallbacks).filter(([, n]) => n > 0);
+  // Emissions are summed interval by interval: with a time-varying intensity the last interval's
+  // value says little about them, so the run's average (emissions / facility kWh) leads.
+  const facilityKwh = joulesToKwh(r.totals.facilityEnergyJoules);
+  const intensityText =
+    facilityKwh > 0
+      ? `${(r.totals.emissionsGrams / facilityKwh).toFixed(1)} gCO2e/kWh on average (last interval ${r.intensity.lastGramsPerKwh.toFixed(1)})`
+      : r.intensity.source === "none"
+        ? "none applied (no interval was recorded)"
+        : `${r.intensity.lastGramsPerKwh.toFixed(1)} gCO2e/kWh (last interval)`;
   lines.push(
-    `grid intensity      ${r.intensity.lastGramsPerKwh.toFixed(1)} gCO2e/kWh — ${r.intensity.description}${fb.length ? ` [fallbacks: ${fb.map(([k, n]) => `${k}×${n}`).join(", ")}]` : ""}`,
+    `grid intensity      ${intensityText} — ${r.intensity.description}${fb.length ? ` [fallbacks: ${fb.map(([k, n]) => `${k}×${n}`).join(", ")}]` : ""}`,
   );
   lines.push(`emissions           ${formatGrams(r.totals.emissionsGrams)} CO2e (operational)`);
   for (const j of r.jobs) {
