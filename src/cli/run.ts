@@ -486,7 +486,7 @@ async function startMeasuring(o: {
         pueOrigin,
         intensityDescription: intensity === resolver ? resolver.describe() : `scenario series (zone ${o.scenario?.grid?.zone ?? "scenario"})`,
         intensityZone: o.grid.zone ?? "none",
-        intensitySource: "none",
+        intensitySource: intensity === resolver ? "none" : "scenario",
         fallbacks: intensity === resolver ? resolver.fallbackCounts() : {},
         ...fp.report,
         warnings: log.warnings,

@@ -96,4 +96,15 @@ describe("powerprint run: exit paths", () => {
     // `sleep 3` uses almost no CPU; before the fix the helper's second was charged to the job.
     expect(rep.jobs[0].cpuSeconds).toBeLessThan(0.3);
   });
+
+  it("names the scenario as the intensity source even when no interval was recorded (command not found)", async () => {
+    const dir = tmp();
+    const scenario = join(dir, "scenario.json");
+    writeFileSync(scenario, JSON.stringify({ ...CONSTANT_100W, grid: { zone: "FR", intensity: [[0, 60]] } }));
+    const report = join(dir, "report.json");
+    const r = await runCli(["run", "--quiet", "--sim", scenario, "--report", report, "--", "no-such-command-xyz"]);
+    expect(r.code, r.stderr).toBe(127);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    expect(rep.intensity.source).toBe("scenario");
+  });
 });
