@@ -44,7 +44,7 @@ export function formatSummary(r: ReportV1): string {
   for (const d of r.devices) {
     lines.push(
       `device ${d.id}${d.model ? ` (${d.model})` : ""}: ${formatEnergy(d.energyJoules)} by ${d.method} from ${d.source}; idle baseline ${d.idleOrigin}` +
-        (d.processUsageMethod ? `; per-process split ${d.processUsageMethod}` : "") +
+        (d.processUsageMethod ? `; per-process split ${splitText(d)}` : "") +
         (d.status === "lost" ? "; LOST during the run" : "") +
         (d.notes.length ? `; ${d.notes.join("; ")}` : ""),
     );
@@ -55,4 +55,11 @@ export function formatSummary(r: ReportV1): string {
   const sf = Object.entries(r.sampler.failures);
   if (sf.length) lines.push(`sampling failures: ${sf.map(([k, n]) => `${k}×${n}`).join(", ")}`);
   return lines.join("\n");
+}
+
+/** "utilization" or, when a device changed method during the run, "utilization (48 intervals), equal (2)". */
+function splitText(d: ReportV1["devices"][number]): string {
+  const counts = Object.entries(d.processUsageIntervals ?? {}).sort((a, b) => b[1] - a[1]);
+  if (counts.length <= 1) return d.processUsageMethod ?? "";
+  return counts.map(([m, n]) => `${m} (${n} interval${n === 1 ? "" : "s"})`).join(", ");
 }

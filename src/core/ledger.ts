@@ -1,4 +1,4 @@
-import type { DeviceKind, Method } from "../../collectors/types.js";
+import type { DeviceKind, Method, ProcessUsageMethod } from "../../collectors/types.js";
 import type { IntensityReading } from "../grid/types.js";
 import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";
@@ -102,7 +102,12 @@ export class Ledger {
     device.lastPowerWatts = interval.powerWatts;
     device.method = weakerMethod(device.method, interval.method);
     device.idleOrigin = interval.idleOrigin;
-    if (interval.processUsageMethod) device.processUsageMethod = interval.processUsageMethod;
+    if (interval.processUsageMethod) {
+      const counts = (device.processUsageIntervals ??= {});
+      counts[interval.processUsageMethod] = (counts[interval.processUsageMethod] ?? 0) + 1;
+      // The method used most often names the device's split; the counts say the rest.
+      device.processUsageMethod = (Object.entries(counts) as [ProcessUsageMethod, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+    }
 
     const embodied = this.options.embodiedFor?.({ id: interval.deviceId, kind: interval.kind, model: interval.model });
     const pue = this.options.pue;
@@ -183,7 +188,7 @@ export class Ledger {
       startMillis: this.startMillis,
       jobs,
       buckets: { system: clone(this.totals.get(SYSTEM)!), idle: clone(this.totals.get(IDLE)!) },
-      devices: [...this.devices.values()].map((d) => ({ ...d, notes: [...d.notes] })),
+      devices: [...this.devices.values()].map((d) => ({ ...d, notes: [...d.notes], ...(d.processUsageIntervals ? { processUsageIntervals: { ...d.processUsageIntervals } } : {}) })),
       grid: this.lastIntensity,
       pue: this.options.pue,
     };

@@ -77,7 +77,10 @@ export interface DeviceTotals {
   energyJoules: number;
   lastPowerWatts: number;
   idleOrigin: string;
+  /** How this GPU's energy was split between processes in most intervals. */
   processUsageMethod?: ProcessUsageMethod;
+  /** Intervals per split method (a GPU can move between methods, e.g. no samples once its processes exit). */
+  processUsageIntervals?: Partial<Record<ProcessUsageMethod, number>>;
   status: "ok" | "lost";
   notes: string[];
 }

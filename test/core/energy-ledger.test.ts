@@ -69,3 +69,19 @@ describe("Ledger accounting (hand-computed)", () => {
     expect(j.lastPowerWatts.gpu).toBeCloseTo(750, 9);
   });
 });
+
+describe("Ledger: per-process split method of a GPU over the run", () => {
+  it("names the method of most intervals and counts each (a GPU loses its samples when its processes exit)", () => {
+    const ledger = new Ledger({ pue: 1 }, 0);
+    const base = { deviceId: "gpu0", kind: "gpu" as const, source: "nvml", method: "counter" as const, energyJoules: 10, idleJoules: 0, idleOrigin: "lowest-observed", durationMillis: 1000, powerWatts: 10 };
+    const methods = ["utilization", "utilization", "utilization", "equal"] as const;
+    methods.forEach((m, i) => {
+      ledger.beginTick();
+      ledger.record({ ...base, processUsageMethod: m }, new Map([["system", 10]]), { intensityGramsPerKwh: 0, zone: "x", source: "fixed" }, (i + 1) * 1000);
+      ledger.endTick((i + 1) * 1000);
+    });
+    const d = ledger.snapshot().devices[0];
+    expect(d.processUsageMethod).toBe("utilization");
+    expect(d.processUsageIntervals).toEqual({ utilization: 3, equal: 1 });
+  });
+});
