@@ -10,10 +10,13 @@ export function formatSummary(r: ReportV1): string {
   const lines: string[] = [];
   const all = [...r.jobs, r.buckets.system, r.buckets.idle];
   const kindTotal = (k: "cpu" | "gpu" | "memory") => all.reduce((a, t) => a + t.energyJoules[k], 0);
+  // Only the kinds this host (or scenario) has: no "gpu 0.000 Wh" on a machine without a GPU.
+  const kinds = (["cpu", "gpu", "memory"] as const).filter((k) => r.devices.some((d) => d.kind === k));
+  const byKind = (e: (k: "cpu" | "gpu" | "memory") => number) => (kinds.length ? `[${kinds.map((k) => `${k} ${formatEnergy(e(k))}`).join(", ")}]` : "");
   lines.push(`── powerprint summary (${r.mode}${r.scenario ? `: ${r.scenario}` : ""}) ──`);
   lines.push(`duration            ${r.durationSeconds.toFixed(1)} s`);
   lines.push(
-    `energy (IT)         ${formatEnergy(r.totals.energyJoules)}  [cpu ${formatEnergy(kindTotal("cpu"))}, gpu ${formatEnergy(kindTotal("gpu"))}, memory ${formatEnergy(kindTotal("memory"))}]`,
+    `energy (IT)         ${formatEnergy(r.totals.energyJoules)}  ${byKind(kindTotal)}`,
   );
   lines.push(`PUE                 ${r.pue.value}${r.pue.origin === "default" ? " (default: pass --pue for your facility)" : ` (${r.pue.origin})`}`);
   lines.push(`facility energy     ${formatEnergy(r.totals.facilityEnergyJoules)}`);
@@ -28,12 +31,12 @@ export function formatSummary(r: ReportV1): string {
         ? "none applied (no interval was recorded)"
         : `${r.intensity.lastGramsPerKwh.toFixed(1)} gCO2e/kWh (last interval)`;
   lines.push(
-    `grid intensity      ${intensityText} — ${r.intensity.description}${fb.length ? ` [fallbacks: ${fb.map(([k, n]) => `${k}×${n}`).join(", ")}]` : ""}`,
+    `grid intensity      ${intensityText} — ${r.intensity.description}${fb.length ? ` [intervals on a fallback: ${fb.map(([k, n]) => `${k}×${n}`).join(", ")}]` : ""}`,
   );
   lines.push(`emissions           ${formatGrams(r.totals.emissionsGrams)} CO2e (operational)`);
   for (const j of r.jobs) {
     lines.push(
-      `job ${j.id}${j.name !== j.id ? ` (${j.name})` : ""}: ${formatEnergy(j.energyJoules.total)} IT [cpu ${formatEnergy(j.energyJoules.cpu)}, gpu ${formatEnergy(j.energyJoules.gpu)}, memory ${formatEnergy(j.energyJoules.memory)}], ` +
+      `job ${j.id}${j.name !== j.id ? ` (${j.name})` : ""}: ${formatEnergy(j.energyJoules.total)} IT ${byKind((k) => j.energyJoules[k])}, ` +
         `${formatEnergy(j.facilityEnergyJoules)} facility, ${formatGrams(j.emissionsGrams)} CO2e` +
         (j.embodiedEmissionsGrams > 0 ? `, ${formatGrams(j.embodiedEmissionsGrams)} embodied` : "") +
         (j.waterLiters > 0 ? `, ${j.waterLiters.toPrecision(3)} L water` : "") +

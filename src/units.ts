@@ -43,10 +43,11 @@ export function formatEnergy(energyJoules: number): string {
   return `${Number(wh.toPrecision(3))} Wh`;
 }
 
-/** Human-readable mass of CO2e: "12.3 g", "1.234 kg". */
+/** Human-readable mass of CO2e: "1.234 kg", "12.300 g", "0.000412 g" (3 significant digits below 1 g). */
 export function formatGrams(massGrams: number): string {
   if (Math.abs(massGrams) >= 1000) return `${(massGrams / 1000).toFixed(3)} kg`;
-  return `${massGrams.toFixed(3)} g`;
+  if (Math.abs(massGrams) >= 1 || Math.abs(massGrams) < 1e-9) return `${massGrams.toFixed(3)} g`;
+  return `${Number(massGrams.toPrecision(3))} g`;
 }
 
 /** Parses durations such as "500ms", "2s", "5m", "6h", "1h30m", or a bare number of seconds. Returns millis or undefined. */

@@ -306,6 +306,12 @@ async function settlesWithin(p: Promise<unknown>, millis: number): Promise<boole
   }
 }
 
+/** The reason a collector is unavailable, as probe said it. */
+function unavailableReason(entries: { collector: { id: string }; result: { status: string; reason?: string } }[], id: string): string | undefined {
+  const e = entries.find((x) => x.collector.id === id);
+  return e && e.result.status === "unavailable" ? `${id}: ${e.result.reason}` : undefined;
+}
+
 interface Measuring {
   /** File the command may append training-loop marks to (POWERPRINT_MARKS). */
   marksPath?: string;
@@ -362,14 +368,14 @@ async function startMeasuring(o: {
         const methods = [...new Set(e.result.devices.map((d) => d.method))].join("/");
         log.debug(`${e.collector.id}: ${e.result.devices.length} device(s), ${methods} — ${e.role}`);
         if (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model")) {
-          log.warn(`${e.role}: using ${e.collector.id} (${methods})${e.result.note ? `: ${e.result.note}` : ""}`);
+          // One line per fallback: what is unavailable and why, what is used instead, and how.
+          const why = e.collector.id === "cpu-model" ? unavailableReason(entries, "rapl") : e.collector.id === "nvidia-smi" ? unavailableReason(entries, "nvml") : undefined;
+          log.warn(`${e.role}${why ? ` (${why})` : ""}: using ${e.collector.id} (${methods})${e.result.note ? `: ${e.result.note}` : ""}. See 'powerprint probe'.`);
         }
       } else if (!e.used && e.result.status === "unavailable" && !e.result.reason.startsWith("not needed")) {
         log.debug(`${e.collector.id} unavailable: ${e.result.reason}`);
       }
     }
-    const rapl = entries.find((e) => e.collector.id === "rapl");
-    if (rapl && rapl.result.status === "unavailable") log.warnOnce("rapl", `RAPL unavailable (${rapl.result.reason}): CPU and memory energy are modelled, not measured. See 'powerprint probe'.`);
     processSource = finalSource;
     intensity = resolver;
   }
