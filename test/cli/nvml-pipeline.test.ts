@@ -19,7 +19,7 @@ function setup() {
   const dir = mkdtempSync(join(tmpdir(), "pp-nvml-cli-"));
   const script = join(dir, "stub.txt");
   // The names the job script writes too (NVML names do not change during a run).
-  writeFileSync(script, "count 2\ngpu0.name NVIDIA H100 80GB HBM3\ngpu1.name Tesla P100-PCIE-16GB\ngpu1.energy_mj unsupported\n");
+  writeFileSync(script, "count 2\ngpu0.name NVIDIA H100 80GB HBM3\ngpu0.energy_mj 5000000\ngpu1.name Tesla P100-PCIE-16GB\ngpu1.energy_mj unsupported\n");
   return { dir, script, report: join(dir, "r.json") };
 }
 
@@ -47,8 +47,9 @@ describe("NVML through the whole pipeline (stub library)", () => {
     const gpu1 = rep.devices.find((d) => d.id === "gpu1")!;
     expect(gpu0).toMatchObject({ source: "nvml", method: "counter", model: "NVIDIA H100 80GB HBM3", processUsageMethod: "utilization" });
     expect(gpu1).toMatchObject({ source: "nvml", method: "power" });
-    // ~300 W over most of 1.5 s.
+    // The job's script advances the counter at 300 W for 1.5 s (from the same start value).
     expect(gpu0.energyJoules).toBeGreaterThan(200);
+    expect(gpu0.energyJoules).toBeLessThanOrEqual(300 * 1.5 + 30);
     const train = rep.jobs.find((j) => j.id === "train")!;
     expect(train.deviceEnergyJoules.gpu0).toBeCloseTo(gpu0.energyJoules, 6);
     expect(train.energyJoules.gpu).toBeCloseTo(gpu0.energyJoules, 6);
@@ -66,6 +67,25 @@ describe("NVML through the whole pipeline (stub library)", () => {
     const gpu0 = rep.devices.find((d) => d.id === "gpu0")!;
     expect(gpu0.processUsageMethod).toBe("device-assignment");
     expect(rep.jobs.find((j) => j.id === "ctr")!.deviceEnergyJoules.gpu0).toBeCloseTo(gpu0.energyJoules, 6);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a GPU lost mid-run is marked lost, keeps the energy measured before, and the run goes on", async () => {
+    const { dir, script, report } = setup();
+    const r = await runCli(["run", "--interval", "100ms", "--job-id", "train", "--report", report, "--", process.execPath, job], {
+      env: { POWERPRINT_NVML_LIBRARY: lib, STUB_NVML_SCRIPT: script, GPU_JOB_MILLIS: "1500", GPU_JOB_LOSE_AFTER_MS: "700" },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/gpu0 .*is lost/);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    const gpu0 = rep.devices.find((d) => d.id === "gpu0")!;
+    expect(gpu0.status).toBe("lost");
+    // About 300 W for the ~0.7 s before the loss, nothing after it.
+    expect(gpu0.energyJoules).toBeGreaterThan(60);
+    expect(gpu0.energyJoules).toBeLessThan(300 * 1.2);
+    expect(rep.jobs.find((j) => j.id === "train")!.deviceEnergyJoules.gpu0).toBeCloseTo(gpu0.energyJoules, 6);
+    // gpu1 went on being measured after gpu0 was lost.
+    expect(rep.devices.find((d) => d.id === "gpu1")!.status).toBe("ok");
     rmSync(dir, { recursive: true, force: true });
   });
 });
