@@ -22,7 +22,7 @@ import { MarksReader } from "../jobs/marks.js";
 import { CompositeSource, FinalCpuSource } from "../jobs/run-sources.js";
 import { createStderrLogger } from "../log.js";
 import type { ProcessSource } from "../procfs/types.js";
-import { loadScenario } from "../sim/scenario.js";
+import { gridOptionsWithScenarioZone, loadScenario } from "../sim/scenario.js";
 import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity } from "../sim/world.js";
 import { version } from "../version.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
@@ -135,8 +135,8 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
   const collectorOptions = collectorOptionsFromEnv(env);
   const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
-  const grid: GridConfig = gridConfigFromOptions(opts, env);
   const scenario = opts.sim !== undefined ? loadScenario(opts.sim) : undefined;
+  const grid: GridConfig = gridConfigFromOptions(scenario ? gridOptionsWithScenarioZone(opts, scenario, opts.sim!) : opts, env);
   const job: JobIdentity = resolveJobIdentity({
     jobId: opts.jobId as string | undefined,
     jobName: opts.jobName as string | undefined,

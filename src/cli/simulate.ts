@@ -3,7 +3,7 @@ import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/r
 import { formatSummary } from "../../exporters/summary.js";
 import { addGridOptions, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
 import { createStderrLogger } from "../log.js";
-import { loadScenario } from "../sim/scenario.js";
+import { gridOptionsWithScenarioZone, loadScenario } from "../sim/scenario.js";
 import { simulate } from "../sim/simulate.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
@@ -35,8 +35,8 @@ export function registerSimulateCommand(program: Command): void {
     }
     const measure = parseMeasureOptions(opts);
     const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
-    const grid = gridConfigFromOptions(opts, process.env);
     const scenario = loadScenario(file);
+    const grid = gridConfigFromOptions(gridOptionsWithScenarioZone(opts, scenario, file), process.env);
     const resolver = createResolverFromConfig(grid, { log });
     const fp = footprintFromGrid(grid);
     const result = await simulate(scenario, {
