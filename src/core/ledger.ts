@@ -2,7 +2,8 @@ import type { DeviceKind, Method, ProcessUsageMethod } from "../../collectors/ty
 import type { IntensityReading } from "../grid/types.js";
 import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";
-import { joulesToKwh, joulesOverMillisToWatts } from "../units.js";
+import { joulesOverMillisToWatts } from "../units.js";
+import { costAmount, embodiedEmissionsGrams, facilityEnergyJoules, operationalEmissionsGrams, waterLiters } from "./footprint.js";
 
 /** Embodied emissions of a device and its lifetime (SCI "M" inputs). */
 export interface EmbodiedSpec {
@@ -57,6 +58,8 @@ export class Ledger {
   private readonly totals = new Map<ConsumerId, JobTotals>();
   private readonly devices = new Map<string, DeviceTotals>();
   private readonly phases = new Map<string, string>();
+  /** Embodied spec per device, looked up once (the lookup matches model names against a table). */
+  private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
   private tickPower = new Map<ConsumerId, EnergyByKind>();
   private lastIntensity?: IntensityReading;
@@ -109,24 +112,25 @@ export class Ledger {
       device.processUsageMethod = (Object.entries(counts) as [ProcessUsageMethod, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     }
 
-    const embodied = this.options.embodiedFor?.({ id: interval.deviceId, kind: interval.kind, model: interval.model });
+    const embodied = this.embodiedSpec(interval);
     const pue = this.options.pue;
     for (const [consumer, energyJoules] of shares) {
       const t = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
       const kind = interval.kind;
       t.energyJoules[kind] += energyJoules;
       t.energyJoules.total += energyJoules;
-      const facilityJoules = energyJoules * pue;
+      const facilityJoules = facilityEnergyJoules(energyJoules, pue);
       t.facilityEnergyJoules += facilityJoules;
-      t.emissionsGrams += joulesToKwh(facilityJoules) * intensity.intensityGramsPerKwh;
-      t.waterLiters +=
-        joulesToKwh(energyJoules) * (this.options.wueLitersPerKwh ?? 0) +
-        joulesToKwh(facilityJoules) * (this.options.waterIntensityLitersPerKwh ?? 0);
-      t.cost += joulesToKwh(facilityJoules) * (this.options.pricePerKwh ?? 0);
-      if (embodied && interval.energyJoules > 0 && embodied.lifetimeMillis > 0) {
-        // SCI M = TE × (time reserved / expected lifetime) × (share of the device).
-        const share = energyJoules / interval.energyJoules;
-        t.embodiedEmissionsGrams += embodied.totalGrams * (interval.durationMillis / embodied.lifetimeMillis) * share;
+      t.emissionsGrams += operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh);
+      t.waterLiters += waterLiters(energyJoules, facilityJoules, this.options.wueLitersPerKwh ?? 0, this.options.waterIntensityLitersPerKwh ?? 0);
+      t.cost += costAmount(facilityJoules, this.options.pricePerKwh ?? 0);
+      if (embodied && interval.energyJoules > 0) {
+        t.embodiedEmissionsGrams += embodiedEmissionsGrams({
+          totalEmbodiedGrams: embodied.totalGrams,
+          lifetimeMillis: embodied.lifetimeMillis,
+          heldMillis: interval.durationMillis,
+          share: energyJoules / interval.energyJoules,
+        });
       }
       t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
       const phase = this.phases.get(consumer);
@@ -192,6 +196,13 @@ export class Ledger {
       grid: this.lastIntensity,
       pue: this.options.pue,
     };
+  }
+
+  private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {
+    if (!this.embodied.has(interval.deviceId)) {
+      this.embodied.set(interval.deviceId, this.options.embodiedFor?.({ id: interval.deviceId, kind: interval.kind, model: interval.model }));
+    }
+    return this.embodied.get(interval.deviceId);
   }
 
   private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
