@@ -254,7 +254,9 @@ export function createNvidiaSmiCollector(opts: NvidiaSmiCollectorOptions = {}): 
         smi((err, data) => (err ? fail(err) : parsedTree(data)));
         return;
       }
-      execFile(command, ["-q", "-x"], { timeout: timeoutMillis, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => {
+      // The read gives up at timeoutMillis (the call keeps running and later reads skip); the call
+      // itself is killed only at twice that, so the two timers never race.
+      execFile(command, ["-q", "-x"], { timeout: 2 * timeoutMillis, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => {
         if (err) return fail(err);
         try {
           resolve({ status: "ok", log: parseNvidiaSmiXml(stdout) });

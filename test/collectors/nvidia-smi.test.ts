@@ -201,8 +201,8 @@ describe("nvidia-smi collector with a fake nvidia-smi", () => {
         // Strictly alternating start/end: never two at once.
         expect(lines.map((l) => l.split(" ")[0])).toEqual(["start", "end", "start", "end"]);
       } else {
-        // execFile kills the call at the timeout; the next read may spawn again.
-        await new Promise((r) => setTimeout(r, 200));
+        // execFile kills the call at twice the timeout (600 ms); after that the next read spawns again.
+        await new Promise((r) => setTimeout(r, 600));
         process.env.FAKE_SMI_DELAY = "0";
         expect((await c.read()).map((r) => r.powerWatts)).toEqual([26.78]);
         const starts = readFileSync(log, "utf8").trim().split("\n").filter((l) => l.startsWith("start"));
