@@ -13,7 +13,7 @@
  */
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Collector, DeviceInfo, DeviceReading, ProbeResult } from "./types.js";
+import type { Collector, DeviceInfo, DeviceReading, ProbeResult } from "../src/core/contracts.js";
 import { microjoulesToJoules, microwattsToWatts } from "../src/units.js";
 
 /** Options of {@link createAmdGpuCollector}. */

@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
 import { dataPath } from "../src/paths.js";
 import { errorMessage } from "../src/errors.js";
 import { bytesToGibibytes } from "../src/units.js";
-import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ReadContext } from "./types.js";
+import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ReadContext } from "../src/core/contracts.js";
 
 /** Collector id. */
 export const CPU_MODEL_COLLECTOR_ID = "cpu-model";

@@ -1,4 +1,4 @@
-import type { Collector, ProbeResult } from "./types.js";
+import type { Collector, ProbeResult } from "../src/core/contracts.js";
 import { createNvmlCollector } from "./nvml.js";
 import { createNvidiaSmiCollector } from "./nvidia-smi.js";
 import { createAmdGpuCollector } from "./amdgpu.js";

@@ -15,7 +15,7 @@
  */
 import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
-import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "./types.js";
+import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "../src/core/contracts.js";
 
 const require = createRequire(import.meta.url);
 

@@ -14,7 +14,7 @@
  * passed through unchanged for src/core/energy.ts to treat as a reset.
  */
 import koffi, { type LibraryHandle } from "koffi";
-import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "./types.js";
+import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "../src/core/contracts.js";
 import { millijoulesToJoules, milliwattsToWatts } from "../src/units.js";
 import {
   NVML_RETURN,

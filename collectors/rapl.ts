@@ -29,7 +29,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { MICROJOULES_PER_JOULE } from "../src/units.js";
-import type { Collector, DeviceInfo, DeviceKind, DeviceReading, ProbeResult } from "./types.js";
+import type { Collector, DeviceInfo, DeviceKind, DeviceReading, ProbeResult } from "../src/core/contracts.js";
 
 /** Collector id. */
 export const RAPL_COLLECTOR_ID = "rapl";

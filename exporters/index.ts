@@ -23,7 +23,7 @@ import {
   type TemporalityPreference,
 } from "./otel.js";
 import { DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT, createPrometheusExporter, parseListenAddress, type PrometheusSettings } from "./prometheus.js";
-import type { Exporter, Logger } from "./types.js";
+import type { Exporter, Logger } from "../src/core/contracts.js";
 
 /** Default OTLP/HTTP endpoint (the OTel spec's). */
 export const DEFAULT_OTLP_ENDPOINT = "http://localhost:4318";

@@ -22,11 +22,11 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
-import type { DeviceKind } from "../collectors/types.js";
+import type { DeviceKind } from "../src/core/contracts.js";
 import type { EnergyByKind, JobTotals, LedgerSnapshot } from "../src/core/types.js";
 import { errorMessage } from "../src/errors.js";
 import { ATTR, DEFAULT_SERVICE_NAME, METRIC, METRICS, RESOURCE_ATTR, type MetricSpec } from "../src/semconv.js";
-import type { Exporter, Logger } from "./types.js";
+import type { Exporter, Logger } from "../src/core/contracts.js";
 
 /** Instrumentation scope name of every powerprint metric. */
 export const METER_NAME = "powerprint";

@@ -12,7 +12,7 @@ import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { UsageError } from "../src/errors.js";
 import type { LedgerSnapshot } from "../src/core/types.js";
 import { MeterExporter, type OtelDeps } from "./otel.js";
-import type { Exporter } from "./types.js";
+import type { Exporter } from "../src/core/contracts.js";
 
 /** Default listen address: loopback only (exposing it is an explicit choice). */
 export const DEFAULT_PROMETHEUS_HOST = "127.0.0.1";

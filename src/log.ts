@@ -1,4 +1,4 @@
-import type { Logger } from "../exporters/types.js";
+import type { Logger } from "./core/contracts.js";
 
 /**
  * powerprint's own messages: stderr only (the wrapped command owns stdout), each line prefixed

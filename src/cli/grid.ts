@@ -3,7 +3,7 @@
  * intensity (with its source and any fallback) and, with --forecast, the provider's forecast.
  */
 import { Command } from "commander";
-import type { Logger } from "../../exporters/types.js";
+import type { Logger } from "../core/contracts.js";
 import { UsageError, errorMessage } from "../errors.js";
 import { createProviderFromConfig, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
 import type { IntensityReading } from "../grid/types.js";

@@ -1,6 +1,6 @@
 import type { ConsumerId, ConsumerUsage, IdlePolicy } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";
-import type { DeviceReading } from "../../collectors/types.js";
+import type { DeviceReading } from "./contracts.js";
 
 /**
  * Splits one device's interval energy between consumers (jobs, `system`, `idle`), per DESIGN.md:

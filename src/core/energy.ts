@@ -1,4 +1,4 @@
-import type { DeviceReading } from "../../collectors/types.js";
+import type { DeviceReading } from "./contracts.js";
 import type { DeviceInterval } from "./types.js";
 import { wattsOverMillisToJoules, joulesOverMillisToWatts } from "../units.js";
 import { counterDeltaJoules } from "./counter.js";

@@ -1,4 +1,4 @@
-import type { DeviceKind, Method, ProcessUsageMethod } from "../../collectors/types.js";
+import type { DeviceKind, Method, ProcessUsageMethod } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
 import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";

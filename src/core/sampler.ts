@@ -1,7 +1,7 @@
-import type { Collector, DeviceReading } from "../../collectors/types.js";
-import type { Logger } from "../../exporters/types.js";
+import type { Collector, DeviceReading } from "./contracts.js";
+import type { Logger } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
-import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+import type { ProcessSample, ProcessSource } from "./contracts.js";
 import { attributeDevice, cpuUsages, gpuUsages, parseVisibleDevices } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";

@@ -1,4 +1,4 @@
-import type { DeviceKind, Method, ProcessUsageMethod } from "../../collectors/types.js";
+import type { DeviceKind, Method, ProcessUsageMethod } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
 
 /** Energy of one device over one interval, after counter wrap handling or power integration. */

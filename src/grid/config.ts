@@ -6,7 +6,7 @@
  */
 import { inspect } from "node:util";
 import type { Command } from "commander";
-import type { Logger } from "../../exporters/types.js";
+import type { Logger } from "../core/contracts.js";
 import { UsageError } from "../errors.js";
 import { parseDurationMillis } from "../units.js";
 import { waterIntensityDefaultFor, wueDefault } from "../core/footprint.js";

@@ -11,7 +11,7 @@
  * server's Retry-After); after an auth failure (wrong key, 401/403) it is not asked again at all.
  * Every fallback is counted (fallbackCounts) and every provider failure kind is warned once.
  */
-import type { Logger } from "../../exporters/types.js";
+import type { Logger } from "../core/contracts.js";
 import { ProviderError, UsageError, errorMessage } from "../errors.js";
 import { isKnownZone, staticReading, worldAverage } from "./static.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";

@@ -3,7 +3,7 @@
  * than a limit. planStart is pure; waitForStart drives it with an injected clock and sleep,
  * re-reading the forecast while it waits (forecasts are revised).
  */
-import type { Logger } from "../../exporters/types.js";
+import type { Logger } from "../core/contracts.js";
 import { errorMessage } from "../errors.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 

@@ -2,7 +2,7 @@
  * ProcessSource wrappers used by `powerprint run`: the kernel's final CPU figure for the wrapped
  * command, and the merge of the real command with a scenario's simulated process table (`--sim`).
  */
-import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 
 /**
  * Once the wrapped command has exited and been reaped by powerprint, raises the job's CPU total

@@ -29,7 +29,7 @@
 import { readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { processKey } from "../procfs/types.js";
-import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import {
   DEFAULT_TICKS_PER_SECOND,
   ProcReader,

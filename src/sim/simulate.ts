@@ -1,4 +1,4 @@
-import type { Logger } from "../../exporters/types.js";
+import type { Logger } from "../core/contracts.js";
 import { Ledger, type LedgerOptions } from "../core/ledger.js";
 import { Sampler, type IntensityAt, type SamplerStats } from "../core/sampler.js";
 import type { IdleConfig } from "../core/energy.js";

@@ -1,6 +1,6 @@
-import type { Collector, DeviceReading, ProbeResult } from "../../collectors/types.js";
+import type { Collector, DeviceReading, ProbeResult } from "../core/contracts.js";
 import type { IntensityReading } from "../grid/types.js";
-import type { ProcessSample, ProcessSource } from "../procfs/types.js";
+import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Scenario, ScenarioDevice, ScenarioProcess } from "./scenario.js";
 import { breakpointsWithin, seriesAt, seriesIntegral, type Series } from "./series.js";
 

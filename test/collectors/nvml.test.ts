@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createNvmlCollector } from "../../collectors/nvml.js";
 import { decodeProcessRecords, sharesFromSamples } from "../../collectors/gpu-nvml-abi.js";
-import type { Collector, DeviceReading } from "../../collectors/types.js";
+import type { Collector, DeviceReading } from "../../src/core/contracts.js";
 import { buildStubNvml } from "../native/build-stub.mjs";
 
 let libraryPath: string;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createRaplCollector, parseMicrojoules, RAPL_PERMISSION_FIX } from "../../collectors/rapl.js";
-import type { DeviceReading } from "../../collectors/types.js";
+import type { DeviceReading } from "../../src/core/contracts.js";
 import { counterDeltaJoules } from "../../src/core/counter.js";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/powercap/", import.meta.url));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { EnergyIntegrator } from "../../src/core/energy.js";
 import { Ledger } from "../../src/core/ledger.js";
-import type { DeviceReading } from "../../collectors/types.js";
+import type { DeviceReading } from "../../src/core/contracts.js";
 
 const reading = (r: Partial<DeviceReading>): DeviceReading => ({ deviceId: "d", kind: "cpu", source: "test", method: "counter", ...r });
 

@@ -2,7 +2,7 @@
 // different lengths: a collector that missed a tick (nvidia-smi over its time, a failed read) gives
 // an interval twice as long as the others.
 import { describe, expect, it } from "vitest";
-import type { DeviceReading } from "../../collectors/types.js";
+import type { DeviceReading } from "../../src/core/contracts.js";
 import { attributeDevice, cpuUsages } from "../../src/core/attribution.js";
 import { EnergyIntegrator } from "../../src/core/energy.js";
 import { Ledger } from "../../src/core/ledger.js";

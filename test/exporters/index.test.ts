@@ -5,7 +5,7 @@
 import { Command } from "commander";
 import { afterEach, describe, expect, test } from "vitest";
 import { addExportOptions, createExporters, resolveOtlpConfig, type ExportOptions } from "../../exporters/index.js";
-import type { Exporter } from "../../exporters/types.js";
+import type { Exporter } from "../../src/core/contracts.js";
 import type { JobIdentity } from "../../src/config/identity.js";
 import { UsageError } from "../../src/errors.js";
 import { attributesOf, metricsOf, parseJsonRequest, startOtlpSink, type OtlpSink, type RecordedRequest } from "./otlp-sink.js";

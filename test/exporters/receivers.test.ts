@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import { createExporters } from "../../exporters/index.js";
-import type { Exporter } from "../../exporters/types.js";
+import type { Exporter } from "../../src/core/contracts.js";
 import type { JobIdentity } from "../../src/config/identity.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import {

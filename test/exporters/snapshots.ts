@@ -2,7 +2,7 @@
  * Builds LedgerSnapshot values for exporter tests: plain data of the contract type
  * (src/core/types.ts), consistent with its rules (facility = IT × PUE, totals = sum of kinds).
  */
-import type { DeviceKind } from "../../collectors/types.js";
+import type { DeviceKind } from "../../src/core/contracts.js";
 import type { DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "../../src/core/types.js";
 
 function byKind(cpu: number, gpu: number, memory: number): EnergyByKind {

@@ -1,7 +1,12 @@
 /**
- * The seam between hardware and the pipeline. Collectors are the only modules (with src/procfs)
- * that touch the OS. Every reading says how it was obtained (`method`) and by whom (`source`).
+ * The contracts the core owns: what a hardware source (Collector) gives, what a job source gives
+ * (process table and job membership), where messages go (Logger) and what reads ledger snapshots
+ * (Exporter). collectors/, exporters/, src/jobs, src/sim and src/agent implement these; the core
+ * depends on nothing outside it.
  */
+import type { LedgerSnapshot } from "./types.js";
+
+// ---- hardware sources ----
 
 /** How a figure was obtained: a cumulative hardware energy counter, a power reading integrated over time, or a model. */
 export type Method = "counter" | "power" | "model";
@@ -94,4 +99,61 @@ export interface ReadContext {
   timeMillis: number;
   /** Host CPU utilisation over the last interval, 0..1 (from /proc/stat or the simulator). */
   hostCpuUtilization?: number;
+}
+
+// ---- job sources ----
+
+/** What one process-table sample tells the sampler. Real (/proc) and simulated sources both produce it. */
+export interface ProcessSample {
+  /**
+   * Cumulative CPU seconds per job since it was added (monotone non-decreasing), including the
+   * CPU time of descendants that have already exited (reaped children), never counted twice.
+   */
+  jobCpuSeconds: Map<string, number>;
+  /** Cumulative busy CPU seconds of the whole host (all processes), from /proc/stat. */
+  hostBusyCpuSeconds: number;
+  /** Cumulative total (busy + idle) CPU seconds of the host. */
+  hostTotalCpuSeconds: number;
+  /** Live member processes: pid → job id (used to match GPU process lists). */
+  members: Map<number, string>;
+  /** Number of live processes per job. */
+  jobProcessCount: Map<string, number>;
+}
+
+/** A process table the sampler can sample: /proc (ProcessTracker) or the simulator. */
+export interface ProcessSource {
+  /** Registers a job rooted at `rootPid`: it and all its descendants belong to the job. */
+  addJob(jobId: string, rootPid: number): void;
+  /** Samples the table now. Never throws for vanished processes. */
+  sample(): ProcessSample;
+  /**
+   * Selected environment variables of a job's root process (e.g. CUDA_VISIBLE_DEVICES), for
+   * device-assignment fallback. Empty when unreadable.
+   */
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string>;
+}
+
+// ---- outputs ----
+
+/**
+ * An output of the pipeline. Exporters only read ledger snapshots; they never block sampling.
+ * Lifecycle: start() once, update() after every tick with the newest snapshot (cheap: store it),
+ * shutdown(final) once at exit: must flush the final totals (a 3 s job still exports them).
+ */
+export interface Exporter {
+  readonly id: string;
+  start?(): Promise<void>;
+  update?(snapshot: LedgerSnapshot): void;
+  shutdown(final: LedgerSnapshot): Promise<void>;
+  /** Export failures so far, by kind (e.g. "otlp:ECONNREFUSED"); the summary prints them. */
+  failures?(): Record<string, number>;
+}
+
+/** Where powerprint's own messages go (stderr in the CLI; the child owns stdout). */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Warns once per key (e.g. per export failure kind). */
+  warnOnce(key: string, message: string): void;
+  debug(message: string): void;
 }
