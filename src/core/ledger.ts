@@ -12,6 +12,19 @@ export interface EmbodiedSpec {
   source: string;
 }
 
+/** A ledger's checkpoint (agent --state-file): cumulative totals, JSON-safe. */
+export interface LedgerState {
+  startMillis: number;
+  timeMillis: number;
+  jobs: JobTotals[];
+  buckets: { system: JobTotals; idle: JobTotals };
+  devices: DeviceTotals[];
+  /** Open phase per job. */
+  phases: Record<string, string>;
+  /** Finished jobs: id → finish time, epoch ms. */
+  finished: Record<string, number>;
+}
+
 /** Constants the ledger multiplies by. All validated at the boundary (config). */
 export interface LedgerOptions {
   /** Power usage effectiveness, >= 1. */
@@ -64,6 +77,8 @@ export class Ledger {
   private tickPower = new Map<ConsumerId, EnergyByKind>();
   private lastIntensity?: IntensityReading;
   private nowMillis: number;
+  /** Finished jobs (agent lifecycle): id → finish time, epoch ms. */
+  private readonly finished = new Map<string, number>();
 
   constructor(
     private readonly options: LedgerOptions,
@@ -196,6 +211,71 @@ export class Ledger {
       grid: this.lastIntensity,
       pue: this.options.pue,
     };
+  }
+
+  // ---- lifecycle and state (agent): jobs that finish, are dropped, and survive restarts ----
+
+  /** Marks a job finished at `timeMillis` (its totals stay until dropJob). No-op for unknown jobs and buckets. */
+  finishJob(id: string, timeMillis: number): void {
+    if (id === SYSTEM || id === IDLE || !this.totals.has(id)) return;
+    if (!this.finished.has(id)) this.finished.set(id, timeMillis);
+  }
+
+  /** A finished job that came back under the same identity: it is live again and its counters go on. */
+  reviveJob(id: string): void {
+    this.finished.delete(id);
+  }
+
+  /** When the job finished (epoch ms), or undefined while it is live. */
+  finishedAt(id: string): number | undefined {
+    return this.finished.get(id);
+  }
+
+  /** Forgets a job entirely (after its retention): its series end; the buckets cannot be dropped. */
+  dropJob(id: string): boolean {
+    if (id === SYSTEM || id === IDLE) return false;
+    this.finished.delete(id);
+    this.phases.delete(id);
+    this.tickPower.delete(id);
+    return this.totals.delete(id);
+  }
+
+  /** Number of jobs held (live and finished, buckets excluded): bounded by the agent's retention. */
+  get jobCount(): number {
+    return this.totals.size - 2;
+  }
+
+  /** Everything needed to continue counting after a restart (JSON-safe copies). */
+  serialize(): LedgerState {
+    const snap = this.snapshot();
+    return {
+      startMillis: this.startMillis,
+      timeMillis: snap.timeMillis,
+      jobs: snap.jobs,
+      buckets: snap.buckets,
+      devices: snap.devices,
+      phases: Object.fromEntries(this.phases),
+      finished: Object.fromEntries(this.finished),
+    };
+  }
+
+  /**
+   * Continues from a checkpoint: every job, bucket and device total of `state` replaces this
+   * ledger's (a restored ledger is fresh, so nothing is counted twice). Restored jobs get
+   * `restoredAttributes` (e.g. powerprint.restored=true: what happened since the checkpoint was lost).
+   */
+  restore(state: LedgerState, restoredAttributes: Record<string, string> = {}): void {
+    const copy = (t: JobTotals): JobTotals => structuredClone(t);
+    for (const job of state.jobs) {
+      const t = copy(job);
+      t.attributes = { ...t.attributes, ...restoredAttributes };
+      this.totals.set(t.id, t);
+    }
+    this.totals.set(SYSTEM, copy(state.buckets.system));
+    this.totals.set(IDLE, copy(state.buckets.idle));
+    for (const d of state.devices) this.devices.set(d.id, structuredClone(d));
+    for (const [job, phase] of Object.entries(state.phases)) this.phases.set(job, phase);
+    for (const [job, at] of Object.entries(state.finished)) if (this.totals.has(job)) this.finished.set(job, at);
   }
 
   private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {

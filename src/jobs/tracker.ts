@@ -183,10 +183,11 @@ export class ProcessTracker implements ProcessSource {
   /**
    * Registers a job rooted at `rootPid` and finds its existing descendants now. CPU already burned
    * by that tree is the job's baseline (the job counts from now). A root that cannot be read (already
-   * gone) gives a job with no members and a note. A process already in another job moves to this one;
+   * gone) gives a job with no members and a note. With countFrom "process-start" the baseline is 0:
+   * the tree's CPU since it started counts (the agent adds processes that started after it looked). A process already in another job moves to this one;
    * the other job keeps what it had counted.
    */
-  addJob(jobId: string, rootPid: number): void {
+  addJob(jobId: string, rootPid: number, options: { countFrom?: "now" | "process-start" } = {}): void {
     const job: JobState = { id: jobId, rootPid, rootKey: undefined, exitedTicks: 0, baselineTicks: 0, lastTicks: 0 };
     this.jobs.set(jobId, job);
     const s = this.readStat(rootPid, true);
@@ -205,6 +206,8 @@ export class ProcessTracker implements ProcessSource {
       this.forkCountAtDiscovery = host?.forkCount;
     }
     this.discoverFrom([root]);
+    // "process-start" (agent: a process that started after the agent looked): all its CPU is the job's.
+    if (options.countFrom === "process-start") return;
     for (const m of this.members.values()) if (m.jobId === jobId) job.baselineTicks += m.ownTicks + m.childTicks;
   }
 

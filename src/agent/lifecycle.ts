@@ -1,0 +1,194 @@
+/**
+ * Job lifecycle of the agent: jobs appear (a discovering source names them in its sample), finish
+ * (no live process left), come back (the same identity again: live once more, counters go on), and
+ * are dropped `retentionMillis` after they finished (their final totals are exported until then).
+ * Memory is bounded with thousands of short jobs: finished jobs wait in a bounded, time-ordered
+ * TerminatedJobs tracker (like Kepler's terminated_resource_tracker); past its capacity the
+ * oldest finished job is dropped early, said once.
+ */
+import type { Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
+import type { Ledger } from "../core/ledger.js";
+
+/** A job a discovering source knows: identity and attributes (k8s.pod.name, ...). */
+export interface DiscoveredJob {
+  id: string;
+  name: string;
+  attributes: Record<string, string>;
+}
+
+/** A ProcessSource that finds its jobs itself (pod, selector, node, scenario). */
+export interface DiscoveringSource extends ProcessSource {
+  /** Forgets a dropped job: it is no longer reported; if it comes back it counts from zero. */
+  forget(jobId: string): void;
+}
+
+/** The sample a discovering source gives: jobs it knows now (live ones at least). */
+export type DiscoveredSample = ProcessSample & { jobs?: ReadonlyMap<string, DiscoveredJob> };
+
+/**
+ * Finished jobs in order of finishing, at most `capacity`. O(1) add/remove; expiry walks from the
+ * oldest and stops at the first one still retained.
+ */
+export class TerminatedJobs {
+  private readonly byId = new Map<string, number>();
+
+  constructor(
+    readonly retentionMillis: number,
+    readonly capacity: number,
+  ) {}
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** Records a finished job; returns the ids evicted (oldest first) to stay within capacity. */
+  add(id: string, finishedMillis: number): string[] {
+    this.byId.delete(id);
+    this.byId.set(id, finishedMillis);
+    const evicted: string[] = [];
+    while (this.byId.size > this.capacity) {
+      const oldest = this.byId.keys().next().value as string;
+      this.byId.delete(oldest);
+      evicted.push(oldest);
+    }
+    return evicted;
+  }
+
+  /** A finished job came back: no longer terminated. */
+  remove(id: string): boolean {
+    return this.byId.delete(id);
+  }
+
+  /** Removes and returns the jobs whose retention has passed at `nowMillis`. */
+  expired(nowMillis: number): string[] {
+    const out: string[] = [];
+    for (const [id, at] of this.byId) {
+      if (at + this.retentionMillis > nowMillis) break;
+      out.push(id);
+    }
+    for (const id of out) this.byId.delete(id);
+    return out;
+  }
+}
+
+/** Options of AgentSource. */
+export interface AgentSourceOptions {
+  /** The real job source of --mode (pod, selector, node), if any. */
+  real?: DiscoveringSource;
+  /** The scenario's process table (--sim), if any: its host CPU is the host's. */
+  sim?: DiscoveringSource;
+  ledger: Ledger;
+  retentionMillis: number;
+  /** At most this many finished jobs are retained (default 10,000). */
+  maxTerminated?: number;
+  nowMillis: () => number;
+  log: Logger;
+}
+
+/**
+ * The agent's ProcessSource: merges the mode's source with the scenario's (as `run --sim` does:
+ * real jobs' CPU is added to the simulated host's), registers discovered jobs in the ledger, and
+ * runs the lifecycle on every sample.
+ */
+export class AgentSource implements ProcessSource {
+  /** Jobs seen live and not finished since. */
+  private readonly live = new Set<string>();
+  readonly terminated: TerminatedJobs;
+  /** Jobs dropped so far (retention passed or capacity), for stats and tests. */
+  dropped = 0;
+
+  constructor(private readonly o: AgentSourceOptions) {
+    this.terminated = new TerminatedJobs(o.retentionMillis, o.maxTerminated ?? 10_000);
+  }
+
+  /** Takes over a restored ledger: its live jobs are live until a sample says otherwise, its finished ones retained from their finish time. */
+  adoptRestored(jobIds: Iterable<string>): void {
+    for (const id of jobIds) {
+      const at = this.o.ledger.finishedAt(id);
+      if (at === undefined) this.live.add(id);
+      else for (const e of this.terminated.add(id, at)) this.drop(e);
+    }
+  }
+
+  addJob(jobId: string, rootPid: number): void {
+    this.o.real?.addJob(jobId, rootPid);
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.o.real?.jobEnvironment(jobId, names) ?? {};
+  }
+
+  sample(): ProcessSample {
+    const real = this.o.real?.sample() as DiscoveredSample | undefined;
+    const sim = this.o.sim?.sample() as DiscoveredSample | undefined;
+    const merged = merge(real, sim);
+    this.observe(merged, this.o.nowMillis());
+    return merged;
+  }
+
+  private observe(sample: DiscoveredSample, nowMillis: number): void {
+    const ledger = this.o.ledger;
+    for (const job of sample.jobs?.values() ?? []) {
+      if (!ledger.hasJob(job.id)) ledger.registerJob(job.id, job.name, job.attributes, nowMillis);
+    }
+    for (const [id, count] of sample.jobProcessCount) {
+      if (count <= 0 || !ledger.hasJob(id)) continue;
+      if (!this.live.has(id)) {
+        this.live.add(id);
+        if (this.terminated.remove(id)) {
+          ledger.reviveJob(id);
+          this.o.log.debug(`job ${id} is back: its counters go on`);
+        }
+      }
+    }
+    for (const id of [...this.live]) {
+      if ((sample.jobProcessCount.get(id) ?? 0) > 0) continue;
+      this.live.delete(id);
+      ledger.finishJob(id, nowMillis);
+      const evicted = this.terminated.add(id, nowMillis);
+      if (evicted.length > 0) {
+        this.o.log.warnOnce("lifecycle:capacity", `more than ${this.terminated.capacity} finished jobs retained: the oldest are dropped before their --retention ends`);
+      }
+      for (const e of evicted) this.drop(e, sample);
+    }
+    for (const id of this.terminated.expired(nowMillis)) this.drop(id, sample);
+  }
+
+  private drop(id: string, sample?: DiscoveredSample): void {
+    this.o.ledger.dropJob(id);
+    this.o.real?.forget(id);
+    this.o.sim?.forget(id);
+    this.dropped++;
+    if (sample) {
+      sample.jobCpuSeconds.delete(id);
+      sample.jobProcessCount.delete(id);
+    }
+  }
+}
+
+/** Merges the real and the simulated sample (either may be absent). */
+function merge(real: DiscoveredSample | undefined, sim: DiscoveredSample | undefined): DiscoveredSample {
+  if (!sim) return real ?? emptySample();
+  if (!real) return sim;
+  const jobs = new Map<string, DiscoveredJob>(sim.jobs ?? []);
+  for (const [id, j] of real.jobs ?? []) jobs.set(id, j);
+  let realJobsCpuSeconds = 0;
+  for (const [job, cpu] of real.jobCpuSeconds) {
+    sim.jobCpuSeconds.set(job, cpu);
+    realJobsCpuSeconds += cpu;
+  }
+  for (const [pid, job] of real.members) sim.members.set(pid, job);
+  for (const [job, n] of real.jobProcessCount) sim.jobProcessCount.set(job, n);
+  // As `run --sim`: the real jobs ran on extra cores of the simulated host.
+  sim.hostBusyCpuSeconds += realJobsCpuSeconds;
+  sim.hostTotalCpuSeconds += realJobsCpuSeconds;
+  return { ...sim, jobs };
+}
+
+function emptySample(): DiscoveredSample {
+  return { jobCpuSeconds: new Map(), hostBusyCpuSeconds: 0, hostTotalCpuSeconds: 0, members: new Map(), jobProcessCount: new Map() };
+}

@@ -1,0 +1,139 @@
+/**
+ * Jobs made of process trees found while the agent runs (pod and selector modes), counted by the
+ * run mode's ProcessTracker: each tree is a sub-job of the tracker (its root and every
+ * descendant, CPU of reaped children included, PID reuse safe); a job is the sum of its trees.
+ * A tree whose processes are all gone is folded into the job's carried CPU and leaves the tracker,
+ * so memory follows live processes, and a job's CPU never goes down, also when the job comes back
+ * with a new tree under the same identity.
+ */
+import { processKey } from "../procfs/types.js";
+import { ProcessTracker } from "../jobs/tracker.js";
+import { readEnviron } from "../procfs/reader.js";
+import type { ProcessSample } from "../core/contracts.js";
+import type { DiscoveredJob, DiscoveredSample } from "./lifecycle.js";
+
+interface Tree {
+  subId: string;
+  jobId: string;
+  rootPid: number;
+}
+
+interface JobEntry {
+  job: DiscoveredJob;
+  /** CPU seconds of trees that are gone. */
+  carriedCpuSeconds: number;
+  trees: Set<string>;
+  /** Last CPU seconds reported (monotone). */
+  lastCpuSeconds: number;
+}
+
+/** Process trees grouped into jobs, on a ProcessTracker. */
+export class RootedJobs {
+  readonly tracker: ProcessTracker;
+  private readonly jobs = new Map<string, JobEntry>();
+  private readonly trees = new Map<string, Tree>();
+
+  constructor(
+    readonly procRoot: string,
+    tracker?: ProcessTracker,
+  ) {
+    this.tracker = tracker ?? new ProcessTracker({ root: procRoot });
+  }
+
+  /** Number of process trees tracked now. */
+  get treeCount(): number {
+    return this.trees.size;
+  }
+
+  /** Jobs known (live or kept for their retention). */
+  get jobCount(): number {
+    return this.jobs.size;
+  }
+
+  /**
+   * Adds the tree rooted at `pid` (start time `startTicks`) to `job`. `countFromStart`: the process
+   * started after the agent looked, so its whole CPU since start is the job's.
+   */
+  addTree(job: DiscoveredJob, pid: number, startTicks: number, countFromStart: boolean): void {
+    let entry = this.jobs.get(job.id);
+    if (!entry) {
+      entry = { job, carriedCpuSeconds: 0, trees: new Set(), lastCpuSeconds: 0 };
+      this.jobs.set(job.id, entry);
+    }
+    const subId = `${job.id}\u0000${processKey({ pid, startTicks })}`;
+    if (this.trees.has(subId)) return;
+    this.trees.set(subId, { subId, jobId: job.id, rootPid: pid });
+    entry.trees.add(subId);
+    this.tracker.addJob(subId, pid, { countFrom: countFromStart ? "process-start" : "now" });
+  }
+
+  /** Forgets a job (dropped after its retention): its trees leave the tracker. */
+  forget(jobId: string): void {
+    const entry = this.jobs.get(jobId);
+    if (!entry) return;
+    for (const subId of entry.trees) {
+      this.tracker.removeJob(subId);
+      this.trees.delete(subId);
+    }
+    this.jobs.delete(jobId);
+  }
+
+  /** Samples the tracker and sums trees into jobs. */
+  sample(): DiscoveredSample & { rawMembers: ReadonlyMap<number, string> } {
+    const s: ProcessSample = this.tracker.sample();
+    const jobCpuSeconds = new Map<string, number>();
+    const jobProcessCount = new Map<string, number>();
+    const members = new Map<number, string>();
+    const jobs = new Map<string, DiscoveredJob>();
+    for (const [pid, subId] of s.members) {
+      const t = this.trees.get(subId);
+      if (t) members.set(pid, t.jobId);
+    }
+    for (const entry of this.jobs.values()) {
+      let cpu = entry.carriedCpuSeconds;
+      let count = 0;
+      for (const subId of [...entry.trees]) {
+        const treeCpu = s.jobCpuSeconds.get(subId) ?? 0;
+        const n = s.jobProcessCount.get(subId) ?? 0;
+        cpu += treeCpu;
+        count += n;
+        if (n === 0) {
+          // The tree is gone: its final CPU stays with the job; the tracker forgets it.
+          entry.carriedCpuSeconds += treeCpu;
+          entry.trees.delete(subId);
+          this.trees.delete(subId);
+          this.tracker.removeJob(subId);
+        }
+      }
+      entry.lastCpuSeconds = Math.max(entry.lastCpuSeconds, cpu);
+      jobCpuSeconds.set(entry.job.id, entry.lastCpuSeconds);
+      jobProcessCount.set(entry.job.id, count);
+      jobs.set(entry.job.id, entry.job);
+    }
+    return {
+      jobCpuSeconds,
+      jobProcessCount,
+      members,
+      jobs,
+      hostBusyCpuSeconds: s.hostBusyCpuSeconds,
+      hostTotalCpuSeconds: s.hostTotalCpuSeconds,
+      rawMembers: s.members,
+    };
+  }
+
+  /** Selected environment variables of the first live root of `jobId` that has any of them. */
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    const entry = this.jobs.get(jobId);
+    if (!entry) return {};
+    for (const subId of entry.trees) {
+      const env = this.tracker.jobEnvironment(subId, names);
+      if (Object.keys(env).length > 0) return env;
+    }
+    return {};
+  }
+
+  /** Environment of a PID (for roots not yet sampled). */
+  environOf(pid: number, names: readonly string[]): Record<string, string> {
+    return readEnviron(this.procRoot, pid, names);
+  }
+}
