@@ -1,0 +1,305 @@
+/**
+ * NodeJobSource: the ProcessSource of `powerprint agent --mode node` (a DaemonSet). Jobs are the
+ * node's pods, found by walking the kubelet's cgroup tree once per tick:
+ *
+ *     <hierarchy>/.../kubepods[.slice]/[<qos level>/]<pod cgroup>/<container cgroup>
+ *
+ * (cgroup v2 or v1 cpuacct; systemd driver `kubepods-burstable-pod<uid>.slice/cri-containerd-<id>.scope`
+ * or cgroupfs `kubepods/burstable/pod<uid>/<id>`). Per pod and tick: one CPU read of the POD's
+ * cgroup (v2 cpu.stat usage_usec, v1 cpuacct.usage: the kernel's sum over all its containers and
+ * processes, exited ones included), one directory listing and one cgroup.procs read per container
+ * (members, pid → job, for matching GPU processes: NVML reports host PIDs, as cgroup.procs read from
+ * the host's PID namespace does). So a tick costs per pod, not per process. Host CPU from
+ * <procRoot>/proc/stat; processes outside every pod stay in `system`.
+ *
+ * Identity from a PodMetadataLookup (the kubelet cache): job name = pod name, attributes
+ * k8s.pod.name, k8s.namespace.name, k8s.pod.uid, k8s.container.name (single-container pods).
+ * Without metadata the pod UID is the job's id and name (said once). With `groupByLabel` KEY, all
+ * pods whose label KEY has the same value form one job `KEY=value` (all ranks of a PyTorchJob);
+ * pods without the label stay jobs of their own.
+ *
+ * Accounting. A job's CPU is Σ over its pods (pod counter − the pod's baseline) plus what its
+ * departed pods had counted. Pods present at the first sample start from their counter then;
+ * pods appearing later start from 0 (they were created since the previous tick, so all their CPU
+ * falls in the interval). A pod whose cgroup is removed between two ticks loses its CPU since the
+ * last tick (at most one interval: the kubelet removes the cgroup with the pod). A job is in the
+ * sample while any of its pods' cgroups exists.
+ */
+import { readdirSync, type Dirent } from "node:fs";
+import { join } from "node:path";
+import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
+import { CgroupReader } from "../cgroup/fs.js";
+import type { CgroupMounts } from "../cgroup/mounts.js";
+import { parseCgroupPath, type CgroupVersion, type QosClass } from "../cgroup/path.js";
+import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
+import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { RESOURCE_ATTR } from "../semconv.js";
+
+/** OTel semconv key of a container's name (not in RESOURCE_ATTR). */
+const K8S_CONTAINER_NAME = "k8s.container.name";
+
+/** A mounted hierarchy to walk. */
+export interface NodeHierarchy {
+  /** Directory on this machine, e.g. "/sys/fs/cgroup" (v2) or "/sys/fs/cgroup/cpuacct" (v1). */
+  dir: string;
+  version: CgroupVersion;
+}
+
+/** Options of NodeJobSource. */
+export interface NodeJobSourceOptions {
+  hierarchy: NodeHierarchy;
+  log: Logger;
+  /** Root holding the host's proc/ (e.g. "/host"): /proc/stat and environ. Default "/". */
+  procRoot?: string;
+  /** Pod metadata by UID; `requestRefresh` is called (fire-and-forget) for a UID it does not know. */
+  pods?: PodMetadataLookup & { requestRefresh?(): void };
+  /** Label key whose value groups pods into one job. */
+  groupByLabel?: string;
+  ticksPerSecond?: number;
+  /** How deep below the hierarchy to look for the kubepods cgroup (kind nests it). Default 4. */
+  searchDepth?: number;
+}
+
+interface PodState {
+  uid: string;
+  dir: string;
+  qosClass?: QosClass;
+  jobId: string;
+  baselineSeconds: number;
+  lastSeconds: number;
+  /** Container cgroup names → container id, from the last listing. */
+  containerIds: string[];
+}
+
+const isKubepods = (name: string): boolean => name === "kubepods" || name === "kubepods.slice" || name.endsWith("-kubepods.slice");
+const isQosLevel = (name: string): boolean =>
+  name === "burstable" || name === "besteffort" || name.endsWith("-burstable.slice") || name.endsWith("-besteffort.slice");
+
+function subdirs(dir: string): Dirent[] | undefined {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory());
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Picks the hierarchy the kubelet uses: the one (cgroup2, else v1 cpuacct) holding a kubepods
+ * cgroup within `searchDepth` levels; undefined when neither does.
+ */
+export function selectNodeHierarchy(mounts: CgroupMounts, searchDepth = 4): NodeHierarchy | undefined {
+  const candidates: NodeHierarchy[] = [];
+  if (mounts.v2) candidates.push({ dir: mounts.v2.mountPoint, version: 2 });
+  const v1 = mounts.v1.get("cpuacct");
+  if (v1) candidates.push({ dir: v1.mountPoint, version: 1 });
+  return candidates.find((h) => findKubepods(h.dir, searchDepth).length > 0);
+}
+
+/** Directories of kubepods cgroups below `dir` (breadth first, not below a kubepods one). */
+export function findKubepods(dir: string, depth: number): string[] {
+  const found: string[] = [];
+  let level = [dir];
+  for (let d = 0; d <= depth && level.length > 0 && found.length === 0; d++) {
+    const next: string[] = [];
+    for (const parent of level) {
+      for (const e of subdirs(parent) ?? []) {
+        if (isKubepods(e.name)) found.push(join(parent, e.name));
+        else next.push(join(parent, e.name));
+      }
+    }
+    level = next;
+  }
+  return found;
+}
+
+export class NodeJobSource implements ProcessSource {
+  private readonly reader = new CgroupReader();
+  private readonly proc: ProcReader;
+  private readonly procRoot: string;
+  private readonly ticksPerSecond: number;
+  private readonly pods = new Map<string, PodState>();
+  /** CPU seconds counted by pods that left each job (or moved to another job). */
+  private readonly departed = new Map<string, number>();
+  private kubepods: string[] | undefined;
+  private samples = 0;
+  private lastHost = { busy: 0, total: 0 };
+  private saidNoKubepods = false;
+  /** Counters for probe and the benchmark. */
+  readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0 };
+
+  constructor(private readonly o: NodeJobSourceOptions) {
+    this.procRoot = o.procRoot ?? "/";
+    this.proc = new ProcReader(this.procRoot);
+    this.ticksPerSecond = o.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
+  }
+
+  /** Node mode discovers its jobs; explicit registration has no meaning here (ignored). */
+  addJob(_jobId: string, _rootPid: number): void {}
+
+  sample(): ProcessSample {
+    this.stats.ticks++;
+    const first = this.samples++ === 0;
+    const seen = new Set<string>();
+    const members = new Map<number, string>();
+    const jobProcessCount = new Map<string, number>();
+    const meta = new Map<string, PodMetadata | undefined>();
+    for (const podDir of this.podDirs()) {
+      const id = parseCgroupPath("/" + podDir.name);
+      if (!id.podUid) continue;
+      const uid = id.podUid;
+      seen.add(uid);
+      const m = this.o.pods?.byUid(uid);
+      meta.set(uid, m);
+      const jobId = this.jobIdOf(uid, m);
+      const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
+      this.stats.cpuReads++;
+      let pod = this.pods.get(uid);
+      if (!pod) {
+        this.stats.podsSeen++;
+        pod = { uid, dir: podDir.path, qosClass: id.qosClass, jobId, baselineSeconds: first ? cpu ?? 0 : 0, lastSeconds: first ? cpu ?? 0 : 0, containerIds: [] };
+        this.pods.set(uid, pod);
+      } else if (pod.jobId !== jobId) {
+        // Metadata arrived (or a label changed): what the pod counted so far stays with the old job.
+        this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+        pod.jobId = jobId;
+        pod.baselineSeconds = pod.lastSeconds;
+      }
+      if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
+      this.readMembers(pod, members, jobProcessCount);
+    }
+    // Pods gone since the last tick: their counted CPU stays with their job.
+    for (const [uid, pod] of this.pods) {
+      if (seen.has(uid)) continue;
+      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+      this.pods.delete(uid);
+    }
+    const { jobCpuSeconds, jobs } = this.jobsNow(meta);
+    for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
+    for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
+    const text = this.proc.readText("stat");
+    const host = text === undefined ? undefined : parseHostStat(text);
+    if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
+    return {
+      jobCpuSeconds,
+      hostBusyCpuSeconds: clockTicksToSeconds(this.lastHost.busy, this.ticksPerSecond),
+      hostTotalCpuSeconds: clockTicksToSeconds(this.lastHost.total, this.ticksPerSecond),
+      members,
+      jobProcessCount,
+      jobs,
+    };
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    for (const pod of this.pods.values()) {
+      if (pod.jobId !== jobId) continue;
+      for (const c of subdirs(pod.dir) ?? []) {
+        const pids = this.reader.procs(join(pod.dir, c.name));
+        for (const pid of pids ?? []) {
+          const env = readEnviron(this.procRoot, pid, names);
+          if (Object.keys(env).length > 0) return env;
+        }
+      }
+    }
+    return {};
+  }
+
+  private addDeparted(jobId: string, seconds: number): void {
+    if (seconds > 0) this.departed.set(jobId, (this.departed.get(jobId) ?? 0) + seconds);
+  }
+
+  private jobIdOf(uid: string, m: PodMetadata | undefined): string {
+    const key = this.o.groupByLabel;
+    const value = key && m ? m.labels[key] : undefined;
+    if (value !== undefined) return `${key}=${value}`;
+    if (!m) {
+      this.o.pods?.requestRefresh?.();
+      this.o.log.warnOnce(
+        "node-source:no-metadata",
+        `no pod metadata for pod ${uid}${this.o.pods ? " (not in the kubelet's answer yet, or the kubelet is unreachable)" : " (no kubelet or API server configured)"}: such pods are named by their UID`,
+      );
+    }
+    return uid;
+  }
+
+  /** Lists container cgroups of a pod and reads their cgroup.procs. */
+  private readMembers(pod: PodState, members: Map<number, string>, counts: Map<string, number>): void {
+    const containers = subdirs(pod.dir);
+    this.stats.dirListings++;
+    pod.containerIds = [];
+    let n = counts.get(pod.jobId) ?? 0;
+    for (const c of containers ?? []) {
+      const cid = parseCgroupPath("/" + c.name).containerId;
+      if (cid) pod.containerIds.push(cid);
+      this.stats.procsReads++;
+      const jobId = pod.jobId;
+      const got = this.reader.forEachProc(join(pod.dir, c.name), (pid) => void members.set(pid, jobId));
+      if (got > 0) n += got;
+    }
+    counts.set(pod.jobId, n);
+  }
+
+  /** The kubepods cgroups' pod directories, located once and again when lost. */
+  private *podDirs(): Generator<{ name: string; path: string }> {
+    if (!this.kubepods || this.kubepods.length === 0 || this.samples % 60 === 0) {
+      this.kubepods = findKubepods(this.o.hierarchy.dir, this.o.searchDepth ?? 4);
+      if (this.kubepods.length === 0 && !this.saidNoKubepods) {
+        this.saidNoKubepods = true;
+        this.o.log.warnOnce("node-source:no-kubepods", `no kubepods cgroup under ${this.o.hierarchy.dir} (cgroup v${this.o.hierarchy.version}): no pods on this node yet, or the host's cgroup tree is not mounted there`);
+      }
+    }
+    for (const kp of this.kubepods) {
+      const entries = subdirs(kp);
+      this.stats.dirListings++;
+      if (!entries) {
+        this.kubepods = undefined; // gone (kubelet restarted with another driver?): look again next tick
+        continue;
+      }
+      for (const e of entries) {
+        if (isQosLevel(e.name)) {
+          const level = join(kp, e.name);
+          this.stats.dirListings++;
+          for (const p of subdirs(level) ?? []) yield { name: p.name, path: join(level, p.name) };
+        } else {
+          yield { name: e.name, path: join(kp, e.name) };
+        }
+      }
+    }
+  }
+
+  private jobsNow(meta: Map<string, PodMetadata | undefined>): { jobCpuSeconds: Map<string, number>; jobs: Map<string, DiscoveredJob> } {
+    const jobCpuSeconds = new Map<string, number>();
+    const byJob = new Map<string, PodState[]>();
+    for (const pod of this.pods.values()) {
+      jobCpuSeconds.set(pod.jobId, (jobCpuSeconds.get(pod.jobId) ?? 0) + (pod.lastSeconds - pod.baselineSeconds));
+      const list = byJob.get(pod.jobId);
+      if (list) list.push(pod);
+      else byJob.set(pod.jobId, [pod]);
+    }
+    for (const [id, s] of jobCpuSeconds) jobCpuSeconds.set(id, s + (this.departed.get(id) ?? 0));
+    const jobs = new Map<string, DiscoveredJob>();
+    for (const [id, pods] of byJob) jobs.set(id, this.identity(id, pods, meta));
+    return { jobCpuSeconds, jobs };
+  }
+
+  private identity(id: string, pods: PodState[], meta: Map<string, PodMetadata | undefined>): DiscoveredJob {
+    const metas = pods.map((p) => meta.get(p.uid));
+    const attributes: Record<string, string> = {};
+    const namespaces = new Set(metas.map((m) => m?.namespace).filter((n): n is string => n !== undefined));
+    if (namespaces.size === 1) attributes[RESOURCE_ATTR.k8sNamespaceName] = [...namespaces][0];
+    if (pods.length === 1 && id === pods[0].uid) {
+      const m = metas[0];
+      attributes[RESOURCE_ATTR.k8sPodUid] = pods[0].uid;
+      if (m) {
+        attributes[RESOURCE_ATTR.k8sPodName] = m.name;
+        if (m.nodeName) attributes[RESOURCE_ATTR.k8sNodeName] = m.nodeName;
+        const names = pods[0].containerIds.map((cid) => m.containers.find((c) => c.id === cid)?.name).filter((n): n is string => n !== undefined);
+        if (names.length === 1 && pods[0].containerIds.length === 1) attributes[K8S_CONTAINER_NAME] = names[0];
+      }
+      return { id, name: m?.name ?? pods[0].uid, attributes };
+    }
+    const key = this.o.groupByLabel!;
+    const value = id.slice(key.length + 1);
+    attributes[`k8s.pod.label.${key}`] = value;
+    return { id, name: value, attributes };
+  }
+}
