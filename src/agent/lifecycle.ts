@@ -6,24 +6,19 @@
  * TerminatedJobs tracker (like Kepler's terminated_resource_tracker); past its capacity the
  * oldest finished job is dropped early, said once.
  */
-import type { Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
+import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Ledger } from "../core/ledger.js";
 
-/** A job a discovering source knows: identity and attributes (k8s.pod.name, ...). */
-export interface DiscoveredJob {
-  id: string;
-  name: string;
-  attributes: Record<string, string>;
-}
+export type { DiscoveredJob };
 
 /** A ProcessSource that finds its jobs itself (pod, selector, node, scenario). */
 export interface DiscoveringSource extends ProcessSource {
   /** Forgets a dropped job: it is no longer reported; if it comes back it counts from zero. */
-  forget(jobId: string): void;
+  forget?(jobId: string): void;
 }
 
 /** The sample a discovering source gives: jobs it knows now (live ones at least). */
-export type DiscoveredSample = ProcessSample & { jobs?: ReadonlyMap<string, DiscoveredJob> };
+export type DiscoveredSample = ProcessSample;
 
 /**
  * Finished jobs in order of finishing, at most `capacity`. O(1) add/remove; expiry walks from the
@@ -160,8 +155,8 @@ export class AgentSource implements ProcessSource {
 
   private drop(id: string, sample?: DiscoveredSample): void {
     this.o.ledger.dropJob(id);
-    this.o.real?.forget(id);
-    this.o.sim?.forget(id);
+    this.o.real?.forget?.(id);
+    this.o.sim?.forget?.(id);
     this.dropped++;
     if (sample) {
       sample.jobCpuSeconds.delete(id);

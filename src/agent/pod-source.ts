@@ -1,0 +1,144 @@
+/**
+ * PodJobSource: `powerprint agent --mode pod`, a sidecar in a pod with `shareProcessNamespace:
+ * true`. Every process of the PID namespace belongs to the pod's one job, except PID 1 (the pause
+ * container) and the agent's own tree (itself, its ancestors below PID 1: a wrapper shell or tini
+ * of the sidecar container, and its descendants: nvidia-smi helpers). Identity from the downward
+ * API volume (pod name, namespace, uid, and the job labels when mounted).
+ *
+ * Each tick lists `<procRoot>/proc` (a pod holds tens of processes) and adds every top-level
+ * process not yet tracked (parent outside the job: PID 1, or 0 for a container's init whose parent
+ * is in the node's namespace) as a process tree of the job, counted by the run mode's
+ * ProcessTracker (see RootedJobs). Processes present at the first look count from then; those
+ * started later count from their start (they are found at most one interval late).
+ */
+import { ProcReader, listPids } from "../procfs/reader.js";
+import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { RESOURCE_ATTR } from "../semconv.js";
+import type { DownwardPodInfo } from "../k8s/downward.js";
+import type { DiscoveringSource } from "./lifecycle.js";
+import { RootedJobs } from "./rooted.js";
+
+/** Labels that name the training job a pod belongs to, when the downward API mounts them (first wins). */
+export const JOB_NAME_LABELS = ["training.kubeflow.org/job-name", "batch.kubernetes.io/job-name", "job-name"] as const;
+
+/** The pod's job identity from the downward API; `fallbackName` (the hostname: the pod name) when the files are absent. */
+export function podJobIdentity(info: DownwardPodInfo, fallbackName: string): DiscoveredJob {
+  const name = info.name ?? fallbackName;
+  const namespace = info.namespace ?? "default";
+  const attributes: Record<string, string> = { [RESOURCE_ATTR.k8sPodName]: name, [RESOURCE_ATTR.k8sNamespaceName]: namespace };
+  if (info.uid) attributes[RESOURCE_ATTR.k8sPodUid] = info.uid;
+  if (info.nodeName) attributes[RESOURCE_ATTR.k8sNodeName] = info.nodeName;
+  const jobLabel = JOB_NAME_LABELS.map((k) => info.labels[k]).find((v) => v !== undefined && v !== "");
+  if (jobLabel) attributes["k8s.job.name"] = jobLabel;
+  // The id is the pod (restarts of the sidecar find it again by the same id); the job label is an attribute.
+  return { id: `${namespace}/${name}`, name, attributes };
+}
+
+/** Options of PodJobSource. */
+export interface PodJobSourceOptions {
+  /** Root holding proc/ (the pod's shared PID namespace: "/"). */
+  procRoot: string;
+  job: DiscoveredJob;
+  /** The agent's own PID in that namespace. Default process.pid. */
+  selfPid?: number;
+}
+
+export class PodJobSource implements DiscoveringSource {
+  private readonly trees: RootedJobs;
+  private readonly reader: ProcReader;
+  private readonly selfPid: number;
+  /** Clock ticks since boot at the first look: processes started later count from their start. */
+  private firstLookTicks: number | undefined;
+  /** PIDs (pid@start) known to be the agent's or PID 1: skipped without reading their ancestry again. */
+  private readonly excluded = new Map<number, number>();
+
+  constructor(private readonly o: PodJobSourceOptions) {
+    this.trees = new RootedJobs(o.procRoot);
+    this.reader = new ProcReader(o.procRoot);
+    this.selfPid = o.selfPid ?? process.pid;
+  }
+
+  /** The job (the pod). */
+  get job(): DiscoveredJob {
+    return this.o.job;
+  }
+
+  addJob(): void {
+    // The pod's processes are found, not added.
+  }
+
+  forget(jobId: string): void {
+    this.trees.forget(jobId);
+  }
+
+  sample(): ProcessSample {
+    const s = this.trees.sample();
+    this.discover(new Set(s.rawMembers.keys()));
+    const { rawMembers: _raw, ...sample } = s;
+    if (!sample.jobs!.has(this.o.job.id)) {
+      // No training process yet: the job still exists (zeros) so the pod shows up at once.
+      (sample.jobs as Map<string, DiscoveredJob>).set(this.o.job.id, this.o.job);
+      sample.jobCpuSeconds.set(this.o.job.id, 0);
+      sample.jobProcessCount.set(this.o.job.id, 0);
+    }
+    return sample;
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.trees.jobEnvironment(jobId, names);
+  }
+
+  private discover(members: ReadonlySet<number>): void {
+    const first = this.firstLookTicks === undefined;
+    if (first) this.firstLookTicks = this.uptimeTicks();
+    const stats = new Map<number, { ppid: number; startTicks: number }>();
+    for (const pid of listPids(this.o.procRoot)) {
+      if (pid === 1 || members.has(pid)) continue;
+      const st = this.reader.readStat(pid, false);
+      if (!st || st.exitSignal === -1) continue;
+      stats.set(pid, { ppid: st.ppid, startTicks: st.startTicks });
+    }
+    const agentTree = this.agentTree(stats);
+    for (const [pid, st] of stats) {
+      if (agentTree.has(pid)) continue;
+      // Top-level: its parent is outside the job (PID 1, 0, or gone). A child of another candidate
+      // or of a member joins through the tracker's own discovery.
+      if (st.ppid !== 0 && st.ppid !== 1 && (stats.has(st.ppid) || members.has(st.ppid))) continue;
+      const countFromStart = !first && st.startTicks > (this.firstLookTicks ?? Infinity);
+      this.trees.addTree(this.o.job, pid, st.startTicks, countFromStart);
+    }
+  }
+
+  /** The agent itself, its ancestors below PID 1 and its descendants, among `stats`. */
+  private agentTree(stats: ReadonlyMap<number, { ppid: number; startTicks: number }>): Set<number> {
+    const out = new Set<number>([this.selfPid]);
+    for (let p = stats.get(this.selfPid)?.ppid; p !== undefined && p > 1 && !out.has(p); p = stats.get(p)?.ppid) out.add(p);
+    for (const [pid, st] of stats) {
+      if (st.startTicks === this.excluded.get(pid)) {
+        out.add(pid);
+        continue;
+      }
+      for (let p: number | undefined = pid, guard = 0; p !== undefined && p > 1 && guard < 64; p = stats.get(p)?.ppid, guard++) {
+        if (p === this.selfPid) {
+          out.add(pid);
+          this.excluded.set(pid, st.startTicks);
+          break;
+        }
+      }
+    }
+    for (const pid of this.excluded.keys()) if (!stats.has(pid)) this.excluded.delete(pid);
+    return out;
+  }
+
+  /** Clock ticks since boot now, from <procRoot>/proc/uptime; Infinity when unreadable (then nothing counts from its start). */
+  private uptimeTicks(): number {
+    try {
+      const seconds = Number(readFileSync(join(this.o.procRoot, "proc", "uptime"), "utf8").split(" ")[0]);
+      return Number.isFinite(seconds) ? Math.floor(seconds * this.trees.tracker.ticksPerSecond) : Infinity;
+    } catch {
+      return Infinity;
+    }
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * SelectorJobSource: `powerprint agent --mode selector`. Processes matched by `--match-cmdline
+ * REGEX` (against /proc/PID/cmdline, arguments joined by spaces) or `--match-env KEY[=VALUE]`
+ * (against /proc/PID/environ as at exec), either one matching; one job per matching process tree:
+ * the tree of the topmost matching process (its matching descendants, which inherit the
+ * environment, are in that tree already).
+ *
+ * Identity, so a job that comes back continues its counters: for an env match `KEY=value` (the
+ * process's value: all trees with the same value are one job, e.g. every rank of one
+ * TORCHELASTIC_RUN_ID); for a cmdline match the regex's first capture group when it has one, else
+ * the root process (`cmdline:PID@START`, never reused).
+ *
+ * Cost: a listing of <procRoot>/proc only when the host's fork counter moved; each PID is read
+ * (stat, cmdline, environ) once and remembered by (pid, start time).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
+import { ProcReader, listPids, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { UsageError } from "../errors.js";
+import type { DiscoveringSource } from "./lifecycle.js";
+import { RootedJobs } from "./rooted.js";
+
+/** What selects a process. */
+export interface Selector {
+  cmdline?: RegExp;
+  env?: { key: string; value?: string };
+}
+
+/** Parses --match-cmdline and --match-env (UsageError naming the flag). */
+export function parseSelector(o: { matchCmdline?: string; matchEnv?: string }): Selector {
+  const s: Selector = {};
+  if (o.matchCmdline !== undefined) {
+    if (o.matchCmdline === "") throw new UsageError("--match-cmdline", "must not be empty (e.g. --match-cmdline 'python .*train\\.py')");
+    try {
+      s.cmdline = new RegExp(o.matchCmdline);
+    } catch (err) {
+      throw new UsageError("--match-cmdline", `'${o.matchCmdline}' is not a regular expression (${(err as Error).message})`);
+    }
+  }
+  if (o.matchEnv !== undefined) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/s.exec(o.matchEnv);
+    if (!m) throw new UsageError("--match-env", `'${o.matchEnv}' is not KEY or KEY=VALUE (e.g. --match-env TORCHELASTIC_RUN_ID)`);
+    s.env = { key: m[1], ...(m[2] !== undefined ? { value: m[2] } : {}) };
+  }
+  return s;
+}
+
+interface Seen {
+  startTicks: number;
+  ppid: number;
+  /** The job this process would root, or null when it does not match. */
+  job: DiscoveredJob | null;
+  /** Looks left before a non-match is final: a fork seen before its exec shows the parent's cmdline. */
+  recheck: number;
+}
+
+/** Discoveries a non-matching new process is matched again in (covers the fork → exec gap). */
+const RECHECKS = 2;
+
+const MAX_NAME_LENGTH = 64;
+
+export class SelectorJobSource implements DiscoveringSource {
+  private readonly trees: RootedJobs;
+  private readonly reader: ProcReader;
+  private readonly seen = new Map<number, Seen>();
+  private lastForkCount: number | undefined;
+  private looked = false;
+  private pendingRechecks = 0;
+  private firstLookTicks = Infinity;
+
+  constructor(
+    private readonly o: { procRoot: string; selector: Selector; selfPid?: number },
+  ) {
+    this.trees = new RootedJobs(o.procRoot);
+    this.reader = new ProcReader(o.procRoot);
+  }
+
+  addJob(): void {
+    // Matched, not added.
+  }
+
+  forget(jobId: string): void {
+    this.trees.forget(jobId);
+  }
+
+  sample(): ProcessSample {
+    const s = this.trees.sample();
+    const forkCount = parseHostStat(this.reader.readText("stat") ?? "")?.forkCount;
+    if (!this.looked || forkCount === undefined || forkCount !== this.lastForkCount || this.pendingRechecks > 0) {
+      this.discover(new Set(s.rawMembers.keys()));
+      this.lastForkCount = forkCount;
+    }
+    const { rawMembers: _raw, ...sample } = s;
+    return sample;
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.trees.jobEnvironment(jobId, names);
+  }
+
+  private discover(members: ReadonlySet<number>): void {
+    const first = !this.looked;
+    this.looked = true;
+    if (first) this.firstLookTicks = this.uptimeTicks();
+    const listed = new Set<number>();
+    const fresh: number[] = [];
+    for (const pid of listPids(this.o.procRoot)) {
+      listed.add(pid);
+      if (members.has(pid) || pid === (this.o.selfPid ?? process.pid)) continue;
+      const st = this.reader.readStat(pid, false);
+      if (!st || st.exitSignal === -1) continue;
+      const known = this.seen.get(pid);
+      if (known && known.startTicks === st.startTicks) {
+        known.ppid = st.ppid;
+        if (known.job === null && known.recheck > 0) {
+          known.recheck--;
+          known.job = this.match(pid, st.startTicks);
+          if (known.job) fresh.push(pid);
+        }
+        continue;
+      }
+      this.seen.set(pid, { startTicks: st.startTicks, ppid: st.ppid, job: this.match(pid, st.startTicks), recheck: first ? 0 : RECHECKS });
+      fresh.push(pid);
+    }
+    let pending = 0;
+    for (const e of this.seen.values()) if (e.job === null && e.recheck > 0) pending++;
+    this.pendingRechecks = pending;
+    for (const pid of this.seen.keys()) if (!listed.has(pid)) this.seen.delete(pid);
+    for (const pid of fresh) {
+      const me = this.seen.get(pid)!;
+      if (!me.job || members.has(me.ppid) || this.hasMatchingAncestor(me.ppid)) continue;
+      this.trees.addTree(me.job, pid, me.startTicks, !first && me.startTicks > this.firstLookTicks);
+    }
+  }
+
+  private hasMatchingAncestor(pid: number): boolean {
+    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
+      const e = this.seen.get(p);
+      if (!e) return false;
+      if (e.job) return true;
+      p = e.ppid;
+    }
+    return false;
+  }
+
+  private match(pid: number, startTicks: number): DiscoveredJob | null {
+    const { cmdline, env } = this.o.selector;
+    if (env) {
+      const value = readEnviron(this.o.procRoot, pid, [env.key])[env.key];
+      if (value !== undefined && (env.value === undefined || env.value === value)) {
+        return { id: `${env.key}=${value}`, name: value || env.key, attributes: { "powerprint.selector": "env" } };
+      }
+    }
+    if (cmdline) {
+      const text = this.cmdline(pid);
+      const m = text === "" ? null : cmdline.exec(text);
+      if (m) {
+        const name = text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH - 1)}…` : text;
+        if (m[1] !== undefined && m[1] !== "") return { id: m[1], name: m[1], attributes: { "powerprint.selector": "cmdline" } };
+        return { id: `cmdline:${pid}@${startTicks}`, name, attributes: { "powerprint.selector": "cmdline", "process.pid": String(pid) } };
+      }
+    }
+    return null;
+  }
+
+  private cmdline(pid: number): string {
+    try {
+      return readFileSync(join(this.o.procRoot, "proc", String(pid), "cmdline"), "latin1").split("\0").filter(Boolean).join(" ");
+    } catch {
+      return "";
+    }
+  }
+
+  private uptimeTicks(): number {
+    try {
+      const seconds = Number(readFileSync(join(this.o.procRoot, "proc", "uptime"), "utf8").split(" ")[0]);
+      return Number.isFinite(seconds) ? Math.floor(seconds * this.trees.tracker.ticksPerSecond) : Infinity;
+    } catch {
+      return Infinity;
+    }
+  }
+}
