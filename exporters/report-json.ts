@@ -117,7 +117,8 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
     startedAt: new Date(s.startMillis).toISOString(),
     endedAt: new Date(s.timeMillis).toISOString(),
-    durationSeconds: (s.timeMillis - s.startMillis) / 1000,
+    // The monotonic window when known: a wall-clock step moves startedAt/endedAt, not the duration.
+    durationSeconds: (s.elapsedMillis ?? s.timeMillis - s.startMillis) / 1000,
     idlePolicy: c.idlePolicy,
     pue: { value: s.pue, origin: c.pueOrigin },
     intensity: {

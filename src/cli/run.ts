@@ -13,7 +13,9 @@ import { formatSummary } from "../../exporters/summary.js";
 import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
 import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
 import { Ledger } from "../core/ledger.js";
-import { Sampler, type IntensityAt } from "../core/sampler.js";
+import type { IntensityAt } from "../core/sampler.js";
+import { Monitor } from "../core/monitor.js";
+import { systemClock, type MonitorClock } from "../core/clock.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, gridConfigFromOptions, createResolverFromConfig, createProviderFromConfig, type GridConfig } from "../grid/config.js";
 import { waitForStart } from "../grid/schedule.js";
@@ -287,25 +289,6 @@ function superviseChild(
   });
 }
 
-/** How long the end of a run waits for an in-flight sample, and then for the final one, ms. */
-const FINAL_TICK_WAIT_MILLIS = 30_000;
-
-/**
- * Whether `p` settles within `millis`. The timer is ref'd on purpose: a promise that can never
- * settle (nothing left in the event loop) must still end in the warning, not in Node's exit 13.
- */
-async function settlesWithin(p: Promise<unknown>, millis: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), millis);
-  });
-  try {
-    return await Promise.race([p.then(() => true, () => true), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The reason a collector is unavailable, as probe said it. */
 function unavailableReason(entries: { collector: { id: string }; result: { status: string; reason?: string } }[], id: string): string | undefined {
   const e = entries.find((x) => x.collector.id === id);
@@ -348,11 +331,17 @@ async function startMeasuring(o: {
   let pue = o.measure.pue;
   let pueOrigin: string = o.measure.pueOrigin;
   let spawnsHelpers = false;
+  let clock: MonitorClock = systemClock;
   if (o.scenario) {
     const world = new SimWorld(o.scenario, startMillis);
+    // Scenario time runs on the monotonic clock from the start: a wall-clock step must not jump
+    // the simulated world (its series are indexed by the time the sampler gives).
+    const startMonotonicMillis = performance.now();
+    const simNow = () => startMillis + (performance.now() - startMonotonicMillis);
+    clock = { monotonicMillis: () => performance.now(), wallMillis: simNow };
     collectors = [new SimCollector(world)];
     // The final-CPU correction sits below the merge, so the simulated host's busy CPU gets it too.
-    processSource = new CompositeSource(finalSource, new SimProcessSource(world, () => Date.now()));
+    processSource = new CompositeSource(finalSource, new SimProcessSource(world, simNow));
     intensity = scenarioIntensity(world) ?? resolver;
     if (o.scenario.pue !== undefined && o.measure.pueOrigin === "default") {
       pue = o.scenario.pue;
@@ -382,18 +371,6 @@ async function startMeasuring(o: {
   const fp = footprintFromGrid(o.grid);
   const ledger = new Ledger({ pue, ...fp.ledger }, startMillis);
   ledger.registerJob(o.job.id, o.job.name, o.job.attributes, startMillis);
-  const sampler = new Sampler({
-    collectors,
-    processes: processSource,
-    intensity,
-    ledger,
-    nowMillis: () => Date.now(),
-    idlePolicy: o.measure.idlePolicy,
-    idle: o.measure.idle,
-    log,
-    isVisiblePid: (pid) => existsSync(`/proc/${pid}`),
-  });
-  for (const e of o.exporters) await e.start?.();
   let marks: MarksReader | undefined;
   let marksDir: string | undefined;
   try {
@@ -404,37 +381,28 @@ async function startMeasuring(o: {
   } catch (err) {
     log.warn(`training-loop marks disabled: ${errorMessage(err)}`);
   }
-  let timer: NodeJS.Timeout | undefined;
-  // Fail-open: nothing a tick does may reject (an unhandled rejection would kill powerprint and
-  // orphan the command), so every step is guarded and a failure is warned about once.
-  const tickOnce = async () => {
-    try {
-      for (const m of marks?.poll() ?? []) ledger.setPhase(o.job.id, m.phase);
-    } catch (err) {
-      log.warnOnce("marks:read", `training-loop marks unreadable (${errorMessage(err)}): phases are no longer recorded; measuring goes on`);
-      marks = undefined;
-    }
-    await sampler.tick();
-    // A snapshot copies every job's totals: only take it when someone reads it.
-    if (o.exporters.length === 0) return;
-    const snap = ledger.snapshot();
-    for (const e of o.exporters) {
+  const monitor = new Monitor({
+    collectors,
+    processes: processSource,
+    intensity,
+    ledger,
+    exporters: o.exporters,
+    intervalMillis: o.intervalMillis,
+    idlePolicy: o.measure.idlePolicy,
+    idle: o.measure.idle,
+    log,
+    clock,
+    isVisiblePid: (pid: number) => existsSync(`/proc/${pid}`),
+    beforeTick: () => {
       try {
-        e.update?.(snap);
+        for (const m of marks?.poll() ?? []) ledger.setPhase(o.job.id, m.phase);
       } catch (err) {
-        log.warnOnce(`export:${e.id}:update`, `${e.id}: update failed: ${errorMessage(err)} (measuring goes on)`);
+        log.warnOnce("marks:read", `training-loop marks unreadable (${errorMessage(err)}): phases are no longer recorded; measuring goes on`);
+        marks = undefined;
       }
-    }
-  };
-  // Ticks still running; the final tick waits for them, or it would be skipped as overlapping and
-  // the last interval (up to the command's exit) lost.
-  const pending = new Set<Promise<void>>();
-  const tick = (): Promise<void> => {
-    const p = tickOnce().catch((err: unknown) => log.warnOnce("tick", `measuring failed: ${errorMessage(err)}; the command runs on`));
-    pending.add(p);
-    void p.finally(() => pending.delete(p));
-    return p;
-  };
+    },
+  });
+  await monitor.startExporters();
   const removeMarks = () => {
     if (marksDir) rmSync(marksDir, { recursive: true, force: true });
   };
@@ -442,44 +410,21 @@ async function startMeasuring(o: {
     marksPath: marks?.path,
     spawnsHelpers,
     addJob(pid: number) {
-      processSource.addJob(o.job.id, pid);
-      sampler.noteJobDevices(o.job.id);
-      void tick();
-      timer = setInterval(() => void tick(), o.intervalMillis);
-      timer.unref();
+      monitor.addJob(o.job.id, pid);
+      // Exporters were started above (a taken port is known before the command runs).
+      void monitor.start();
     },
     async abandon() {
       removeMarks();
-      const snap = ledger.snapshot();
-      for (const e of o.exporters) await e.shutdown(snap).catch(() => undefined);
-      for (const c of collectors) await c.close().catch(() => undefined);
+      await monitor.stop();
+      await monitor.shutdownExporters(monitor.snapshot(), Number.POSITIVE_INFINITY);
     },
     setFinalCpu(seconds: number) {
       finalSource.finalCpuSeconds = seconds;
     },
     async finish({ command, exitCode, reportPath, started }) {
-      if (timer) clearInterval(timer);
-      // Let an in-flight tick finish (its sources have their own timeouts; this bound is the safety
-      // net), then take the final one, which covers the time up to the command's exit.
-      if (!(await settlesWithin(Promise.all([...pending]), FINAL_TICK_WAIT_MILLIS))) {
-        log.warn(`a sample still running ${FINAL_TICK_WAIT_MILLIS / 1000} s after the command exited: the figures end at the previous sample`);
-      } else if (!(await settlesWithin(tick(), FINAL_TICK_WAIT_MILLIS))) {
-        log.warn(`the final sample did not finish within ${FINAL_TICK_WAIT_MILLIS / 1000} s: the figures end at the previous sample`);
-      }
-      const final = ledger.snapshot();
-      const exportFailures: Record<string, number> = {};
-      await Promise.all(
-        o.exporters.map(async (e) => {
-          try {
-            await e.shutdown(final);
-          } catch (err) {
-            log.warn(`${e.id}: final export failed: ${errorMessage(err)}`);
-            exportFailures[`${e.id}:shutdown`] = 1;
-          }
-          for (const [k, n] of Object.entries(e.failures?.() ?? {})) exportFailures[k] = (exportFailures[k] ?? 0) + n;
-        }),
-      );
-      for (const c of collectors) await c.close().catch(() => undefined);
+      const final = await monitor.stop();
+      const exportFailures = await monitor.shutdownExporters(final, Number.POSITIVE_INFINITY);
       if (marks && (marks.malformed > 0 || marks.oversized > 0)) {
         log.warn(`training-loop marks: skipped ${marks.malformed} malformed and ${marks.oversized} oversized line(s) (expected JSON lines like {"phase": "train", "step": 1})`);
       }
@@ -498,7 +443,7 @@ async function startMeasuring(o: {
         fallbacks: intensity === resolver ? resolver.fallbackCounts() : {},
         ...fp.report,
         warnings: log.warnings,
-        sampler: { ticks: sampler.stats.ticks, skippedTicks: sampler.stats.skippedTicks, failures: sampler.stats.collectorFailures, intervalMillis: o.intervalMillis },
+        sampler: { ticks: monitor.stats.ticks, skippedTicks: monitor.stats.skippedTicks, failures: monitor.stats.collectorFailures, intervalMillis: o.intervalMillis },
         exportFailures,
       });
       if (reportPath) writeJsonAtomic(reportPath, report);

@@ -79,6 +79,8 @@ export class Ledger {
   private nowMillis: number;
   /** Finished jobs (agent lifecycle): id → finish time, epoch ms. */
   private readonly finished = new Map<string, number>();
+  /** Monotonic milliseconds from the first sample to the latest (undefined before any tick). */
+  private elapsedMillis?: number;
 
   constructor(
     private readonly options: LedgerOptions,
@@ -165,9 +167,12 @@ export class Ledger {
   /**
    * Ends a tick: sets each consumer's last-interval power (W): the sum over the devices recorded in
    * this tick of its share of each device's energy divided by that device's interval.
+   * `elapsedMillis`: monotonic time since the first sample (the report's duration; a wall-clock
+   * step moves timestamps, not it).
    */
-  endTick(timeMillis: number): void {
+  endTick(timeMillis: number, elapsedMillis?: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    if (elapsedMillis !== undefined) this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
     for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
   }
 
@@ -205,10 +210,11 @@ export class Ledger {
     return {
       timeMillis: this.nowMillis,
       startMillis: this.startMillis,
+      ...(this.elapsedMillis !== undefined ? { elapsedMillis: this.elapsedMillis } : {}),
       jobs,
       buckets: { system: clone(this.totals.get(SYSTEM)!), idle: clone(this.totals.get(IDLE)!) },
       devices: [...this.devices.values()].map((d) => ({ ...d, notes: [...d.notes], ...(d.processUsageIntervals ? { processUsageIntervals: { ...d.processUsageIntervals } } : {}) })),
-      grid: this.lastIntensity,
+      grid: this.lastIntensity ? { ...this.lastIntensity } : undefined,
       pue: this.options.pue,
     };
   }

@@ -7,6 +7,7 @@ import { EnergyIntegrator, type IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
 import { errorMessage } from "../errors.js";
+import { singleClock, type MonitorClock } from "./clock.js";
 
 /** Anything that gives the intensity valid at a time (the grid resolver, a scenario series). */
 export interface IntensityAt {
@@ -18,8 +19,15 @@ export interface SamplerOptions {
   processes: ProcessSource;
   intensity: IntensityAt;
   ledger: Ledger;
-  /** Epoch milliseconds; injected (virtual in `simulate`). */
-  nowMillis: () => number;
+  /**
+   * Intervals from `monotonicMillis`, timestamps from `wallMillis` (a wall-clock step must not
+   * change energy). Injected: virtual in `simulate`, stepped in tests.
+   */
+  clock?: MonitorClock;
+  /** One clock for both (older callers and virtual time); `clock` wins when both are given. */
+  nowMillis?: () => number;
+  /** Called with each process sample before it is recorded (the Monitor registers discovered jobs). */
+  onSample?: (sample: ProcessSample, wallMillis: number) => void;
   idlePolicy: IdlePolicy;
   idle?: IdleConfig;
   log: Logger;
@@ -44,7 +52,10 @@ export interface SamplerStats {
  */
 export class Sampler {
   private readonly integrator: EnergyIntegrator;
-  private previous?: { sample: ProcessSample; timeMillis: number };
+  private previous?: { sample: ProcessSample; monotonicMillis: number; wallMillis: number };
+  private readonly clock: MonitorClock;
+  /** Monotonic time of the first sample: the ledger's elapsed time is measured from it. */
+  private firstMonotonicMillis?: number;
   private busy = false;
   private readonly jobDevices = new Map<string, string[]>();
   readonly stats: SamplerStats = { ticks: 0, skippedTicks: 0, collectorFailures: {}, notes: [] };
@@ -54,6 +65,14 @@ export class Sampler {
 
   constructor(private readonly o: SamplerOptions) {
     this.integrator = new EnergyIntegrator(o.idle);
+    const clock = o.clock ?? (o.nowMillis ? singleClock(o.nowMillis) : undefined);
+    if (!clock) throw new Error("Sampler: give a clock (or nowMillis)");
+    this.clock = clock;
+  }
+
+  /** Whether at least one interval (two samples) has been recorded. */
+  get hasInterval(): boolean {
+    return this.previous !== undefined && this.stats.ticks >= 2;
   }
 
   /** Registers a job's device assignment (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of its root). */
@@ -80,13 +99,20 @@ export class Sampler {
   }
 
   private async tickInner(): Promise<void> {
-    const timeMillis = this.o.nowMillis();
+    const monotonicMillis = this.clock.monotonicMillis();
+    // Timestamps only: the ledger's times, the intensity's time and the simulated world's clock.
+    const timeMillis = this.clock.wallMillis();
     let sample: ProcessSample;
     try {
       sample = this.o.processes.sample();
     } catch (err) {
       this.fail("procfs", err);
       return;
+    }
+    try {
+      this.o.onSample?.(sample, timeMillis);
+    } catch (err) {
+      this.fail("jobs", err);
     }
     const prev = this.previous;
     const hostBusyDelta = prev ? sample.hostBusyCpuSeconds - prev.sample.hostBusyCpuSeconds : 0;
@@ -105,10 +131,12 @@ export class Sampler {
     });
 
     this.stats.ticks++;
-    this.previous = { sample, timeMillis };
+    this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
     if (!prev) {
       // First tick: baselines only.
-      for (const r of readings) this.integrator.interval(r, timeMillis);
+      for (const r of readings) this.integrator.interval(r, monotonicMillis);
+      this.firstMonotonicMillis = monotonicMillis;
+      this.o.ledger.endTick(timeMillis, 0);
       return;
     }
 
@@ -121,7 +149,9 @@ export class Sampler {
     // previous tick is no longer in the table but still belongs to its job.
     const members = new Map(prev.sample.members);
     for (const [pid, job] of sample.members) members.set(pid, job);
-    const midpoint = new Date((prev.timeMillis + timeMillis) / 2);
+    // The interval's wall-clock midpoint, measured back from now on the monotonic clock: a wall
+    // step between the two samples moves the timestamp, never the interval's length.
+    const midpoint = new Date(timeMillis - (monotonicMillis - prev.monotonicMillis) / 2);
     let intensity: IntensityReading;
     try {
       intensity = await this.o.intensity.at(midpoint);
@@ -139,10 +169,10 @@ export class Sampler {
           this.o.log.warn(`${reading.deviceId} (${reading.model ?? reading.kind}) is lost: ${reading.note ?? "no longer answering"}; the run goes on without it`);
         }
         this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "lost", reading.note ?? "device lost", reading.model, reading.method);
-        this.integrator.interval(reading, timeMillis);
+        this.integrator.interval(reading, monotonicMillis);
         continue;
       }
-      const interval = this.integrator.interval(reading, timeMillis);
+      const interval = this.integrator.interval(reading, monotonicMillis);
       if (!interval) continue;
       let usages;
       if (reading.kind === "gpu") {
@@ -160,8 +190,9 @@ export class Sampler {
       this.o.log.warnOnce(`energy:${note}`, note);
       if (!this.stats.notes.includes(note)) this.stats.notes.push(note);
     }
-    this.o.ledger.endTick(timeMillis);
+    this.o.ledger.endTick(timeMillis, monotonicMillis - (this.firstMonotonicMillis ?? prev.monotonicMillis));
   }
+
 
   private fail(kind: string, err: unknown): void {
     this.stats.collectorFailures[kind] = (this.stats.collectorFailures[kind] ?? 0) + 1;

@@ -87,8 +87,12 @@ export interface DeviceTotals {
 
 /** Read-only view of the ledger at one time: what exporters and reports consume. */
 export interface LedgerSnapshot {
+  /** Wall-clock epoch ms of the latest sample. */
   timeMillis: number;
+  /** Wall-clock epoch ms when the ledger was created. */
   startMillis: number;
+  /** Monotonic ms from the first sample to the latest: the measured window (immune to wall-clock steps). */
+  elapsedMillis?: number;
   jobs: JobTotals[];
   buckets: { system: JobTotals; idle: JobTotals };
   devices: DeviceTotals[];
