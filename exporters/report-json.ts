@@ -24,7 +24,7 @@ const totals = z.object({
 export const reportSchemaV1 = z.object({
   schemaVersion: z.literal(1),
   tool: z.object({ name: z.literal("powerprint"), version: z.string() }),
-  mode: z.enum(["run", "simulate"]),
+  mode: z.enum(["run", "simulate", "agent"]),
   scenario: z.string().optional(),
   command: z.array(z.string()).optional(),
   exitCode: z.number().int().optional(),
@@ -69,7 +69,7 @@ export type ReportV1 = z.infer<typeof reportSchemaV1>;
 /** Everything a report is built from besides the ledger. */
 export interface ReportContext {
   version: string;
-  mode: "run" | "simulate";
+  mode: "run" | "simulate" | "agent";
   scenario?: string;
   command?: string[];
   exitCode?: number;

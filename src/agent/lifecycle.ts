@@ -82,6 +82,8 @@ export interface AgentSourceOptions {
   maxTerminated?: number;
   nowMillis: () => number;
   log: Logger;
+  /** Attributes added to every discovered job (the job's own win). */
+  extraAttributes?: Record<string, string>;
 }
 
 /**
@@ -95,6 +97,8 @@ export class AgentSource implements ProcessSource {
   readonly terminated: TerminatedJobs;
   /** Jobs dropped so far (retention passed or capacity), for stats and tests. */
   dropped = 0;
+  /** Live member processes of the last sample, pid → job (the /jobs view). */
+  lastMembers: ReadonlyMap<number, string> = new Map();
 
   constructor(private readonly o: AgentSourceOptions) {
     this.terminated = new TerminatedJobs(o.retentionMillis, o.maxTerminated ?? 10_000);
@@ -122,13 +126,14 @@ export class AgentSource implements ProcessSource {
     const sim = this.o.sim?.sample() as DiscoveredSample | undefined;
     const merged = merge(real, sim);
     this.observe(merged, this.o.nowMillis());
+    this.lastMembers = merged.members;
     return merged;
   }
 
   private observe(sample: DiscoveredSample, nowMillis: number): void {
     const ledger = this.o.ledger;
     for (const job of sample.jobs?.values() ?? []) {
-      if (!ledger.hasJob(job.id)) ledger.registerJob(job.id, job.name, job.attributes, nowMillis);
+      if (!ledger.hasJob(job.id)) ledger.registerJob(job.id, job.name, { ...this.o.extraAttributes, ...job.attributes }, nowMillis);
     }
     for (const [id, count] of sample.jobProcessCount) {
       if (count <= 0 || !ledger.hasJob(id)) continue;

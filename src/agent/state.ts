@@ -2,8 +2,8 @@
  * The agent's state file (--state-file): every ledger total, checkpointed atomically and restored
  * at start, so cumulative counters go on after a restart or a crash and nothing is counted twice
  * (a restored ledger starts from the checkpoint; the first tick after start is a baseline only).
- * SIGKILL loses what was measured since the last checkpoint; restored jobs say so with the
- * attribute powerprint.restored=true.
+ * SIGKILL loses what was measured since the last checkpoint; jobs restored from a checkpoint that
+ * was not written at a clean stop say so with the attribute powerprint.restored=true.
  *
  * Writes: a temp file created exclusively (O_CREAT|O_EXCL, so never through a planted symlink) in
  * the same directory, fsync, rename over the target (rename replaces a symlink, never writes
@@ -63,6 +63,8 @@ const stateSchema = z.object({
   host: z.string(),
   mode: z.string(),
   savedMillis: finite,
+  /** Written at a clean stop (SIGTERM): nothing measured after it was lost. */
+  final: z.boolean().optional(),
   ledger: z.object({
     startMillis: finite,
     timeMillis: finite,
@@ -83,8 +85,8 @@ export type LoadResult =
   | { status: "set-aside"; reason: string; movedTo?: string };
 
 /** Builds the state document from a ledger's serialization. */
-export function buildState(ledger: LedgerState, o: { host: string; mode: string; savedMillis: number }): AgentState {
-  return { schema: STATE_SCHEMA, version: STATE_VERSION, host: o.host, mode: o.mode, savedMillis: o.savedMillis, ledger } as AgentState;
+export function buildState(ledger: LedgerState, o: { host: string; mode: string; savedMillis: number; final?: boolean }): AgentState {
+  return { schema: STATE_SCHEMA, version: STATE_VERSION, host: o.host, mode: o.mode, savedMillis: o.savedMillis, ...(o.final ? { final: true } : {}), ledger } as AgentState;
 }
 
 /** Why a parsed document is not ours to restore, or undefined when it is. */

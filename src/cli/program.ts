@@ -5,6 +5,7 @@ import { registerRunCommand } from "./run.js";
 import { registerSimulateCommand } from "./simulate.js";
 import { registerProbeCommand } from "./probe.js";
 import { registerGridCommand } from "./grid.js";
+import { registerAgentCommand } from "./agent.js";
 
 /** Builds the CLI. Exported for tests that parse arguments without spawning. */
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerSimulateCommand(program);
   registerProbeCommand(program);
   registerGridCommand(program);
+  registerAgentCommand(program);
   program.addHelpText(
     "after",
     `

@@ -1,0 +1,202 @@
+/**
+ * The long-running agent: the shared Monitor pipeline plus what is the agent's own: job discovery
+ * (AgentSource over the mode's source), lifecycle (finish, retention, drop), state (restore at
+ * start, checkpoint every interval and at the end) and the health endpoint.
+ */
+import type { Collector, Exporter, Logger } from "../core/contracts.js";
+import type { MonitorClock } from "../core/clock.js";
+import type { IdleConfig } from "../core/energy.js";
+import { Ledger, type LedgerOptions } from "../core/ledger.js";
+import { Monitor } from "../core/monitor.js";
+import type { IntensityAt } from "../core/sampler.js";
+import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
+import { errorMessage } from "../errors.js";
+import { AgentSource, type DiscoveringSource } from "./lifecycle.js";
+import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./state.js";
+import { startHealthServer, type HealthServer } from "./health.js";
+import type { ListenAddress } from "../../exporters/prometheus.js";
+
+export interface AgentOptions {
+  mode: string;
+  collectors: Collector[];
+  real?: DiscoveringSource;
+  sim?: DiscoveringSource;
+  intensity: IntensityAt;
+  ledgerOptions: LedgerOptions;
+  exporters: Exporter[];
+  intervalMillis: number;
+  idlePolicy: IdlePolicy;
+  idle?: IdleConfig;
+  log: Logger;
+  clock: MonitorClock;
+  isVisiblePid?: (pid: number) => boolean;
+  /** Host identity written into the state file (a file of another host is set aside). */
+  host: string;
+  stateFile?: string;
+  checkpointIntervalMillis: number;
+  retentionMillis: number;
+  maxTerminated?: number;
+  listen?: ListenAddress;
+  /** Bound of the final export at shutdown, ms. */
+  finalExportDeadlineMillis: number;
+  /** Attributes on every discovered job (--tag). */
+  extraAttributes?: Record<string, string>;
+}
+
+export class Agent {
+  readonly ledger: Ledger;
+  readonly source: AgentSource;
+  readonly monitor: Monitor;
+  private health?: HealthServer;
+  private checkpointTimer?: NodeJS.Timeout;
+  private keepAlive?: NodeJS.Timeout;
+  private lastTickStartMonotonicMillis?: number;
+  private stopping?: Promise<LedgerSnapshot>;
+  /** Checkpoints written, and the last failure (disk full...) if any. */
+  readonly checkpoints = { written: 0, failed: 0 };
+
+  constructor(private readonly o: AgentOptions) {
+    const startMillis = o.clock.wallMillis();
+    this.ledger = new Ledger(o.ledgerOptions, startMillis);
+    this.source = new AgentSource({
+      real: o.real,
+      sim: o.sim,
+      ledger: this.ledger,
+      retentionMillis: o.retentionMillis,
+      maxTerminated: o.maxTerminated,
+      extraAttributes: o.extraAttributes,
+      nowMillis: () => o.clock.wallMillis(),
+      log: o.log,
+    });
+    this.restore();
+    this.monitor = new Monitor({
+      collectors: o.collectors,
+      processes: this.source,
+      intensity: o.intensity,
+      ledger: this.ledger,
+      exporters: o.exporters,
+      intervalMillis: o.intervalMillis,
+      idlePolicy: o.idlePolicy,
+      idle: o.idle,
+      log: o.log,
+      clock: o.clock,
+      isVisiblePid: o.isVisiblePid,
+      beforeTick: () => (this.lastTickStartMonotonicMillis = o.clock.monotonicMillis()),
+    });
+  }
+
+  /** The health endpoint's base URL, once started. */
+  get healthUrl(): string | undefined {
+    return this.health?.url;
+  }
+
+  /** Restores the state file (if any) into the fresh ledger; a bad one is set aside with a warning. */
+  private restore(): void {
+    const path = this.o.stateFile;
+    if (!path) return;
+    const r = loadState(path, { host: this.o.host, nowMillis: this.o.clock.wallMillis() });
+    if (r.status === "absent") {
+      this.o.log.info(`state: ${path} does not exist yet: starting from zero`);
+    } else if (r.status === "set-aside") {
+      this.o.log.warn(`state: ${path} ${r.reason}: set aside${r.movedTo ? ` as ${r.movedTo}` : ""}; starting from zero`);
+    } else {
+      // Marked only after an unclean stop: then up to one checkpoint interval is missing from its totals.
+      this.ledger.restore(r.state.ledger, r.state.final ? {} : { [RESTORED_ATTRIBUTE]: "true" });
+      this.source.adoptRestored(r.state.ledger.jobs.map((j) => j.id));
+      const at = new Date(r.state.savedMillis).toISOString();
+      this.o.log.info(
+        `state: restored ${r.state.ledger.jobs.length} job(s) from ${path} (checkpoint of ${at}); ` +
+          (r.state.final
+            ? "it was written at a clean stop: nothing was lost"
+            : `the agent did not stop cleanly: what it measured after that checkpoint (at most --checkpoint-interval) is lost; the restored jobs carry ${RESTORED_ATTRIBUTE}=true`),
+      );
+    }
+  }
+
+  /** Starts the health endpoint, the exporters, the sampling loop and the checkpoints. */
+  async start(): Promise<void> {
+    if (this.o.listen) {
+      this.health = await startHealthServer(this.o.listen, {
+        ready: () => this.monitor.ready,
+        notLive: () => this.notLive(),
+        jobs: () => this.jobsView(),
+      });
+      this.o.log.info(`health: ${this.health.url}/healthz, /readyz, /jobs`);
+    }
+    // The Monitor's timers never hold the process; the agent runs until a signal.
+    this.keepAlive = setInterval(() => undefined, 1 << 30);
+    await this.monitor.start();
+    if (this.o.stateFile) {
+      this.checkpointTimer = setInterval(() => this.checkpoint(), this.o.checkpointIntervalMillis);
+      this.checkpointTimer.unref();
+    }
+  }
+
+  /** Writes the state file now. Never throws: a failure is warned about once per kind and measuring goes on. */
+  checkpoint(final = false): boolean {
+    const path = this.o.stateFile;
+    if (!path) return false;
+    try {
+      const state = buildState(this.ledger.serialize(), { host: this.o.host, mode: this.o.mode, savedMillis: this.o.clock.wallMillis(), final });
+      writeStateAtomic(path, state);
+      this.checkpoints.written++;
+      this.o.log.debug(`state: checkpoint ${this.checkpoints.written} written to ${path}`);
+      return true;
+    } catch (err) {
+      this.checkpoints.failed++;
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      this.o.log.warnOnce(`state:write:${code}`, `state: cannot write ${path} (${errorMessage(err)}); measuring goes on, the next checkpoint retries`);
+      return false;
+    }
+  }
+
+  /**
+   * Stops: the final tick, the checkpoint, the final export (bounded), the health endpoint.
+   * Idempotent (a second signal waits for the first stop).
+   */
+  stop(): Promise<LedgerSnapshot> {
+    this.stopping ??= (async () => {
+      if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+      const final = await this.monitor.stop();
+      this.checkpoint(true);
+      await this.monitor.shutdownExporters(final, this.o.finalExportDeadlineMillis);
+      await this.health?.close();
+      if (this.keepAlive) clearInterval(this.keepAlive);
+      return final;
+    })();
+    return this.stopping;
+  }
+
+  private notLive(): string | undefined {
+    const last = this.lastTickStartMonotonicMillis;
+    if (last === undefined) return undefined;
+    const stalledMillis = this.o.clock.monotonicMillis() - last;
+    const limitMillis = Math.max(30_000, 3 * this.o.intervalMillis);
+    return stalledMillis > limitMillis ? `no sample started for ${Math.round(stalledMillis / 1000)} s` : undefined;
+  }
+
+  private jobsView(): unknown {
+    const snap = this.monitor.snapshot();
+    const pids = new Map<string, number[]>();
+    for (const [pid, job] of this.source.lastMembers) {
+      const list = pids.get(job);
+      if (list) list.push(pid);
+      else pids.set(job, [pid]);
+    }
+    return {
+      timeMillis: snap.timeMillis,
+      ready: this.monitor.ready,
+      terminatedRetained: this.source.terminated.size,
+      dropped: this.source.dropped,
+      jobs: snap.jobs.map((j) => ({
+        id: j.id,
+        name: j.name,
+        attributes: j.attributes,
+        finishedMillis: this.ledger.finishedAt(j.id) ?? null,
+        pids: (pids.get(j.id) ?? []).sort((a, b) => a - b),
+        cpuSeconds: j.cpuSeconds ?? 0,
+        energyJoules: j.energyJoules.total,
+      })),
+    };
+  }
+}

@@ -1,0 +1,347 @@
+import { accessSync, constants as fsConstants, existsSync, readdirSync, statSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { Option, type Command } from "commander";
+import { collectorOptionsFromEnv, detectCollectors } from "../../collectors/index.js";
+import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
+import { parseListenAddress, type ListenAddress } from "../../exporters/prometheus.js";
+import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
+import { Agent } from "../agent/agent.js";
+import { PodGpuFilter, VISIBLE_DEVICE_VARIABLES } from "../agent/gpu-filter.js";
+import type { DiscoveringSource } from "../agent/lifecycle.js";
+import { NodeJobSource, selectNodeHierarchy, type NodeHierarchy } from "../agent/node-source.js";
+import { PodJobSource, podJobIdentity } from "../agent/pod-source.js";
+import { SelectorJobSource, parseSelector, type Selector } from "../agent/selector-source.js";
+import { SimJobSource } from "../agent/sim-source.js";
+import { systemClock, type MonitorClock } from "../core/clock.js";
+import type { Collector, Logger } from "../core/contracts.js";
+import type { IntensityAt } from "../core/sampler.js";
+import { readCgroupMounts } from "../cgroup/mounts.js";
+import { errorMessage, UsageError } from "../errors.js";
+import { addGridOptions, createResolverFromConfig, gridConfigFromOptions, type GridConfig } from "../grid/config.js";
+import { PodMetadataCache } from "../k8s/cache.js";
+import { fetchPods, kubeletPodsUrl } from "../k8s/client.js";
+import { readDownwardApi } from "../k8s/downward.js";
+import { createStderrLogger } from "../log.js";
+import { gridOptionsWithScenarioZone, loadScenario } from "../sim/scenario.js";
+import { SimCollector, SimWorld, scenarioIntensity } from "../sim/world.js";
+import { version } from "../version.js";
+import { parseTags } from "../config/identity.js";
+import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
+import { footprintFromGrid } from "./footprint.js";
+
+export const AGENT_MODES = ["pod", "node", "selector"] as const;
+export type AgentMode = (typeof AGENT_MODES)[number];
+const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+const EXAMPLES = `
+Examples:
+  $ powerprint agent --mode pod --listen :8080 --prometheus 0.0.0.0:9464 --state-file /var/lib/powerprint/state.json
+  $ powerprint agent --mode node --proc-root /host --sys-root /host --otlp http://collector:4318
+  $ powerprint agent --mode selector --match-env TORCHELASTIC_RUN_ID --prometheus
+  $ powerprint agent --sim scenario.json --prometheus 127.0.0.1:0 --retention 30s
+
+Runs until SIGTERM or SIGINT, then takes a final sample, writes the checkpoint, flushes the
+exporters (bounded by --shutdown-timeout) and exits 0. See README "Kubernetes agent".`;
+
+interface AgentFlags extends MeasureOptions, ExportOptions {
+  mode: string;
+  sim?: string;
+  interval: string;
+  procRoot: string;
+  sysRoot: string;
+  listen?: string;
+  stateFile?: string;
+  checkpointInterval: string;
+  retention: string;
+  maxFinishedJobs: string;
+  shutdownTimeout: string;
+  groupByLabel?: string;
+  matchCmdline?: string;
+  matchEnv?: string;
+  podinfoDir: string;
+  kubeletUrl?: string;
+  kubeletTokenFile?: string;
+  kubeletCaFile?: string;
+  kubeletInsecureSkipTlsVerify?: boolean;
+  nodeName?: string;
+  [key: string]: unknown;
+}
+
+/** `powerprint agent`: the sidecar (pod), node agent (node) or selector agent, long-running. */
+export function registerAgentCommand(program: Command): void {
+  const cmd = program
+    .command("agent")
+    .summary("run as a long-lived agent: discover jobs (pod sidecar, node DaemonSet, process selector) and export their footprint")
+    .description("Measure continuously and attribute energy to discovered jobs: the pod's processes (--mode pod, a sidecar), the node's pods (--mode node, a DaemonSet), or processes matching a selector (--mode selector).")
+    .addOption(new Option("--mode <mode>", "job discovery: pod (sidecar with shareProcessNamespace), node (DaemonSet, by cgroup) or selector (--match-cmdline/--match-env)").default("pod"))
+    .option("--sim <scenario>", "simulated devices, grid and process table of SCENARIO (its jobs are discovered like real ones)")
+    .option("--interval <duration>", "sampling interval, e.g. 500ms, 1s, 5s", "1s")
+    .option("--proc-root <dir>", "directory holding the proc/ to read (a DaemonSet mounts the host's /proc at /host/proc: --proc-root /host)", "/")
+    .option("--sys-root <dir>", "directory holding the sys/ to read (RAPL, hwmon, cgroups; e.g. /host)", "/")
+    .option("--listen <host:port>", "serve /healthz, /readyz and /jobs here (e.g. :8080; default: not served)")
+    .option("--state-file <path>", "checkpoint every ledger here and restore it at start (an emptyDir or hostPath file)")
+    .option("--checkpoint-interval <duration>", "how often the state file is written", "30s")
+    .option("--retention <duration>", "how long a finished job's final totals keep being exported before it is dropped", "5m")
+    .option("--max-finished-jobs <n>", "at most this many finished jobs are retained (the oldest go first)", "10000")
+    .option("--shutdown-timeout <duration>", "at SIGTERM, how long the final export may take", "10s")
+    .option("--group-by-label <key>", "node mode: one job per value of this pod label (e.g. training.kubeflow.org/job-name)")
+    .option("--match-cmdline <regex>", "selector mode: processes whose command line matches (first capture group, if any, names the job)")
+    .option("--match-env <key[=value]>", "selector mode: processes whose environment has KEY (with VALUE); the value names the job")
+    .option("--podinfo-dir <dir>", "pod mode: the downward API volume (files name, namespace, uid, labels)", "/etc/podinfo")
+    .option("--kubelet-url <url>", "node mode: pod list URL (default https://$NODE_NAME:10250/pods when the node name is known)")
+    .option("--kubelet-token-file <file>", `node mode: bearer token file (default ${SERVICE_ACCOUNT_TOKEN} when present)`)
+    .option("--kubelet-ca-file <file>", "node mode: CA of the kubelet's serving certificate")
+    .option("--kubelet-insecure-skip-tls-verify", "node mode: accept the kubelet's self-signed certificate")
+    .option("--node-name <name>", "node mode: this node's name (default NODE_NAME)");
+  addMeasureOptions(cmd);
+  addGridOptions(cmd);
+  addExportOptions(cmd);
+  cmd.addHelpText("after", EXAMPLES);
+  cmd.action(async (opts: AgentFlags) => {
+    const code = await runAgent(opts, process.env, cmd.getOptionValueSource("mode") === "default");
+    process.exitCode = code;
+    process.stderr.write("", () => process.exit(code));
+  });
+}
+
+/** Everything validated from the flags (UsageError naming the flag otherwise). */
+interface AgentConfig {
+  mode: AgentMode;
+  scenario?: ReturnType<typeof loadScenario>;
+  measure: ReturnType<typeof parseMeasureOptions>;
+  grid: GridConfig;
+  intervalMillis: number;
+  procRoot: string;
+  sysRoot: string;
+  listen?: ListenAddress;
+  stateFile?: string;
+  checkpointIntervalMillis: number;
+  retentionMillis: number;
+  maxFinishedJobs: number;
+  shutdownTimeoutMillis: number;
+  selector: Selector;
+  reportPath?: string;
+  nodeName?: string;
+  /** Real job discovery is on (off with --sim and no explicit --mode). */
+  realJobs: boolean;
+  /** --tag attributes, on every discovered job. */
+  tags: Record<string, string>;
+}
+
+function checkProcRoot(dir: string): string {
+  const root = resolve(dir);
+  try {
+    readdirSync(join(root, "proc"));
+    accessSync(join(root, "proc", "stat"), fsConstants.R_OK);
+  } catch (err) {
+    throw new UsageError("--proc-root", `cannot read ${join(root, "proc")} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}): give the directory holding proc/, e.g. --proc-root /host for the host's /proc mounted at /host/proc`);
+  }
+  return root;
+}
+
+function checkStateFile(path: string): string {
+  const full = resolve(path);
+  const dir = dirname(full);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError("--state-file", `directory ${dir} does not exist (mount an emptyDir or hostPath there)`);
+  try {
+    accessSync(dir, fsConstants.W_OK);
+  } catch {
+    throw new UsageError("--state-file", `directory ${dir} is not writable`);
+  }
+  return full;
+}
+
+function parseCount(value: string, flag: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(flag, `must be a whole number >= 1, got '${value}'`);
+  return Number(value);
+}
+
+function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulted: boolean): AgentConfig {
+  if (!(AGENT_MODES as readonly string[]).includes(opts.mode)) throw new UsageError("--mode", `'${opts.mode}' is not a mode: use pod, node or selector`);
+  const mode = opts.mode as AgentMode;
+  const measure = parseMeasureOptions(opts);
+  const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
+  const scenario = opts.sim !== undefined ? loadScenario(opts.sim) : undefined;
+  const realJobs = !(scenario && modeDefaulted);
+  const procRoot = checkProcRoot(opts.procRoot);
+  const sysRoot = resolve(opts.sysRoot);
+  const selector = parseSelector({ matchCmdline: opts.matchCmdline, matchEnv: opts.matchEnv });
+  if (mode === "selector" && realJobs && !selector.cmdline && !selector.env) throw new UsageError("--mode", "selector needs --match-cmdline REGEX or --match-env KEY[=VALUE]");
+  if (mode !== "selector" && (selector.cmdline || selector.env)) throw new UsageError(selector.cmdline ? "--match-cmdline" : "--match-env", "only applies to --mode selector");
+  if (opts.groupByLabel !== undefined && mode !== "node") throw new UsageError("--group-by-label", "only applies to --mode node");
+  if (opts.groupByLabel !== undefined && opts.groupByLabel.trim() === "") throw new UsageError("--group-by-label", "must not be empty (e.g. training.kubeflow.org/job-name)");
+  const grid = gridConfigFromOptions(scenario ? gridOptionsWithScenarioZone(opts, scenario, opts.sim!) : opts, env);
+  return {
+    mode,
+    scenario,
+    measure,
+    grid,
+    intervalMillis,
+    procRoot,
+    sysRoot,
+    listen: opts.listen !== undefined ? parseListenAddress(opts.listen, "--listen", { host: "0.0.0.0", port: 8080 }) : undefined,
+    stateFile: opts.stateFile !== undefined ? checkStateFile(opts.stateFile) : undefined,
+    checkpointIntervalMillis: parseDurationFlag(opts.checkpointInterval, "--checkpoint-interval", 100),
+    retentionMillis: parseDurationFlag(opts.retention, "--retention", 0),
+    maxFinishedJobs: parseCount(opts.maxFinishedJobs, "--max-finished-jobs"),
+    shutdownTimeoutMillis: parseDurationFlag(opts.shutdownTimeout, "--shutdown-timeout", 0),
+    selector,
+    reportPath: opts.report !== undefined ? checkReportPath(opts.report) : undefined,
+    nodeName: (opts.nodeName ?? env.NODE_NAME)?.trim() || undefined,
+    realJobs,
+    tags: parseTags((opts.tag as string[] | undefined) ?? []),
+  };
+}
+
+/** Collectors of the real hardware under --sys-root (fallbacks said once, as in run). */
+async function realCollectors(c: AgentConfig, env: NodeJS.ProcessEnv, log: Logger): Promise<Collector[]> {
+  const options = collectorOptionsFromEnv(env);
+  if (c.sysRoot !== "/" && options.root === undefined) options.root = c.sysRoot;
+  const entries = await detectCollectors(options);
+  for (const e of entries) {
+    if (e.used && e.result.status === "ok" && (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model"))) {
+      log.warn(`${e.role}: using ${e.collector.id}${e.result.note ? `: ${e.result.note}` : ""}. See 'powerprint probe'.`);
+    }
+  }
+  return entries.filter((e) => e.used).map((e) => e.collector);
+}
+
+/** The node mode source: kubelet hierarchy and the pod metadata cache (failures said once; UIDs then). */
+function nodeSource(c: AgentConfig, opts: AgentFlags, log: Logger): { source: NodeJobSource; cache?: PodMetadataCache } {
+  const mounts = readCgroupMounts({ procRoot: c.procRoot, sysRoot: join(c.sysRoot, "sys") });
+  let hierarchy: NodeHierarchy | undefined = selectNodeHierarchy(mounts);
+  if (!hierarchy) {
+    const v1 = mounts.v1.get("cpuacct");
+    hierarchy = mounts.v2 ? { dir: mounts.v2.mountPoint, version: 2 } : v1 ? { dir: v1.mountPoint, version: 1 } : { dir: join(c.sysRoot, "sys", "fs", "cgroup"), version: 2 };
+  }
+  const url = opts.kubeletUrl ?? (c.nodeName ? kubeletPodsUrl(c.nodeName) : undefined);
+  let cache: PodMetadataCache | undefined;
+  if (url) {
+    const tokenFile = opts.kubeletTokenFile ?? (existsSync(SERVICE_ACCOUNT_TOKEN) ? SERVICE_ACCOUNT_TOKEN : undefined);
+    cache = new PodMetadataCache({
+      fetch: () => fetchPods({ url, tokenFile, caFile: opts.kubeletCaFile, insecureSkipTlsVerify: opts.kubeletInsecureSkipTlsVerify }),
+      log,
+    });
+  } else {
+    log.warnOnce("node:no-kubelet", "node mode: no --kubelet-url and no --node-name/NODE_NAME: pods are named by their UID");
+  }
+  const source = new NodeJobSource({ hierarchy, log, procRoot: c.procRoot, pods: cache, groupByLabel: opts.groupByLabel });
+  return { source, cache };
+}
+
+function podSource(c: AgentConfig, opts: AgentFlags, log: Logger): PodJobSource {
+  const info = readDownwardApi(opts.podinfoDir);
+  if (!info.name) log.warnOnce("pod:no-downward-api", `pod mode: no downward API files in ${opts.podinfoDir} (name, namespace, uid, labels): the pod is named by the hostname`);
+  const job = podJobIdentity(info, hostname());
+  if (typeof opts.jobId === "string" && opts.jobId.trim() !== "") job.id = opts.jobId.trim();
+  if (typeof opts.jobName === "string" && opts.jobName.trim() !== "") job.name = opts.jobName.trim();
+  log.info(`pod mode: job ${job.id} (${Object.entries(job.attributes).map(([k, v]) => `${k}=${v}`).join(", ")})`);
+  return new PodJobSource({ procRoot: c.procRoot, job });
+}
+
+/**
+ * Runs the agent until SIGTERM/SIGINT. Returns the exit code (0 after a clean stop). Usage errors
+ * throw before anything is started.
+ */
+export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulted = false): Promise<number> {
+  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
+  const c = parseAgentConfig(opts, env, modeDefaulted);
+  const host = c.nodeName ?? hostname();
+  const exporters = await createExporters(opts, { env, log, hostName: hostname(), job: { id: "agent", name: "agent", attributes: {}, origin: "generated" } });
+  const startMillis = Date.now();
+  let clock: MonitorClock = systemClock;
+  let collectors: Collector[];
+  let sim: DiscoveringSource | undefined;
+  let intensity: IntensityAt = createResolverFromConfig(c.grid, { log });
+  let pue = c.measure.pue;
+  let pueOrigin: string = c.measure.pueOrigin;
+  if (c.scenario) {
+    const world = new SimWorld(c.scenario, startMillis);
+    const t0 = performance.now();
+    const simNow = () => startMillis + (performance.now() - t0);
+    clock = { monotonicMillis: () => performance.now(), wallMillis: simNow };
+    collectors = [new SimCollector(world)];
+    sim = new SimJobSource(world, simNow);
+    intensity = scenarioIntensity(world) ?? intensity;
+    if (c.scenario.pue !== undefined && c.measure.pueOrigin === "default") {
+      pue = c.scenario.pue;
+      pueOrigin = "scenario";
+    }
+    log.info(`simulated devices and jobs from scenario '${c.scenario.name}'`);
+  } else {
+    collectors = await realCollectors(c, env, log);
+  }
+  let real: DiscoveringSource | undefined;
+  let cache: PodMetadataCache | undefined;
+  if (c.realJobs) {
+    if (c.mode === "pod") {
+      const pod = podSource(c, opts, log);
+      real = pod;
+      collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.jobEnvironment(pod.job.id, VISIBLE_DEVICE_VARIABLES), log));
+    } else if (c.mode === "selector") {
+      real = new SelectorJobSource({ procRoot: c.procRoot, selector: c.selector });
+    } else {
+      ({ source: real, cache } = nodeSource(c, opts, log));
+    }
+  }
+  const fp = footprintFromGrid(c.grid);
+  const agent = new Agent({
+    mode: c.scenario && !c.realJobs ? "sim" : c.mode,
+    collectors,
+    real,
+    sim,
+    intensity,
+    ledgerOptions: { pue, ...fp.ledger },
+    exporters,
+    intervalMillis: c.intervalMillis,
+    idlePolicy: c.measure.idlePolicy,
+    idle: c.measure.idle,
+    log,
+    clock,
+    isVisiblePid: (pid) => existsSync(join(c.procRoot, "proc", String(pid))),
+    host,
+    stateFile: c.stateFile,
+    checkpointIntervalMillis: c.checkpointIntervalMillis,
+    retentionMillis: c.retentionMillis,
+    maxTerminated: c.maxFinishedJobs,
+    listen: c.listen,
+    finalExportDeadlineMillis: c.shutdownTimeoutMillis,
+    extraAttributes: c.tags,
+  });
+  const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));
+  });
+  void cache?.start();
+  await agent.start();
+  log.info(`agent: mode ${c.realJobs ? c.mode : "sim"}, sampling every ${c.intervalMillis} ms${c.stateFile ? `, state in ${c.stateFile}` : ""}`);
+  const signal = await stopped;
+  log.info(`${signal}: final sample, checkpoint and export`);
+  cache?.stop();
+  const final = await agent.stop();
+  if (c.reportPath) {
+    try {
+      writeJsonAtomic(
+        c.reportPath,
+        buildReport(final, {
+          version: version(),
+          mode: "agent",
+          scenario: c.scenario?.name,
+          idlePolicy: c.measure.idlePolicy,
+          pueOrigin,
+          intensityDescription: c.scenario ? "scenario series" : `zone ${c.grid.zone ?? "none"}`,
+          intensityZone: c.grid.zone ?? "none",
+          intensitySource: c.scenario ? "scenario" : "none",
+          fallbacks: {},
+          ...fp.report,
+          warnings: log.warnings,
+          sampler: { ticks: agent.monitor.stats.ticks, skippedTicks: agent.monitor.stats.skippedTicks, failures: agent.monitor.stats.collectorFailures, intervalMillis: c.intervalMillis },
+          exportFailures: {},
+        }),
+      );
+    } catch (err) {
+      log.warn(`report: cannot write ${c.reportPath}: ${errorMessage(err)}`);
+    }
+  }
+  return 0;
+}
