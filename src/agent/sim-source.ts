@@ -12,6 +12,8 @@ export class SimJobSource implements DiscoveringSource {
   private readonly inner: SimProcessSource;
   /** CPU seconds a forgotten job had reached: reported from there on as zero (it counts anew if it comes back). */
   private readonly forgotten = new Map<string, number>();
+  /** Forgotten jobs not seen alive since: not reported at all. */
+  private readonly hidden = new Set<string>();
   private last = new Map<string, number>();
 
   constructor(world: SimWorld, nowMillis: () => number) {
@@ -22,6 +24,7 @@ export class SimJobSource implements DiscoveringSource {
 
   forget(jobId: string): void {
     this.forgotten.set(jobId, this.last.get(jobId) ?? 0);
+    this.hidden.add(jobId);
   }
 
   sample(): ProcessSample {
@@ -30,23 +33,17 @@ export class SimJobSource implements DiscoveringSource {
     const jobs = new Map<string, DiscoveredJob>();
     for (const [id, cpu] of [...s.jobCpuSeconds]) {
       const count = s.jobProcessCount.get(id) ?? 0;
-      const offset = this.forgotten.get(id);
-      if (offset !== undefined) {
-        if (count === 0) {
-          // Dropped and not back: not reported at all.
-          s.jobCpuSeconds.delete(id);
-          s.jobProcessCount.delete(id);
-          continue;
-        }
-        s.jobCpuSeconds.set(id, cpu - offset);
-      }
-      s.jobProcessCount.set(id, count);
-      // A job is known once one of its processes has started (a later one is not yet anyone's).
-      if (count > 0 || cpu > 0) jobs.set(id, { id, name: id, attributes: {} });
-      else {
+      if (this.hidden.has(id) && count > 0) this.hidden.delete(id);
+      // A job is known once one of its processes has started (until then it is no one's), and
+      // not at all while it is dropped and not back.
+      if (this.hidden.has(id) || (count === 0 && cpu === 0)) {
         s.jobCpuSeconds.delete(id);
         s.jobProcessCount.delete(id);
+        continue;
       }
+      s.jobCpuSeconds.set(id, cpu - (this.forgotten.get(id) ?? 0));
+      s.jobProcessCount.set(id, count);
+      jobs.set(id, { id, name: id, attributes: {} });
     }
     return { ...s, jobs };
   }
