@@ -185,6 +185,7 @@ export class Agent {
     }
     return {
       timeMillis: snap.timeMillis,
+      agentPid: process.pid,
       ready: this.monitor.ready,
       terminatedRetained: this.source.terminated.size,
       dropped: this.source.dropped,
