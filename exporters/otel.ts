@@ -404,6 +404,22 @@ export interface MeterExporterOptions {
   beforeShutdown?: (final: LedgerSnapshot) => Promise<void>;
 }
 
+/** `metrics` without the data points of jobs absent from `snapshot` (dropped by the agent's lifecycle). */
+export function withoutDroppedJobs(metrics: ResourceMetrics, snapshot: LedgerSnapshot): ResourceMetrics {
+  const live = new Set(snapshot.jobs.map((j) => j.id));
+  const keep = (attributes: Attributes) => {
+    const id = attributes[ATTR.jobId];
+    return id === undefined || live.has(String(id));
+  };
+  return {
+    ...metrics,
+    scopeMetrics: metrics.scopeMetrics.map((sm) => ({
+      ...sm,
+      metrics: sm.metrics.map((m) => ({ ...m, dataPoints: (m.dataPoints as { attributes: Attributes }[]).filter((p) => keep(p.attributes)) }) as typeof m),
+    })),
+  };
+}
+
 /**
  * An Exporter backed by an OTel MeterProvider: update() stores the snapshot (O(1): sampling is
  * never blocked), collection reads it. shutdown(final) stores the final snapshot, exports it
@@ -419,6 +435,15 @@ export class MeterExporter implements Exporter {
     this.id = options.id;
     this.provider = new MeterProvider({ resource: options.resource, readers: [options.reader] });
     registerInstruments(this.provider.getMeter(METER_NAME), () => this.latest, options.failures);
+    // The SDK keeps reporting, under cumulative temporality, every attribute set it ever saw: a job
+    // the agent dropped after its retention would be exported forever. Every collection (push or
+    // scrape) is filtered to the jobs of the current snapshot.
+    const reader = options.reader;
+    const collect = reader.collect.bind(reader);
+    reader.collect = async (o) => {
+      const r = await collect(o);
+      return this.latest ? { ...r, resourceMetrics: withoutDroppedJobs(r.resourceMetrics, this.latest) } : r;
+    };
   }
 
   update(snapshot: LedgerSnapshot): void {

@@ -132,7 +132,7 @@ export function loadState(path: string, o: { host: string; nowMillis: number }):
 }
 
 function setAside(path: string, reason: string, nowMillis: number): LoadResult {
-  const movedTo = `${path}.corrupt-${nowMillis}`;
+  const movedTo = `${path}.corrupt-${Math.floor(nowMillis)}`;
   try {
     renameSync(path, movedTo);
     return { status: "set-aside", reason, movedTo };

@@ -1,0 +1,95 @@
+/** Helpers for tests of the long-running `powerprint agent` (the built CLI as a real process). */
+import { spawn, type ChildProcess } from "node:child_process";
+import { CLI } from "../helpers/cli.js";
+
+export interface RunningAgent {
+  child: ChildProcess;
+  stderr(): string;
+  /** Resolves with the first capture of `re` in stderr (waits for it; rejects if the agent exits first). */
+  line(re: RegExp, timeoutMillis?: number): Promise<string>;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+
+export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): RunningAgent {
+  const child = spawn(process.execPath, [CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  let err = "";
+  const waiters: (() => void)[] = [];
+  child.stderr!.on("data", (d) => {
+    err += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stdout!.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => {
+      live.delete(child);
+      setImmediate(() => {
+        for (const w of waiters.splice(0)) w();
+        resolve({ code, signal });
+      });
+    }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    child,
+    exited,
+    stderr: () => err,
+    line(re, timeoutMillis = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line ${re} in agent stderr:\n${err}`)), timeoutMillis);
+        const check = () => {
+          const m = re.exec(err);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1] ?? m[0]);
+          } else if (done) {
+            clearTimeout(timer);
+            reject(new Error(`agent exited before ${re}; stderr:\n${err}`));
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM") {
+      if (!done) child.kill(signal);
+      return (await exited).code;
+    },
+  };
+}
+
+/** Sum of a counter's samples in Prometheus text whose labels include all of `labels`. */
+export function promValue(text: string, metric: string, labels: Record<string, string>): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(metric + "{")) continue;
+    const close = line.lastIndexOf("}");
+    const labelText = line.slice(metric.length + 1, close);
+    if (!Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) continue;
+    sum = (sum ?? 0) + Number(line.slice(close + 1).trim());
+  }
+  return sum;
+}
+
+export async function scrape(url: string): Promise<string> {
+  const res = await fetch(url);
+  return res.text();
+}
+
+/** Polls `probe` every 50 ms until it gives a value (an event, not a sleep). */
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMillis = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMillis;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
