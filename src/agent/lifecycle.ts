@@ -136,26 +136,35 @@ export class AgentSource implements ProcessSource {
       if (!ledger.hasJob(job.id)) ledger.registerJob(job.id, job.name, { ...this.o.extraAttributes, ...job.attributes }, nowMillis);
     }
     for (const [id, count] of sample.jobProcessCount) {
-      if (count <= 0 || !ledger.hasJob(id)) continue;
-      if (!this.live.has(id)) {
+      if (!ledger.hasJob(id)) continue;
+      if (count > 0) {
+        if (this.live.has(id)) continue;
         this.live.add(id);
         if (this.terminated.remove(id)) {
           ledger.reviveJob(id);
           this.o.log.debug(`job ${id} is back: its counters go on`);
         }
+      } else if (!this.live.has(id) && !this.terminated.has(id) && ledger.finishedAt(id) === undefined) {
+        // Known but never seen with a live process (it ended before a sample caught it, or has not
+        // started): finished now, so it too is dropped after its retention.
+        this.finish(id, nowMillis, sample);
       }
     }
     for (const id of [...this.live]) {
       if ((sample.jobProcessCount.get(id) ?? 0) > 0) continue;
       this.live.delete(id);
-      ledger.finishJob(id, nowMillis);
-      const evicted = this.terminated.add(id, nowMillis);
-      if (evicted.length > 0) {
-        this.o.log.warnOnce("lifecycle:capacity", `more than ${this.terminated.capacity} finished jobs retained: the oldest are dropped before their --retention ends`);
-      }
-      for (const e of evicted) this.drop(e, sample);
+      this.finish(id, nowMillis, sample);
     }
     for (const id of this.terminated.expired(nowMillis)) this.drop(id, sample);
+  }
+
+  private finish(id: string, nowMillis: number, sample: DiscoveredSample): void {
+    this.o.ledger.finishJob(id, nowMillis);
+    const evicted = this.terminated.add(id, nowMillis);
+    if (evicted.length > 0) {
+      this.o.log.warnOnce("lifecycle:capacity", `more than ${this.terminated.capacity} finished jobs retained: the oldest are dropped before their --retention ends`);
+    }
+    for (const e of evicted) this.drop(e, sample);
   }
 
   private drop(id: string, sample?: DiscoveredSample): void {
