@@ -402,7 +402,17 @@ export interface MeterExporterOptions {
   afterShutdown?: () => Promise<void>;
   /** Called with the final snapshot before the final collection. */
   beforeShutdown?: (final: LedgerSnapshot) => Promise<void>;
+  /**
+   * A fresh reader on the same transport. With it, the provider is rebuilt once many jobs were
+   * dropped (agent lifecycle), so the SDK's per-series history stays bounded; `onReader` learns the
+   * new reader (the Prometheus endpoint serves scrapes from it).
+   */
+  newReader?: () => MetricReader;
+  onReader?: (reader: MetricReader) => void;
 }
+
+/** Rebuild the provider when more jobs than this (and than are live) were dropped since the last build. */
+const STALE_JOBS_BEFORE_REBUILD = 256;
 
 /** `metrics` without the data points of jobs absent from `snapshot` (dropped by the agent's lifecycle). */
 export function withoutDroppedJobs(metrics: ResourceMetrics, snapshot: LedgerSnapshot): ResourceMetrics {
@@ -428,17 +438,26 @@ export function withoutDroppedJobs(metrics: ResourceMetrics, snapshot: LedgerSna
 export class MeterExporter implements Exporter {
   readonly id: string;
   private latest: LedgerSnapshot | undefined;
-  private readonly provider: MeterProvider;
+  private provider!: MeterProvider;
   private closed = false;
+  /** Job ids observed since the provider was built (the SDK keeps a history for each). */
+  private seenJobs = new Set<string>();
+  private readonly retiring = new Set<Promise<void>>();
+  /** Providers built (1 + rebuilds after dropped jobs). */
+  builds = 0;
 
   constructor(private readonly options: MeterExporterOptions) {
     this.id = options.id;
-    this.provider = new MeterProvider({ resource: options.resource, readers: [options.reader] });
-    registerInstruments(this.provider.getMeter(METER_NAME), () => this.latest, options.failures);
+    this.install(options.reader);
+  }
+
+  private install(reader: MetricReader): void {
+    this.builds++;
+    this.provider = new MeterProvider({ resource: this.options.resource, readers: [reader] });
+    registerInstruments(this.provider.getMeter(METER_NAME), () => this.latest, this.options.failures);
     // The SDK keeps reporting, under cumulative temporality, every attribute set it ever saw: a job
     // the agent dropped after its retention would be exported forever. Every collection (push or
     // scrape) is filtered to the jobs of the current snapshot.
-    const reader = options.reader;
     const collect = reader.collect.bind(reader);
     reader.collect = async (o) => {
       const r = await collect(o);
@@ -448,6 +467,22 @@ export class MeterExporter implements Exporter {
 
   update(snapshot: LedgerSnapshot): void {
     this.latest = snapshot;
+    if (!this.options.newReader || this.closed) return;
+    for (const j of snapshot.jobs) this.seenJobs.add(j.id);
+    const stale = this.seenJobs.size - snapshot.jobs.length;
+    if (stale > Math.max(STALE_JOBS_BEFORE_REBUILD, snapshot.jobs.length)) this.rebuild(snapshot);
+  }
+
+  /** A new provider and reader (new metric streams; values are the ledger's totals, so they go on); the old one flushes once and goes. */
+  private rebuild(snapshot: LedgerSnapshot): void {
+    const old = this.provider;
+    this.seenJobs = new Set(snapshot.jobs.map((j) => j.id));
+    const reader = this.options.newReader!();
+    this.install(reader);
+    this.options.onReader?.(reader);
+    const p = old.shutdown().catch((err: unknown) => this.options.log.debug(`${this.id}: retiring a provider: ${errorMessage(err)}`));
+    this.retiring.add(p);
+    void p.finally(() => this.retiring.delete(p));
   }
 
   /** The snapshot the next collection will read. */
@@ -466,6 +501,7 @@ export class MeterExporter implements Exporter {
       timer.unref();
     });
     const work = (async () => {
+      await Promise.all([...this.retiring]);
       await this.options.beforeShutdown?.(final);
       await this.provider.shutdown();
       await this.options.afterShutdown?.();
@@ -558,16 +594,27 @@ export function createPeriodicExporter(
     log: deps.log,
     initialBackoffMillis: Math.max(1000, settings.exportIntervalMillis),
   });
-  const reader = new PeriodicExportingMetricReader({
-    exporter: resilient,
-    exportIntervalMillis: settings.exportIntervalMillis,
-    // The reader abandons (but does not cancel) an export after this; the wrapper keeps one in flight.
-    exportTimeoutMillis: Math.min(settings.timeoutMillis, settings.exportIntervalMillis),
-  });
+  // Readers come and go (MeterExporter rebuilds after many dropped jobs); the transport stays: a
+  // reader's shutdown must not shut it, the exporter's own shutdown does (afterShutdown).
+  const shared: PushMetricExporter = {
+    export: (metrics, cb) => resilient.export(metrics, cb),
+    forceFlush: () => resilient.forceFlush(),
+    shutdown: async () => undefined,
+    selectAggregationTemporality: (t) => resilient.selectAggregationTemporality(t),
+  };
+  const makeReader = () =>
+    new PeriodicExportingMetricReader({
+      exporter: shared,
+      exportIntervalMillis: settings.exportIntervalMillis,
+      // The reader abandons (but does not cancel) an export after this; the wrapper keeps one in flight.
+      exportTimeoutMillis: Math.min(settings.timeoutMillis, settings.exportIntervalMillis),
+    });
   return new MeterExporter({
     id,
     resource: deps.resource,
-    reader,
+    reader: makeReader(),
+    newReader: makeReader,
+    afterShutdown: () => resilient.shutdown(),
     failures: deps.failures,
     resilient,
     // Room for one export in flight plus the final one, each bounded by the transport timeout.

@@ -83,7 +83,7 @@ export class PrometheusEndpoint implements Exporter {
   private waiters: { generation: number; wake: () => void }[] = [];
 
   constructor(
-    private readonly reader: PrometheusExporter,
+    private reader: PrometheusExporter,
     private readonly settings: PrometheusSettings,
     private readonly deps: OtelDeps,
   ) {
@@ -96,6 +96,9 @@ export class PrometheusEndpoint implements Exporter {
       shutdownTimeoutMillis: settings.lingerMillis + 5000,
       beforeShutdown: async () => this.linger(),
       afterShutdown: async () => this.closeServer(),
+      // Scrapes are served by the newest reader after a rebuild (many jobs dropped).
+      newReader: () => newPrometheusReader(),
+      onReader: (r) => (this.reader = r as PrometheusExporter),
     });
   }
 
@@ -199,9 +202,12 @@ export class PrometheusEndpoint implements Exporter {
 
 /** Creates (not yet listening: call start()) the Prometheus endpoint. */
 export function createPrometheusExporter(settings: PrometheusSettings, deps: OtelDeps): PrometheusEndpoint {
-  const reader = new PrometheusExporter({
+  return new PrometheusEndpoint(newPrometheusReader(), settings, deps);
+}
+
+function newPrometheusReader(): PrometheusExporter {
+  return new PrometheusExporter({
     preventServerStart: true,
     withResourceConstantLabels: /^(host\.name|service\.name)$/,
   });
-  return new PrometheusEndpoint(reader, settings, deps);
 }
