@@ -97,6 +97,8 @@ export class AgentSource implements ProcessSource {
   readonly terminated: TerminatedJobs;
   /** Jobs dropped so far (retention passed or capacity), for stats and tests. */
   dropped = 0;
+  /** Identity last registered per job (name + attributes): metadata that arrives later updates it. */
+  private readonly identities = new Map<string, string>();
   /** Live member processes of the last sample, pid → job (the /jobs view). */
   lastMembers: ReadonlyMap<number, string> = new Map();
 
@@ -133,7 +135,10 @@ export class AgentSource implements ProcessSource {
   private observe(sample: DiscoveredSample, nowMillis: number): void {
     const ledger = this.o.ledger;
     for (const job of sample.jobs?.values() ?? []) {
+      const signature = identitySignature(job);
       if (!ledger.hasJob(job.id)) ledger.registerJob(job.id, job.name, { ...this.o.extraAttributes, ...job.attributes }, nowMillis);
+      else if (this.identities.get(job.id) !== signature) ledger.updateJobIdentity(job.id, job.name, job.attributes);
+      this.identities.set(job.id, signature);
     }
     for (const [id, count] of sample.jobProcessCount) {
       if (!ledger.hasJob(id)) continue;
@@ -169,6 +174,7 @@ export class AgentSource implements ProcessSource {
 
   private drop(id: string, sample?: DiscoveredSample): void {
     this.o.ledger.dropJob(id);
+    this.identities.delete(id);
     this.o.real?.forget?.(id);
     this.o.sim?.forget?.(id);
     this.dropped++;
@@ -178,6 +184,8 @@ export class AgentSource implements ProcessSource {
     }
   }
 }
+
+const identitySignature = (job: DiscoveredJob): string => JSON.stringify([job.name, job.attributes]);
 
 /** Merges the real and the simulated sample (either may be absent). */
 function merge(real: DiscoveredSample | undefined, sim: DiscoveredSample | undefined): DiscoveredSample {

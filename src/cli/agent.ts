@@ -312,7 +312,9 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
   const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));
   });
-  void cache?.start();
+  // The first pod list (bounded: the client has its own deadline) before the first sample, so pods
+  // are named from the start; later ones refresh in the background.
+  if (cache) await Promise.race([cache.start(), new Promise((r) => setTimeout(r, 5000).unref())]);
   await agent.start();
   log.info(`agent: mode ${c.realJobs ? c.mode : "sim"}, sampling every ${c.intervalMillis} ms${c.stateFile ? `, state in ${c.stateFile}` : ""}`);
   const signal = await stopped;

@@ -227,6 +227,17 @@ export class Ledger {
     if (!this.finished.has(id)) this.finished.set(id, timeMillis);
   }
 
+  /**
+   * Updates a job's name and adds attributes (a discovering source learnt more, e.g. pod metadata
+   * arrived after the pod was first seen). Existing attributes not named stay.
+   */
+  updateJobIdentity(id: string, name: string, attributes: Record<string, string>): void {
+    const t = this.totals.get(id);
+    if (!t || id === SYSTEM || id === IDLE) return;
+    t.name = name;
+    t.attributes = { ...t.attributes, ...attributes };
+  }
+
   /** A finished job that came back under the same identity: it is live again and its counters go on. */
   reviveJob(id: string): void {
     this.finished.delete(id);
