@@ -2,6 +2,7 @@ import { closeSync, constants, accessSync, fsyncSync, openSync, renameSync, stat
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
+import { perUnit } from "../src/core/phases.js";
 import { UsageError } from "../src/errors.js";
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
@@ -18,11 +19,37 @@ const totals = z.object({
   phaseEnergyJoules: z.record(z.string(), z.number()),
   deviceEnergyJoules: z.record(z.string(), z.number()),
   cpuSeconds: z.number(),
+  // Work counters and per-unit figures (marks with step/samples/tokens); null where unknown.
+  samples: z.number().nullable().optional(),
+  tokens: z.number().nullable().optional(),
+  steps: z.number().nullable().optional(),
+  joulesPerSample: z.number().nullable().optional(),
+  joulesPerToken: z.number().nullable().optional(),
+  joulesPerStep: z.number().nullable().optional(),
+  /** Per training phase, once the job wrote a mark; the first is "(before first mark)"; they sum to the job. */
+  phases: z
+    .array(
+      z.object({
+        name: z.string(),
+        energyJoules: z.number(),
+        emissionsGrams: z.number(),
+        durationSeconds: z.number(),
+        samples: z.number().nullable(),
+        tokens: z.number().nullable(),
+        steps: z.number().nullable(),
+        joulesPerSample: z.number().nullable(),
+        joulesPerToken: z.number().nullable(),
+        joulesPerStep: z.number().nullable(),
+      }),
+    )
+    .optional(),
 });
 
 /** JSON report, schema version 1 (documented in README "Report format"). */
 export const reportSchemaV1 = z.object({
   schemaVersion: z.literal(1),
+  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
+  complete: z.boolean().optional(),
   tool: z.object({ name: z.literal("powerprint"), version: z.string() }),
   mode: z.enum(["run", "simulate"]),
   scenario: z.string().optional(),
@@ -69,6 +96,8 @@ export type ReportV1 = z.infer<typeof reportSchemaV1>;
 /** Everything a report is built from besides the ledger. */
 export interface ReportContext {
   version: string;
+  /** false for a checkpoint written during the run (default true). */
+  complete?: boolean;
   mode: "run" | "simulate";
   scenario?: string;
   command?: string[];
@@ -102,7 +131,41 @@ const pickTotals = (t: JobTotals) => ({
   phaseEnergyJoules: t.phaseEnergyJoules,
   deviceEnergyJoules: t.deviceEnergyJoules,
   cpuSeconds: t.cpuSeconds ?? 0,
+  ...workFields(t),
 });
+
+const orNull = (x: number | undefined): number | null => (x === undefined ? null : x);
+
+/** Per-unit figures and phases of a job that wrote marks (nothing for one that did not). */
+function workFields(t: JobTotals) {
+  if (!t.phases && !t.work) return {};
+  const w = t.work ?? {};
+  const energy = t.energyJoules.total;
+  return {
+    samples: orNull(w.samples),
+    tokens: orNull(w.tokens),
+    steps: orNull(w.step),
+    joulesPerSample: orNull(perUnit(energy, w.samples)),
+    joulesPerToken: orNull(perUnit(energy, w.tokens)),
+    joulesPerStep: orNull(perUnit(energy, w.step)),
+    ...(t.phases
+      ? {
+          phases: t.phases.map((p) => ({
+            name: p.name,
+            energyJoules: p.energyJoules,
+            emissionsGrams: p.emissionsGrams,
+            durationSeconds: p.durationSeconds,
+            samples: orNull(p.samples),
+            tokens: orNull(p.tokens),
+            steps: orNull(p.steps),
+            joulesPerSample: orNull(perUnit(p.energyJoules, p.samples)),
+            joulesPerToken: orNull(perUnit(p.energyJoules, p.tokens)),
+            joulesPerStep: orNull(perUnit(p.energyJoules, p.steps)),
+          })),
+        }
+      : {}),
+  };
+}
 
 /** Builds the v1 report from a final ledger snapshot. */
 export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
@@ -110,6 +173,7 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
   const sum = (f: (t: JobTotals) => number) => all.reduce((a, t) => a + f(t), 0);
   return {
     schemaVersion: 1,
+    complete: c.complete ?? true,
     tool: { name: "powerprint", version: c.version },
     mode: c.mode,
     ...(c.scenario !== undefined ? { scenario: c.scenario } : {}),

@@ -3,6 +3,7 @@ import type { IntensityReading } from "../grid/types.js";
 import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";
 import { joulesOverMillisToWatts } from "../units.js";
+import { JobPhases, type WorkCounters } from "./phases.js";
 import { costAmount, embodiedEmissionsGrams, facilityEnergyJoules, operationalEmissionsGrams, waterLiters } from "./footprint.js";
 
 /** Embodied emissions of a device and its lifetime (SCI "M" inputs). */
@@ -28,11 +29,21 @@ export interface LedgerOptions {
 
 const zeroByKind = (): EnergyByKind => ({ cpu: 0, gpu: 0, memory: 0, total: 0 });
 
+/**
+ * A prototype-free dictionary: keys are user text (phase names, device ids, tags), and a key such
+ * as `constructor` or `__proto__` must be a plain entry, never Object.prototype's.
+ */
+export function dict<V>(from?: Readonly<Record<string, V>>): Record<string, V> {
+  const d = Object.create(null) as Record<string, V>;
+  if (from) for (const k of Object.keys(from)) d[k] = from[k];
+  return d;
+}
+
 function newTotals(id: string, name: string, attributes: Record<string, string>, timeMillis: number): JobTotals {
   return {
     id,
     name,
-    attributes,
+    attributes: dict(attributes),
     energyJoules: zeroByKind(),
     facilityEnergyJoules: 0,
     emissionsGrams: 0,
@@ -40,8 +51,8 @@ function newTotals(id: string, name: string, attributes: Record<string, string>,
     waterLiters: 0,
     cost: 0,
     lastPowerWatts: zeroByKind(),
-    phaseEnergyJoules: {},
-    deviceEnergyJoules: {},
+    phaseEnergyJoules: dict(),
+    deviceEnergyJoules: dict(),
     firstSeenMillis: timeMillis,
     lastSeenMillis: timeMillis,
     cpuSeconds: 0,
@@ -57,7 +68,8 @@ function newTotals(id: string, name: string, attributes: Record<string, string>,
 export class Ledger {
   private readonly totals = new Map<ConsumerId, JobTotals>();
   private readonly devices = new Map<string, DeviceTotals>();
-  private readonly phases = new Map<string, string>();
+  /** Training phases per job (jobs only; not the system/idle buckets). */
+  private readonly phases = new Map<string, JobPhases>();
   /** Embodied spec per device, looked up once (the lookup matches model names against a table). */
   private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
@@ -78,16 +90,28 @@ export class Ledger {
 
   /** Declares a job so it appears (with zeros) before it has used anything. */
   registerJob(id: string, name: string, attributes: Record<string, string>, timeMillis: number): void {
-    if (!this.totals.has(id)) this.totals.set(id, newTotals(id, name, attributes, timeMillis));
+    if (!this.totals.has(id)) {
+      this.totals.set(id, newTotals(id, name, attributes, timeMillis));
+      this.phases.set(id, new JobPhases());
+    }
   }
 
   hasJob(id: string): boolean {
     return this.totals.has(id);
   }
 
-  /** Opens a training phase for a job (marks protocol); energy from now on also counts under it. */
-  setPhase(jobId: string, phase: string): void {
-    this.phases.set(jobId, phase);
+  /**
+   * Opens a training phase for a job (marks protocol); energy and time from now on count under it.
+   * `counters` are the cumulative step/samples/tokens the mark carries: what they moved since the
+   * previous mark was done in the phase current until now.
+   */
+  setPhase(jobId: string, phase: string, counters?: WorkCounters): void {
+    let p = this.phases.get(jobId);
+    if (!p) {
+      p = new JobPhases();
+      this.phases.set(jobId, p);
+    }
+    p.mark(phase, counters);
   }
 
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
@@ -135,8 +159,7 @@ export class Ledger {
         });
       }
       t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
-      const phase = this.phases.get(consumer);
-      if (phase !== undefined) t.phaseEnergyJoules[phase] = (t.phaseEnergyJoules[phase] ?? 0) + energyJoules;
+      this.phases.get(consumer)?.addEnergy(energyJoules, operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh));
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
@@ -157,11 +180,15 @@ export class Ledger {
    */
   endTick(timeMillis: number, elapsedMillis?: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
-    if (elapsedMillis !== undefined) this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
+    if (elapsedMillis !== undefined) {
+      const stepMillis = elapsedMillis - (this.elapsedMillis ?? 0);
+      if (stepMillis > 0) for (const p of this.phases.values()) p.addTime(stepMillis);
+      this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
+    }
     for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
   }
 
-  /** Adds CPU seconds used by jobs in the last interval (per job id). */
+  /** Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside every job). */
   recordCpuSeconds(deltas: ReadonlyMap<string, number>): void {
     for (const [job, seconds] of deltas) {
       const t = this.totals.get(job);
@@ -182,14 +209,21 @@ export class Ledger {
   }
 
   snapshot(): LedgerSnapshot {
-    const clone = (t: JobTotals): JobTotals => ({
-      ...t,
-      attributes: { ...t.attributes },
-      energyJoules: { ...t.energyJoules },
-      lastPowerWatts: { ...t.lastPowerWatts },
-      phaseEnergyJoules: { ...t.phaseEnergyJoules },
-      deviceEnergyJoules: { ...t.deviceEnergyJoules },
-    });
+    const clone = (t: JobTotals): JobTotals => {
+      const p = this.phases.get(t.id);
+      const phases = p?.marked ? p.totals() : undefined;
+      const work = p?.marked ? p.counters() : undefined;
+      return {
+        ...t,
+        attributes: dict(t.attributes),
+        energyJoules: { ...t.energyJoules },
+        lastPowerWatts: { ...t.lastPowerWatts },
+        phaseEnergyJoules: phases ? dict(Object.fromEntries(phases.map((x) => [x.name, x.energyJoules]))) : dict(),
+        deviceEnergyJoules: dict(t.deviceEnergyJoules),
+        ...(phases ? { phases } : {}),
+        ...(work && Object.keys(work).length > 0 ? { work } : {}),
+      };
+    };
     const jobs: JobTotals[] = [];
     for (const [id, t] of this.totals) if (id !== SYSTEM && id !== IDLE) jobs.push(clone(t));
     return {
@@ -214,6 +248,7 @@ export class Ledger {
   private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
     const t = newTotals(consumer, consumer, {}, timeMillis);
     this.totals.set(consumer, t);
+    this.phases.set(consumer, new JobPhases());
     return t;
   }
 
