@@ -202,7 +202,6 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     }
   }
   const outcomePromise = superviseChild(child, command, v.graceMillis, log, {
-    onSpawn: () => undefined,
     jobPids: () => (measuring && child.pid !== undefined ? measuring.jobPids(child.pid) : child.pid !== undefined ? [child.pid] : []),
   });
   // superviseChild's relay is installed synchronously above; the early handler can go.
@@ -241,7 +240,7 @@ function superviseChild(
   command: string[],
   graceMillis: number,
   log: Logger,
-  hooks: { onSpawn: () => void; jobPids: () => number[] },
+  hooks: { jobPids: () => number[] },
 ): Promise<{ exitCode: number; started: boolean }> {
   return new Promise((resolve) => {
     let settled = false;
@@ -291,7 +290,6 @@ function superviseChild(
     };
     child.once("spawn", () => {
       started = true;
-      hooks.onSpawn();
     });
     child.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") {
