@@ -68,8 +68,10 @@ function newTotals(id: string, name: string, attributes: Record<string, string>,
 export class Ledger {
   private readonly totals = new Map<ConsumerId, JobTotals>();
   private readonly devices = new Map<string, DeviceTotals>();
-  /** Training phases per job (jobs only; not the system/idle buckets). */
-  private readonly phases = new Map<string, JobPhases>();
+  /** Open training phase per job (marks protocol). */
+  private readonly phases = new Map<string, string>();
+  /** Phase totals per job (jobs only; not the system/idle buckets). */
+  private readonly jobPhases = new Map<string, JobPhases>();
   /** Embodied spec per device, looked up once (the lookup matches model names against a table). */
   private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
@@ -92,7 +94,7 @@ export class Ledger {
   registerJob(id: string, name: string, attributes: Record<string, string>, timeMillis: number): void {
     if (!this.totals.has(id)) {
       this.totals.set(id, newTotals(id, name, attributes, timeMillis));
-      this.phases.set(id, new JobPhases());
+      this.jobPhases.set(id, new JobPhases());
     }
   }
 
@@ -106,12 +108,8 @@ export class Ledger {
    * previous mark was done in the phase current until now.
    */
   setPhase(jobId: string, phase: string, counters?: WorkCounters): void {
-    let p = this.phases.get(jobId);
-    if (!p) {
-      p = new JobPhases();
-      this.phases.set(jobId, p);
-    }
-    p.mark(phase, counters);
+    this.phases.set(jobId, phase);
+    this.phasesOf(jobId)?.mark(phase, counters);
   }
 
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
@@ -159,7 +157,7 @@ export class Ledger {
         });
       }
       t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
-      this.phases.get(consumer)?.addEnergy(energyJoules, operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh));
+      this.phasesOf(consumer)?.addEnergy(energyJoules, operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh));
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
@@ -182,7 +180,7 @@ export class Ledger {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
     if (elapsedMillis !== undefined) {
       const stepMillis = elapsedMillis - (this.elapsedMillis ?? 0);
-      if (stepMillis > 0) for (const p of this.phases.values()) p.addTime(stepMillis);
+      if (stepMillis > 0) for (const p of this.jobPhases.values()) p.addTime(stepMillis);
       this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
     }
     for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
@@ -210,7 +208,7 @@ export class Ledger {
 
   snapshot(): LedgerSnapshot {
     const clone = (t: JobTotals): JobTotals => {
-      const p = this.phases.get(t.id);
+      const p = this.jobPhases.get(t.id);
       const phases = p?.marked ? p.totals() : undefined;
       const work = p?.marked ? p.counters() : undefined;
       return {
@@ -238,6 +236,22 @@ export class Ledger {
     };
   }
 
+  /**
+   * A job's phase totals. A job present in the totals without them (restored from a checkpoint,
+   * whose totals carry `phases`) gets them rebuilt from those; entries of jobs no longer held are
+   * dropped (a job forgotten after its retention).
+   */
+  private phasesOf(id: ConsumerId): JobPhases | undefined {
+    let p = this.jobPhases.get(id);
+    if (p) return p;
+    const t = this.totals.get(id);
+    if (!t || id === SYSTEM || id === IDLE) return undefined;
+    if (this.jobPhases.size >= this.totals.size) for (const k of this.jobPhases.keys()) if (!this.totals.has(k)) this.jobPhases.delete(k);
+    p = JobPhases.restore(t.phases, t.work, this.phases.get(id));
+    this.jobPhases.set(id, p);
+    return p;
+  }
+
   private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {
     if (!this.embodied.has(interval.deviceId)) {
       this.embodied.set(interval.deviceId, this.options.embodiedFor?.({ id: interval.deviceId, kind: interval.kind, model: interval.model }));
@@ -248,7 +262,7 @@ export class Ledger {
   private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
     const t = newTotals(consumer, consumer, {}, timeMillis);
     this.totals.set(consumer, t);
-    this.phases.set(consumer, new JobPhases());
+    this.jobPhases.set(consumer, new JobPhases());
     return t;
   }
 

@@ -50,6 +50,24 @@ export class JobPhases {
   /** Whether any mark was seen: phases are reported only then. */
   marked = false;
 
+  /** Phases continued from saved totals (a checkpoint); `current`: the phase open then. */
+  static restore(totals: readonly PhaseTotals[] | undefined, work: WorkCounters | undefined, current: string | undefined): JobPhases {
+    const p = new JobPhases();
+    for (const t of totals ?? []) {
+      p.byName.set(t.name, {
+        energyJoules: t.energyJoules,
+        emissionsGrams: t.emissionsGrams,
+        durationMillis: t.durationSeconds * 1000,
+        counts: { step: t.steps ?? 0, samples: t.samples ?? 0, tokens: t.tokens ?? 0 },
+      });
+    }
+    Object.assign(p.last, work ?? {});
+    p.marked = (totals?.length ?? 0) > 0;
+    if (current !== undefined) p.current = current;
+    else if (totals && totals.length > 0) p.current = totals[totals.length - 1].name;
+    return p;
+  }
+
   /** Opens `phase` (a mark); the counters it carries close the work of the phase current until now. */
   mark(phase: string, counters: WorkCounters = {}): void {
     const acc = this.acc(this.current);

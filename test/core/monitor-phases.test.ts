@@ -8,7 +8,7 @@ import { buildReport } from "../../exporters/report-json.js";
 import { singleClock } from "../../src/core/clock.js";
 import { Ledger } from "../../src/core/ledger.js";
 import { Monitor } from "../../src/core/monitor.js";
-import { BEFORE_FIRST_MARK } from "../../src/core/phases.js";
+import { BEFORE_FIRST_MARK, JobPhases } from "../../src/core/phases.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { createFixedProvider } from "../../src/grid/static.js";
 import { validateScenario } from "../../src/sim/scenario.js";
@@ -113,6 +113,23 @@ describe("phases through the Monitor (hand-computed)", () => {
     expect(snap.jobs.find((j) => j.id === "j")!.cpuSeconds).toBeCloseTo(10, 9);
     expect(snap.buckets.system.cpuSeconds).toBeCloseTo(10, 9);
     expect(buildReport(snap, reportContext()).buckets.system.cpuSeconds).toBeCloseTo(10, 9);
+  });
+});
+
+describe("phases continued from saved totals (a restart from a checkpoint)", () => {
+  it("JobPhases.restore goes on counting in the open phase, counters continuing from the saved totals", () => {
+    const saved = new JobPhases();
+    saved.addEnergy(10, 0.001);
+    saved.mark("train", { samples: 0 });
+    saved.addEnergy(20, 0.002);
+    saved.addTime(2000);
+    const p = JobPhases.restore(saved.totals(), saved.counters(), "train");
+    p.addEnergy(5, 0.0005);
+    p.mark("eval", { samples: 100 });
+    const totals = Object.fromEntries(p.totals().map((t) => [t.name, t]));
+    expect(totals.train).toMatchObject({ energyJoules: 25, durationSeconds: 2, samples: 100 });
+    expect(totals[BEFORE_FIRST_MARK].energyJoules).toBe(10);
+    expect(totals.eval).toMatchObject({ energyJoules: 0, samples: 0 });
   });
 });
 
