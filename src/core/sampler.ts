@@ -5,9 +5,10 @@ import type { ProcessSample, ProcessSource } from "./contracts.js";
 import { attributeDevice, cpuUsages, gpuUsages, parseVisibleDevices } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
-import { SYSTEM, type IdlePolicy } from "./types.js";
+import type { IdlePolicy } from "./types.js";
 import { errorMessage } from "../errors.js";
 import { singleClock, type MonitorClock } from "./clock.js";
+import { SYSTEM } from "./types.js";
 
 /** Anything that gives the intensity valid at a time (the grid resolver, a scenario series). */
 export interface IntensityAt {
