@@ -2,7 +2,6 @@ import { closeSync, constants, accessSync, fsyncSync, openSync, renameSync, stat
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
-import { perUnit } from "../src/core/phases.js";
 import { UsageError } from "../src/errors.js";
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
@@ -48,8 +47,6 @@ const totals = z.object({
 /** JSON report, schema version 1 (documented in README "Report format"). */
 export const reportSchemaV1 = z.object({
   schemaVersion: z.literal(1),
-  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
-  complete: z.boolean().optional(),
   tool: z.object({ name: z.literal("powerprint"), version: z.string() }),
   mode: z.enum(["run", "simulate"]),
   scenario: z.string().optional(),
@@ -90,14 +87,14 @@ export const reportSchemaV1 = z.object({
   warnings: z.array(z.string()),
   sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
   exportFailures: z.record(z.string(), z.number()),
+  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
+  complete: z.boolean().optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;
 
 /** Everything a report is built from besides the ledger. */
 export interface ReportContext {
   version: string;
-  /** false for a checkpoint written during the run (default true). */
-  complete?: boolean;
   mode: "run" | "simulate";
   scenario?: string;
   command?: string[];
@@ -116,6 +113,8 @@ export interface ReportContext {
   warnings: string[];
   sampler: { ticks: number; skippedTicks: number; failures: Record<string, number>; intervalMillis: number };
   exportFailures: Record<string, number>;
+  /** false for a checkpoint written during the run (default true). */
+  complete?: boolean;
 }
 
 const pickTotals = (t: JobTotals) => ({
@@ -135,6 +134,8 @@ const pickTotals = (t: JobTotals) => ({
 });
 
 const orNull = (x: number | undefined): number | null => (x === undefined ? null : x);
+/** Joules per unit of work; undefined when the count is unknown or zero. */
+const perUnit = (energyJoules: number, count: number | undefined): number | undefined => (count !== undefined && count > 0 ? energyJoules / count : undefined);
 
 /** Per-unit figures and phases of a job that wrote marks (nothing for one that did not). */
 function workFields(t: JobTotals) {

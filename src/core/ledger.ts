@@ -112,6 +112,22 @@ export class Ledger {
     this.phasesOf(jobId)?.mark(phase, counters);
   }
 
+  /**
+   * A job's phase totals. A job present in the totals without them (restored from a checkpoint,
+   * whose totals carry `phases`) gets them rebuilt from those; entries of jobs no longer held are
+   * dropped (a job forgotten after its retention).
+   */
+  private phasesOf(id: ConsumerId): JobPhases | undefined {
+    let p = this.jobPhases.get(id);
+    if (p) return p;
+    const t = this.totals.get(id);
+    if (!t || id === SYSTEM || id === IDLE) return undefined;
+    if (this.jobPhases.size >= this.totals.size) for (const k of this.jobPhases.keys()) if (!this.totals.has(k)) this.jobPhases.delete(k);
+    p = JobPhases.restore(t.phases, t.work, this.phases.get(id));
+    this.jobPhases.set(id, p);
+    return p;
+  }
+
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
   beginTick(): void {
     this.tickPower = new Map();
@@ -234,22 +250,6 @@ export class Ledger {
       grid: this.lastIntensity ? { ...this.lastIntensity } : undefined,
       pue: this.options.pue,
     };
-  }
-
-  /**
-   * A job's phase totals. A job present in the totals without them (restored from a checkpoint,
-   * whose totals carry `phases`) gets them rebuilt from those; entries of jobs no longer held are
-   * dropped (a job forgotten after its retention).
-   */
-  private phasesOf(id: ConsumerId): JobPhases | undefined {
-    let p = this.jobPhases.get(id);
-    if (p) return p;
-    const t = this.totals.get(id);
-    if (!t || id === SYSTEM || id === IDLE) return undefined;
-    if (this.jobPhases.size >= this.totals.size) for (const k of this.jobPhases.keys()) if (!this.totals.has(k)) this.jobPhases.delete(k);
-    p = JobPhases.restore(t.phases, t.work, this.phases.get(id));
-    this.jobPhases.set(id, p);
-    return p;
   }
 
   private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {
