@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Collector, Exporter, Logger, ProcessSource } from "../core/contracts.js";
 import type { CollectorOptions } from "../../collectors/index.js";
-import type { ReportV1 } from "../../exporters/report-json.js";
+import type { ReportContext, ReportV1 } from "../../exporters/report-json.js";
 import type { JobIdentity } from "../config/identity.js";
 import { CachedIntensity } from "../core/intensity-cache.js";
 import { Ledger } from "../core/ledger.js";
@@ -57,6 +57,10 @@ export interface RunMeasureInput {
   reportPath?: string;
   quiet?: boolean;
   command: string[];
+  /** More report fields from other outputs (time series, budgets), merged into every report and checkpoint. */
+  reportContext?: () => Partial<ReportContext>;
+  /** Called with the final report after it was written (CSV, HTML); a failure is warned, the summary still printed. */
+  onReport?: (report: ReportV1) => Promise<void>;
 }
 
 /**
@@ -355,6 +359,13 @@ export class RunMeasurement {
         log.warn(`could not write the report to ${this.o.reportPath}: ${errorMessage(err)}; the summary below has the figures`);
       }
     }
+    if (report && this.o.onReport) {
+      try {
+        await this.o.onReport(report);
+      } catch (err) {
+        log.warn(`could not write an output: ${errorMessage(err)}`);
+      }
+    }
     // A command that never started used no energy: its summary would only show zeros next to
     // "no device could be read"; the not-found/not-executable line already said what happened.
     if (!this.o.quiet && f.started && report) {
@@ -393,6 +404,7 @@ export class RunMeasurement {
       warnings: this.o.log.warnings,
       sampler: { ticks: stats.ticks, skippedTicks: stats.skippedTicks, failures: { ...stats.collectorFailures }, intervalMillis: this.o.intervalMillis },
       exportFailures: extra.exportFailures,
+      ...this.o.reportContext?.(),
     });
   }
 

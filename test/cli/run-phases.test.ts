@@ -57,12 +57,12 @@ describe("run: phases from marks with counters", () => {
       expect(p.joulesPerSample).toBe(p.samples ? p.energyJoules / p.samples : null);
       expect(p.joulesPerToken).toBe(p.tokens ? p.energyJoules / p.tokens : null);
     }
-    expect(train.energyJoules).toBeGreaterThan(0);
     expect(job.samples).toBe(700);
     expect(job.joulesPerSample).toBeCloseTo(job.energyJoules.total / 700, 12);
-    // The summary has a row per phase.
-    expect(r.stderr).toMatch(/^ {2}phase \(before first mark\): /m);
-    expect(r.stderr).toMatch(/^ {2}phase train: .*640 samples \(.* J\/sample\)/m);
+    // The summary has the phases (one row each).
+    const summary = r.stderr.slice(r.stderr.indexOf("powerprint summary"));
+    expect(summary.split("\n").some((l) => l.includes("(before first mark)"))).toBe(true);
+    expect(summary.split("\n").some((l) => /\btrain\b/.test(l) && l.includes("640"))).toBe(true);
   });
 
   it("phases named constructor and __proto__: finite totals, own keys in the report", async () => {
