@@ -201,12 +201,12 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
       measuring = undefined;
     }
   }
-  const outcomePromise = superviseChild(child, command, v.graceMillis, log, {
+  const supervisor = superviseChild(child, command, v.graceMillis, log, {
     jobPids: () => (measuring && child.pid !== undefined ? measuring.jobPids(child.pid) : child.pid !== undefined ? [child.pid] : []),
   });
   // superviseChild's relay is installed synchronously above; the early handler can go.
   for (const sig of earlySignals) process.off(sig, early);
-  const outcome = await outcomePromise;
+  const outcome = await supervisor.outcome;
 
   if (measuring) {
     try {
@@ -232,8 +232,9 @@ function isLive(pid: number): boolean {
 
 /**
  * Relays signals; after the grace period SIGKILLs every live member of the job (the tracker's
- * membership: children that ignore SIGTERM, and those left when the root exited, included); and
- * resolves with the exit code to use.
+ * membership: children that ignore SIGTERM, and those left when the root exited, included).
+ * `outcome` resolves with the exit code to use; `stop(signal)` stops the job the same way from
+ * inside powerprint (e.g. a budget crossed with --on-budget stop).
  */
 function superviseChild(
   child: ChildProcess,
@@ -241,8 +242,9 @@ function superviseChild(
   graceMillis: number,
   log: Logger,
   hooks: { jobPids: () => number[] },
-): Promise<{ exitCode: number; started: boolean }> {
-  return new Promise((resolve) => {
+): { outcome: Promise<{ exitCode: number; started: boolean }>; stop: (signal: NodeJS.Signals) => void } {
+  let stop: (signal: NodeJS.Signals) => void = () => undefined;
+  const outcome = new Promise<{ exitCode: number; started: boolean }>((resolve) => {
     let settled = false;
     let exitCode: number | undefined;
     let killTimer: NodeJS.Timeout | undefined;
@@ -280,6 +282,8 @@ function superviseChild(
     };
     const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
     for (const s of signals) process.on(s, relay);
+    // Stopping the job from inside (a budget crossed): as for a relayed signal, grace and all.
+    stop = relay;
     let started = false;
     const done = (code: number) => {
       if (settled) return;
@@ -310,4 +314,5 @@ function superviseChild(
       done(exitCode);
     });
   });
+  return { outcome, stop: (signal) => stop(signal) };
 }
