@@ -14,7 +14,7 @@ import type { ReportContext, ReportV1 } from "../../exporters/report-json.js";
 import type { JobIdentity } from "../config/identity.js";
 import { CachedIntensity } from "../core/intensity-cache.js";
 import { Ledger } from "../core/ledger.js";
-import { Monitor } from "../core/monitor.js";
+import { Monitor, settlesWithin } from "../core/monitor.js";
 import { systemClock, type MonitorClock } from "../core/clock.js";
 import type { IntensityAt } from "../core/sampler.js";
 import type { LedgerSnapshot } from "../core/types.js";
@@ -38,6 +38,8 @@ const INTENSITY_REFRESH_MILLIS = 60_000;
 /** A marks folder left by a killed powerprint is removed once idle this long, ms. */
 const STALE_MARKS_MILLIS = 60 * 60_000;
 const MARKS_PREFIX = "powerprint-marks-";
+/** How long the end of a run waits for probing still in progress, ms. */
+const SETUP_WAIT_MILLIS = 30_000;
 
 export interface RunMeasureInput {
   scenario?: Scenario;
@@ -336,8 +338,10 @@ export class RunMeasurement {
    */
   async finish(f: { exitCode: number; started: boolean }): Promise<void> {
     const { log } = this.o;
-    // Probing still running (a slow nvidia-smi): its own timeouts bound it.
-    if (this.setup) await this.setup;
+    // Probing still running (a slow nvidia-smi): its own timeouts bound it; this bound is the safety net.
+    if (this.setup && !(await settlesWithin(this.setup, SETUP_WAIT_MILLIS))) {
+      log.warn(`hardware probing still running ${SETUP_WAIT_MILLIS / 1000} s after the command exited: the report has what was measured`);
+    }
     const final = this.setupDone || !this.setup ? await this.monitor.stop() : await this.monitor.stop({ finalTick: false });
     this.cache?.stop();
     const exportFailures = await this.monitor.shutdownExporters(final, (e) => this.o.flushTimeoutMillis + (e.id === "prometheus" ? this.o.prometheusLingerMillis : 0));
