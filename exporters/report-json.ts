@@ -55,6 +55,8 @@ export const reportSchemaV1 = z.object({
   startedAt: z.string(),
   endedAt: z.string(),
   durationSeconds: z.number(),
+  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
+  complete: z.boolean().optional(),
   idlePolicy: z.enum(["attribute", "separate"]),
   pue: z.object({ value: z.number(), origin: z.string() }),
   intensity: z.object({
@@ -87,8 +89,6 @@ export const reportSchemaV1 = z.object({
   warnings: z.array(z.string()),
   sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
   exportFailures: z.record(z.string(), z.number()),
-  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
-  complete: z.boolean().optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;
 
@@ -101,6 +101,8 @@ export interface ReportContext {
   exitCode?: number;
   idlePolicy: "attribute" | "separate";
   pueOrigin: string;
+  /** false for a checkpoint written during the run (default true). */
+  complete?: boolean;
   intensityDescription: string;
   intensityZone: string;
   intensitySource: string;
@@ -113,8 +115,6 @@ export interface ReportContext {
   warnings: string[];
   sampler: { ticks: number; skippedTicks: number; failures: Record<string, number>; intervalMillis: number };
   exportFailures: Record<string, number>;
-  /** false for a checkpoint written during the run (default true). */
-  complete?: boolean;
 }
 
 const pickTotals = (t: JobTotals) => ({
