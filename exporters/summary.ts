@@ -36,12 +36,13 @@ export function formatSummary(r: ReportV1): string {
   lines.push(`emissions           ${formatGrams(r.totals.emissionsGrams)} CO2e (operational)`);
   for (const j of r.jobs) {
     lines.push(
-      `job ${j.id}${j.name !== j.id ? ` (${j.name})` : ""}: ${formatEnergy(j.energyJoules.total)} IT ${byKind((k) => j.energyJoules[k])}, ` +
+      `job ${oneLine(j.id)}${j.name !== j.id ? ` (${oneLine(j.name)})` : ""}: ${formatEnergy(j.energyJoules.total)} IT ${byKind((k) => j.energyJoules[k])}, ` +
         `${formatEnergy(j.facilityEnergyJoules)} facility, ${formatGrams(j.emissionsGrams)} CO2e` +
         (j.embodiedEmissionsGrams > 0 ? `, ${formatGrams(j.embodiedEmissionsGrams)} embodied` : "") +
         (j.waterLiters > 0 ? `, ${j.waterLiters.toPrecision(3)} L water` : "") +
         (r.cost.pricePerKwh > 0 ? `, ${j.cost.toPrecision(3)} ${r.cost.currency}` : ""),
     );
+    for (const p of j.phases ?? []) lines.push(phaseLine(p));
   }
   lines.push(`system bucket ${formatEnergy(r.buckets.system.energyJoules.total)}, idle bucket ${formatEnergy(r.buckets.idle.energyJoules.total)} (idle policy: ${r.idlePolicy})`);
   for (const d of r.devices) {
@@ -58,6 +59,22 @@ export function formatSummary(r: ReportV1): string {
   const sf = Object.entries(r.sampler.failures);
   if (sf.length) lines.push(`sampling failures: ${sf.map(([k, n]) => `${k}×${n}`).join(", ")}`);
   return lines.join("\n");
+}
+
+/** One phase of a job: energy, emissions, time, and per-unit figures where the marks carried counts. */
+function phaseLine(p: NonNullable<ReportV1["jobs"][number]["phases"]>[number]): string {
+  const units = [
+    p.samples !== null ? `${p.samples} samples${p.joulesPerSample !== null ? ` (${p.joulesPerSample.toPrecision(3)} J/sample)` : ""}` : undefined,
+    p.tokens !== null ? `${p.tokens} tokens${p.joulesPerToken !== null ? ` (${p.joulesPerToken.toPrecision(3)} J/token)` : ""}` : undefined,
+    p.steps !== null ? `${p.steps} steps` : undefined,
+  ].filter(Boolean);
+  return `  phase ${oneLine(p.name)}: ${formatEnergy(p.energyJoules)}, ${formatGrams(p.emissionsGrams)} CO2e, ${p.durationSeconds.toFixed(1)} s${units.length ? `, ${units.join(", ")}` : ""}`;
+}
+
+/** User text on one summary line: control characters (a newline in a command line) escaped. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
 }
 
 /** "utilization" or, when a device changed method during the run, "utilization (48 intervals), equal (2)". */

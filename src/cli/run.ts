@@ -1,34 +1,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
-import type { Collector } from "../core/contracts.js";
-import { collectorOptionsFromEnv, detectCollectors, type CollectorOptions } from "../../collectors/index.js";
 import type { Exporter, Logger } from "../core/contracts.js";
-import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
-import { formatSummary } from "../../exporters/summary.js";
 import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
 import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
-import { Ledger } from "../core/ledger.js";
-import type { IntensityAt } from "../core/sampler.js";
-import { Monitor } from "../core/monitor.js";
-import { systemClock, type MonitorClock } from "../core/clock.js";
 import { errorMessage, UsageError } from "../errors.js";
-import { addGridOptions, gridConfigFromOptions, createResolverFromConfig, createProviderFromConfig, type GridConfig } from "../grid/config.js";
-import { waitForStart } from "../grid/schedule.js";
-import { ProcessTracker } from "../jobs/tracker.js";
-import { MarksReader } from "../jobs/marks.js";
-import { CompositeSource, FinalCpuSource } from "../jobs/run-sources.js";
+import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type GridConfig } from "../grid/config.js";
 import { createStderrLogger } from "../log.js";
-import type { ProcessSource } from "../core/contracts.js";
-import { gridOptionsWithScenarioZone, loadScenario } from "../sim/scenario.js";
-import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity } from "../sim/world.js";
-import { version } from "../version.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
-import { footprintFromGrid } from "./footprint.js";
+import { ownChildPids, ownChildrenCpuSeconds, RunMeasurement } from "./run-measure.js";
 
 const EXAMPLES = `
 Examples:
@@ -36,16 +18,20 @@ Examples:
   $ powerprint run --zone DE --pue 1.2 --report run.json -- python train.py
   $ powerprint run --otlp http://collector:4318 --job-name resnet50 --tag team=vision -- torchrun train.py
   $ powerprint run --sim scenario.json --report out.json -- sleep 5
-  $ powerprint run --start-within 6h --below 150 --zone GB -- python train.py
+  $ powerprint run --intensity-provider uk-carbon-intensity --zone GB --start-within 6h --below 150 -- python train.py
 
 powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the
 command's exit code (128 + signal number when the command was killed by a signal, 127 when it
-cannot be found). If measuring fails, powerprint warns once and the command runs on untouched.`;
+cannot be found). If measuring fails, powerprint warns once and the command runs on untouched.
+With --report, the report is checkpointed every --checkpoint-interval ("complete": false) so a
+powerprint killed by SIGKILL loses at most that much; the command itself is left running.`;
 
 interface RunOptions extends MeasureOptions {
   sim?: string;
   interval: string;
   grace: string;
+  checkpointInterval: string;
+  flushTimeout: string;
   [key: string]: unknown;
 }
 
@@ -59,7 +45,9 @@ export function registerRunCommand(program: Command): void {
     .argument("[command...]", "the command to run and its arguments (put them after --)")
     .option("--sim <scenario>", "measure on the simulated devices of SCENARIO (JSON or YAML) instead of the real hardware")
     .option("--interval <duration>", "sampling interval, e.g. 500ms, 1s, 5s", "1s")
-    .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL the command if it has not exited within this time", "10s");
+    .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL every process of the job still alive after this time", "10s")
+    .option("--checkpoint-interval <duration>", "with --report: rewrite the report (marked \"complete\": false) this often while the command runs", "30s")
+    .option("--flush-timeout <duration>", "after the command exits, give up on exporters that have not flushed within this time (counted and said)", "2s");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
   addExportOptions(cmd);
@@ -78,147 +66,153 @@ function signalNumber(signal: NodeJS.Signals): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 0;
 }
 
-/**
- * PIDs of powerprint's own live (or unreaped) children: from /proc/self/task/TID/children, else
- * (kernel without CONFIG_PROC_CHILDREN) by scanning /proc for our PID as parent; undefined when
- * /proc is unreadable.
- */
-function ownChildPids(): number[] | undefined {
-  try {
-    const pids: number[] = [];
-    for (const tid of readdirSync("/proc/self/task")) {
-      const text = readFileSync(`/proc/self/task/${tid}/children`, "utf8").trim();
-      if (text !== "") pids.push(...text.split(/\s+/).map(Number));
-    }
-    return pids;
-  } catch {
-    /* no children files: scan */
-  }
-  try {
-    const pids: number[] = [];
-    for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) pids.push(Number(name));
-      } catch {
-        /* gone */
-      }
-    }
-    return pids;
-  } catch {
-    return undefined;
-  }
+
+/** Everything validated before anything runs (exit 2 on bad input, nothing spawned or written). */
+interface ValidatedRun {
+  measure: ReturnType<typeof parseMeasureOptions>;
+  intervalMillis: number;
+  graceMillis: number;
+  checkpointMillis: number;
+  flushTimeoutMillis: number;
+  prometheusLingerMillis: number;
+  collectorOptions: import("../../collectors/index.js").CollectorOptions;
+  reportPath?: string;
+  scenario?: import("../sim/scenario.js").Scenario;
+  grid: GridConfig;
+  job: JobIdentity;
 }
 
-/** Own reaped-children CPU seconds (cutime + cstime of powerprint itself). */
-function ownChildrenCpuSeconds(): number | undefined {
-  try {
-    const text = readFileSync("/proc/self/stat", "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    // Fields after comm start at index 3 (state); cutime is field 16, cstime 17 (1-based).
-    return (Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Runs the command and measures it. Returns the exit code: the command's, or 128 + signal, or 127
- * when it cannot be started. Usage errors throw before anything is spawned.
- */
-export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
-  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
-  // ---- validate everything first: exit 2, nothing spawned, nothing written ----
+async function validate(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<ValidatedRun> {
   if (command.length === 0) throw new UsageError("command", "missing: put the command after --, e.g. powerprint run -- python train.py");
   if (command[0].trim() === "") throw new UsageError("command", "the command name is empty: put the command after --, e.g. powerprint run -- python train.py");
   const measure = parseMeasureOptions(opts);
   const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
   const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
+  const checkpointMillis = parseDurationFlag(opts.checkpointInterval, "--checkpoint-interval", 10);
+  const flushTimeoutMillis = parseDurationFlag(opts.flushTimeout, "--flush-timeout", 0);
+  const prometheusLingerMillis = typeof opts.prometheusLinger === "string" ? parseDurationFlag(opts.prometheusLinger, "--prometheus-linger", 0) : 0;
+  // Loaded here, not at start-up: each module only when this run needs it.
+  const { collectorOptionsFromEnv } = await import("../../collectors/index.js");
   const collectorOptions = collectorOptionsFromEnv(env);
-  const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
-  const scenario = opts.sim !== undefined ? loadScenario(opts.sim) : undefined;
-  const grid: GridConfig = gridConfigFromOptions(scenario ? gridOptionsWithScenarioZone(opts, scenario, opts.sim!) : opts, env);
-  const job: JobIdentity = resolveJobIdentity({
+  const reportPath = opts.report !== undefined ? (await import("../../exporters/report-json.js")).checkReportPath(opts.report) : undefined;
+  let scenario: ValidatedRun["scenario"];
+  let gridOpts: Record<string, unknown> = opts;
+  if (opts.sim !== undefined) {
+    const { gridOptionsWithScenarioZone, loadScenario } = await import("../sim/scenario.js");
+    scenario = loadScenario(opts.sim);
+    gridOpts = gridOptionsWithScenarioZone(opts, scenario, opts.sim);
+  }
+  const grid = gridConfigFromOptions(gridOpts, env);
+  const job = resolveJobIdentity({
     jobId: opts.jobId as string | undefined,
     jobName: opts.jobName as string | undefined,
     tags: (opts.tag as string[] | undefined) ?? [],
     env,
     command,
   });
-  const exporters: Exporter[] = await createExporters(opts as ExportOptions, { env, log, hostName: hostname(), job });
+  return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job };
+}
 
-  // ---- carbon-aware start ----
-  if (grid.startWithinMillis !== undefined) {
-    try {
-      const provider = createProviderFromConfig(grid, {});
-      if (!provider) throw new UsageError("--start-within", "needs a forecast: choose --intensity-provider (electricitymaps, watttime, uk-carbon-intensity or carbon-aware-sdk) and --zone");
-      await waitForStart({
-        provider,
-        zone: grid.zone ?? "",
-        withinMillis: grid.startWithinMillis,
-        below: grid.belowGramsPerKwh,
-        log,
-        // A ref'd timer: while waiting, nothing else keeps the process alive.
-        sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
-      });
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
-      log.warn(`carbon-aware start failed (${errorMessage(err)}); starting now`);
-    }
+/**
+ * The exporters; a --prometheus address that cannot be bound (port taken) is runtime trouble, not
+ * bad input: warn and measure on without the endpoint (the other exporters as asked).
+ */
+async function createExportersFailOpen(opts: RunOptions, deps: Parameters<typeof createExporters>[1]): Promise<Exporter[]> {
+  try {
+    return await createExporters(opts as ExportOptions, deps);
+  } catch (err) {
+    if (!(err instanceof UsageError) || err.field !== "--prometheus" || !/cannot listen/.test(err.message)) throw err;
+    deps.log.warn(`${err.message}: measuring on without the Prometheus endpoint`);
+    return createExporters({ ...(opts as ExportOptions), prometheus: undefined }, deps);
   }
+}
 
-  // A signal during setup (probing hardware can take a moment) stops us before the command starts.
+/** Carbon-aware start: waits for a low-intensity slot (--start-within), never fatal at run time. */
+async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
+  if (grid.startWithinMillis === undefined) return;
+  try {
+    const provider = createProviderFromConfig(grid, {});
+    if (!provider) throw new UsageError("--start-within", "needs a forecast: choose --intensity-provider (electricitymaps, watttime, uk-carbon-intensity or carbon-aware-sdk) and --zone");
+    const { waitForStart } = await import("../grid/schedule.js");
+    await waitForStart({
+      provider,
+      zone: grid.zone ?? "",
+      withinMillis: grid.startWithinMillis,
+      below: grid.belowGramsPerKwh,
+      log,
+      // A ref'd timer: while waiting, nothing else keeps the process alive.
+      sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    log.warn(`carbon-aware start failed (${errorMessage(err)}); starting now`);
+  }
+}
+
+/**
+ * Runs the command and measures it. Returns the exit code: the command's, or 128 + signal, or 127
+ * when it cannot be started. Usage errors throw before anything is spawned. The command is spawned
+ * before the hardware is probed: probing and the first readings run while it starts.
+ */
+export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
+  const v = await validate(command, opts, env);
+  const exporters = await createExportersFailOpen(opts, { env, log, hostName: hostname(), job: v.job });
+  await carbonAwareStart(v.grid, log);
+
+  // A signal before the command starts stops us without starting it.
   let pendingSignal: NodeJS.Signals | undefined;
   const early = (sig: NodeJS.Signals) => (pendingSignal = sig);
   const earlySignals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const sig of earlySignals) process.on(sig, early);
 
   // ---- measurement (fail-open: any failure here only disables measuring) ----
-  let measuring: Measuring | undefined;
+  let measuring: RunMeasurement | undefined;
   try {
-    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet });
+    measuring = await RunMeasurement.prepare({ ...v, log, exporters, quiet: opts.quiet, command });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
   }
-
-  // ---- the command ----
   if (pendingSignal) {
     for (const sig of earlySignals) process.off(sig, early);
     log.warn(`${pendingSignal} received before the command started: not starting it`);
-    await measuring?.abandon();
+    await measuring?.abandon().catch(() => undefined);
     return 128 + signalNumber(pendingSignal);
   }
-  // The correction is powerprint's own cutime growth: only sound when the command is its only
-  // child from here on. A helper still running now (an nvidia-smi probe that timed out is left to
-  // finish) would be reaped later and its CPU counted as the job's.
+
+  // The final CPU correction is powerprint's own cutime growth: only sound when the command is its
+  // only child from here on (helpers of the probe are accounted by RunMeasurement).
   const otherChildren = ownChildPids();
   if (otherChildren === undefined || otherChildren.length > 0) {
     log.debug(`final CPU correction off: ${otherChildren === undefined ? "own children unreadable" : `helper process(es) ${otherChildren.join(", ")} still running`}`);
   }
   const childCpuBaseline = otherChildren?.length === 0 ? ownChildrenCpuSeconds() : undefined;
   const childEnv = measuring?.marksPath ? { ...env, POWERPRINT_MARKS: measuring.marksPath } : env;
-  const child = spawnCommand(command, childEnv);
-  const outcomePromise = superviseChild(child, command, graceMillis, log, () => {
-    if (measuring && child.pid !== undefined) {
-      try {
-        measuring.addJob(child.pid);
-      } catch (err) {
-        log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
-        measuring = undefined;
-      }
+  const spawnMonotonicMillis = performance.now();
+  const child = spawn(command[0], command.slice(1), { stdio: "inherit", shell: false, env: childEnv });
+  // Accounting starts at once (the PID exists as soon as spawn() returns; the 'spawn' event comes
+  // a little later): the process baseline now, the hardware probed while the command starts.
+  if (measuring && child.pid !== undefined) {
+    try {
+      measuring.onSpawn(child.pid, childCpuBaseline, spawnMonotonicMillis);
+    } catch (err) {
+      log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
+      measuring = undefined;
     }
+  }
+  const supervisor = superviseChild(child, command, v.graceMillis, log, {
+    jobPids: () => (measuring && child.pid !== undefined ? measuring.jobPids(child.pid) : child.pid !== undefined ? [child.pid] : []),
   });
   // superviseChild's relay is installed synchronously above; the early handler can go.
   for (const sig of earlySignals) process.off(sig, early);
-  const outcome = await outcomePromise;
+  const outcome = await supervisor.outcome;
 
   if (measuring) {
     try {
-      const after = ownChildrenCpuSeconds();
-      if (!measuring.spawnsHelpers && after !== undefined && childCpuBaseline !== undefined) measuring.setFinalCpu(after - childCpuBaseline);
-      await measuring.finish({ command, exitCode: outcome.exitCode, reportPath, started: outcome.started });
+      measuring.noteExit();
+      measuring.setFinalCpu(childCpuBaseline);
+      await measuring.finish({ exitCode: outcome.exitCode, started: outcome.started });
     } catch (err) {
       log.warn(`could not finish measuring: ${errorMessage(err)}`);
     }
@@ -226,50 +220,80 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   return outcome.exitCode;
 }
 
-function spawnCommand(command: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(command[0], command.slice(1), { stdio: "inherit", shell: false, env });
+/** Whether `pid` is a live (not zombie) process. */
+function isLive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
 }
 
-/** Relays signals, SIGKILLs after the grace period, and resolves with the exit code to use. */
+/**
+ * Relays signals; after the grace period SIGKILLs every live member of the job (the tracker's
+ * membership: children that ignore SIGTERM, and those left when the root exited, included).
+ * `outcome` resolves with the exit code to use; `stop(signal)` stops the job the same way from
+ * inside powerprint (e.g. a budget crossed with --on-budget stop).
+ */
 function superviseChild(
   child: ChildProcess,
   command: string[],
   graceMillis: number,
   log: Logger,
-  onSpawn: () => void,
-): Promise<{ exitCode: number; started: boolean }> {
-  return new Promise((resolve) => {
+  hooks: { jobPids: () => number[] },
+): { outcome: Promise<{ exitCode: number; started: boolean }>; stop: (signal: NodeJS.Signals) => void } {
+  let stop: (signal: NodeJS.Signals) => void = () => undefined;
+  const outcome = new Promise<{ exitCode: number; started: boolean }>((resolve) => {
     let settled = false;
+    let exitCode: number | undefined;
     let killTimer: NodeJS.Timeout | undefined;
+    let members: number[] = [];
+    let graceOver = false;
+    const killAll = (signal: NodeJS.Signals) => {
+      // Membership refreshed now (new descendants found), and as it was at the signal.
+      const pids = [...new Set([...hooks.jobPids(), ...members])].filter(isLive);
+      if (pids.length > 0) log.warn(`${command[0]}: ${pids.length} process(es) of the job still alive ${graceMillis / 1000} s after ${signal}: sending SIGKILL to all`);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          /* already gone */
+        }
+      }
+    };
     const relay = (signal: NodeJS.Signals) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        child.kill(signal);
-      } catch {
-        /* already gone */
+      if (exitCode === undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          child.kill(signal);
+        } catch {
+          /* already gone */
+        }
       }
       if (!killTimer) {
+        // Membership as of the signal: the root may exit and leave its children (reparented) running.
+        members = hooks.jobPids();
         killTimer = setTimeout(() => {
-          if (child.exitCode === null && child.signalCode === null) {
-            log.warn(`${command[0]} did not exit within the grace period after ${signal}: sending SIGKILL`);
-            child.kill("SIGKILL");
-          }
+          graceOver = true;
+          killAll(signal);
+          if (exitCode !== undefined) done(exitCode);
         }, graceMillis);
       }
     };
     const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
     for (const s of signals) process.on(s, relay);
+    // Stopping the job from inside (a budget crossed): as for a relayed signal, grace and all.
+    stop = relay;
     let started = false;
-    const done = (exitCode: number) => {
+    const done = (code: number) => {
       if (settled) return;
       settled = true;
       if (killTimer) clearTimeout(killTimer);
       for (const s of signals) process.off(s, relay);
-      resolve({ exitCode, started });
+      resolve({ exitCode: code, started });
     };
     child.once("spawn", () => {
       started = true;
-      onSpawn();
     });
     child.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") {
@@ -284,172 +308,11 @@ function superviseChild(
       }
     });
     child.once("exit", (code, signal) => {
-      done(code !== null ? code : signal ? 128 + signalNumber(signal) : 1);
+      exitCode = code !== null ? code : signal ? 128 + signalNumber(signal) : 1;
+      // After a relayed signal, members the root left behind get the rest of the grace period.
+      if (killTimer && !graceOver && hooks.jobPids().some((p) => p !== child.pid && isLive(p))) return;
+      done(exitCode);
     });
   });
-}
-
-/** The reason a collector is unavailable, as probe said it. */
-function unavailableReason(entries: { collector: { id: string }; result: { status: string; reason?: string } }[], id: string): string | undefined {
-  const e = entries.find((x) => x.collector.id === id);
-  return e && e.result.status === "unavailable" ? `${id}: ${e.result.reason}` : undefined;
-}
-
-interface Measuring {
-  /** File the command may append training-loop marks to (POWERPRINT_MARKS). */
-  marksPath?: string;
-  addJob(pid: number): void;
-  setFinalCpu(seconds: number): void;
-  /** True when a collector spawns helper processes (nvidia-smi): own cutime is then not the job's alone. */
-  spawnsHelpers: boolean;
-  /** `started` false: the command could not be spawned (the report is still written; no summary of nothing). */
-  finish(o: { command: string[]; exitCode: number; reportPath?: string; started: boolean }): Promise<void>;
-  /** Stops exporters and collectors without a report (the command never started). */
-  abandon(): Promise<void>;
-}
-
-async function startMeasuring(o: {
-  scenario?: ReturnType<typeof loadScenario>;
-  measure: ReturnType<typeof parseMeasureOptions>;
-  grid: GridConfig;
-  intervalMillis: number;
-  job: JobIdentity;
-  log: ReturnType<typeof createStderrLogger>;
-  env: NodeJS.ProcessEnv;
-  collectorOptions: CollectorOptions;
-  exporters: Exporter[];
-  quiet?: boolean;
-}): Promise<Measuring> {
-  const { log } = o;
-  const startMillis = Date.now();
-  const tracker = new ProcessTracker({ root: "/" });
-  const finalSource = new FinalCpuSource(tracker, o.job.id);
-  let collectors: Collector[];
-  let processSource: ProcessSource;
-  let intensity: IntensityAt;
-  const resolver = createResolverFromConfig(o.grid, { log });
-  let pue = o.measure.pue;
-  let pueOrigin: string = o.measure.pueOrigin;
-  let spawnsHelpers = false;
-  let clock: MonitorClock = systemClock;
-  if (o.scenario) {
-    const world = new SimWorld(o.scenario, startMillis);
-    // Scenario time runs on the monotonic clock from the start: a wall-clock step must not jump
-    // the simulated world (its series are indexed by the time the sampler gives).
-    const startMonotonicMillis = performance.now();
-    const simNow = () => startMillis + (performance.now() - startMonotonicMillis);
-    clock = { monotonicMillis: () => performance.now(), wallMillis: simNow };
-    collectors = [new SimCollector(world)];
-    // The final-CPU correction sits below the merge, so the simulated host's busy CPU gets it too.
-    processSource = new CompositeSource(finalSource, new SimProcessSource(world, simNow));
-    intensity = scenarioIntensity(world) ?? resolver;
-    if (o.scenario.pue !== undefined && o.measure.pueOrigin === "default") {
-      pue = o.scenario.pue;
-      pueOrigin = "scenario";
-    }
-    log.info(`simulated devices from scenario '${o.scenario.name}' (${o.scenario.devices.map((d) => d.id).join(", ")})`);
-  } else {
-    const entries = await detectCollectors(o.collectorOptions);
-    collectors = entries.filter((e) => e.used).map((e) => e.collector);
-    spawnsHelpers = collectors.some((c) => c.id === "nvidia-smi");
-    for (const e of entries) {
-      if (e.used && e.result.status === "ok") {
-        const methods = [...new Set(e.result.devices.map((d) => d.method))].join("/");
-        log.debug(`${e.collector.id}: ${e.result.devices.length} device(s), ${methods} — ${e.role}`);
-        if (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model")) {
-          // One line per fallback: what is unavailable and why, what is used instead, and how.
-          const why = e.collector.id === "cpu-model" ? unavailableReason(entries, "rapl") : e.collector.id === "nvidia-smi" ? unavailableReason(entries, "nvml") : undefined;
-          log.warn(`${e.role}${why ? ` (${why})` : ""}: using ${e.collector.id} (${methods})${e.result.note ? `: ${e.result.note}` : ""}. See 'powerprint probe'.`);
-        }
-      } else if (!e.used && e.result.status === "unavailable" && !e.result.reason.startsWith("not needed")) {
-        log.debug(`${e.collector.id} unavailable: ${e.result.reason}`);
-      }
-    }
-    processSource = finalSource;
-    intensity = resolver;
-  }
-  const fp = footprintFromGrid(o.grid);
-  const ledger = new Ledger({ pue, ...fp.ledger }, startMillis);
-  ledger.registerJob(o.job.id, o.job.name, o.job.attributes, startMillis);
-  let marks: MarksReader | undefined;
-  let marksDir: string | undefined;
-  try {
-    marksDir = mkdtempSync(join(tmpdir(), "powerprint-marks-"));
-    const marksPath = join(marksDir, "marks.jsonl");
-    writeFileSync(marksPath, "");
-    marks = new MarksReader(marksPath);
-  } catch (err) {
-    log.warn(`training-loop marks disabled: ${errorMessage(err)}`);
-  }
-  const monitor = new Monitor({
-    collectors,
-    processes: processSource,
-    intensity,
-    ledger,
-    exporters: o.exporters,
-    intervalMillis: o.intervalMillis,
-    idlePolicy: o.measure.idlePolicy,
-    idle: o.measure.idle,
-    log,
-    clock,
-    isVisiblePid: (pid: number) => existsSync(`/proc/${pid}`),
-    beforeTick: () => {
-      try {
-        for (const m of marks?.poll() ?? []) ledger.setPhase(o.job.id, m.phase);
-      } catch (err) {
-        log.warnOnce("marks:read", `training-loop marks unreadable (${errorMessage(err)}): phases are no longer recorded; measuring goes on`);
-        marks = undefined;
-      }
-    },
-  });
-  await monitor.startExporters();
-  const removeMarks = () => {
-    if (marksDir) rmSync(marksDir, { recursive: true, force: true });
-  };
-  return {
-    marksPath: marks?.path,
-    spawnsHelpers,
-    addJob(pid: number) {
-      monitor.addJob(o.job.id, pid);
-      // Exporters were started above (a taken port is known before the command runs).
-      void monitor.start();
-    },
-    async abandon() {
-      removeMarks();
-      await monitor.stop();
-      await monitor.shutdownExporters(monitor.snapshot(), Number.POSITIVE_INFINITY);
-    },
-    setFinalCpu(seconds: number) {
-      finalSource.finalCpuSeconds = seconds;
-    },
-    async finish({ command, exitCode, reportPath, started }) {
-      const final = await monitor.stop();
-      const exportFailures = await monitor.shutdownExporters(final, Number.POSITIVE_INFINITY);
-      if (marks && (marks.malformed > 0 || marks.oversized > 0)) {
-        log.warn(`training-loop marks: skipped ${marks.malformed} malformed and ${marks.oversized} oversized line(s) (expected JSON lines like {"phase": "train", "step": 1})`);
-      }
-      removeMarks();
-      const report = buildReport(final, {
-        version: version(),
-        mode: "run",
-        scenario: o.scenario?.name,
-        command,
-        exitCode,
-        idlePolicy: o.measure.idlePolicy,
-        pueOrigin,
-        intensityDescription: intensity === resolver ? resolver.describe() : `scenario series (zone ${o.scenario?.grid?.zone ?? "scenario"})`,
-        intensityZone: o.grid.zone ?? "none",
-        intensitySource: intensity === resolver ? "none" : "scenario",
-        fallbacks: intensity === resolver ? resolver.fallbackCounts() : {},
-        ...fp.report,
-        warnings: log.warnings,
-        sampler: { ticks: monitor.stats.ticks, skippedTicks: monitor.stats.skippedTicks, failures: monitor.stats.collectorFailures, intervalMillis: o.intervalMillis },
-        exportFailures,
-      });
-      if (reportPath) writeJsonAtomic(reportPath, report);
-      // A command that never started used no energy: its summary would only show zeros next to
-      // "no device could be read"; the not-found/not-executable line already said what happened.
-      if (!o.quiet && started) process.stderr.write(formatSummary(report) + "\n");
-    },
-  };
+  return { outcome, stop: (signal) => stop(signal) };
 }

@@ -85,6 +85,20 @@ export class Monitor {
     return this.sampler.hasInterval;
   }
 
+  /**
+   * Takes the process-table baseline now (run: at the spawn, while the devices are still being
+   * probed): accounting starts here (or at `originMonotonicMillis`, on this Monitor's monotonic
+   * clock, read just before the spawn), and the first interval reaches back to it.
+   */
+  prime(originMonotonicMillis?: number): void {
+    this.sampler.prime(originMonotonicMillis);
+  }
+
+  /** Adds hardware sources probed after construction; call before start(). */
+  addCollectors(collectors: readonly Collector[]): void {
+    this.sampler.addCollectors(collectors);
+  }
+
   /** Registers a job rooted at `rootPid` with the process source and notes its device assignment (run). */
   addJob(jobId: string, rootPid: number): void {
     this.o.processes.addJob(jobId, rootPid);
@@ -192,20 +206,22 @@ export class Monitor {
     } else if (o.finalTick !== false && !(await settlesWithin(this.tick(), waitMillis))) {
       this.o.log.warn(`the final sample did not finish within ${seconds} s: the figures end at the previous sample`);
     }
-    for (const c of this.o.collectors) await c.close().catch(() => undefined);
+    for (const c of this.sampler.activeCollectors) await c.close().catch(() => undefined);
     return this.snapshot();
   }
 
   /**
    * Final flush: every exporter's shutdown(final) in parallel, each bounded by `deadlineMillis`
-   * (Infinity: unbounded). Returns failure counts by kind: the exporters' own counts, plus
-   * `<id>:shutdown` for one that threw and `<id>:timeout` for one the deadline cut off (both warned).
+   * (Infinity: unbounded; a function gives each exporter its own, e.g. a Prometheus linger on top).
+   * Returns failure counts by kind: the exporters' own counts, plus `<id>:shutdown` for one that
+   * threw and `<id>:timeout` for one the deadline cut off (both warned).
    */
-  async shutdownExporters(final: LedgerSnapshot, deadlineMillis: number): Promise<Record<string, number>> {
+  async shutdownExporters(final: LedgerSnapshot, deadline: number | ((exporter: Exporter) => number)): Promise<Record<string, number>> {
     const failures: Record<string, number> = Object.create(null) as Record<string, number>;
     const add = (kind: string, n: number) => (failures[kind] = (failures[kind] ?? 0) + n);
     await Promise.all(
       this.o.exporters.map(async (e) => {
+        const deadlineMillis = typeof deadline === "function" ? deadline(e) : deadline;
         try {
           const outcome = await withDeadline(e.shutdown(final), deadlineMillis);
           if (outcome === TIMED_OUT) {

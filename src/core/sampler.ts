@@ -8,6 +8,7 @@ import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
 import { errorMessage } from "../errors.js";
 import { singleClock, type MonitorClock } from "./clock.js";
+import { SYSTEM } from "./types.js";
 
 /** Anything that gives the intensity valid at a time (the grid resolver, a scenario series). */
 export interface IntensityAt {
@@ -56,15 +57,23 @@ export class Sampler {
   private readonly clock: MonitorClock;
   /** Monotonic time of the first sample: the ledger's elapsed time is measured from it. */
   private firstMonotonicMillis?: number;
+  /** Set by prime(): the devices' first interval reaches back to it. */
+  private originMillis?: number;
+  private devicesBaselined = false;
+  private intervalsRecorded = false;
   private busy = false;
   private readonly jobDevices = new Map<string, string[]>();
-  readonly stats: SamplerStats = { ticks: 0, skippedTicks: 0, collectorFailures: {}, notes: [] };
+  readonly stats: SamplerStats = { ticks: 0, skippedTicks: 0, collectorFailures: Object.create(null) as Record<string, number>, notes: [] };
   private readonly lostDevices = new Set<string>();
   /** Host CPU utilisation of the last interval in which /proc/stat moved. */
   private lastHostCpuUtilization?: number;
 
+  /** The hardware sources read each tick (more may be added once probed: addCollectors). */
+  private readonly collectors: Collector[];
+
   constructor(private readonly o: SamplerOptions) {
     this.integrator = new EnergyIntegrator(o.idle);
+    this.collectors = [...o.collectors];
     const clock = o.clock ?? (o.nowMillis ? singleClock(o.nowMillis) : undefined);
     if (!clock) throw new Error("Sampler: give a clock (or nowMillis)");
     this.clock = clock;
@@ -72,7 +81,41 @@ export class Sampler {
 
   /** Whether at least one interval (two samples) has been recorded. */
   get hasInterval(): boolean {
-    return this.previous !== undefined && this.stats.ticks >= 2;
+    return this.intervalsRecorded;
+  }
+
+  /**
+   * Takes the process-table baseline now (the command's spawn), before the devices are known:
+   * accounting starts here. The devices' first readings (the first tick) then only set their
+   * baselines, and the first interval reaches back to this moment (EnergyIntegrator's origin), so
+   * its CPU seconds and its energy cover the same span. Call once, before the first tick.
+   * `originMonotonicMillis`: when accounting starts, if earlier than now (read just before the
+   * spawn, so the window holds the whole life of the command).
+   */
+  prime(originMonotonicMillis?: number): void {
+    if (this.previous) return;
+    try {
+      const sample = this.o.processes.sample();
+      const monotonicMillis = Math.min(originMonotonicMillis ?? Number.POSITIVE_INFINITY, this.clock.monotonicMillis());
+      this.previous = { sample, monotonicMillis, wallMillis: this.clock.wallMillis() };
+      this.originMillis = monotonicMillis;
+      this.firstMonotonicMillis = monotonicMillis;
+    } catch (err) {
+      this.fail("procfs", err);
+    }
+  }
+
+  /**
+   * Adds hardware sources probed after the start (run probes while the command starts). Call
+   * before the first tick: a device's first reading is its baseline.
+   */
+  addCollectors(collectors: readonly Collector[]): void {
+    this.collectors.push(...collectors);
+  }
+
+  /** The hardware sources read each tick. */
+  get activeCollectors(): readonly Collector[] {
+    return this.collectors;
   }
 
   /** Registers a job's device assignment (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of its root). */
@@ -123,22 +166,28 @@ export class Sampler {
     if (hostTotalDelta > 0) this.lastHostCpuUtilization = Math.min(1, Math.max(0, hostBusyDelta / hostTotalDelta));
     const hostCpuUtilization = this.lastHostCpuUtilization;
 
-    const settled = await Promise.allSettled(this.o.collectors.map((c) => c.read({ timeMillis, hostCpuUtilization })));
+    const collectors = this.collectors;
+    const settled = await Promise.allSettled(collectors.map((c) => c.read({ timeMillis, hostCpuUtilization })));
     const readings: DeviceReading[] = [];
     settled.forEach((r, i) => {
       if (r.status === "fulfilled") readings.push(...r.value);
-      else this.fail(`collector:${this.o.collectors[i].id}`, r.reason);
+      else this.fail(`collector:${collectors[i].id}`, r.reason);
     });
 
     this.stats.ticks++;
-    this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
-    if (!prev) {
-      // First tick: baselines only.
-      for (const r of readings) this.integrator.interval(r, monotonicMillis);
-      this.firstMonotonicMillis = monotonicMillis;
-      this.o.ledger.endTick(timeMillis, 0);
+    if (!this.devicesBaselined) {
+      // First tick: the devices' baselines only.
+      for (const r of readings) this.integrator.interval(r, monotonicMillis, this.originMillis);
+      this.devicesBaselined = true;
+      this.firstMonotonicMillis ??= monotonicMillis;
+      // Primed: the spawn's process sample stays the baseline, so the first interval's CPU seconds
+      // span what its energy spans (spawn → next tick).
+      if (!prev) this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
+      this.o.ledger.endTick(timeMillis, monotonicMillis - this.firstMonotonicMillis);
       return;
     }
+    if (!prev) return;
+    this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
 
     const jobCpuDelta = new Map<string, number>();
     for (const [job, seconds] of sample.jobCpuSeconds) {
@@ -161,7 +210,11 @@ export class Sampler {
     }
 
     this.o.ledger.beginTick();
-    this.o.ledger.recordCpuSeconds(jobCpuDelta);
+    // The system bucket's CPU: host busy CPU outside every job (never below 0: the final CPU
+    // correction can raise a job above what /proc/stat showed in the same interval).
+    let jobsCpu = 0;
+    for (const v of jobCpuDelta.values()) if (v > 0) jobsCpu += v;
+    this.o.ledger.recordCpuSeconds(new Map([...jobCpuDelta, [SYSTEM, Math.max(0, hostBusyDelta - jobsCpu)]]));
     for (const reading of readings) {
       if (reading.status === "lost") {
         if (!this.lostDevices.has(reading.deviceId)) {
@@ -191,6 +244,7 @@ export class Sampler {
       if (!this.stats.notes.includes(note)) this.stats.notes.push(note);
     }
     this.o.ledger.endTick(timeMillis, monotonicMillis - (this.firstMonotonicMillis ?? prev.monotonicMillis));
+    this.intervalsRecorded = true;
   }
 
 

@@ -247,3 +247,46 @@ describe("Monitor: the timer and the end", () => {
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
+
+describe("Monitor: accounting from the spawn (prime)", () => {
+  it("the process baseline at the spawn; devices probed later: the first interval reaches back to the spawn for a power device, counters count from their first read", async () => {
+    const { f, tracker } = host();
+    const clock = testClock(0);
+    const ledger = new Ledger({ pue: 1 }, 0);
+    ledger.registerJob("j", "j", {}, 0);
+    let counterJoules = 1000;
+    // A 50 W power device and a counter device advancing 30 J per second of the test clock.
+    const devices: Collector = {
+      id: "devs",
+      probe: async () => ({ status: "ok", devices: [] }),
+      read: async (): Promise<DeviceReading[]> => [
+        { deviceId: "p", kind: "gpu", source: "devs", method: "power", powerWatts: 50 },
+        { deviceId: "c", kind: "cpu", source: "devs", method: "counter", energyJoules: counterJoules },
+      ],
+      close: async () => undefined,
+    };
+    const monitor = new Monitor({ collectors: [], processes: tracker, intensity, ledger, exporters: [], intervalMillis: 1000, idlePolicy: "attribute", log: recordingLogger(), clock });
+    monitor.addJob("j", 10);
+    monitor.prime(); // the spawn, at monotonic 5000
+    clock.advance(400); // probing takes 400 ms; the job burns 0.4 s of CPU meanwhile
+    counterJoules += 12;
+    f.tickHost(40, 120);
+    f.update(10, { utimeTicks: 40 });
+    monitor.addCollectors([devices]);
+    await monitor.tick(); // devices' first readings
+    expect(monitor.ready).toBe(false);
+    clock.advance(1000);
+    counterJoules += 30;
+    f.tickHost(100, 300);
+    f.update(10, { utimeTicks: 140 });
+    await monitor.tick();
+    const snap = await monitor.stop({ finalTick: false });
+    expect(monitor.ready).toBe(true);
+    // Power: 50 W held back over the 0.4 s of probing + 1 s = 70 J; counter: only its 30 J since the first read.
+    expect(snap.devices.find((d) => d.id === "p")?.energyJoules).toBeCloseTo(70, 9);
+    expect(snap.devices.find((d) => d.id === "c")?.energyJoules).toBeCloseTo(30, 9);
+    // The job's CPU seconds span the same window as the power device: from the spawn.
+    expect(snap.jobs[0].cpuSeconds).toBeCloseTo(1.4, 9);
+    expect(snap.elapsedMillis).toBe(1400);
+  });
+});
