@@ -30,7 +30,7 @@ import { join } from "node:path";
 import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import { CgroupReader } from "../cgroup/fs.js";
 import type { CgroupMounts } from "../cgroup/mounts.js";
-import { parseCgroupPath, type CgroupVersion, type QosClass } from "../cgroup/path.js";
+import { identityFromProcCgroup, parseCgroupPath, type CgroupVersion, type QosClass } from "../cgroup/path.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
 import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
@@ -58,6 +58,20 @@ export interface NodeJobSourceOptions {
   ticksPerSecond?: number;
   /** How deep below the hierarchy to look for the kubepods cgroup (kind nests it). Default 4. */
   searchDepth?: number;
+  /**
+   * A pod's container cgroups are listed again every this many ticks (staggered over pods), and at
+   * once when one of them is gone; in between, the known containers' cgroup.procs are read. A
+   * container added to a running pod (a restart, an init container giving way) is found within
+   * this many ticks: its CPU counts from the start (it is in the pod's counter), only its PIDs
+   * (for GPU matching) wait. Default 10; 1 lists every tick.
+   */
+  relistEveryTicks?: number;
+  /**
+   * Whether to read the containers' cgroup.procs each tick (members, process counts). They are
+   * only needed to match GPU processes: without a GPU collector, false halves a tick's reads
+   * (then `members` and `jobProcessCount` stay empty). Default true.
+   */
+  trackMembers?: boolean;
 }
 
 interface PodState {
@@ -67,8 +81,14 @@ interface PodState {
   jobId: string;
   baselineSeconds: number;
   lastSeconds: number;
-  /** Container cgroup names → container id, from the last listing. */
+  /** Container ids of the pod's container cgroups, from the last listing. */
   containerIds: string[];
+  /** Directories of the container cgroups, from the last listing. */
+  containerDirs: string[];
+  /** Tick of the last listing. */
+  listedAt: number;
+  /** Stagger of the periodic listing. */
+  phase: number;
 }
 
 const isKubepods = (name: string): boolean => name === "kubepods" || name === "kubepods.slice" || name.endsWith("-kubepods.slice");
@@ -118,6 +138,7 @@ export class NodeJobSource implements ProcessSource {
   private readonly procRoot: string;
   private readonly ticksPerSecond: number;
   private readonly pods = new Map<string, PodState>();
+  private readonly podsByDir = new Map<string, PodState>();
   /** CPU seconds counted by pods that left each job (or moved to another job). */
   private readonly departed = new Map<string, number>();
   private kubepods: string[] | undefined;
@@ -125,7 +146,7 @@ export class NodeJobSource implements ProcessSource {
   private lastHost = { busy: 0, total: 0 };
   private saidNoKubepods = false;
   /** Counters for probe and the benchmark. */
-  readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0 };
+  readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0, containerListings: 0 };
 
   constructor(private readonly o: NodeJobSourceOptions) {
     this.procRoot = o.procRoot ?? "/";
@@ -144,20 +165,27 @@ export class NodeJobSource implements ProcessSource {
     const jobProcessCount = new Map<string, number>();
     const meta = new Map<string, PodMetadata | undefined>();
     for (const podDir of this.podDirs()) {
-      const id = parseCgroupPath("/" + podDir.name);
-      if (!id.podUid) continue;
-      const uid = id.podUid;
+      let pod = this.podsByDir.get(podDir.path);
+      let uid: string;
+      if (pod) uid = pod.uid;
+      else {
+        const id = parseCgroupPath("/" + podDir.name);
+        if (!id.podUid) continue;
+        uid = id.podUid;
+      }
       seen.add(uid);
       const m = this.o.pods?.byUid(uid);
       meta.set(uid, m);
       const jobId = this.jobIdOf(uid, m);
       const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
       this.stats.cpuReads++;
-      let pod = this.pods.get(uid);
+      pod ??= this.pods.get(uid);
       if (!pod) {
         this.stats.podsSeen++;
-        pod = { uid, dir: podDir.path, qosClass: id.qosClass, jobId, baselineSeconds: first ? cpu ?? 0 : 0, lastSeconds: first ? cpu ?? 0 : 0, containerIds: [] };
+        const start = first ? cpu ?? 0 : 0;
+        pod = { uid, dir: podDir.path, jobId, baselineSeconds: start, lastSeconds: start, containerIds: [], containerDirs: [], listedAt: -Infinity, phase: this.stats.podsSeen };
         this.pods.set(uid, pod);
+        this.podsByDir.set(podDir.path, pod);
       } else if (pod.jobId !== jobId) {
         // Metadata arrived (or a label changed): what the pod counted so far stays with the old job.
         this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
@@ -165,17 +193,19 @@ export class NodeJobSource implements ProcessSource {
         pod.baselineSeconds = pod.lastSeconds;
       }
       if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
-      this.readMembers(pod, members, jobProcessCount);
+      if (this.o.trackMembers ?? true) this.readMembers(pod, members, jobProcessCount);
+      else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
     // Pods gone since the last tick: their counted CPU stays with their job.
     for (const [uid, pod] of this.pods) {
       if (seen.has(uid)) continue;
       this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
       this.pods.delete(uid);
+      this.podsByDir.delete(pod.dir);
     }
     const { jobCpuSeconds, jobs } = this.jobsNow(meta);
     for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
-    for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
+    if (this.o.trackMembers ?? true) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
     const text = this.proc.readText("stat");
     const host = text === undefined ? undefined : parseHostStat(text);
     if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
@@ -187,6 +217,18 @@ export class NodeJobSource implements ProcessSource {
       jobProcessCount,
       jobs,
     };
+  }
+
+  /**
+   * The job of one host PID, from <procRoot>/proc/PID/cgroup (one small read): for matching a GPU's
+   * few processes when members are not tracked (trackMembers false). undefined when the process is
+   * gone, outside every pod, or in a pod not seen by the last sample.
+   */
+  jobOfPid(pid: number): string | undefined {
+    const text = this.proc.readText(`${pid}/cgroup`);
+    if (text === undefined) return undefined;
+    const uid = identityFromProcCgroup(text).podUid;
+    return uid === undefined ? undefined : this.pods.get(uid)?.jobId;
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
@@ -221,21 +263,49 @@ export class NodeJobSource implements ProcessSource {
     return uid;
   }
 
-  /** Lists container cgroups of a pod and reads their cgroup.procs. */
+  /** Reads the cgroup.procs of a pod's containers, listing them again when due or when one is gone. */
   private readMembers(pod: PodState, members: Map<number, string>, counts: Map<string, number>): void {
-    const containers = subdirs(pod.dir);
+    const every = Math.max(1, this.o.relistEveryTicks ?? 10);
+    const tick = this.stats.ticks;
+    if (tick - pod.listedAt >= every) {
+      const firstListing = pod.listedAt === -Infinity;
+      this.listContainers(pod);
+      // Staggered: pods found in the same tick are not all listed again in the same later tick.
+      if (firstListing) pod.listedAt = tick - (pod.phase % every);
+    }
+    const jobId = pod.jobId;
+    const add = (pid: number): void => void members.set(pid, jobId);
+    let n = counts.get(jobId) ?? 0;
+    for (let pass = 0; pass < 2; pass++) {
+      let lost = false;
+      let got = 0;
+      for (const dir of pod.containerDirs) {
+        this.stats.procsReads++;
+        const c = this.reader.forEachProc(dir, add);
+        if (c < 0) lost = true;
+        else got += c;
+      }
+      // A container's cgroup went away (restart, pod shutting down): list again, read again once.
+      if (!lost || pass === 1 || pod.listedAt === tick) {
+        n += got;
+        break;
+      }
+      this.listContainers(pod);
+    }
+    counts.set(jobId, n);
+  }
+
+  private listContainers(pod: PodState): void {
     this.stats.dirListings++;
+    this.stats.containerListings++;
+    pod.listedAt = this.stats.ticks;
     pod.containerIds = [];
-    let n = counts.get(pod.jobId) ?? 0;
-    for (const c of containers ?? []) {
+    pod.containerDirs = [];
+    for (const c of subdirs(pod.dir) ?? []) {
       const cid = parseCgroupPath("/" + c.name).containerId;
       if (cid) pod.containerIds.push(cid);
-      this.stats.procsReads++;
-      const jobId = pod.jobId;
-      const got = this.reader.forEachProc(join(pod.dir, c.name), (pid) => void members.set(pid, jobId));
-      if (got > 0) n += got;
+      pod.containerDirs.push(join(pod.dir, c.name));
     }
-    counts.set(pod.jobId, n);
   }
 
   /** The kubepods cgroups' pod directories, located once and again when lost. */

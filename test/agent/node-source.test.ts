@@ -3,7 +3,7 @@
 // metadata from a loopback kubelet replaying a real PodList with the test's UIDs. Per-pod CPU
 // seconds are compared with what the burners measured themselves.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -144,7 +144,11 @@ describe.each(layouts)("node mode on $label, $driver driver", ({ h, driver, tag 
       else expect(job.attributes["k8s.container.name"]).toBeUndefined();
       expect(after.jobProcessCount.get(p.uid)).toBe(p.containers.length);
     }
-    for (const [pid, uid] of pidToPod) expect(after.members.get(pid)).toBe(uid);
+    for (const [pid, uid] of pidToPod) {
+      expect(after.members.get(pid)).toBe(uid);
+      expect(source.jobOfPid(pid)).toBe(uid); // from /proc/PID/cgroup, as the host shows it
+    }
+    expect(source.jobOfPid(process.pid)).toBeUndefined();
     expect(after.members.size).toBe(pidToPod.size);
     expect(after.members.has(process.pid)).toBe(false);
     expect(after.jobs!.size).toBe(3);
@@ -200,6 +204,35 @@ describe("node mode grouping and missing metadata (cgroup2, systemd)", () => {
     expect([...b1.jobs!.keys()].sort()).toEqual(pods.map((p) => p.uid).sort());
     for (const p of pods) expect(b1.jobs!.get(p.uid)).toEqual({ id: p.uid, name: p.uid, attributes: { "k8s.pod.uid": p.uid } });
     expect(b1.jobCpuSeconds.get(pods[0].uid)! - b0.jobCpuSeconds.get(pods[0].uid)!).toBeGreaterThan(0.25);
+  });
+
+  it.skipIf(!h || !root)("finds a container added to a running pod within relistEveryTicks, and a removed one at once", async () => {
+    const top = join(h!.dir, `pp-node-${process.pid}-relist`);
+    trees.push(top);
+    const [pod] = testPods(8);
+    makeLayout(top, "cgroupfs", [pod]);
+    const source = new NodeJobSource({ hierarchy: { dir: top, version: h!.version }, log: recordingLogger(), relistEveryTicks: 3 });
+    const first = spawn("sleep", ["600"], { stdio: "ignore" });
+    children.push(first);
+    movePid(join(top, podPaths("cgroupfs", pod).containers[0]), first.pid!);
+    expect(source.sample().members.get(first.pid!)).toBe(pod.uid);
+    // A second container appears in the running pod.
+    const extra = join(top, podPaths("cgroupfs", pod).pod, hex("9"));
+    mkdirSync(extra);
+    const second = spawn("sleep", ["600"], { stdio: "ignore" });
+    children.push(second);
+    movePid(extra, second.pid!);
+    const found: boolean[] = [];
+    for (let i = 0; i < 3; i++) found.push(source.sample().members.has(second.pid!));
+    expect(found.at(-1)).toBe(true);
+    expect(source.stats.containerListings).toBe(2); // at first sight and once 3 ticks on, not every tick
+    // The first container goes away: listed again in the same tick, the pod keeps its other member.
+    first.kill("SIGKILL");
+    await waitFor("first gone", () => (readFileSync(join(top, podPaths("cgroupfs", pod).containers[0], "cgroup.procs"), "utf8").trim() === "" ? true : undefined));
+    rmdirSync(join(top, podPaths("cgroupfs", pod).containers[0]));
+    const s = source.sample();
+    expect([...s.members.entries()]).toEqual([[second.pid!, pod.uid]]);
+    expect(s.jobProcessCount.get(pod.uid)).toBe(1);
   });
 
   it("says once when there is no kubepods cgroup", () => {
