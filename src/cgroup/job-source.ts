@@ -8,7 +8,9 @@
  */
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { basename } from "node:path";
 import type { JobCgroup } from "./job.js";
+import { parseProcCgroup } from "./path.js";
 
 /** Options of CgroupJobSource. */
 export interface CgroupJobSourceOptions {
@@ -16,6 +18,13 @@ export interface CgroupJobSourceOptions {
   procRoot?: string;
   /** USER_HZ of /proc/stat. Default 100. */
   ticksPerSecond?: number;
+  /**
+   * Whether to read cgroup.procs each tick (members and process counts). Members are only needed
+   * to match GPU processes: without a GPU collector, false makes the tick one cpu.stat read per
+   * job whatever its size (cgroup.procs costs ~0.2 ms for 1,000 processes); `members` and
+   * `jobProcessCount` then stay empty, and jobOfPid() answers for single PIDs. Default true.
+   */
+  trackMembers?: boolean;
 }
 
 interface CgroupJob {
@@ -31,8 +40,10 @@ export class CgroupJobSource implements ProcessSource {
   private readonly procRoot: string;
   private readonly ticksPerSecond: number;
   private lastHost = { busy: 0, total: 0 };
+  private readonly trackMembers: boolean;
 
   constructor(opts: CgroupJobSourceOptions = {}) {
+    this.trackMembers = opts.trackMembers ?? true;
     this.procRoot = opts.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
     this.ticksPerSecond = opts.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
@@ -73,6 +84,7 @@ export class CgroupJobSource implements ProcessSource {
       // Gone (removed after the job) or unreadable: keep the last value, the counter never goes down.
       if (now !== undefined) job.lastSeconds = Math.max(job.lastSeconds, now - job.baselineSeconds);
       jobCpuSeconds.set(id, job.lastSeconds);
+      if (!this.trackMembers) continue;
       let count = 0;
       for (const pid of job.cgroup.pids()) {
         members.set(pid, id);
@@ -90,6 +102,25 @@ export class CgroupJobSource implements ProcessSource {
       members,
       jobProcessCount,
     };
+  }
+
+  /**
+   * The job a PID belongs to, from <procRoot>/proc/PID/cgroup (one small read): whether the
+   * process's cgroup (on the job cgroup's hierarchy) is the job's or below it.
+   */
+  jobOfPid(pid: number): string | undefined {
+    const text = this.proc.readText(`${pid}/cgroup`);
+    if (text === undefined) return undefined;
+    const lines = parseProcCgroup(text);
+    for (const [id, job] of this.jobs) {
+      const suffix = "/" + basename(job.cgroup.dir);
+      const v = job.cgroup.version;
+      for (const l of lines) {
+        if (v === 2 ? l.version !== 2 : !(l.version === 1 && l.controllers.includes("cpuacct"))) continue;
+        if (l.path.endsWith(suffix) || l.path.includes(suffix + "/")) return id;
+      }
+    }
+    return undefined;
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {

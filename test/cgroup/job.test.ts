@@ -77,6 +77,12 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     await launcherExit; // the launcher and the middle process have exited: the daemon is an orphan in its own session
     const mid = source.sample();
     expect(mid.members.get(daemonPid)).toBe("job");
+    expect(source.jobOfPid(daemonPid)).toBe("job");
+    expect(source.jobOfPid(process.pid)).toBeUndefined();
+    const lean = new CgroupJobSource({ trackMembers: false });
+    lean.attach("job", cg);
+    expect(lean.sample().members.size).toBe(0);
+    expect(lean.jobOfPid(daemonPid)).toBe("job");
     expect(cg.pids()).toContain(daemonPid);
     expect(readFileSync(`/proc/${daemonPid}/stat`, "utf8").split(") ")[1].split(" ")[3]).toBe(String(daemonPid)); // session id: setsid
 
