@@ -29,8 +29,8 @@ import { readdirSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import { CgroupReader } from "../cgroup/fs.js";
-import type { CgroupMounts } from "../cgroup/mounts.js";
-import { identityFromProcCgroup, parseCgroupPath, type CgroupVersion, type QosClass } from "../cgroup/path.js";
+import { readCgroupMounts, type CgroupMounts } from "../cgroup/mounts.js";
+import { identityFromProcCgroup, parseCgroupPath, type CgroupDriver, type CgroupVersion, type QosClass } from "../cgroup/path.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
 import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
@@ -52,7 +52,7 @@ export interface NodeJobSourceOptions {
   /** Root holding the host's proc/ (e.g. "/host"): /proc/stat and environ. Default "/". */
   procRoot?: string;
   /** Pod metadata by UID; `requestRefresh` is called (fire-and-forget) for a UID it does not know. */
-  pods?: PodMetadataLookup & { requestRefresh?(): void };
+  pods?: PodMetadataLookup & { requestRefresh?(uid?: string): void };
   /** Label key whose value groups pods into one job. */
   groupByLabel?: string;
   ticksPerSecond?: number;
@@ -254,7 +254,7 @@ export class NodeJobSource implements ProcessSource {
     const value = key && m ? m.labels[key] : undefined;
     if (value !== undefined) return `${key}=${value}`;
     if (!m) {
-      this.o.pods?.requestRefresh?.();
+      this.o.pods?.requestRefresh?.(uid);
       this.o.log.warnOnce(
         "node-source:no-metadata",
         `no pod metadata for pod ${uid}${this.o.pods ? " (not in the kubelet's answer yet, or the kubelet is unreachable)" : " (no kubelet or API server configured)"}: such pods are named by their UID`,
@@ -372,4 +372,40 @@ export class NodeJobSource implements ProcessSource {
     attributes[`k8s.pod.label.${key}`] = value;
     return { id, name: value, attributes };
   }
+}
+
+/** Options of createNodeJobSource: where the host's /proc and /sys are, plus NodeJobSource's own. */
+export interface NodeSetupOptions extends Omit<NodeJobSourceOptions, "hierarchy" | "procRoot"> {
+  /** Root holding the host's proc/ ("/" on the host; "/host" when /host/proc is the host's). */
+  procRoot?: string;
+  /** The host's /sys ("/sys"; "/host/sys" in a DaemonSet). */
+  sysRoot?: string;
+}
+
+/** createNodeJobSource's result. */
+export type NodeSetup =
+  | { status: "ok"; source: NodeJobSource; hierarchy: NodeHierarchy; kubepods: string[]; driver?: CgroupDriver }
+  | { status: "unavailable"; reason: string };
+
+/**
+ * Finds the host's cgroup hierarchy holding the kubelet's tree (mountinfo of the host's init when
+ * procRoot is not "/", else of this process; mount points rebased on sysRoot) and makes a
+ * NodeJobSource on it. Never throws.
+ */
+export function createNodeJobSource(opts: NodeSetupOptions): NodeSetup {
+  const procRoot = opts.procRoot ?? "/";
+  const mounts = readCgroupMounts({ procRoot, sysRoot: opts.sysRoot, pid: procRoot === "/" ? "self" : 1 });
+  if (!mounts.v2 && !mounts.v1.has("cpuacct")) {
+    return { status: "unavailable", reason: `no cgroup2 or v1 cpuacct mount in ${join(procRoot, "proc", procRoot === "/" ? "self" : "1", "mountinfo")}` };
+  }
+  const depth = opts.searchDepth ?? 4;
+  const hierarchy = selectNodeHierarchy(mounts, depth);
+  if (!hierarchy) {
+    const where = [mounts.v2?.mountPoint, mounts.v1.get("cpuacct")?.mountPoint].filter(Boolean).join(" or ");
+    return { status: "unavailable", reason: `no kubepods cgroup under ${where}: not a Kubernetes node, or the host's /sys is not mounted there (--sys-root)` };
+  }
+  const kubepods = findKubepods(hierarchy.dir, depth);
+  const driver: CgroupDriver = kubepods.some((k) => k.endsWith(".slice")) ? "systemd" : "cgroupfs";
+  const { sysRoot: _sysRoot, ...rest } = opts;
+  return { status: "ok", source: new NodeJobSource({ ...rest, procRoot, hierarchy }), hierarchy, kubepods, driver };
 }

@@ -3,12 +3,12 @@
 // metadata from a loopback kubelet replaying a real PodList with the test's UIDs. Per-pod CPU
 // seconds are compared with what the burners measured themselves.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { NodeJobSource, findKubepods, selectNodeHierarchy, type NodeHierarchy } from "../../src/agent/node-source.js";
+import { NodeJobSource, createNodeJobSource, findKubepods, selectNodeHierarchy, type NodeHierarchy } from "../../src/agent/node-source.js";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 import { PodMetadataCache } from "../../src/k8s/cache.js";
 import { fetchPods } from "../../src/k8s/client.js";
@@ -233,6 +233,39 @@ describe("node mode grouping and missing metadata (cgroup2, systemd)", () => {
     const s = source.sample();
     expect([...s.members.entries()]).toEqual([[second.pid!, pod.uid]]);
     expect(s.jobProcessCount.get(pod.uid)).toBe(1);
+  });
+
+  it.skipIf(!h || !root)("createNodeJobSource finds the host's hierarchy from the host init's mountinfo, rebased on --sys-root", async () => {
+    const top = join(h!.dir, `pp-node-${process.pid}-setup`);
+    trees.push(top);
+    const [pod] = testPods(7);
+    makeLayout(top, "cgroupfs", [pod]);
+    // A DaemonSet's view: the host's /proc at <fake>/proc (its PID 1 mounts cgroup2 on /sys/fs/cgroup)
+    // and the host's /sys at <fake>/sys (here a link to the test's real cgroup tree).
+    const fake = mkdtempSync(join(tmpdir(), "pp-host-"));
+    tmp.push(fake);
+    mkdirSync(join(fake, "proc", "1"), { recursive: true });
+    mkdirSync(join(fake, "sys", "fs"), { recursive: true });
+    symlinkSync(top, join(fake, "sys", "fs", "cgroup"));
+    const fs = h!.version === 2 ? "cgroup2 cgroup2 rw" : "cgroup cgroup rw,cpuacct";
+    writeFileSync(join(fake, "proc", "1", "mountinfo"), `30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - ${fs}\n`);
+    writeFileSync(join(fake, "proc", "stat"), readFileSync("/proc/stat"));
+    const log = recordingLogger();
+    const r = createNodeJobSource({ procRoot: fake, sysRoot: join(fake, "sys"), log });
+    if (r.status !== "ok") throw new Error(r.reason);
+    expect(r.hierarchy).toEqual({ dir: join(fake, "sys", "fs", "cgroup"), version: h!.version });
+    expect(r.driver).toBe("cgroupfs");
+    expect(r.kubepods).toEqual([join(fake, "sys", "fs", "cgroup", "kubepods")]);
+    const s = r.source.sample();
+    expect([...s.jobs!.keys()]).toEqual([pod.uid]);
+    expect(s.hostTotalCpuSeconds).toBeGreaterThan(0);
+
+    writeFileSync(join(fake, "proc", "1", "mountinfo"), "");
+    expect(createNodeJobSource({ procRoot: fake, log })).toEqual({ status: "unavailable", reason: `no cgroup2 or v1 cpuacct mount in ${join(fake, "proc", "1", "mountinfo")}` });
+    writeFileSync(join(fake, "proc", "1", "mountinfo"), `30 23 0:26 / ${fake} rw - cgroup2 cgroup2 rw\n`);
+    const none = createNodeJobSource({ procRoot: fake, log });
+    expect(none.status).toBe("unavailable");
+    if (none.status === "unavailable") expect(none.reason).toMatch(/^no kubepods cgroup under .*: not a Kubernetes node/);
   });
 
   it("says once when there is no kubepods cgroup", () => {
