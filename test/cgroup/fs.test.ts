@@ -1,10 +1,11 @@
 // CgroupReader on directories holding files in the kernel's formats (cpu.stat as on this
 // machine's cgroup2, cpuacct.usage in ns, memory files, a cgroup.procs longer than one page).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CgroupReader, parseCpuStat } from "../../src/cgroup/fs.js";
+import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -42,5 +43,16 @@ describe("CgroupReader", () => {
   });
   it("parseCpuStat", () => {
     expect(parseCpuStat("usage_usec 5\nuser_usec 3\nsystem_usec 2\n")).toEqual({ usage_usec: 5, user_usec: 3, system_usec: 2 });
+  });
+});
+
+describe("this machine's cgroup mounts (readCgroupMounts on /proc/self/mountinfo)", () => {
+  it("every hierarchy found is a cgroup directory", () => {
+    const m = readCgroupMounts();
+    expect(m.v2 !== undefined || m.v1.size > 0).toBe(true);
+    if (m.v2) expect(existsSync(join(m.v2.mountPoint, "cgroup.controllers"))).toBe(true);
+    const cpuacct = m.v1.get("cpuacct");
+    if (cpuacct) expect(existsSync(join(cpuacct.mountPoint, "cpuacct.usage"))).toBe(true);
+    for (const v of m.v1.values()) expect(existsSync(join(v.mountPoint, "cgroup.procs"))).toBe(true);
   });
 });
