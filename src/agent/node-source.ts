@@ -154,6 +154,11 @@ export class NodeJobSource implements ProcessSource {
     this.ticksPerSecond = o.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
   }
 
+  /** Entries held (for probe and tests: bounded by the pods alive now). */
+  stateSizes(): { pods: number; podDirs: number; departedJobs: number } {
+    return { pods: this.pods.size, podDirs: this.podsByDir.size, departedJobs: this.departed.size };
+  }
+
   /** Node mode discovers its jobs; explicit registration has no meaning here (ignored). */
   addJob(_jobId: string, _rootPid: number): void {}
 
