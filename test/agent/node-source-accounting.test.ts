@@ -106,6 +106,6 @@ describe("NodeJobSource accounting", () => {
     expect(last.jobs!.size).toBe(0);
     expect(last.jobCpuSeconds.size).toBe(0);
     expect(s.stats.podsSeen).toBe(2000);
-    expect(s.stateSizes()).toEqual({ pods: 0, podDirs: 0, departedJobs: 0 });
+    expect(s.stateSizes()).toEqual({ pods: 0, podDirs: 0, departedJobs: 0, openFiles: 0 });
   });
 });

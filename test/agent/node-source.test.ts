@@ -40,6 +40,12 @@ async function waitFor<T>(what: string, f: () => T | undefined, timeoutMillis = 
   }
 }
 
+/** The PID a script published in `file`, once it is there whole. */
+const readPid = (file: string): number | undefined => {
+  const n = existsSync(file) ? Number(readFileSync(file, "utf8")) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+};
+
 const hex = (seed: string): string => (seed.repeat(64 / seed.length + 1)).slice(0, 64);
 /** Test pod UIDs carry the test's pid so parallel runs never collide. */
 const uidFor = (n: number): string => `${(process.pid % 0xffffffff).toString(16).padStart(8, "0")}-0000-4000-8000-${String(n).padStart(12, "0")}`;
@@ -88,7 +94,7 @@ async function startBurners(top: string, driver: Driver, pods: TestPod[], work: 
       const name = `${p.name}-${k}`;
       const child = spawn(process.execPath, [burnerScript, work, name, String(p.targets[k])], { stdio: "ignore" });
       children.push(child);
-      const pid = Number(await waitFor(`${name} ready`, () => (existsSync(join(work, `${name}.ready`)) ? readFileSync(join(work, `${name}.ready`), "utf8") : undefined)));
+      const pid = await waitFor(`${name} ready`, () => readPid(join(work, `${name}.ready`)));
       movePid(join(top, paths.containers[k]), pid);
       pidToPod.set(pid, p.uid);
     }

@@ -44,7 +44,7 @@ const alive = (pid: number): boolean => {
 
 const reportedCpu = (dir: string): number =>
   readdirSync(dir)
-    .filter((f) => f.startsWith("cpu-"))
+    .filter((f) => f.startsWith("cpu-") && !f.endsWith(".tmp"))
     .reduce((s, f) => s + Number(readFileSync(join(dir, f), "utf8")), 0);
 
 const mounts = readCgroupMounts();
@@ -73,7 +73,10 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     const launcher = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
     const launcherExit = new Promise((r) => launcher.on("exit", r));
     source.addJob("job", launcher.pid!);
-    const daemonPid = Number(await waitFor("daemon pid", () => (existsSync(join(work, "daemon.pid")) ? readFileSync(join(work, "daemon.pid"), "utf8") : undefined)));
+    const daemonPid = await waitFor("daemon pid", () => {
+      const n = existsSync(join(work, "daemon.pid")) ? Number(readFileSync(join(work, "daemon.pid"), "utf8")) : NaN;
+      return Number.isInteger(n) && n > 0 ? n : undefined;
+    });
     await launcherExit; // the launcher and the middle process have exited: the daemon is an orphan in its own session
     const mid = source.sample();
     expect(mid.members.get(daemonPid)).toBe("job");
@@ -104,8 +107,10 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     await waitFor("daemon gone", () => (alive(daemonPid) ? undefined : true));
     expect(await cg.remove()).toBe(true);
     expect(existsSync(cg.dir)).toBe(false);
-    // Once removed, the source keeps the last value: the counter never goes down.
+    // Once removed, the source keeps the last value: the counter never goes down (its held files
+    // of the removed cgroup answer ENODEV and are dropped).
     expect(source.sample().jobCpuSeconds.get("job")).toBe(measured);
+    source.close();
   });
 });
 
