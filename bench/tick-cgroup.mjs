@@ -1,7 +1,7 @@
 // Benchmark: tick cost of run's job tracking by cgroup (CgroupJobSource: one cpu.stat and one
 // cgroup.procs read per job) against /proc tracking (ProcessTracker: one stat read per member),
 // for real jobs of 1, 100 and 1,000 processes, each as a ratio to the raw cost of the reads it
-// makes (its floor). Results are recorded by hand in bench/RESULTS.md. Not a test. Needs root and
+// makes the way it makes them (its floor: pread of held files for the cgroup source). Results are recorded by hand in bench/RESULTS.md. Not a test. Needs root and
 // a writable cgroup2 hierarchy (or v1 cpuacct: `--v1`).
 //
 //   node bench/tick-cgroup.mjs [--v1]
@@ -67,14 +67,24 @@ export async function main() {
       for (let i = 0; i < 50 && tracker.sample().jobProcessCount.get("job") < n; i++) await new Promise((res) => setTimeout(res, 50));
       const tracked = tracker.sample().jobProcessCount.get("job");
       const pids = cg.pids();
+      // The cgroup source holds its two files open and re-reads them with pread (see CgroupReader).
+      const cpuFd = openSync(join(cg.dir, prefer === "v2" ? "cpu.stat" : "cpuacct.usage"), "r");
+      const procsFd = openSync(join(cg.dir, "cgroup.procs"), "r");
+      const pread = (fd) => {
+        let n = 0;
+        let k;
+        while ((k = readSync(fd, buf, n, buf.length - n, n)) > 0) n += k;
+      };
+      // v1 cgroup.procs is never held (its PID list is cached per open file): open/read/close.
+      const procsRead = () => (prefer === "v2" ? pread(procsFd) : rawRead(join(cg.dir, "cgroup.procs")));
       const ticks = n >= 1000 ? 200 : 500;
       // Interleave: alternate blocks of both sources and both floors.
       const res = { cgroup: [], procfs: [], cgroupFloor: [], procfsFloor: [], lean: [], leanFloor: [] };
       for (let round = 0; round < 5; round++) {
         res.cgroup.push(...timeLoop(() => cgs.sample(), ticks / 5));
-        res.cgroupFloor.push(...timeLoop(() => (rawRead(join(cg.dir, prefer === "v2" ? "cpu.stat" : "cpuacct.usage")), rawRead(join(cg.dir, "cgroup.procs")), rawRead("/proc/stat")), ticks / 5));
+        res.cgroupFloor.push(...timeLoop(() => (pread(cpuFd), procsRead(), rawRead("/proc/stat")), ticks / 5));
         res.lean.push(...timeLoop(() => lean.sample(), ticks / 5));
-        res.leanFloor.push(...timeLoop(() => (rawRead(join(cg.dir, prefer === "v2" ? "cpu.stat" : "cpuacct.usage")), rawRead("/proc/stat")), ticks / 5));
+        res.leanFloor.push(...timeLoop(() => (pread(cpuFd), rawRead("/proc/stat")), ticks / 5));
         res.procfs.push(...timeLoop(() => tracker.sample(), ticks / 5));
         res.procfsFloor.push(...timeLoop(() => {
           for (const p of pids) rawRead(`/proc/${p}/stat`);
@@ -88,6 +98,10 @@ export async function main() {
       console.log(`    cgroup, trackMembers false  ${fmt("lean")}  floor ${fmt("leanFloor")}  ratio ${(m.lean / m.leanFloor).toFixed(2)}`);
       console.log(`    procfs  ${fmt("procfs")}  floor ${fmt("procfsFloor")}  ratio ${(m.procfs / m.procfsFloor).toFixed(2)}`);
       console.log(`    procfs / cgroup ${(m.procfs / m.cgroup).toFixed(1)}×`);
+      closeSync(cpuFd);
+      closeSync(procsFd);
+      cgs.close();
+      lean.close();
     } finally {
       await cg.kill();
       await cg.remove();
