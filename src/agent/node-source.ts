@@ -31,6 +31,7 @@ import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../cor
 import { CgroupReader } from "../cgroup/fs.js";
 import { readCgroupMounts, type CgroupMounts } from "../cgroup/mounts.js";
 import { identityFromProcCgroup, parseCgroupPath, type CgroupDriver, type CgroupVersion, type QosClass } from "../cgroup/path.js";
+import type { FetchPodsResult } from "../k8s/client.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
 import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
@@ -429,4 +430,36 @@ export function createNodeJobSource(opts: NodeSetupOptions): NodeSetup {
   const driver: CgroupDriver = kubepods.some((k) => k.endsWith(".slice")) ? "systemd" : "cgroupfs";
   const { sysRoot: _sysRoot, ...rest } = opts;
   return { status: "ok", source: new NodeJobSource({ ...rest, procRoot, hierarchy }), hierarchy, kubepods, driver };
+}
+
+/** What node mode would find here, for `powerprint probe` in agent context. */
+export interface NodeProbe {
+  cgroup:
+    | { status: "ok"; version: CgroupVersion; dir: string; driver?: CgroupDriver; kubepods: string[]; pods: number }
+    | { status: "unavailable"; reason: string };
+  /** Absent when no pod source was given. */
+  podMetadata?: { status: "ok"; pods: number; matched: number } | { status: "error"; reason: string };
+}
+
+/**
+ * Probes node mode: the hierarchy and driver (createNodeJobSource), how many pod cgroups one walk
+ * finds, and, with `fetchPods`, whether pod metadata comes and how many of the pods found it names.
+ * Never throws; reads the network only through `fetchPods`.
+ */
+export async function probeNodeMode(
+  opts: { procRoot?: string; sysRoot?: string; log: Logger; fetchPods?: () => Promise<FetchPodsResult> },
+): Promise<NodeProbe> {
+  const setup = createNodeJobSource({ procRoot: opts.procRoot, sysRoot: opts.sysRoot, log: opts.log, trackMembers: false, maxOpenFiles: 0 });
+  const out: NodeProbe = { cgroup: setup.status === "ok" ? { status: "ok", version: setup.hierarchy.version, dir: setup.hierarchy.dir, kubepods: setup.kubepods, pods: 0 } : setup };
+  let uids: string[] = [];
+  if (setup.status === "ok" && out.cgroup.status === "ok") {
+    if (setup.driver) out.cgroup.driver = setup.driver;
+    uids = [...(setup.source.sample().jobs?.keys() ?? [])];
+    out.cgroup.pods = uids.length;
+  }
+  if (opts.fetchPods) {
+    const r = await opts.fetchPods();
+    out.podMetadata = r.status === "ok" ? { status: "ok", pods: r.pods.length, matched: r.pods.filter((p) => uids.includes(p.uid)).length } : { status: "error", reason: r.reason };
+  }
+  return out;
 }

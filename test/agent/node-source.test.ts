@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { NodeJobSource, createNodeJobSource, findKubepods, selectNodeHierarchy, type NodeHierarchy } from "../../src/agent/node-source.js";
+import { NodeJobSource, createNodeJobSource, findKubepods, probeNodeMode, selectNodeHierarchy, type NodeHierarchy } from "../../src/agent/node-source.js";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 import { PodMetadataCache } from "../../src/k8s/cache.js";
 import { fetchPods } from "../../src/k8s/client.js";
@@ -265,6 +265,17 @@ describe("node mode grouping and missing metadata (cgroup2, systemd)", () => {
     const s = r.source.sample();
     expect([...s.jobs!.keys()]).toEqual([pod.uid]);
     expect(s.hostTotalCpuSeconds).toBeGreaterThan(0);
+
+    // probe: hierarchy, driver, pods found, and how many of them the kubelet names.
+    const kubelet = await startReplayServer(() => ({ body: podList([pod]) }));
+    servers.push(kubelet);
+    const probe = await probeNodeMode({ procRoot: fake, sysRoot: join(fake, "sys"), log, fetchPods: () => fetchPods({ url: `${kubelet.url}/pods` }) });
+    expect(probe).toEqual({
+      cgroup: { status: "ok", version: h!.version, dir: join(fake, "sys", "fs", "cgroup"), driver: "cgroupfs", kubepods: [join(fake, "sys", "fs", "cgroup", "kubepods")], pods: 1 },
+      podMetadata: { status: "ok", pods: 3, matched: 1 }, // the test pod and the two real pods after it
+    });
+    const down = await probeNodeMode({ procRoot: fake, sysRoot: join(fake, "sys"), log, fetchPods: () => fetchPods({ url: "http://127.0.0.1:1/pods", timeoutMillis: 2000 }) });
+    expect(down.podMetadata).toEqual({ status: "error", reason: expect.stringMatching(/^GET 127\.0\.0\.1:1\/pods: .*ECONNREFUSED/) });
 
     writeFileSync(join(fake, "proc", "1", "mountinfo"), "");
     expect(createNodeJobSource({ procRoot: fake, log })).toEqual({ status: "unavailable", reason: `no cgroup2 or v1 cpuacct mount in ${join(fake, "proc", "1", "mountinfo")}` });
