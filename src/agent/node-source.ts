@@ -177,49 +177,18 @@ export class NodeJobSource implements ProcessSource {
     const members = new Map<number, string>();
     const jobProcessCount = new Map<string, number>();
     const meta = new Map<string, PodMetadata | undefined>();
+    const tracking = this.o.trackMembers ?? true;
     for (const podDir of this.podDirs()) {
-      let pod = this.podsByDir.get(podDir.path);
-      let uid: string;
-      if (pod) uid = pod.uid;
-      else {
-        const id = parseCgroupPath("/" + podDir.name);
-        if (!id.podUid) continue;
-        uid = id.podUid;
-      }
-      seen.add(uid);
-      const m = this.o.pods?.byUid(uid);
-      meta.set(uid, m);
-      const jobId = this.jobIdOf(uid, m);
-      const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
-      this.stats.cpuReads++;
-      pod ??= this.pods.get(uid);
-      if (!pod) {
-        this.stats.podsSeen++;
-        const start = first ? cpu ?? 0 : 0;
-        pod = { uid, dir: podDir.path, jobId, baselineSeconds: start, lastSeconds: start, containerIds: [], containerDirs: [], listedAt: -Infinity, phase: this.stats.podsSeen };
-        this.pods.set(uid, pod);
-        this.podsByDir.set(podDir.path, pod);
-      } else if (pod.jobId !== jobId) {
-        // Metadata arrived (or a label changed): what the pod counted so far stays with the old job.
-        this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
-        pod.jobId = jobId;
-        pod.baselineSeconds = pod.lastSeconds;
-      }
-      if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
-      if (this.o.trackMembers ?? true) this.readMembers(pod, members, jobProcessCount);
+      const pod = this.observePod(podDir, first, meta);
+      if (!pod) continue;
+      seen.add(pod.uid);
+      if (tracking) this.readMembers(pod, members, jobProcessCount);
       else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
-    // Pods gone since the last tick: their counted CPU stays with their job.
-    for (const [uid, pod] of this.pods) {
-      if (seen.has(uid)) continue;
-      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
-      this.pods.delete(uid);
-      this.podsByDir.delete(pod.dir);
-      this.reader.forget([join(pod.dir, this.o.hierarchy.version === 2 ? "cpu.stat" : "cpuacct.usage"), ...pod.containerDirs.map((d) => join(d, "cgroup.procs"))]);
-    }
+    this.dropGone(seen);
     const { jobCpuSeconds, jobs } = this.jobsNow(meta);
     for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
-    if (this.o.trackMembers ?? true) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
+    if (tracking) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
     const text = this.proc.readText("stat");
     const host = text === undefined ? undefined : parseHostStat(text);
     if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
@@ -231,6 +200,49 @@ export class NodeJobSource implements ProcessSource {
       jobProcessCount,
       jobs,
     };
+  }
+
+  /** One pod cgroup of this walk: its state, job and CPU counter read. undefined for a directory that is no pod. */
+  private observePod(podDir: { name: string; path: string }, first: boolean, meta: Map<string, PodMetadata | undefined>): PodState | undefined {
+    let pod = this.podsByDir.get(podDir.path);
+    let uid: string;
+    if (pod) uid = pod.uid;
+    else {
+      const id = parseCgroupPath("/" + podDir.name);
+      if (!id.podUid) return undefined;
+      uid = id.podUid;
+    }
+    const m = this.o.pods?.byUid(uid);
+    meta.set(uid, m);
+    const jobId = this.jobIdOf(uid, m);
+    const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
+    this.stats.cpuReads++;
+    pod ??= this.pods.get(uid);
+    if (!pod) {
+      this.stats.podsSeen++;
+      const start = first ? cpu ?? 0 : 0;
+      pod = { uid, dir: podDir.path, jobId, baselineSeconds: start, lastSeconds: start, containerIds: [], containerDirs: [], listedAt: -Infinity, phase: this.stats.podsSeen };
+      this.pods.set(uid, pod);
+      this.podsByDir.set(podDir.path, pod);
+    } else if (pod.jobId !== jobId) {
+      // Metadata arrived (or a label changed): what the pod counted so far stays with the old job.
+      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+      pod.jobId = jobId;
+      pod.baselineSeconds = pod.lastSeconds;
+    }
+    if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
+    return pod;
+  }
+
+  /** Pods gone since the last tick: their counted CPU stays with their job; their held files are closed. */
+  private dropGone(seen: ReadonlySet<string>): void {
+    for (const [uid, pod] of this.pods) {
+      if (seen.has(uid)) continue;
+      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+      this.pods.delete(uid);
+      this.podsByDir.delete(pod.dir);
+      this.reader.forget([join(pod.dir, this.o.hierarchy.version === 2 ? "cpu.stat" : "cpuacct.usage"), ...pod.containerDirs.map((d) => join(d, "cgroup.procs"))]);
+    }
   }
 
   /**
