@@ -186,6 +186,12 @@ export class NodeJobSource implements ProcessSource {
       else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
     this.dropGone(seen);
+    if (this.reader.invisiblePids > 0) {
+      this.o.log.warnOnce(
+        "node-source:invisible-pids",
+        "pod processes are outside this PID namespace (cgroup.procs shows them as 0): pod CPU is exact, but GPU processes cannot be matched to pods; run the DaemonSet with hostPID: true",
+      );
+    }
     const { jobCpuSeconds, jobs } = this.jobsNow(meta);
     for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
     if (tracking) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);

@@ -26,6 +26,11 @@ import type { CgroupVersion } from "./path.js";
 export class CgroupReader {
   private buf = Buffer.allocUnsafe(4096);
   private readonly held = new Map<string, number>();
+  /**
+   * PIDs read as 0: processes outside the reader's PID namespace (the kernel shows them as 0 in
+   * cgroup.procs). Skipped; a DaemonSet needs hostPID to see them.
+   */
+  invisiblePids = 0;
 
   /** `maxHeldFiles`: how many files may stay open (0: open/read/close each time). */
   constructor(private readonly maxHeldFiles = 0) {}
@@ -116,10 +121,16 @@ export class CgroupReader {
   procs(dir: string, version: CgroupVersion = 2): number[] | undefined {
     const n = this.readFile(dir + "/cgroup.procs", version === 2);
     if (n < 0) return undefined;
-    return parsePidLines(this.buf, n);
+    const pids = parsePidLines(this.buf, n);
+    const visible = pids.filter((p) => p !== 0);
+    this.invisiblePids += pids.length - visible.length;
+    return visible;
   }
 
-  /** Calls `f` for each PID in `cgroup.procs` without allocating an array; returns the count, or -1 when gone. */
+  /**
+   * Calls `f` for each PID in `cgroup.procs` without allocating an array; returns the count, or -1
+   * when gone. PIDs shown as 0 (outside this PID namespace) are skipped and counted in invisiblePids.
+   */
   forEachProc(dir: string, f: (pid: number) => void, version: CgroupVersion = 2): number {
     const n = this.readFile(dir + "/cgroup.procs", version === 2);
     if (n < 0) return -1;
@@ -127,23 +138,22 @@ export class CgroupReader {
     let count = 0;
     let v = 0;
     let digits = 0;
-    for (let i = 0; i < n; i++) {
-      const c = buf[i];
+    for (let i = 0; i <= n; i++) {
+      const c = i < n ? buf[i] : 0x0a;
       if (c >= 0x30 && c <= 0x39) {
         v = v * 10 + (c - 0x30);
         digits++;
-      } else {
-        if (digits > 0) {
+        continue;
+      }
+      if (digits > 0) {
+        if (v === 0) this.invisiblePids++;
+        else {
           f(v);
           count++;
         }
-        v = 0;
-        digits = 0;
       }
-    }
-    if (digits > 0) {
-      f(v);
-      count++;
+      v = 0;
+      digits = 0;
     }
     return count;
   }

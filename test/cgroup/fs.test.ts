@@ -1,6 +1,7 @@
 // CgroupReader on directories holding files in the kernel's formats (cpu.stat as on this
 // machine's cgroup2, cpuacct.usage in ns, memory files, a cgroup.procs longer than one page).
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -54,5 +55,37 @@ describe("this machine's cgroup mounts (readCgroupMounts on /proc/self/mountinfo
     const cpuacct = m.v1.get("cpuacct");
     if (cpuacct) expect(existsSync(join(cpuacct.mountPoint, "cpuacct.usage"))).toBe(true);
     for (const v of m.v1.values()) expect(existsSync(join(v.mountPoint, "cgroup.procs"))).toBe(true);
+  });
+});
+
+describe("cgroup.procs read from another PID namespace", () => {
+  const v2 = readCgroupMounts().v2;
+  const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0;
+  it.skipIf(!v2 || !canUnshare || process.getuid?.() !== 0)("shows outside processes as 0: skipped and counted, never a member", async () => {
+    const d = join(v2!.mountPoint, `pp-pidns-${process.pid}`);
+    mkdirSync(d);
+    const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(d, "cgroup.procs"), String(sleeper.pid));
+      // The built reader (dist/, made by test/global-setup.ts) run inside a new PID namespace.
+      const fsJs = join(import.meta.dirname, "..", "..", "dist", "src", "cgroup", "fs.js");
+      const code = `import(${JSON.stringify(fsJs)}).then((m) => { const r = new m.CgroupReader(); const seen = []; const n = r.forEachProc(${JSON.stringify(d)}, (p) => seen.push(p)); const procs = r.procs(${JSON.stringify(d)}); console.log(JSON.stringify({ n, seen, procs, invisible: r.invisiblePids })); })`;
+      const out = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", process.execPath, "-e", code], { encoding: "utf8" });
+      expect(out.status, out.stderr).toBe(0);
+      expect(JSON.parse(out.stdout)).toEqual({ n: 0, seen: [], procs: [], invisible: 2 });
+      // From this namespace the same file names the sleeper.
+      expect(new CgroupReader().procs(d)).toEqual([sleeper.pid]);
+    } finally {
+      sleeper.kill("SIGKILL");
+      await new Promise((r) => sleeper.on("exit", r));
+      for (let i = 0; i < 100; i++) {
+        try {
+          rmdirSync(d);
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    }
   });
 });
