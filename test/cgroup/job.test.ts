@@ -2,7 +2,7 @@
 // double-forked setsid daemon started by the job is caught, its CPU counted, killed by kill(), and
 // the cgroup removed after.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -111,6 +111,36 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     // of the removed cgroup answer ENODEV and are dropped).
     expect(source.sample().jobCpuSeconds.get("job")).toBe(measured);
     source.close();
+  });
+});
+
+describe("createJobCgroup placement", () => {
+  it.skipIf(!mounts.v2 || process.getuid?.() !== 0)("goes next to the process's own cgroup (under its parent) on cgroup2", async () => {
+    // A process in <v2>/pp-own-<pid>/leaf: its job cgroup belongs in <v2>/pp-own-<pid>.
+    const parent = join(mounts.v2!.mountPoint, `pp-own-${process.pid}`);
+    mkdirSync(join(parent, "leaf"), { recursive: true });
+    const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(parent, "leaf", "cgroup.procs"), String(sleeper.pid));
+      const r = createJobCgroup({ prefer: "v2", selfPid: sleeper.pid });
+      if (r.status !== "ok") throw new Error(r.reason);
+      made.push(r.cgroup);
+      expect(r.cgroup.dir).toBe(join(parent, `powerprint-${sleeper.pid}-${r.cgroup.dir.split("-").at(-1)}`));
+      expect(await r.cgroup.remove()).toBe(true);
+    } finally {
+      sleeper.kill("SIGKILL");
+      await new Promise((res) => sleeper.on("exit", res));
+      for (const d of [join(parent, "leaf"), parent]) {
+        for (let i = 0; i < 100; i++) {
+          try {
+            rmdirSync(d);
+            break;
+          } catch {
+            await new Promise((res) => setTimeout(res, 20));
+          }
+        }
+      }
+    }
   });
 });
 
