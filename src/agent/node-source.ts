@@ -29,8 +29,9 @@ import { readdirSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import { CgroupReader } from "../cgroup/fs.js";
-import type { CgroupMounts } from "../cgroup/mounts.js";
-import { parseCgroupPath, type CgroupVersion, type QosClass } from "../cgroup/path.js";
+import { readCgroupMounts, type CgroupMounts } from "../cgroup/mounts.js";
+import { identityFromProcCgroup, parseCgroupPath, type CgroupDriver, type CgroupVersion, type QosClass } from "../cgroup/path.js";
+import type { FetchPodsResult } from "../k8s/client.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
 import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
@@ -52,12 +53,32 @@ export interface NodeJobSourceOptions {
   /** Root holding the host's proc/ (e.g. "/host"): /proc/stat and environ. Default "/". */
   procRoot?: string;
   /** Pod metadata by UID; `requestRefresh` is called (fire-and-forget) for a UID it does not know. */
-  pods?: PodMetadataLookup & { requestRefresh?(): void };
+  pods?: PodMetadataLookup & { requestRefresh?(uid?: string): void };
   /** Label key whose value groups pods into one job. */
   groupByLabel?: string;
   ticksPerSecond?: number;
   /** How deep below the hierarchy to look for the kubepods cgroup (kind nests it). Default 4. */
   searchDepth?: number;
+  /**
+   * A pod's container cgroups are listed again every this many ticks (staggered over pods), and at
+   * once when one of them is gone; in between, the known containers' cgroup.procs are read. A
+   * container added to a running pod (a restart, an init container giving way) is found within
+   * this many ticks: its CPU counts from the start (it is in the pod's counter), only its PIDs
+   * (for GPU matching) wait. Default 10; 1 lists every tick.
+   */
+  relistEveryTicks?: number;
+  /**
+   * Whether to read the containers' cgroup.procs each tick (members, process counts). They are
+   * only needed to match GPU processes: without a GPU collector, false halves a tick's reads
+   * (then `members` and `jobProcessCount` stay empty). Default true.
+   */
+  trackMembers?: boolean;
+  /**
+   * Files kept open between ticks (a pod's cpu.stat, each container's cgroup.procs), re-read with
+   * pread: a third of the cost of open/read/close. Default 4096 (≈ 1,300 pods of 2 containers);
+   * beyond it files are opened per read. 0 never holds. close() releases them.
+   */
+  maxOpenFiles?: number;
 }
 
 interface PodState {
@@ -67,8 +88,14 @@ interface PodState {
   jobId: string;
   baselineSeconds: number;
   lastSeconds: number;
-  /** Container cgroup names → container id, from the last listing. */
+  /** Container ids of the pod's container cgroups, from the last listing. */
   containerIds: string[];
+  /** Directories of the container cgroups, from the last listing. */
+  containerDirs: string[];
+  /** Tick of the last listing. */
+  listedAt: number;
+  /** Stagger of the periodic listing. */
+  phase: number;
 }
 
 const isKubepods = (name: string): boolean => name === "kubepods" || name === "kubepods.slice" || name.endsWith("-kubepods.slice");
@@ -113,11 +140,12 @@ export function findKubepods(dir: string, depth: number): string[] {
 }
 
 export class NodeJobSource implements ProcessSource {
-  private readonly reader = new CgroupReader();
+  private readonly reader: CgroupReader;
   private readonly proc: ProcReader;
   private readonly procRoot: string;
   private readonly ticksPerSecond: number;
   private readonly pods = new Map<string, PodState>();
+  private readonly podsByDir = new Map<string, PodState>();
   /** CPU seconds counted by pods that left each job (or moved to another job). */
   private readonly departed = new Map<string, number>();
   private kubepods: string[] | undefined;
@@ -125,12 +153,18 @@ export class NodeJobSource implements ProcessSource {
   private lastHost = { busy: 0, total: 0 };
   private saidNoKubepods = false;
   /** Counters for probe and the benchmark. */
-  readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0 };
+  readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0, containerListings: 0 };
 
   constructor(private readonly o: NodeJobSourceOptions) {
+    this.reader = new CgroupReader(o.maxOpenFiles ?? 4096);
     this.procRoot = o.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
     this.ticksPerSecond = o.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
+  }
+
+  /** Entries held (for probe and tests: bounded by the pods alive now). */
+  stateSizes(): { pods: number; podDirs: number; departedJobs: number; openFiles: number } {
+    return { pods: this.pods.size, podDirs: this.podsByDir.size, departedJobs: this.departed.size, openFiles: this.reader.heldFiles };
   }
 
   /** Node mode discovers its jobs; explicit registration has no meaning here (ignored). */
@@ -143,39 +177,24 @@ export class NodeJobSource implements ProcessSource {
     const members = new Map<number, string>();
     const jobProcessCount = new Map<string, number>();
     const meta = new Map<string, PodMetadata | undefined>();
+    const tracking = this.o.trackMembers ?? true;
     for (const podDir of this.podDirs()) {
-      const id = parseCgroupPath("/" + podDir.name);
-      if (!id.podUid) continue;
-      const uid = id.podUid;
-      seen.add(uid);
-      const m = this.o.pods?.byUid(uid);
-      meta.set(uid, m);
-      const jobId = this.jobIdOf(uid, m);
-      const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
-      this.stats.cpuReads++;
-      let pod = this.pods.get(uid);
-      if (!pod) {
-        this.stats.podsSeen++;
-        pod = { uid, dir: podDir.path, qosClass: id.qosClass, jobId, baselineSeconds: first ? cpu ?? 0 : 0, lastSeconds: first ? cpu ?? 0 : 0, containerIds: [] };
-        this.pods.set(uid, pod);
-      } else if (pod.jobId !== jobId) {
-        // Metadata arrived (or a label changed): what the pod counted so far stays with the old job.
-        this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
-        pod.jobId = jobId;
-        pod.baselineSeconds = pod.lastSeconds;
-      }
-      if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
-      this.readMembers(pod, members, jobProcessCount);
+      const pod = this.observePod(podDir, first, meta);
+      if (!pod) continue;
+      seen.add(pod.uid);
+      if (tracking) this.readMembers(pod, members, jobProcessCount);
+      else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
-    // Pods gone since the last tick: their counted CPU stays with their job.
-    for (const [uid, pod] of this.pods) {
-      if (seen.has(uid)) continue;
-      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
-      this.pods.delete(uid);
+    this.dropGone(seen);
+    if (this.reader.invisiblePids > 0) {
+      this.o.log.warnOnce(
+        "node-source:invisible-pids",
+        "pod processes are outside this PID namespace (cgroup.procs shows them as 0): pod CPU is exact, but GPU processes cannot be matched to pods; run the DaemonSet with hostPID: true",
+      );
     }
     const { jobCpuSeconds, jobs } = this.jobsNow(meta);
     for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
-    for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
+    if (tracking) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
     const text = this.proc.readText("stat");
     const host = text === undefined ? undefined : parseHostStat(text);
     if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
@@ -189,11 +208,66 @@ export class NodeJobSource implements ProcessSource {
     };
   }
 
+  /** One pod cgroup of this walk: its state, job and CPU counter read. undefined for a directory that is no pod. */
+  private observePod(podDir: { name: string; path: string }, first: boolean, meta: Map<string, PodMetadata | undefined>): PodState | undefined {
+    let pod = this.podsByDir.get(podDir.path);
+    let uid: string;
+    if (pod) uid = pod.uid;
+    else {
+      const id = parseCgroupPath("/" + podDir.name);
+      if (!id.podUid) return undefined;
+      uid = id.podUid;
+    }
+    const m = this.o.pods?.byUid(uid);
+    meta.set(uid, m);
+    const jobId = this.jobIdOf(uid, m);
+    const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
+    this.stats.cpuReads++;
+    pod ??= this.pods.get(uid);
+    if (!pod) {
+      this.stats.podsSeen++;
+      const start = first ? cpu ?? 0 : 0;
+      pod = { uid, dir: podDir.path, jobId, baselineSeconds: start, lastSeconds: start, containerIds: [], containerDirs: [], listedAt: -Infinity, phase: this.stats.podsSeen };
+      this.pods.set(uid, pod);
+      this.podsByDir.set(podDir.path, pod);
+    } else if (pod.jobId !== jobId) {
+      // Metadata arrived (or a label changed): what the pod counted so far stays with the old job.
+      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+      pod.jobId = jobId;
+      pod.baselineSeconds = pod.lastSeconds;
+    }
+    if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
+    return pod;
+  }
+
+  /** Pods gone since the last tick: their counted CPU stays with their job; their held files are closed. */
+  private dropGone(seen: ReadonlySet<string>): void {
+    for (const [uid, pod] of this.pods) {
+      if (seen.has(uid)) continue;
+      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+      this.pods.delete(uid);
+      this.podsByDir.delete(pod.dir);
+      this.reader.forget([join(pod.dir, this.o.hierarchy.version === 2 ? "cpu.stat" : "cpuacct.usage"), ...pod.containerDirs.map((d) => join(d, "cgroup.procs"))]);
+    }
+  }
+
+  /**
+   * The job of one host PID, from <procRoot>/proc/PID/cgroup (one small read): for matching a GPU's
+   * few processes when members are not tracked (trackMembers false). undefined when the process is
+   * gone, outside every pod, or in a pod not seen by the last sample.
+   */
+  jobOfPid(pid: number): string | undefined {
+    const text = this.proc.readText(`${pid}/cgroup`);
+    if (text === undefined) return undefined;
+    const uid = identityFromProcCgroup(text).podUid;
+    return uid === undefined ? undefined : this.pods.get(uid)?.jobId;
+  }
+
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     for (const pod of this.pods.values()) {
       if (pod.jobId !== jobId) continue;
       for (const c of subdirs(pod.dir) ?? []) {
-        const pids = this.reader.procs(join(pod.dir, c.name));
+        const pids = this.reader.procs(join(pod.dir, c.name), this.o.hierarchy.version);
         for (const pid of pids ?? []) {
           const env = readEnviron(this.procRoot, pid, names);
           if (Object.keys(env).length > 0) return env;
@@ -212,7 +286,7 @@ export class NodeJobSource implements ProcessSource {
     const value = key && m ? m.labels[key] : undefined;
     if (value !== undefined) return `${key}=${value}`;
     if (!m) {
-      this.o.pods?.requestRefresh?.();
+      this.o.pods?.requestRefresh?.(uid);
       this.o.log.warnOnce(
         "node-source:no-metadata",
         `no pod metadata for pod ${uid}${this.o.pods ? " (not in the kubelet's answer yet, or the kubelet is unreachable)" : " (no kubelet or API server configured)"}: such pods are named by their UID`,
@@ -221,21 +295,57 @@ export class NodeJobSource implements ProcessSource {
     return uid;
   }
 
-  /** Lists container cgroups of a pod and reads their cgroup.procs. */
+  /** Reads the cgroup.procs of a pod's containers, listing them again when due or when one is gone. */
   private readMembers(pod: PodState, members: Map<number, string>, counts: Map<string, number>): void {
-    const containers = subdirs(pod.dir);
+    const every = Math.max(1, this.o.relistEveryTicks ?? 10);
+    const tick = this.stats.ticks;
+    if (tick - pod.listedAt >= every) {
+      const firstListing = pod.listedAt === -Infinity;
+      this.listContainers(pod);
+      // Staggered: pods found in the same tick are not all listed again in the same later tick.
+      if (firstListing) pod.listedAt = tick - (pod.phase % every);
+    }
+    const jobId = pod.jobId;
+    const add = (pid: number): void => void members.set(pid, jobId);
+    let n = counts.get(jobId) ?? 0;
+    for (let pass = 0; pass < 2; pass++) {
+      let lost = false;
+      let got = 0;
+      for (const dir of pod.containerDirs) {
+        this.stats.procsReads++;
+        const c = this.reader.forEachProc(dir, add, this.o.hierarchy.version);
+        if (c < 0) lost = true;
+        else got += c;
+      }
+      // A container's cgroup went away (restart, pod shutting down): list again, read again once.
+      if (!lost || pass === 1 || pod.listedAt === tick) {
+        n += got;
+        break;
+      }
+      this.listContainers(pod);
+    }
+    counts.set(jobId, n);
+  }
+
+  private listContainers(pod: PodState): void {
     this.stats.dirListings++;
+    this.stats.containerListings++;
+    pod.listedAt = this.stats.ticks;
+    const before = pod.containerDirs;
     pod.containerIds = [];
-    let n = counts.get(pod.jobId) ?? 0;
-    for (const c of containers ?? []) {
+    pod.containerDirs = [];
+    for (const c of subdirs(pod.dir) ?? []) {
       const cid = parseCgroupPath("/" + c.name).containerId;
       if (cid) pod.containerIds.push(cid);
-      this.stats.procsReads++;
-      const jobId = pod.jobId;
-      const got = this.reader.forEachProc(join(pod.dir, c.name), (pid) => void members.set(pid, jobId));
-      if (got > 0) n += got;
+      pod.containerDirs.push(join(pod.dir, c.name));
     }
-    counts.set(pod.jobId, n);
+    const now = new Set(pod.containerDirs);
+    this.reader.forget(before.filter((d) => !now.has(d)).map((d) => join(d, "cgroup.procs")));
+  }
+
+  /** Releases the files held open between ticks. The source may be sampled again afterwards. */
+  close(): void {
+    this.reader.close();
   }
 
   /** The kubepods cgroups' pod directories, located once and again when lost. */
@@ -302,4 +412,72 @@ export class NodeJobSource implements ProcessSource {
     attributes[`k8s.pod.label.${key}`] = value;
     return { id, name: value, attributes };
   }
+}
+
+/** Options of createNodeJobSource: where the host's /proc and /sys are, plus NodeJobSource's own. */
+export interface NodeSetupOptions extends Omit<NodeJobSourceOptions, "hierarchy" | "procRoot"> {
+  /** Root holding the host's proc/ ("/" on the host; "/host" when /host/proc is the host's). */
+  procRoot?: string;
+  /** The host's /sys ("/sys"; "/host/sys" in a DaemonSet). */
+  sysRoot?: string;
+}
+
+/** createNodeJobSource's result. */
+export type NodeSetup =
+  | { status: "ok"; source: NodeJobSource; hierarchy: NodeHierarchy; kubepods: string[]; driver?: CgroupDriver }
+  | { status: "unavailable"; reason: string };
+
+/**
+ * Finds the host's cgroup hierarchy holding the kubelet's tree (mountinfo of the host's init when
+ * procRoot is not "/", else of this process; mount points rebased on sysRoot) and makes a
+ * NodeJobSource on it. Never throws.
+ */
+export function createNodeJobSource(opts: NodeSetupOptions): NodeSetup {
+  const procRoot = opts.procRoot ?? "/";
+  const mounts = readCgroupMounts({ procRoot, sysRoot: opts.sysRoot, pid: procRoot === "/" ? "self" : 1 });
+  if (!mounts.v2 && !mounts.v1.has("cpuacct")) {
+    return { status: "unavailable", reason: `no cgroup2 or v1 cpuacct mount in ${join(procRoot, "proc", procRoot === "/" ? "self" : "1", "mountinfo")}` };
+  }
+  const depth = opts.searchDepth ?? 4;
+  const hierarchy = selectNodeHierarchy(mounts, depth);
+  if (!hierarchy) {
+    const where = [mounts.v2?.mountPoint, mounts.v1.get("cpuacct")?.mountPoint].filter(Boolean).join(" or ");
+    return { status: "unavailable", reason: `no kubepods cgroup under ${where}: not a Kubernetes node, or the host's /sys is not mounted there (--sys-root)` };
+  }
+  const kubepods = findKubepods(hierarchy.dir, depth);
+  const driver: CgroupDriver = kubepods.some((k) => k.endsWith(".slice")) ? "systemd" : "cgroupfs";
+  const { sysRoot: _sysRoot, ...rest } = opts;
+  return { status: "ok", source: new NodeJobSource({ ...rest, procRoot, hierarchy }), hierarchy, kubepods, driver };
+}
+
+/** What node mode would find here, for `powerprint probe` in agent context. */
+export interface NodeProbe {
+  cgroup:
+    | { status: "ok"; version: CgroupVersion; dir: string; driver?: CgroupDriver; kubepods: string[]; pods: number }
+    | { status: "unavailable"; reason: string };
+  /** Absent when no pod source was given. */
+  podMetadata?: { status: "ok"; pods: number; matched: number } | { status: "error"; reason: string };
+}
+
+/**
+ * Probes node mode: the hierarchy and driver (createNodeJobSource), how many pod cgroups one walk
+ * finds, and, with `fetchPods`, whether pod metadata comes and how many of the pods found it names.
+ * Never throws; reads the network only through `fetchPods`.
+ */
+export async function probeNodeMode(
+  opts: { procRoot?: string; sysRoot?: string; log: Logger; fetchPods?: () => Promise<FetchPodsResult> },
+): Promise<NodeProbe> {
+  const setup = createNodeJobSource({ procRoot: opts.procRoot, sysRoot: opts.sysRoot, log: opts.log, trackMembers: false, maxOpenFiles: 0 });
+  const out: NodeProbe = { cgroup: setup.status === "ok" ? { status: "ok", version: setup.hierarchy.version, dir: setup.hierarchy.dir, kubepods: setup.kubepods, pods: 0 } : setup };
+  let uids: string[] = [];
+  if (setup.status === "ok" && out.cgroup.status === "ok") {
+    if (setup.driver) out.cgroup.driver = setup.driver;
+    uids = [...(setup.source.sample().jobs?.keys() ?? [])];
+    out.cgroup.pods = uids.length;
+  }
+  if (opts.fetchPods) {
+    const r = await opts.fetchPods();
+    out.podMetadata = r.status === "ok" ? { status: "ok", pods: r.pods.length, matched: r.pods.filter((p) => uids.includes(p.uid)).length } : { status: "error", reason: r.reason };
+  }
+  return out;
 }

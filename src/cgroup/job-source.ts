@@ -8,7 +8,10 @@
  */
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { basename } from "node:path";
+import { CgroupReader } from "./fs.js";
 import type { JobCgroup } from "./job.js";
+import { parseProcCgroup } from "./path.js";
 
 /** Options of CgroupJobSource. */
 export interface CgroupJobSourceOptions {
@@ -16,6 +19,13 @@ export interface CgroupJobSourceOptions {
   procRoot?: string;
   /** USER_HZ of /proc/stat. Default 100. */
   ticksPerSecond?: number;
+  /**
+   * Whether to read cgroup.procs each tick (members and process counts). Members are only needed
+   * to match GPU processes: without a GPU collector, false makes the tick one cpu.stat read per
+   * job whatever its size (cgroup.procs costs ~0.2 ms for 1,000 processes); `members` and
+   * `jobProcessCount` then stay empty, and jobOfPid() answers for single PIDs. Default true.
+   */
+  trackMembers?: boolean;
 }
 
 interface CgroupJob {
@@ -31,8 +41,12 @@ export class CgroupJobSource implements ProcessSource {
   private readonly procRoot: string;
   private readonly ticksPerSecond: number;
   private lastHost = { busy: 0, total: 0 };
+  private readonly trackMembers: boolean;
+  /** Holds each job's cpu.stat and cgroup.procs open between ticks (pread: a third of open/read/close). */
+  private readonly reader = new CgroupReader(64);
 
   constructor(opts: CgroupJobSourceOptions = {}) {
+    this.trackMembers = opts.trackMembers ?? true;
     this.procRoot = opts.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
     this.ticksPerSecond = opts.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
@@ -69,16 +83,12 @@ export class CgroupJobSource implements ProcessSource {
     const members = new Map<number, string>();
     const jobProcessCount = new Map<string, number>();
     for (const [id, job] of this.jobs) {
-      const now = job.cgroup.cpuSeconds();
+      const now = this.reader.cpuSeconds(job.cgroup.dir, job.cgroup.version);
       // Gone (removed after the job) or unreadable: keep the last value, the counter never goes down.
       if (now !== undefined) job.lastSeconds = Math.max(job.lastSeconds, now - job.baselineSeconds);
       jobCpuSeconds.set(id, job.lastSeconds);
-      let count = 0;
-      for (const pid of job.cgroup.pids()) {
-        members.set(pid, id);
-        count++;
-      }
-      jobProcessCount.set(id, count);
+      if (!this.trackMembers) continue;
+      jobProcessCount.set(id, Math.max(0, this.reader.forEachProc(job.cgroup.dir, (pid) => void members.set(pid, id), job.cgroup.version)));
     }
     const text = this.proc.readText("stat");
     const host = text === undefined ? undefined : parseHostStat(text);
@@ -90,6 +100,30 @@ export class CgroupJobSource implements ProcessSource {
       members,
       jobProcessCount,
     };
+  }
+
+  /**
+   * The job a PID belongs to, from <procRoot>/proc/PID/cgroup (one small read): whether the
+   * process's cgroup (on the job cgroup's hierarchy) is the job's or below it.
+   */
+  jobOfPid(pid: number): string | undefined {
+    const text = this.proc.readText(`${pid}/cgroup`);
+    if (text === undefined) return undefined;
+    const lines = parseProcCgroup(text);
+    for (const [id, job] of this.jobs) {
+      const suffix = "/" + basename(job.cgroup.dir);
+      const v = job.cgroup.version;
+      for (const l of lines) {
+        if (v === 2 ? l.version !== 2 : !(l.version === 1 && l.controllers.includes("cpuacct"))) continue;
+        if (l.path.endsWith(suffix) || l.path.includes(suffix + "/")) return id;
+      }
+    }
+    return undefined;
+  }
+
+  /** Releases the files held open between ticks. */
+  close(): void {
+    this.reader.close();
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {

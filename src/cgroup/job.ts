@@ -121,7 +121,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function makeJobCgroup(version: CgroupVersion, dir: string): JobCgroup {
   const reader = new CgroupReader();
   const procsFile = join(dir, "cgroup.procs");
-  const pids = (): number[] => reader.procs(dir) ?? [];
+  const pids = (): number[] => reader.procs(dir, version) ?? [];
   return {
     version,
     dir,

@@ -73,14 +73,15 @@ export function findCgroupMounts(text: string): CgroupMounts {
 }
 
 /**
- * Cgroup mounts of this machine, from `<procRoot>/proc/self/mountinfo`. With `sysRoot` (the host's
- * /sys mounted elsewhere, e.g. "/host/sys" in a DaemonSet), mount points under /sys are rebased on
- * it. Empty when unreadable.
+ * Cgroup mounts from `<procRoot>/proc/<pid>/mountinfo` (pid default "self"; a DaemonSet reading
+ * the host's /proc at /host/proc passes pid 1, the host's init, to see the host's mounts). With
+ * `sysRoot` (the host's /sys mounted elsewhere, e.g. "/host/sys"), mount points under /sys are
+ * rebased on it. Empty when unreadable.
  */
-export function readCgroupMounts(opts: { procRoot?: string; sysRoot?: string } = {}): CgroupMounts {
+export function readCgroupMounts(opts: { procRoot?: string; sysRoot?: string; pid?: number | "self" } = {}): CgroupMounts {
   let text: string;
   try {
-    text = readFileSync(join(opts.procRoot ?? "/", "proc", "self", "mountinfo"), "utf8");
+    text = readFileSync(join(opts.procRoot ?? "/", "proc", String(opts.pid ?? "self"), "mountinfo"), "utf8");
   } catch {
     return { v1: new Map() };
   }

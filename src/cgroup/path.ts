@@ -184,16 +184,19 @@ export function parseCgroupPath(path: string): CgroupIdentity {
 }
 
 /**
- * What a whole /proc/PID/cgroup file names: the first line naming a container wins (hybrid files
- * often have "0::/" next to v1 lines that carry the path), its pod UID with it; else a pod UID alone
- * from any line. Junk lines are ignored.
+ * What a whole /proc/PID/cgroup file names. A line naming a pod wins (a process in a pod may also
+ * sit in unrelated cgroups of other hierarchies, e.g. a sandbox's memory cgroup named by a hash),
+ * then the first line naming a container (hybrid files often have "0::/" next to v1 lines that
+ * carry the path). Junk lines are ignored.
  */
 export function identityFromProcCgroup(text: string): CgroupIdentity {
+  let container: CgroupIdentity | undefined;
   let podOnly: CgroupIdentity | undefined;
   for (const line of parseProcCgroup(text)) {
     const id = parseCgroupPath(line.path);
-    if (id.containerId !== undefined) return id;
+    if (id.podUid !== undefined && id.containerId !== undefined) return id;
     if (id.podUid !== undefined) podOnly ??= id;
+    else if (id.containerId !== undefined) container ??= id;
   }
-  return podOnly ?? {};
+  return podOnly ?? container ?? {};
 }

@@ -29,6 +29,8 @@ export class PodMetadataCache implements PodMetadataLookup {
   private inFlight: Promise<FetchPodsResult> | undefined;
   private lastStartMillis = -Infinity;
   private failing = false;
+  /** UIDs that asked for an early refresh → successful refreshes done when they asked. */
+  private readonly asked = new Map<string, number>();
   /** The last fetch's outcome (undefined before the first). */
   last: FetchPodsResult | undefined;
   /** Successful and failed refreshes so far. */
@@ -65,8 +67,22 @@ export class PodMetadataCache implements PodMetadataLookup {
     return this.inFlight;
   }
 
-  /** Asks for an early refresh (a pod UID was seen that the cache does not know); rate-limited, fire-and-forget. */
-  requestRefresh(): void {
+  /**
+   * Asks for an early refresh because `uid` was seen and is not known; fire-and-forget. Rate-limited,
+   * never while the source is failing (the regular interval retries then), and once per UID: a UID
+   * still unknown after a refresh that followed its request (a leftover cgroup of a deleted pod) does
+   * not ask again.
+   */
+  requestRefresh(uid?: string): void {
+    if (this.failing) return;
+    if (uid !== undefined) {
+      const asked = this.asked.get(uid);
+      if (asked !== undefined && this.stats.ok > asked) return;
+      if (asked === undefined) {
+        if (this.asked.size >= 10_000) this.asked.clear(); // bounded: worst case a few extra refreshes
+        this.asked.set(uid, this.stats.ok);
+      }
+    }
     const now = (this.o.nowMillis ?? Date.now)();
     if (this.inFlight || now - this.lastStartMillis < (this.o.minIntervalMillis ?? 2000)) return;
     void this.refresh();
@@ -87,6 +103,7 @@ export class PodMetadataCache implements PodMetadataLookup {
     if (r.status === "ok") {
       this.stats.ok++;
       this.pods = new Map(r.pods.map((p) => [p.uid, p]));
+      for (const uid of this.asked.keys()) if (this.pods.has(uid)) this.asked.delete(uid);
       if (this.failing) this.o.log.info(`pod metadata from the ${source} is back (${r.pods.length} pods)`);
       this.failing = false;
       return;

@@ -35,6 +35,10 @@ export interface PodSourceOptions {
   maxBytes?: number;
 }
 
+/** Where Kubernetes mounts the pod's service-account token and the cluster CA. */
+export const SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+export const SERVICE_ACCOUNT_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
 /** The in-cluster default for the kubelet of `nodeName` (from the downward API's spec.nodeName or status.hostIP). */
 export const kubeletPodsUrl = (host: string, port = 10250): string => `https://${host.includes(":") ? `[${host}]` : host}:${port}/pods`;
 

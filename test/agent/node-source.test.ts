@@ -3,12 +3,12 @@
 // metadata from a loopback kubelet replaying a real PodList with the test's UIDs. Per-pod CPU
 // seconds are compared with what the burners measured themselves.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { NodeJobSource, findKubepods, selectNodeHierarchy, type NodeHierarchy } from "../../src/agent/node-source.js";
+import { NodeJobSource, createNodeJobSource, findKubepods, probeNodeMode, selectNodeHierarchy, type NodeHierarchy } from "../../src/agent/node-source.js";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 import { PodMetadataCache } from "../../src/k8s/cache.js";
 import { fetchPods } from "../../src/k8s/client.js";
@@ -39,6 +39,12 @@ async function waitFor<T>(what: string, f: () => T | undefined, timeoutMillis = 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** The PID a script published in `file`, once it is there whole. */
+const readPid = (file: string): number | undefined => {
+  const n = existsSync(file) ? Number(readFileSync(file, "utf8")) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+};
 
 const hex = (seed: string): string => (seed.repeat(64 / seed.length + 1)).slice(0, 64);
 /** Test pod UIDs carry the test's pid so parallel runs never collide. */
@@ -88,7 +94,7 @@ async function startBurners(top: string, driver: Driver, pods: TestPod[], work: 
       const name = `${p.name}-${k}`;
       const child = spawn(process.execPath, [burnerScript, work, name, String(p.targets[k])], { stdio: "ignore" });
       children.push(child);
-      const pid = Number(await waitFor(`${name} ready`, () => (existsSync(join(work, `${name}.ready`)) ? readFileSync(join(work, `${name}.ready`), "utf8") : undefined)));
+      const pid = await waitFor(`${name} ready`, () => readPid(join(work, `${name}.ready`)));
       movePid(join(top, paths.containers[k]), pid);
       pidToPod.set(pid, p.uid);
     }
@@ -144,7 +150,11 @@ describe.each(layouts)("node mode on $label, $driver driver", ({ h, driver, tag 
       else expect(job.attributes["k8s.container.name"]).toBeUndefined();
       expect(after.jobProcessCount.get(p.uid)).toBe(p.containers.length);
     }
-    for (const [pid, uid] of pidToPod) expect(after.members.get(pid)).toBe(uid);
+    for (const [pid, uid] of pidToPod) {
+      expect(after.members.get(pid)).toBe(uid);
+      expect(source.jobOfPid(pid)).toBe(uid); // from /proc/PID/cgroup, as the host shows it
+    }
+    expect(source.jobOfPid(process.pid)).toBeUndefined();
     expect(after.members.size).toBe(pidToPod.size);
     expect(after.members.has(process.pid)).toBe(false);
     expect(after.jobs!.size).toBe(3);
@@ -200,6 +210,79 @@ describe("node mode grouping and missing metadata (cgroup2, systemd)", () => {
     expect([...b1.jobs!.keys()].sort()).toEqual(pods.map((p) => p.uid).sort());
     for (const p of pods) expect(b1.jobs!.get(p.uid)).toEqual({ id: p.uid, name: p.uid, attributes: { "k8s.pod.uid": p.uid } });
     expect(b1.jobCpuSeconds.get(pods[0].uid)! - b0.jobCpuSeconds.get(pods[0].uid)!).toBeGreaterThan(0.25);
+  });
+
+  it.skipIf(!h || !root)("finds a container added to a running pod within relistEveryTicks, and a removed one at once", async () => {
+    const top = join(h!.dir, `pp-node-${process.pid}-relist`);
+    trees.push(top);
+    const [pod] = testPods(8);
+    makeLayout(top, "cgroupfs", [pod]);
+    const source = new NodeJobSource({ hierarchy: { dir: top, version: h!.version }, log: recordingLogger(), relistEveryTicks: 3 });
+    const first = spawn("sleep", ["600"], { stdio: "ignore" });
+    children.push(first);
+    movePid(join(top, podPaths("cgroupfs", pod).containers[0]), first.pid!);
+    expect(source.sample().members.get(first.pid!)).toBe(pod.uid);
+    // A second container appears in the running pod.
+    const extra = join(top, podPaths("cgroupfs", pod).pod, hex("9"));
+    mkdirSync(extra);
+    const second = spawn("sleep", ["600"], { stdio: "ignore" });
+    children.push(second);
+    movePid(extra, second.pid!);
+    const found: boolean[] = [];
+    for (let i = 0; i < 3; i++) found.push(source.sample().members.has(second.pid!));
+    expect(found.at(-1)).toBe(true);
+    expect(source.stats.containerListings).toBe(2); // at first sight and once 3 ticks on, not every tick
+    // The first container goes away: listed again in the same tick, the pod keeps its other member.
+    first.kill("SIGKILL");
+    await waitFor("first gone", () => (readFileSync(join(top, podPaths("cgroupfs", pod).containers[0], "cgroup.procs"), "utf8").trim() === "" ? true : undefined));
+    rmdirSync(join(top, podPaths("cgroupfs", pod).containers[0]));
+    const s = source.sample();
+    expect([...s.members.entries()]).toEqual([[second.pid!, pod.uid]]);
+    expect(s.jobProcessCount.get(pod.uid)).toBe(1);
+  });
+
+  it.skipIf(!h || !root)("createNodeJobSource finds the host's hierarchy from the host init's mountinfo, rebased on --sys-root", async () => {
+    const top = join(h!.dir, `pp-node-${process.pid}-setup`);
+    trees.push(top);
+    const [pod] = testPods(7);
+    makeLayout(top, "cgroupfs", [pod]);
+    // A DaemonSet's view: the host's /proc at <fake>/proc (its PID 1 mounts cgroup2 on /sys/fs/cgroup)
+    // and the host's /sys at <fake>/sys (here a link to the test's real cgroup tree).
+    const fake = mkdtempSync(join(tmpdir(), "pp-host-"));
+    tmp.push(fake);
+    mkdirSync(join(fake, "proc", "1"), { recursive: true });
+    mkdirSync(join(fake, "sys", "fs"), { recursive: true });
+    symlinkSync(top, join(fake, "sys", "fs", "cgroup"));
+    const fs = h!.version === 2 ? "cgroup2 cgroup2 rw" : "cgroup cgroup rw,cpuacct";
+    writeFileSync(join(fake, "proc", "1", "mountinfo"), `30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - ${fs}\n`);
+    writeFileSync(join(fake, "proc", "stat"), readFileSync("/proc/stat"));
+    const log = recordingLogger();
+    const r = createNodeJobSource({ procRoot: fake, sysRoot: join(fake, "sys"), log });
+    if (r.status !== "ok") throw new Error(r.reason);
+    expect(r.hierarchy).toEqual({ dir: join(fake, "sys", "fs", "cgroup"), version: h!.version });
+    expect(r.driver).toBe("cgroupfs");
+    expect(r.kubepods).toEqual([join(fake, "sys", "fs", "cgroup", "kubepods")]);
+    const s = r.source.sample();
+    expect([...s.jobs!.keys()]).toEqual([pod.uid]);
+    expect(s.hostTotalCpuSeconds).toBeGreaterThan(0);
+
+    // probe: hierarchy, driver, pods found, and how many of them the kubelet names.
+    const kubelet = await startReplayServer(() => ({ body: podList([pod]) }));
+    servers.push(kubelet);
+    const probe = await probeNodeMode({ procRoot: fake, sysRoot: join(fake, "sys"), log, fetchPods: () => fetchPods({ url: `${kubelet.url}/pods` }) });
+    expect(probe).toEqual({
+      cgroup: { status: "ok", version: h!.version, dir: join(fake, "sys", "fs", "cgroup"), driver: "cgroupfs", kubepods: [join(fake, "sys", "fs", "cgroup", "kubepods")], pods: 1 },
+      podMetadata: { status: "ok", pods: 3, matched: 1 }, // the test pod and the two real pods after it
+    });
+    const down = await probeNodeMode({ procRoot: fake, sysRoot: join(fake, "sys"), log, fetchPods: () => fetchPods({ url: "http://127.0.0.1:1/pods", timeoutMillis: 2000 }) });
+    expect(down.podMetadata).toEqual({ status: "error", reason: expect.stringMatching(/^GET 127\.0\.0\.1:1\/pods: .*ECONNREFUSED/) });
+
+    writeFileSync(join(fake, "proc", "1", "mountinfo"), "");
+    expect(createNodeJobSource({ procRoot: fake, log })).toEqual({ status: "unavailable", reason: `no cgroup2 or v1 cpuacct mount in ${join(fake, "proc", "1", "mountinfo")}` });
+    writeFileSync(join(fake, "proc", "1", "mountinfo"), `30 23 0:26 / ${fake} rw - cgroup2 cgroup2 rw\n`);
+    const none = createNodeJobSource({ procRoot: fake, log });
+    expect(none.status).toBe("unavailable");
+    if (none.status === "unavailable") expect(none.reason).toMatch(/^no kubepods cgroup under .*: not a Kubernetes node/);
   });
 
   it("says once when there is no kubepods cgroup", () => {

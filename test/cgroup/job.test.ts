@@ -2,7 +2,7 @@
 // double-forked setsid daemon started by the job is caught, its CPU counted, killed by kill(), and
 // the cgroup removed after.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,7 +44,7 @@ const alive = (pid: number): boolean => {
 
 const reportedCpu = (dir: string): number =>
   readdirSync(dir)
-    .filter((f) => f.startsWith("cpu-"))
+    .filter((f) => f.startsWith("cpu-") && !f.endsWith(".tmp"))
     .reduce((s, f) => s + Number(readFileSync(join(dir, f), "utf8")), 0);
 
 const mounts = readCgroupMounts();
@@ -73,10 +73,19 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     const launcher = spawn(argv[0], argv.slice(1), { stdio: "ignore" });
     const launcherExit = new Promise((r) => launcher.on("exit", r));
     source.addJob("job", launcher.pid!);
-    const daemonPid = Number(await waitFor("daemon pid", () => (existsSync(join(work, "daemon.pid")) ? readFileSync(join(work, "daemon.pid"), "utf8") : undefined)));
+    const daemonPid = await waitFor("daemon pid", () => {
+      const n = existsSync(join(work, "daemon.pid")) ? Number(readFileSync(join(work, "daemon.pid"), "utf8")) : NaN;
+      return Number.isInteger(n) && n > 0 ? n : undefined;
+    });
     await launcherExit; // the launcher and the middle process have exited: the daemon is an orphan in its own session
     const mid = source.sample();
     expect(mid.members.get(daemonPid)).toBe("job");
+    expect(source.jobOfPid(daemonPid)).toBe("job");
+    expect(source.jobOfPid(process.pid)).toBeUndefined();
+    const lean = new CgroupJobSource({ trackMembers: false });
+    lean.attach("job", cg);
+    expect(lean.sample().members.size).toBe(0);
+    expect(lean.jobOfPid(daemonPid)).toBe("job");
     expect(cg.pids()).toContain(daemonPid);
     expect(readFileSync(`/proc/${daemonPid}/stat`, "utf8").split(") ")[1].split(" ")[3]).toBe(String(daemonPid)); // session id: setsid
 
@@ -98,8 +107,40 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     await waitFor("daemon gone", () => (alive(daemonPid) ? undefined : true));
     expect(await cg.remove()).toBe(true);
     expect(existsSync(cg.dir)).toBe(false);
-    // Once removed, the source keeps the last value: the counter never goes down.
+    // Once removed, the source keeps the last value: the counter never goes down (its held files
+    // of the removed cgroup answer ENODEV and are dropped).
     expect(source.sample().jobCpuSeconds.get("job")).toBe(measured);
+    source.close();
+  });
+});
+
+describe("createJobCgroup placement", () => {
+  it.skipIf(!mounts.v2 || process.getuid?.() !== 0)("goes next to the process's own cgroup (under its parent) on cgroup2", async () => {
+    // A process in <v2>/pp-own-<pid>/leaf: its job cgroup belongs in <v2>/pp-own-<pid>.
+    const parent = join(mounts.v2!.mountPoint, `pp-own-${process.pid}`);
+    mkdirSync(join(parent, "leaf"), { recursive: true });
+    const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+    try {
+      writeFileSync(join(parent, "leaf", "cgroup.procs"), String(sleeper.pid));
+      const r = createJobCgroup({ prefer: "v2", selfPid: sleeper.pid });
+      if (r.status !== "ok") throw new Error(r.reason);
+      made.push(r.cgroup);
+      expect(r.cgroup.dir).toBe(join(parent, `powerprint-${sleeper.pid}-${r.cgroup.dir.split("-").at(-1)}`));
+      expect(await r.cgroup.remove()).toBe(true);
+    } finally {
+      sleeper.kill("SIGKILL");
+      await new Promise((res) => sleeper.on("exit", res));
+      for (const d of [join(parent, "leaf"), parent]) {
+        for (let i = 0; i < 100; i++) {
+          try {
+            rmdirSync(d);
+            break;
+          } catch {
+            await new Promise((res) => setTimeout(res, 20));
+          }
+        }
+      }
+    }
   });
 });
 

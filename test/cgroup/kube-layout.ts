@@ -33,8 +33,9 @@ export function makeLayout(top: string, driver: Driver, pods: PodSpec[]): void {
   for (const p of pods) for (const c of podPaths(driver, p).containers) mkdirSync(join(top, c), { recursive: true });
 }
 
-/** Moves a PID into a cgroup directory. */
+/** Moves a PID into a cgroup directory. (Writing 0 would move the writer itself: refused.) */
 export function movePid(dir: string, pid: number): void {
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`movePid: not a PID: ${pid}`);
   writeFileSync(join(dir, "cgroup.procs"), String(pid));
 }
 

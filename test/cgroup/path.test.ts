@@ -131,6 +131,11 @@ describe("pod cgroup paths of both drivers", () => {
   it("a pod-level cgroup names the pod, no container", () => {
     expect(parseCgroupPath(`/kubepods/burstable/pod${uid}`)).toEqual({ podUid: uid, qosClass: "burstable", driver: "cgroupfs" });
   });
+  it("a hybrid file: the pod line wins over a hash-named cgroup of another hierarchy", () => {
+    // This machine's own /proc/self/cgroup has "4:memory:/process_api/<32 hex>".
+    const text = `4:memory:/process_api/08c5c4338514c5322388b1409883967c\n2:cpuacct:/\n0::/kubepods/burstable/pod${uid}/${id}\n`;
+    expect(identityFromProcCgroup(text)).toMatchObject({ podUid: uid, containerId: id });
+  });
   it("parses v1, v2 and hybrid lines", () => {
     const lines = parseProcCgroup("12:cpu,cpuacct:/a\n1:name=systemd:/b\n0::/c\n");
     expect(lines).toEqual([

@@ -117,8 +117,17 @@ describe("fetchPods over HTTP", () => {
   });
 });
 
+const hasOpenssl = (() => {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 describe("fetchPods over HTTPS with a CA file", () => {
-  it("trusts the given CA, rejects without it", async () => {
+  it.skipIf(!hasOpenssl)("trusts the given CA, rejects without it (certificate made by openssl)", async () => {
     const d = mkdtempSync(join(tmpdir(), "pp-tls-"));
     tmp.push(d);
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(d, "key.pem"), "-out", join(d, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
@@ -178,5 +187,25 @@ describe("PodMetadataCache", () => {
     cache.requestRefresh();
     await cache.refresh(); // joins the one in flight
     expect(s.count("/pods")).toBe(2);
+    // A UID no refresh finds (a deleted pod's leftover cgroup) asks once, then no more.
+    now = 10_000;
+    cache.requestRefresh("no-such-uid");
+    await cache.refresh();
+    expect(s.count("/pods")).toBe(3);
+    now = 20_000;
+    cache.requestRefresh("no-such-uid");
+    expect(s.count("/pods")).toBe(3);
+  });
+  it("does not hammer a failing source with early refreshes", async () => {
+    const s = await startReplayServer(() => ({ status: 403, body: "Forbidden" }));
+    servers.push(s);
+    let now = 0;
+    let fetches = 0;
+    const cache = new PodMetadataCache({ fetch: () => (fetches++, fetchPods({ url: `${s.url}/pods` })), log: recordingLogger(), nowMillis: () => now });
+    await cache.refresh();
+    now = 60_000;
+    cache.requestRefresh("a"); // refresh() calls fetch synchronously: a started fetch would count now
+    cache.requestRefresh("b");
+    expect(fetches).toBe(1);
   });
 });

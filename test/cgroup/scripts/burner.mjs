@@ -7,7 +7,7 @@
 // Every role writes its own CPU seconds to DIR/cpu-<pid> when it exits or stops burning, so the
 // test can compare the cgroup's counter with what the processes measured themselves.
 import { spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,7 +17,12 @@ const cpuSeconds = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
-const report = () => writeFileSync(join(dir, `cpu-${process.pid}`), String(cpuSeconds()));
+// Written whole then renamed: a reader never sees a half-written (empty) file.
+const publish = (file, text) => {
+  writeFileSync(file + ".tmp", text);
+  renameSync(file + ".tmp", file);
+};
+const report = () => publish(join(dir, `cpu-${process.pid}`), String(cpuSeconds()));
 
 if (role === "launcher" || role === "middle") {
   const child = spawn(process.execPath, [self, role === "launcher" ? "middle" : "worker", dir, name], { detached: true, stdio: "ignore" });
@@ -31,7 +36,7 @@ if (role === "launcher" || role === "middle") {
     process.exit(0);
   });
 } else {
-  writeFileSync(join(dir, `${name}.pid`), String(process.pid));
+  publish(join(dir, `${name}.pid`), String(process.pid));
   const stop = join(dir, "stop");
   for (;;) {
     const until = Date.now() + 20;
@@ -40,6 +45,6 @@ if (role === "launcher" || role === "middle") {
     if (existsSync(stop)) break;
   }
   report();
-  writeFileSync(join(dir, `${name}.done`), "1");
+  publish(join(dir, `${name}.done`), "1");
   setInterval(() => {}, 1 << 30);
 }
