@@ -36,6 +36,20 @@ const totals = z.object({
   cost: finite,
   lastPowerWatts: byKind,
   phaseEnergyJoules: z.record(z.string(), finite),
+  phases: z
+    .array(
+      z.object({
+        name: z.string(),
+        energyJoules: finite,
+        emissionsGrams: finite,
+        durationSeconds: finite,
+        steps: finite.optional(),
+        samples: finite.optional(),
+        tokens: finite.optional(),
+      }),
+    )
+    .optional(),
+  work: z.object({ step: finite.optional(), samples: finite.optional(), tokens: finite.optional() }).optional(),
   deviceEnergyJoules: z.record(z.string(), finite),
   firstSeenMillis: finite,
   lastSeenMillis: finite,

@@ -341,6 +341,8 @@ export class Ledger {
     for (const d of state.devices) this.devices.set(d.id, structuredClone(d));
     for (const [job, phase] of Object.entries(state.phases)) this.phases.set(job, phase);
     for (const [job, at] of Object.entries(state.finished)) if (this.totals.has(job)) this.finished.set(job, at);
+    // Phase totals rebuilt now, so a restored job that records nothing more still shows them.
+    for (const job of state.jobs) if (job.phases) this.phasesOf(job.id);
   }
 
   private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {

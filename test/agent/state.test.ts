@@ -19,6 +19,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function filledLedger(): Ledger {
   const l = new Ledger({ pue: 1.5 }, 1000);
   l.registerJob("ns/pod", "pod", { "k8s.pod.name": "pod" }, 1000);
+  l.setPhase("ns/pod", "train", { step: 10 });
   l.beginTick();
   l.record(
     { deviceId: "gpu0", kind: "gpu", source: "sim", method: "counter", energyJoules: 100, idleJoules: 10, idleOrigin: "scenario", durationMillis: 1000, powerWatts: 100 },
@@ -28,7 +29,6 @@ function filledLedger(): Ledger {
   );
   l.recordCpuSeconds(new Map([["ns/pod", 2.5]]));
   l.endTick(2000);
-  l.setPhase("ns/pod", "train");
   return l;
 }
 
@@ -47,6 +47,10 @@ describe("state file", () => {
     expect(b.jobs[0].energyJoules).toEqual(a.jobs[0].energyJoules);
     expect(b.jobs[0].emissionsGrams).toBe(a.jobs[0].emissionsGrams);
     expect(b.jobs[0].cpuSeconds).toBe(2.5);
+    // Training-phase totals (marks) survive the restart too.
+    expect(a.jobs[0].phases?.some((p) => p.name === "train" && p.energyJoules === 70)).toBe(true);
+    expect(b.jobs[0].phases).toEqual(a.jobs[0].phases);
+    expect(b.jobs[0].phaseEnergyJoules).toEqual(a.jobs[0].phaseEnergyJoules);
     expect(b.jobs[0].attributes).toEqual({ "k8s.pod.name": "pod", "powerprint.restored": "true" });
     expect(b.buckets).toEqual(a.buckets);
     expect(b.devices).toEqual(a.devices);
