@@ -47,8 +47,12 @@ function rssMiB(pid) {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+// BENCH_AGENT_NODE_FLAGS (e.g. "--max-old-space-size=48"): V8 flags of the agent; a small old space
+// forces collections, so RSS then shows the live memory rather than the heap V8 chose to keep.
+const AGENT_NODE_FLAGS = (process.env.BENCH_AGENT_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+
 function startAgent(args, env = {}) {
-  const child = spawn(process.execPath, [CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr.on("data", (d) => (err += d));
   const line = async (re) => {
@@ -161,7 +165,7 @@ async function churn() {
         const p = spawn("sleep", ["0.3"], { env: { ...process.env, POWERPRINT_BENCH_JOB: `j${i}` }, stdio: "ignore" });
         p.once("exit", () => {
           running--;
-          if (started % 1000 === 0 && running === 0) rss.push({ jobs: started, rssMiB: +rssMiB(pid).toFixed(1) });
+          if (i > 0 && i % 1000 === 0) rss.push({ jobs: i, rssMiB: +rssMiB(pid).toFixed(1) });
           if (started >= JOBS && running === 0) resolve();
           else next();
         });
@@ -184,7 +188,7 @@ async function churn() {
   return { jobs: JOBS, churnSeconds: +churnSeconds.toFixed(1), jobsSeenAndDropped: view.dropped, jobsHeldAtEnd: view.jobs.length, prometheusJobSeriesAtEnd: promSeries, victoriaMetricsJobSeriesSeen: vmSeries, rss };
 }
 
-const out = { when: new Date().toISOString(), node: process.version };
+const out = { when: new Date().toISOString(), node: process.version, agentNodeFlags: AGENT_NODE_FLAGS };
 if (STEADY_SECONDS > 0) out.steady = await steady();
 if (JOBS > 0) out.churn = await churn();
 console.log(JSON.stringify(out, null, 2));

@@ -4,13 +4,12 @@
  * pods and pod-list endpoint (node), matching processes (selector), and the GPUs visible.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type { Logger } from "../core/contracts.js";
-import { readCgroupMounts } from "../cgroup/mounts.js";
 import { fetchPods } from "../k8s/client.js";
 import { readDownwardApi } from "../k8s/downward.js";
 import { listPids } from "../procfs/reader.js";
-import { findKubepods, NodeJobSource, selectNodeHierarchy } from "./node-source.js";
+import { probeNodeMode } from "./node-source.js";
 import { SelectorJobSource, type Selector } from "./selector-source.js";
 
 export interface ModeProbe {
@@ -58,28 +57,18 @@ export function probePod(i: AgentProbeInput): ModeProbe {
 
 export async function probeNode(i: AgentProbeInput): Promise<ModeProbe> {
   const findings: string[] = [];
-  const mounts = readCgroupMounts({ procRoot: i.procRoot, sysRoot: join(i.sysRoot, "sys") });
-  const versions = [mounts.v2 ? `cgroup v2 at ${mounts.v2.mountPoint}` : undefined, mounts.v1.get("cpuacct") ? `cgroup v1 cpuacct at ${mounts.v1.get("cpuacct")!.mountPoint}` : undefined].filter(Boolean);
-  findings.push(versions.length > 0 ? versions.join("; ") : `no cgroup mount in ${join(i.procRoot, "proc", "self", "mountinfo")}`);
-  const hierarchy = selectNodeHierarchy(mounts);
-  let pods = 0;
-  if (hierarchy) {
-    const kubepods = findKubepods(hierarchy.dir, 4);
-    const driver = kubepods.some((k) => basename(k).endsWith(".slice")) ? "systemd" : "cgroupfs";
-    findings.push(`kubelet cgroups: ${kubepods.join(", ")} (cgroup v${hierarchy.version}, ${driver} driver)`);
-    const source = new NodeJobSource({ hierarchy, log: i.log, procRoot: i.procRoot });
-    pods = source.sample().jobs?.size ?? 0;
-    findings.push(`${pods} pod(s) found`);
+  const fetch = i.kubeletUrl ? () => fetchPods({ url: i.kubeletUrl!, tokenFile: i.kubeletTokenFile, insecureSkipTlsVerify: i.insecureSkipTlsVerify, timeoutMillis: 3000 }) : undefined;
+  const p = await probeNodeMode({ procRoot: i.procRoot, sysRoot: join(i.sysRoot, "sys"), log: i.log, fetchPods: fetch });
+  if (p.cgroup.status === "ok") {
+    findings.push(`kubelet cgroups: ${p.cgroup.kubepods.join(", ")} (cgroup v${p.cgroup.version}${p.cgroup.driver ? `, ${p.cgroup.driver} driver` : ""})`);
+    findings.push(`${p.cgroup.pods} pod(s) found`);
   } else {
-    findings.push("no kubepods cgroup: not a Kubernetes node (or the host's /sys is not mounted: --sys-root)");
+    findings.push(p.cgroup.reason);
   }
-  if (i.kubeletUrl) {
-    const r = await fetchPods({ url: i.kubeletUrl, tokenFile: i.kubeletTokenFile, insecureSkipTlsVerify: i.insecureSkipTlsVerify, timeoutMillis: 3000 });
-    findings.push(r.status === "ok" ? `pod list ${i.kubeletUrl}: ${r.pods.length} pod(s)${r.skipped ? `, ${r.skipped} entries skipped` : ""}` : `pod list ${i.kubeletUrl}: ${r.reason} (pods would be named by UID)`);
-  } else {
-    findings.push("no --kubelet-url and no --node-name/NODE_NAME: pods would be named by UID");
-  }
-  return { mode: "node", usable: pods > 0, findings };
+  if (!p.podMetadata) findings.push("no --kubelet-url and no --node-name/NODE_NAME: pods would be named by UID");
+  else if (p.podMetadata.status === "ok") findings.push(`pod list ${i.kubeletUrl}: ${p.podMetadata.pods} pod(s), ${p.podMetadata.matched} of those found here`);
+  else findings.push(`pod list ${i.kubeletUrl}: ${p.podMetadata.reason} (pods would be named by UID)`);
+  return { mode: "node", usable: p.cgroup.status === "ok" && p.cgroup.pods > 0, findings };
 }
 
 export function probeSelector(i: AgentProbeInput): ModeProbe {

@@ -9,14 +9,13 @@ import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/r
 import { Agent } from "../agent/agent.js";
 import { PodGpuFilter, VISIBLE_DEVICE_VARIABLES } from "../agent/gpu-filter.js";
 import type { DiscoveringSource } from "../agent/lifecycle.js";
-import { NodeJobSource, selectNodeHierarchy, type NodeHierarchy } from "../agent/node-source.js";
+import { NodeJobSource, createNodeJobSource } from "../agent/node-source.js";
 import { PodJobSource, podJobIdentity } from "../agent/pod-source.js";
 import { SelectorJobSource, parseSelector, type Selector } from "../agent/selector-source.js";
 import { SimJobSource } from "../agent/sim-source.js";
 import { systemClock, type MonitorClock } from "../core/clock.js";
 import type { Collector, Logger } from "../core/contracts.js";
 import type { IntensityAt } from "../core/sampler.js";
-import { readCgroupMounts } from "../cgroup/mounts.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, createResolverFromConfig, gridConfigFromOptions, type GridConfig } from "../grid/config.js";
 import { PodMetadataCache } from "../k8s/cache.js";
@@ -208,13 +207,7 @@ async function realCollectors(c: AgentConfig, env: NodeJS.ProcessEnv, log: Logge
 }
 
 /** The node mode source: kubelet hierarchy and the pod metadata cache (failures said once; UIDs then). */
-function nodeSource(c: AgentConfig, opts: AgentFlags, log: Logger): { source: NodeJobSource; cache?: PodMetadataCache } {
-  const mounts = readCgroupMounts({ procRoot: c.procRoot, sysRoot: join(c.sysRoot, "sys") });
-  let hierarchy: NodeHierarchy | undefined = selectNodeHierarchy(mounts);
-  if (!hierarchy) {
-    const v1 = mounts.v1.get("cpuacct");
-    hierarchy = mounts.v2 ? { dir: mounts.v2.mountPoint, version: 2 } : v1 ? { dir: v1.mountPoint, version: 1 } : { dir: join(c.sysRoot, "sys", "fs", "cgroup"), version: 2 };
-  }
+function nodeSource(c: AgentConfig, opts: AgentFlags, log: Logger): { source?: NodeJobSource; cache?: PodMetadataCache } {
   const url = opts.kubeletUrl ?? (c.nodeName ? kubeletPodsUrl(c.nodeName) : undefined);
   let cache: PodMetadataCache | undefined;
   if (url) {
@@ -226,8 +219,13 @@ function nodeSource(c: AgentConfig, opts: AgentFlags, log: Logger): { source: No
   } else {
     log.warnOnce("node:no-kubelet", "node mode: no --kubelet-url and no --node-name/NODE_NAME: pods are named by their UID");
   }
-  const source = new NodeJobSource({ hierarchy, log, procRoot: c.procRoot, pods: cache, groupByLabel: opts.groupByLabel });
-  return { source, cache };
+  const setup = createNodeJobSource({ procRoot: c.procRoot, sysRoot: join(c.sysRoot, "sys"), log, pods: cache, groupByLabel: opts.groupByLabel });
+  if (setup.status !== "ok") {
+    log.warn(`node mode: ${setup.reason}; no pods will be found (everything is counted as system)`);
+    return { cache };
+  }
+  log.info(`node mode: pods under ${setup.kubepods.join(", ")} (cgroup v${setup.hierarchy.version}${setup.driver ? `, ${setup.driver} driver` : ""})`);
+  return { source: setup.source, cache };
 }
 
 function podSource(c: AgentConfig, opts: AgentFlags, log: Logger): PodJobSource {

@@ -35,7 +35,7 @@ async function probeModes(opts: ProbeFlags, gpuCount: number): Promise<ModeProbe
     kubeletTokenFile: opts.kubeletTokenFile,
     insecureSkipTlsVerify: opts.kubeletInsecureSkipTlsVerify,
     selector: parseSelector({ matchCmdline: opts.matchCmdline, matchEnv: opts.matchEnv }),
-    log: createStderrLogger({ quiet: true }),
+    log: createStderrLogger({ quiet: true, write: () => undefined }),
   };
   const out: ModeProbe[] = [];
   for (const m of modes) out.push(m === "pod" ? probePod(input) : m === "node" ? await probeNode(input) : probeSelector(input));
