@@ -14,6 +14,7 @@ import { errorMessage } from "../errors.js";
 import { AgentSource, type DiscoveringSource } from "./lifecycle.js";
 import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./state.js";
 import { startHealthServer, type HealthServer } from "./health.js";
+import { MarksReader } from "../jobs/marks.js";
 import type { ListenAddress } from "../../exporters/prometheus.js";
 
 export interface AgentOptions {
@@ -41,6 +42,8 @@ export interface AgentOptions {
   finalExportDeadlineMillis: number;
   /** Attributes on every discovered job (--tag). */
   extraAttributes?: Record<string, string>;
+  /** Training-loop marks file (POWERPRINT_MARKS of the training container) and the job its phases belong to. */
+  marks?: { path: string; jobId: string };
 }
 
 export class Agent {
@@ -52,6 +55,8 @@ export class Agent {
   private keepAlive?: NodeJS.Timeout;
   private lastTickStartMonotonicMillis?: number;
   private stopping?: Promise<LedgerSnapshot>;
+  private marksReader?: MarksReader;
+  private marksPolled = false;
   /** Checkpoints written, and the last failure (disk full...) if any. */
   readonly checkpoints = { written: 0, failed: 0 };
 
@@ -81,8 +86,29 @@ export class Agent {
       log: o.log,
       clock: o.clock,
       isVisiblePid: o.isVisiblePid,
-      beforeTick: () => (this.lastTickStartMonotonicMillis = o.clock.monotonicMillis()),
+      beforeTick: () => {
+        this.lastTickStartMonotonicMillis = o.clock.monotonicMillis();
+        this.pollMarks();
+      },
     });
+  }
+
+  /**
+   * Phases from the marks file. The first poll applies only the last mark there (the phase now:
+   * earlier ones were counted before a restart, or are history); later polls apply each new one.
+   */
+  private pollMarks(): void {
+    const m = this.o.marks;
+    if (!m) return;
+    this.marksReader ??= new MarksReader(m.path);
+    let marks = this.marksReader.poll();
+    if (!this.marksPolled) {
+      this.marksPolled = true;
+      marks = marks.slice(-1);
+    }
+    for (const mark of marks) {
+      if (this.ledger.hasJob(m.jobId)) this.ledger.setPhase(m.jobId, mark.phase, { step: mark.step, samples: mark.samples, tokens: mark.tokens });
+    }
   }
 
   /** The health endpoint's base URL, once started. */

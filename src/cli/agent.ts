@@ -59,6 +59,7 @@ interface AgentFlags extends MeasureOptions, ExportOptions {
   matchCmdline?: string;
   matchEnv?: string;
   podinfoDir: string;
+  marks?: string;
   kubeletUrl?: string;
   kubeletTokenFile?: string;
   kubeletCaFile?: string;
@@ -88,6 +89,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--match-cmdline <regex>", "selector mode: processes whose command line matches (first capture group, if any, names the job)")
     .option("--match-env <key[=value]>", "selector mode: processes whose environment has KEY (with VALUE); the value names the job")
     .option("--podinfo-dir <dir>", "pod mode: the downward API volume (files name, namespace, uid, labels)", "/etc/podinfo")
+    .option("--marks <file>", "pod mode: training-loop marks file the training container appends to (its POWERPRINT_MARKS, on a shared emptyDir)")
     .option("--kubelet-url <url>", "node mode: pod list URL (default https://$NODE_NAME:10250/pods when the node name is known)")
     .option("--kubelet-token-file <file>", `node mode: bearer token file (default ${SERVICE_ACCOUNT_TOKEN} when present)`)
     .option("--kubelet-ca-file <file>", "node mode: CA of the kubelet's serving certificate")
@@ -168,6 +170,7 @@ function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulte
   const selector = parseSelector({ matchCmdline: opts.matchCmdline, matchEnv: opts.matchEnv });
   if (mode === "selector" && realJobs && !selector.cmdline && !selector.env) throw new UsageError("--mode", "selector needs --match-cmdline REGEX or --match-env KEY[=VALUE]");
   if (mode !== "selector" && (selector.cmdline || selector.env)) throw new UsageError(selector.cmdline ? "--match-cmdline" : "--match-env", "only applies to --mode selector");
+  if (opts.marks !== undefined && mode !== "pod") throw new UsageError("--marks", "only applies to --mode pod (run sets POWERPRINT_MARKS itself)");
   if (opts.groupByLabel !== undefined && mode !== "node") throw new UsageError("--group-by-label", "only applies to --mode node");
   if (opts.groupByLabel !== undefined && opts.groupByLabel.trim() === "") throw new UsageError("--group-by-label", "must not be empty (e.g. training.kubeflow.org/job-name)");
   const grid = gridConfigFromOptions(scenario ? gridOptionsWithScenarioZone(opts, scenario, opts.sim!) : opts, env);
@@ -272,10 +275,12 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
   }
   let real: DiscoveringSource | undefined;
   let cache: PodMetadataCache | undefined;
+  let marks: { path: string; jobId: string } | undefined;
   if (c.realJobs) {
     if (c.mode === "pod") {
       const pod = podSource(c, opts, log);
       real = pod;
+      if (opts.marks !== undefined) marks = { path: resolve(opts.marks), jobId: pod.job.id };
       collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.jobEnvironment(pod.job.id, VISIBLE_DEVICE_VARIABLES), log));
     } else if (c.mode === "selector") {
       real = new SelectorJobSource({ procRoot: c.procRoot, selector: c.selector });
@@ -306,6 +311,7 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
     listen: c.listen,
     finalExportDeadlineMillis: c.shutdownTimeoutMillis,
     extraAttributes: c.tags,
+    marks,
   });
   const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));

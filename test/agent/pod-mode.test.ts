@@ -68,7 +68,7 @@ describe.skipIf(!canUnshare)("agent --mode pod in a real PID namespace", () => {
     expect(before.jobs[0].pids).toEqual([]);
 
     await control("go"); // start training
-    const train = await waitFor("train.json", () =>
+    const trained = await waitFor("train.json", () =>
       existsSync(join(dir, "train.json")) ? (JSON.parse(readFileSync(join(dir, "train.json"), "utf8")) as { pid: number; cpuSeconds: number; children: { pid: number; cpuSeconds: number }[] }) : undefined,
     );
     // Two samples that began after the training processes measured themselves.
@@ -83,11 +83,11 @@ describe.skipIf(!canUnshare)("agent --mode pod in a real PID namespace", () => {
       return undefined;
     });
     const job = view.jobs.find((j) => j.id === "ml/trainer-0")!;
-    const trainingPids = [train.pid, ...train.children.map((c) => c.pid)].sort((a, b) => a - b);
+    const trainingPids = [trained.pid, ...trained.children.map((c) => c.pid)].sort((a, b) => a - b);
     expect(job.pids).toEqual(trainingPids);
     expect(job.pids).not.toContain(1);
     expect(job.pids).not.toContain(view.agentPid);
-    const selfMeasured = train.cpuSeconds + train.children.reduce((s, c) => s + c.cpuSeconds, 0);
+    const selfMeasured = trained.cpuSeconds + trained.children.reduce((s, c) => s + c.cpuSeconds, 0);
     // They measured themselves a little before the agent's sample (idle since): within 5 %, plus
     // one clock tick per process of /proc rounding.
     expect(job.cpuSeconds).toBeGreaterThanOrEqual(selfMeasured * 0.95 - 0.03);
@@ -103,8 +103,15 @@ describe.skipIf(!canUnshare)("agent --mode pod in a real PID namespace", () => {
     await control("stop"); // stop: PID 1 SIGTERMs the agent and records its exit code
     expect(await exited).toBe(0);
     expect(readFileSync(join(dir, "agent.rc"), "utf8").trim()).toBe("0");
-    const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { final?: boolean; ledger: { jobs: { id: string; cpuSeconds: number }[] } };
+    type Saved = { id: string; cpuSeconds: number; energyJoules: { total: number }; phases?: { name: string; energyJoules: number; steps?: number }[] };
+    const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as { final?: boolean; ledger: { jobs: Saved[] } };
     expect(state.final).toBe(true);
-    expect(state.ledger.jobs.find((j) => j.id === "ml/trainer-0")!.cpuSeconds).toBeGreaterThanOrEqual(job.cpuSeconds);
+    const saved = state.ledger.jobs.find((j) => j.id === "ml/trainer-0")!;
+    expect(saved.cpuSeconds).toBeGreaterThanOrEqual(job.cpuSeconds);
+    // The training container's marks (--marks): the burn happened in "train", 100 steps of it.
+    const train = saved.phases?.find((p) => p.name === "train");
+    expect(train?.energyJoules).toBeGreaterThan(0);
+    expect(train?.steps).toBe(100);
+    expect(saved.phases!.reduce((s, p) => s + p.energyJoules, 0)).toBeCloseTo(saved.energyJoules.total, 6);
   }, 120_000);
 });

@@ -6,7 +6,7 @@
 # Usage: pod.sh WORKDIR NODE CLI SCRIPTDIR
 W="$1"; NODE="$2"; CLI="$3"; HERE="$4"
 "$NODE" "$CLI" agent --mode pod --podinfo-dir "$W/podinfo" --listen 127.0.0.1:0 --interval 100ms \
-  --state-file "$W/state.json" --checkpoint-interval 200ms 2> "$W/agent.err" &
+  --state-file "$W/state.json" --checkpoint-interval 200ms --marks "$W/marks.jsonl" 2> "$W/agent.err" &
 AGENT=$!
 echo "$AGENT" > "$W/agent.pid"
 read -r _ < "$W/go"

@@ -2,7 +2,7 @@
 // their own CPU time, then writes train.json (its own PID and CPU, the burners' PIDs and CPU) and
 // idles with them until the pod ends. PIDs are those of its PID namespace.
 import { fork } from "node:child_process";
-import { renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = process.argv[2];
@@ -14,6 +14,8 @@ if (process.argv[3] === "burn") {
   process.send({ pid: process.pid, cpuSeconds: cpu(), x: x > 0 });
   setInterval(() => undefined, 1 << 30);
 } else {
+  // Training-loop marks, as a training container with POWERPRINT_MARKS on a shared volume writes them.
+  appendFileSync(join(dir, "marks.jsonl"), JSON.stringify({ phase: "train", step: 0 }) + "\n");
   const results = [];
   for (let k = 0; k < 2; k++) {
     const child = fork(new URL(import.meta.url).pathname, [dir, "burn", "0.6"]);
@@ -22,6 +24,7 @@ if (process.argv[3] === "burn") {
       if (results.length === 2) {
         const u = process.cpuUsage();
         writeFileSync(join(dir, "train.json.tmp"), JSON.stringify({ pid: process.pid, cpuSeconds: (u.user + u.system) / 1e6, children: results }));
+        appendFileSync(join(dir, "marks.jsonl"), JSON.stringify({ phase: "eval", step: 100 }) + "\n");
         renameSync(join(dir, "train.json.tmp"), join(dir, "train.json"));
       }
     });
