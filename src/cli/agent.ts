@@ -16,6 +16,7 @@ import { SimJobSource } from "../agent/sim-source.js";
 import { systemClock, type MonitorClock } from "../core/clock.js";
 import type { Collector, Logger } from "../core/contracts.js";
 import type { IntensityAt } from "../core/sampler.js";
+import type { LedgerSnapshot } from "../core/types.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, createResolverFromConfig, gridConfigFromOptions, type GridConfig } from "../grid/config.js";
 import { PodMetadataCache } from "../k8s/cache.js";
@@ -241,6 +242,37 @@ function podSource(c: AgentConfig, opts: AgentFlags, log: Logger): PodJobSource 
   return new PodJobSource({ procRoot: c.procRoot, job });
 }
 
+/** The JSON report at shutdown (--report); a failure to write it is a warning. */
+function writeAgentReport(
+  c: AgentConfig,
+  final: LedgerSnapshot,
+  o: { agent: Agent; log: ReturnType<typeof createStderrLogger>; pueOrigin: string; fp: ReturnType<typeof footprintFromGrid> },
+): void {
+  const stats = o.agent.monitor.stats;
+  try {
+    writeJsonAtomic(
+      c.reportPath!,
+      buildReport(final, {
+        version: version(),
+        mode: "agent",
+        scenario: c.scenario?.name,
+        idlePolicy: c.measure.idlePolicy,
+        pueOrigin: o.pueOrigin,
+        intensityDescription: c.scenario ? "scenario series" : `zone ${c.grid.zone ?? "none"}`,
+        intensityZone: c.grid.zone ?? "none",
+        intensitySource: c.scenario ? "scenario" : "none",
+        fallbacks: {},
+        ...o.fp.report,
+        warnings: o.log.warnings,
+        sampler: { ticks: stats.ticks, skippedTicks: stats.skippedTicks, failures: stats.collectorFailures, intervalMillis: c.intervalMillis },
+        exportFailures: {},
+      }),
+    );
+  } catch (err) {
+    o.log.warn(`report: cannot write ${c.reportPath}: ${errorMessage(err)}`);
+  }
+}
+
 /**
  * Runs the agent until SIGTERM/SIGINT. Returns the exit code (0 after a clean stop). Usage errors
  * throw before anything is started.
@@ -248,6 +280,10 @@ function podSource(c: AgentConfig, opts: AgentFlags, log: Logger): PodJobSource 
 export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulted = false): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   const c = parseAgentConfig(opts, env, modeDefaulted);
+  // From here a signal stops the agent cleanly (a signal during probing waits for the start).
+  const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));
+  });
   const host = c.nodeName ?? hostname();
   const exporters = await createExporters(opts, { env, log, hostName: hostname(), job: { id: "agent", name: "agent", attributes: {}, origin: "generated" } });
   const startMillis = Date.now();
@@ -313,9 +349,6 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
     extraAttributes: c.tags,
     marks,
   });
-  const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
-    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));
-  });
   // The first pod list (bounded: the client has its own deadline) before the first sample, so pods
   // are named from the start; later ones refresh in the background.
   if (cache) await Promise.race([cache.start(), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -325,29 +358,6 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
   log.info(`${signal}: final sample, checkpoint and export`);
   cache?.stop();
   const final = await agent.stop();
-  if (c.reportPath) {
-    try {
-      writeJsonAtomic(
-        c.reportPath,
-        buildReport(final, {
-          version: version(),
-          mode: "agent",
-          scenario: c.scenario?.name,
-          idlePolicy: c.measure.idlePolicy,
-          pueOrigin,
-          intensityDescription: c.scenario ? "scenario series" : `zone ${c.grid.zone ?? "none"}`,
-          intensityZone: c.grid.zone ?? "none",
-          intensitySource: c.scenario ? "scenario" : "none",
-          fallbacks: {},
-          ...fp.report,
-          warnings: log.warnings,
-          sampler: { ticks: agent.monitor.stats.ticks, skippedTicks: agent.monitor.stats.skippedTicks, failures: agent.monitor.stats.collectorFailures, intervalMillis: c.intervalMillis },
-          exportFailures: {},
-        }),
-      );
-    } catch (err) {
-      log.warn(`report: cannot write ${c.reportPath}: ${errorMessage(err)}`);
-    }
-  }
+  if (c.reportPath) writeAgentReport(c, final, { agent, log, pueOrigin, fp });
   return 0;
 }

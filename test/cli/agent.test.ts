@@ -170,12 +170,18 @@ describe("agent bad input", () => {
     }, 60_000);
   }
 
-  it("SIGINT stops it like SIGTERM: final checkpoint, exit 0", async () => {
+  it("SIGINT stops it like SIGTERM: final checkpoint, the report, exit 0", async () => {
     const state = join(dir, "state.json");
-    const agent = startAgent(["--sim", SCENARIO, "--state-file", state, "--interval", "100ms"]);
+    const report = join(dir, "report.json");
+    const agent = startAgent(["--sim", SCENARIO, "--state-file", state, "--interval", "100ms", "--report", report]);
     await agent.line(/agent: mode/);
     expect(await agent.stop("SIGINT")).toBe(0);
     expect(existsSync(state)).toBe(true);
     expect(readState(state).final).toBe(true);
+    const r = JSON.parse(readFileSync(report, "utf8")) as { mode: string; jobs: { id: string; energyJoules: { total: number } }[] };
+    expect(r.mode).toBe("agent");
+    expect(r.jobs.map((j) => j.id).sort()).toEqual(["job-a", "job-b"]);
+    // The report's totals are the final checkpoint's.
+    expect(r.jobs.find((j) => j.id === "job-a")!.energyJoules.total).toBeCloseTo(jobEnergy(readState(state), "job-a"), 9);
   }, 60_000);
 });
