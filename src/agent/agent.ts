@@ -70,6 +70,10 @@ export class Agent {
       retentionMillis: o.retentionMillis,
       maxTerminated: o.maxTerminated,
       extraAttributes: o.extraAttributes,
+      // A job's device assignment (CUDA_/NVIDIA_VISIBLE_DEVICES of its processes) is read when it
+      // has processes: at registration a pod's job may have none yet. Discovering sources ignore
+      // the root PID of addJob; the Monitor then notes the job's devices from its environment.
+      onLive: (id) => this.monitor.addJob(id, 0),
       nowMillis: () => o.clock.wallMillis(),
       log: o.log,
     });

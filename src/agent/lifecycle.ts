@@ -84,6 +84,8 @@ export interface AgentSourceOptions {
   log: Logger;
   /** Attributes added to every discovered job (the job's own win). */
   extraAttributes?: Record<string, string>;
+  /** Called when a job becomes live (first seen with a process, or back): its environment is readable now. */
+  onLive?: (jobId: string) => void;
 }
 
 /**
@@ -145,6 +147,7 @@ export class AgentSource implements ProcessSource {
       if (count > 0) {
         if (this.live.has(id)) continue;
         this.live.add(id);
+        this.o.onLive?.(id);
         if (this.terminated.remove(id)) {
           ledger.reviveJob(id);
           this.o.log.debug(`job ${id} is back: its counters go on`);
