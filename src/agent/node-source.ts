@@ -19,7 +19,8 @@
  * pods without the label stay jobs of their own.
  *
  * Accounting. A job's CPU is Σ over its pods (pod counter − the pod's baseline) plus what its
- * departed pods had counted. Pods present at the first sample start from their counter then;
+ * departed pods had counted. Pods present at the first walk that finds the kubepods tree start from
+ * their counter then;
  * pods appearing later start from 0 (they were created since the previous tick, so all their CPU
  * falls in the interval). A pod whose cgroup is removed between two ticks loses its CPU since the
  * last tick (at most one interval: the kubelet removes the cgroup with the pod). A job is in the
@@ -152,6 +153,7 @@ export class NodeJobSource implements ProcessSource {
   private samples = 0;
   private lastHost = { busy: 0, total: 0 };
   private saidNoKubepods = false;
+  private foundKubepods = false;
   /** Counters for probe and the benchmark. */
   readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0, containerListings: 0 };
 
@@ -172,7 +174,10 @@ export class NodeJobSource implements ProcessSource {
 
   sample(): ProcessSample {
     this.stats.ticks++;
-    const first = this.samples++ === 0;
+    this.samples++;
+    // Pods found in the first walk that finds the kubepods tree were there before us: they count
+    // from now. (Not simply the first sample: the tree may appear later, with the kubelet.)
+    const first = !this.foundKubepods;
     const seen = new Set<string>();
     const members = new Map<number, string>();
     const jobProcessCount = new Map<string, number>();
@@ -186,6 +191,7 @@ export class NodeJobSource implements ProcessSource {
       else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
     this.dropGone(seen);
+    if (this.kubepods && this.kubepods.length > 0) this.foundKubepods = true;
     if (this.reader.invisiblePids > 0) {
       this.o.log.warnOnce(
         "node-source:invisible-pids",
