@@ -19,7 +19,8 @@
  * pods without the label stay jobs of their own.
  *
  * Accounting. A job's CPU is Σ over its pods (pod counter − the pod's baseline) plus what its
- * departed pods had counted. Pods present at the first sample start from their counter then;
+ * departed pods had counted. Pods present at the first walk that finds the kubepods tree start from
+ * their counter then;
  * pods appearing later start from 0 (they were created since the previous tick, so all their CPU
  * falls in the interval). A pod whose cgroup is removed between two ticks loses its CPU since the
  * last tick (at most one interval: the kubelet removes the cgroup with the pod). A job is in the
@@ -96,11 +97,21 @@ interface PodState {
   listedAt: number;
   /** Stagger of the periodic listing. */
   phase: number;
+  /** The identity last built for the pod's own job, and what it was built from. */
+  identity?: { meta: PodMetadata | undefined; containerIds: string[]; job: DiscoveredJob };
 }
 
 const isKubepods = (name: string): boolean => name === "kubepods" || name === "kubepods.slice" || name.endsWith("-kubepods.slice");
 const isQosLevel = (name: string): boolean =>
   name === "burstable" || name === "besteffort" || name.endsWith("-burstable.slice") || name.endsWith("-besteffort.slice");
+
+function listNames(dir: string): string[] | undefined {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+}
 
 function subdirs(dir: string): Dirent[] | undefined {
   try {
@@ -152,6 +163,9 @@ export class NodeJobSource implements ProcessSource {
   private samples = 0;
   private lastHost = { busy: 0, total: 0 };
   private saidNoKubepods = false;
+  private foundKubepods = false;
+  /** Directory names under kubepods that are no pods (not parsed again). */
+  private readonly notPods = new Set<string>();
   /** Counters for probe and the benchmark. */
   readonly stats = { ticks: 0, podsSeen: 0, cpuReads: 0, procsReads: 0, dirListings: 0, containerListings: 0 };
 
@@ -172,7 +186,10 @@ export class NodeJobSource implements ProcessSource {
 
   sample(): ProcessSample {
     this.stats.ticks++;
-    const first = this.samples++ === 0;
+    this.samples++;
+    // Pods found in the first walk that finds the kubepods tree were there before us: they count
+    // from now. (Not simply the first sample: the tree may appear later, with the kubelet.)
+    const first = !this.foundKubepods;
     const seen = new Set<string>();
     const members = new Map<number, string>();
     const jobProcessCount = new Map<string, number>();
@@ -186,6 +203,7 @@ export class NodeJobSource implements ProcessSource {
       else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
     this.dropGone(seen);
+    if (this.kubepods && this.kubepods.length > 0) this.foundKubepods = true;
     if (this.reader.invisiblePids > 0) {
       this.o.log.warnOnce(
         "node-source:invisible-pids",
@@ -214,8 +232,13 @@ export class NodeJobSource implements ProcessSource {
     let uid: string;
     if (pod) uid = pod.uid;
     else {
+      if (this.notPods.has(podDir.name)) return undefined;
       const id = parseCgroupPath("/" + podDir.name);
-      if (!id.podUid) return undefined;
+      if (!id.podUid) {
+        if (this.notPods.size >= 10_000) this.notPods.clear();
+        this.notPods.add(podDir.name);
+        return undefined;
+      }
       uid = id.podUid;
     }
     const m = this.o.pods?.byUid(uid);
@@ -348,8 +371,12 @@ export class NodeJobSource implements ProcessSource {
     this.reader.close();
   }
 
-  /** The kubepods cgroups' pod directories, located once and again when lost. */
-  private *podDirs(): Generator<{ name: string; path: string }> {
+  /**
+   * The kubepods cgroups' pod directories, located once and again when lost. Plain name listings
+   * (no file types: control files never look like pods), paths by concatenation: this runs for
+   * every pod on every tick.
+   */
+  private podDirs(): { name: string; path: string }[] {
     if (!this.kubepods || this.kubepods.length === 0 || this.samples % 60 === 0) {
       this.kubepods = findKubepods(this.o.hierarchy.dir, this.o.searchDepth ?? 4);
       if (this.kubepods.length === 0 && !this.saidNoKubepods) {
@@ -357,23 +384,25 @@ export class NodeJobSource implements ProcessSource {
         this.o.log.warnOnce("node-source:no-kubepods", `no kubepods cgroup under ${this.o.hierarchy.dir} (cgroup v${this.o.hierarchy.version}): no pods on this node yet, or the host's cgroup tree is not mounted there`);
       }
     }
+    const out: { name: string; path: string }[] = [];
     for (const kp of this.kubepods) {
-      const entries = subdirs(kp);
+      const names = listNames(kp);
       this.stats.dirListings++;
-      if (!entries) {
+      if (!names) {
         this.kubepods = undefined; // gone (kubelet restarted with another driver?): look again next tick
         continue;
       }
-      for (const e of entries) {
-        if (isQosLevel(e.name)) {
-          const level = join(kp, e.name);
+      for (const name of names) {
+        if (isQosLevel(name)) {
+          const level = kp + "/" + name;
           this.stats.dirListings++;
-          for (const p of subdirs(level) ?? []) yield { name: p.name, path: join(level, p.name) };
-        } else {
-          yield { name: e.name, path: join(kp, e.name) };
+          for (const p of listNames(level) ?? []) if (p.includes("pod")) out.push({ name: p, path: level + "/" + p });
+        } else if (name.includes("pod")) {
+          out.push({ name, path: kp + "/" + name });
         }
       }
     }
+    return out;
   }
 
   private jobsNow(meta: Map<string, PodMetadata | undefined>): { jobCpuSeconds: Map<string, number>; jobs: Map<string, DiscoveredJob> } {
@@ -387,7 +416,21 @@ export class NodeJobSource implements ProcessSource {
     }
     for (const [id, s] of jobCpuSeconds) jobCpuSeconds.set(id, s + (this.departed.get(id) ?? 0));
     const jobs = new Map<string, DiscoveredJob>();
-    for (const [id, pods] of byJob) jobs.set(id, this.identity(id, pods, meta));
+    for (const [id, pods] of byJob) {
+      // A pod's own job keeps its identity object while its metadata and containers stay the same.
+      const pod = pods[0];
+      const m = meta.get(pod.uid);
+      if (pods.length === 1 && id === pod.uid) {
+        const c = pod.identity;
+        if (c && c.meta === m && c.containerIds === pod.containerIds) {
+          jobs.set(id, c.job);
+          continue;
+        }
+        const job = this.identity(id, pods, meta);
+        pod.identity = { meta: m, containerIds: pod.containerIds, job };
+        jobs.set(id, job);
+      } else jobs.set(id, this.identity(id, pods, meta));
+    }
     return { jobCpuSeconds, jobs };
   }
 

@@ -91,7 +91,7 @@ function get(url: URL, o: { token?: string; ca?: Buffer; insecure: boolean; time
       if (done) return;
       done = true;
       clearTimeout(timer);
-      req.destroy();
+      req?.destroy();
       resolve(r);
     };
     const headers: Record<string, string> = { accept: "application/json" };
@@ -107,10 +107,17 @@ function get(url: URL, o: { token?: string; ca?: Buffer; insecure: boolean; time
       res.on("end", () => finish({ status: "ok", httpStatus: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", (err) => finish({ status: "error", reason: errorMessage(err) }));
     };
-    const req =
-      url.protocol === "https:"
-        ? httpsRequest(url, { method: "GET", headers, ca: o.ca, rejectUnauthorized: !o.insecure }, onResponse)
-        : httpRequest(url, { method: "GET", headers }, onResponse);
+    let req: ReturnType<typeof httpRequest>;
+    try {
+      req =
+        url.protocol === "https:"
+          ? httpsRequest(url, { method: "GET", headers, ca: o.ca, rejectUnauthorized: !o.insecure }, onResponse)
+          : httpRequest(url, { method: "GET", headers }, onResponse);
+    } catch (err) {
+      // Synchronous refusals (a token with a newline is an invalid header): a value, never a throw.
+      resolve({ status: "error", reason: errorMessage(err).replace(o.token ?? "\0", "***") });
+      return;
+    }
     req.on("error", (err) => finish({ status: "error", reason: errorMessage(err) }));
     // One deadline for connect + headers + body (a socket timeout alone restarts with every byte).
     const timer = setTimeout(() => finish({ status: "error", reason: `no complete answer within ${o.timeoutMillis} ms` }), o.timeoutMillis);

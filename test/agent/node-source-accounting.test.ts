@@ -93,6 +93,22 @@ describe("NodeJobSource accounting", () => {
     expect(log.lines.filter((l) => l.startsWith("warn:"))).toHaveLength(1);
   });
 
+  it("pods running before the kubepods tree was first found count from then, not from their start", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-node-late-"));
+    dirs.push(dir);
+    const log = recordingLogger();
+    const s = new NodeJobSource({ hierarchy: { dir, version: 2 }, log });
+    s.sample(); // no kubepods yet (kubelet not started, or the host's tree not mounted yet)
+    expect(log.lines).toEqual([expect.stringMatching(/^warn: no kubepods cgroup under /)]);
+    // The tree shows up with a pod that has run for two hours.
+    const pod = join(dir, "kubepods", "burstable", `pod${UID(2)}`);
+    mkdirSync(pod, { recursive: true });
+    writeFileSync(join(pod, "cpu.stat"), "usage_usec 7200000000\n");
+    expect(s.sample().jobCpuSeconds.get(UID(2))).toBe(0);
+    writeFileSync(join(pod, "cpu.stat"), "usage_usec 7201000000\n");
+    expect(s.sample().jobCpuSeconds.get(UID(2))).toBe(1);
+  });
+
   it("state stays bounded with thousands of short pods", () => {
     const t = new Tree();
     const s = new NodeJobSource({ hierarchy: { dir: t.top, version: 2 }, log: recordingLogger() });

@@ -89,3 +89,40 @@ describe("cgroup.procs read from another PID namespace", () => {
     }
   });
 });
+
+describe("held files on a real cgroup2 directory", () => {
+  const v2 = readCgroupMounts().v2;
+  it.skipIf(!v2 || process.getuid?.() !== 0)("re-reads fresh content, drops a removed cgroup's file, reopens one recreated under the same name", async () => {
+    const d = join(v2!.mountPoint, `pp-held-${process.pid}`);
+    mkdirSync(d);
+    const r = new CgroupReader(8);
+    try {
+      expect(r.procs(d)).toEqual([]);
+      expect(r.heldFiles).toBe(1);
+      const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+      writeFileSync(join(d, "cgroup.procs"), String(sleeper.pid));
+      expect(r.procs(d)).toEqual([sleeper.pid]); // the held file shows the change
+      sleeper.kill("SIGKILL");
+      await new Promise((res) => sleeper.on("exit", res));
+      for (let i = 0; i < 100 && (r.procs(d) ?? []).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
+      expect(r.cpuSeconds(d, 2)).toBeGreaterThanOrEqual(0);
+      expect(r.heldFiles).toBe(2);
+      rmdirSync(d);
+      expect(r.cpuSeconds(d, 2)).toBeUndefined(); // ENODEV on the held file, and no directory to reopen
+      expect(r.heldFiles).toBe(1);
+      mkdirSync(d);
+      expect(r.cpuSeconds(d, 2)).toBe(0); // a new cgroup under the same name: opened afresh
+      expect(r.procs(d)).toEqual([]);
+      expect(r.heldFiles).toBe(2);
+      r.close();
+      expect(r.heldFiles).toBe(0);
+    } finally {
+      r.close();
+      try {
+        rmdirSync(d);
+      } catch {
+        // removed above
+      }
+    }
+  });
+});

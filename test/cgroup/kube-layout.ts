@@ -66,7 +66,8 @@ export async function removeTree(top: string): Promise<void> {
   walk(top);
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const pids = all.flatMap(procsOf);
+    // Never this process (were it moved in by mistake, killing it would leave the tree behind).
+    const pids = all.flatMap(procsOf).filter((p) => p !== process.pid && p > 0);
     if (pids.length === 0 || Date.now() > deadline) break;
     for (const pid of pids) {
       try {

@@ -92,6 +92,14 @@ describe("fetchPods over HTTP", () => {
       expect(r.reason).toMatch(/^GET 127\.0\.0\.1:\d+\/pods: /);
     }
   });
+  it("a token that cannot be a header is an error value, not a throw", async () => {
+    const s = await startReplayServer(() => ({ body: {} }));
+    servers.push(s);
+    const r = await fetchPods({ url: `${s.url}/pods`, token: "abc\ndef" });
+    expect(r.status).toBe("error");
+    if (r.status === "error") expect(r.reason).not.toContain("abc");
+    expect(s.count("/pods")).toBe(0);
+  });
   it("gives up at the deadline", async () => {
     const s = await startReplayServer(() => ({ hang: true }));
     servers.push(s);
