@@ -3,8 +3,9 @@
  * the pod owns only those the device plugin gave the training container, named in its
  * NVIDIA_VISIBLE_DEVICES (host indices or GPU-/MIG- UUIDs, "all", "none") or, when that is unset,
  * CUDA_VISIBLE_DEVICES, read from the training processes' /proc/PID/environ. Readings of other
- * GPUs are dropped; CPU and memory readings pass. Unknown (no training process yet, or neither
- * variable set): every GPU is kept, said once.
+ * GPUs are dropped; CPU and memory readings pass. No training process yet: no GPU is the pod's
+ * (nothing of the pod runs; the assignment is read once it does). A training process with neither
+ * variable: every GPU is kept, said once.
  */
 import type { Collector, DeviceReading, Logger, ReadContext } from "../core/contracts.js";
 import { parseVisibleDevices } from "../core/attribution.js";
@@ -31,8 +32,8 @@ export class PodGpuFilter implements Collector {
 
   constructor(
     private readonly inner: Collector,
-    /** The training container's environment (the two variables), {} when unknown. */
-    private readonly env: () => Record<string, string>,
+    /** The training container's environment (the two variables); undefined while no training process runs. */
+    private readonly env: () => Record<string, string> | undefined,
     private readonly log: Logger,
   ) {
     this.id = inner.id;
@@ -45,11 +46,16 @@ export class PodGpuFilter implements Collector {
   async read(context?: ReadContext): Promise<DeviceReading[]> {
     const readings = await this.inner.read(context);
     if (!readings.some((r) => r.kind === "gpu")) return readings;
-    const visible = visibleGpus(this.env());
+    const env = this.env();
+    if (env === undefined) {
+      this.say("waiting", "pod mode: no training process yet: no GPU is counted as the pod's until one runs");
+      return readings.filter((r) => r.kind !== "gpu");
+    }
+    const visible = visibleGpus(env);
     if (visible === undefined || visible === "all") {
       this.say(visible === "all" ? "all" : "unknown", visible === "all"
         ? "pod mode: the training container may use every GPU (NVIDIA_VISIBLE_DEVICES=all): all are the pod's"
-        : "pod mode: no training process names NVIDIA_VISIBLE_DEVICES/CUDA_VISIBLE_DEVICES (yet): every GPU this sidecar sees is counted as the pod's");
+        : "pod mode: the training process names no NVIDIA_VISIBLE_DEVICES/CUDA_VISIBLE_DEVICES: every GPU this sidecar sees is counted as the pod's");
       return readings;
     }
     this.say(visible.join(","), `pod mode: GPUs of the pod: ${visible.length > 0 ? visible.join(", ") : "none"} (from the training container's environment)`);

@@ -90,6 +90,11 @@ export class PodJobSource implements DiscoveringSource {
     return this.trees.jobEnvironment(jobId, names);
   }
 
+  /** The training processes' variables `names`; undefined while the pod runs no training process. */
+  trainingEnvironment(names: readonly string[]): Record<string, string> | undefined {
+    return this.trees.hasTrees(this.o.job.id) ? this.trees.jobEnvironment(this.o.job.id, names) : undefined;
+  }
+
   private discover(members: ReadonlySet<number>): void {
     const first = this.firstLookTicks === undefined;
     if (first) this.firstLookTicks = this.uptimeTicks();

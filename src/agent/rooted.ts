@@ -121,6 +121,11 @@ export class RootedJobs {
     };
   }
 
+  /** Whether `jobId` has a process tree now (a live root or descendants). */
+  hasTrees(jobId: string): boolean {
+    return (this.jobs.get(jobId)?.trees.size ?? 0) > 0;
+  }
+
   /** Selected environment variables of the first live root of `jobId` that has any of them. */
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     const entry = this.jobs.get(jobId);

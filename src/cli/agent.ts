@@ -317,7 +317,7 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
       const pod = podSource(c, opts, log);
       real = pod;
       if (opts.marks !== undefined) marks = { path: resolve(opts.marks), jobId: pod.job.id };
-      collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.jobEnvironment(pod.job.id, VISIBLE_DEVICE_VARIABLES), log));
+      collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.trainingEnvironment(VISIBLE_DEVICE_VARIABLES), log));
     } else if (c.mode === "selector") {
       real = new SelectorJobSource({ procRoot: c.procRoot, selector: c.selector });
     } else {

@@ -65,5 +65,8 @@ describe("PodGpuFilter", () => {
     await unset.read({ timeMillis: 2000 });
     expect(log.lines.filter((l) => l.message.includes("every GPU this sidecar sees"))).toHaveLength(1);
     expect(visibleGpus({})).toBeUndefined();
+    // No training process yet: no GPU is the pod's.
+    const waiting = new PodGpuFilter(new SimCollector(new SimWorld(scenario, 0)), () => undefined, log);
+    expect(await deviceIds(waiting)).toEqual(["cpu0"]);
   });
 });
