@@ -1,7 +1,8 @@
 /**
  * SelectorJobSource: `powerprint agent --mode selector`. Processes matched by `--match-cmdline
  * REGEX` (against /proc/PID/cmdline, arguments joined by spaces) or `--match-env KEY[=VALUE]`
- * (against /proc/PID/environ as at exec), either one matching; one job per matching process tree:
+ * (against /proc/PID/environ as at exec), either one matching (the agent and its own helpers never);
+ * one job per matching process tree:
  * the tree of the topmost matching process (its matching descendants, which inherit the
  * environment, are in that tree already).
  *
@@ -129,9 +130,21 @@ export class SelectorJobSource implements DiscoveringSource {
     for (const pid of this.seen.keys()) if (!listed.has(pid)) this.seen.delete(pid);
     for (const pid of fresh) {
       const me = this.seen.get(pid)!;
-      if (!me.job || members.has(me.ppid) || this.hasMatchingAncestor(me.ppid)) continue;
+      if (!me.job || members.has(me.ppid) || this.hasMatchingAncestor(me.ppid) || this.isAgentDescendant(me.ppid)) continue;
       this.trees.addTree(me.job, pid, me.startTicks, !first && me.startTicks > this.firstLookTicks);
     }
+  }
+
+  /** The agent's own helpers (nvidia-smi) inherit its environment: never a job. */
+  private isAgentDescendant(pid: number): boolean {
+    const self = this.o.selfPid ?? process.pid;
+    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
+      if (p === self) return true;
+      const e = this.seen.get(p);
+      if (!e) return false;
+      p = e.ppid;
+    }
+    return false;
   }
 
   private hasMatchingAncestor(pid: number): boolean {

@@ -52,8 +52,13 @@ describe("SelectorJobSource on real process trees", () => {
   });
 
   it("one job per matching tree, exactly its processes, with their CPU seconds", async () => {
-    const source = new SelectorJobSource({ procRoot: "/", selector: parseSelector({ matchCmdline: `job-tree\\.mjs cmd-(\\w+) `, matchEnv: `PP_SELECTOR_JOB_${process.pid}` }) });
+    // The test process spawns the trees: it is not the agent here (an agent's own descendants are
+    // never a job), so the source is told the agent is PID 1.
+    const source = new SelectorJobSource({ procRoot: "/", selfPid: 1, selector: parseSelector({ matchCmdline: `job-tree\\.mjs cmd-(\\w+) `, matchEnv: `PP_SELECTOR_JOB_${process.pid}` }) });
     const envKey = `PP_SELECTOR_JOB_${process.pid}`;
+    // The same selector from the test process's own point of view (it is the agent): its children are never jobs.
+    const asAgent = new SelectorJobSource({ procRoot: "/", selector: parseSelector({ matchEnv: envKey }) });
+    asAgent.sample();
     // The first look: these trees do not exist yet, so all their CPU counts from their start.
     source.sample();
     const start = (tag: string, env: NodeJS.ProcessEnv = {}) => {
@@ -82,6 +87,8 @@ describe("SelectorJobSource on real process trees", () => {
     expect(s.jobs!.get("alpha")!.attributes["powerprint.selector"]).toBe("cmdline");
     expect(s.jobs!.get(`${envKey}=beta`)!.attributes["powerprint.selector"]).toBe("env");
     expect(s.jobProcessCount.get("alpha")).toBe(3);
+    asAgent.sample();
+    expect(asAgent.sample().jobs!.size).toBe(0);
 
     for (const [job, tag] of [["alpha", "cmd-alpha"], [`${envKey}=beta`, "by-env"]] as const) {
       const self = byTag(tag).reduce((sum, m) => sum + m.cpuSeconds, 0);
