@@ -128,7 +128,7 @@ export class Agent {
     if (r.status === "absent") {
       this.o.log.info(`state: ${path} does not exist yet: starting from zero`);
     } else if (r.status === "set-aside") {
-      this.o.log.warn(`state: ${path} ${r.reason}: set aside${r.movedTo ? ` as ${r.movedTo}` : ""}; starting from zero`);
+      this.o.log.warn(`state: ${path} ${r.reason}: ${r.movedTo ? `set aside as ${r.movedTo}` : "not used"}; starting from zero`);
     } else {
       // Marked only after an unclean stop: then up to one checkpoint interval is missing from its totals.
       this.ledger.restore(r.state.ledger, r.state.final ? {} : { [RESTORED_ATTRIBUTE]: "true" });

@@ -103,7 +103,7 @@ export function buildState(ledger: LedgerState, o: { host: string; mode: string;
   return { schema: STATE_SCHEMA, version: STATE_VERSION, host: o.host, mode: o.mode, savedMillis: o.savedMillis, ...(o.final ? { final: true } : {}), ledger } as AgentState;
 }
 
-/** Why a parsed document is not ours to restore, or undefined when it is. */
+/** The state in `text`, or why it is not ours to restore (garbage, another schema, version or host). */
 function rejectReason(text: string, host: string): { reason: string } | { state: AgentState } {
   let json: unknown;
   try {
