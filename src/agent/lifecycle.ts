@@ -131,6 +131,9 @@ export class AgentSource implements ProcessSource {
     const merged = merge(real, sim);
     this.observe(merged, this.o.nowMillis());
     this.lastMembers = merged.members;
+    // Registered here (and their devices noted on going live, onLive): the Monitor need not see
+    // them, so it keeps no entry per job id ever seen (thousands of short jobs).
+    delete merged.jobs;
     return merged;
   }
 
