@@ -27,6 +27,7 @@ import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity } from "../
 import { version } from "../version.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
+import { addBudgetOptions, addFileOutputOptions, prepareOutputs, type Outputs } from "./outputs.js";
 
 const EXAMPLES = `
 Examples:
@@ -61,6 +62,8 @@ export function registerRunCommand(program: Command): void {
   addMeasureOptions(cmd);
   addGridOptions(cmd);
   addExportOptions(cmd);
+  addFileOutputOptions(cmd);
+  addBudgetOptions(cmd);
   cmd.passThroughOptions().addHelpText("after", EXAMPLES);
   cmd.action(async (command: string[], opts: RunOptions) => {
     const code = await runCommand(command, opts, process.env);
@@ -144,7 +147,10 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     env,
     command,
   });
+  let stopJob: (() => void) | undefined;
+  const outputs = prepareOutputs(opts, { log, jobId: job.id, onStop: () => stopJob?.(), liveStream: opts.quiet ? undefined : process.stderr });
   const exporters: Exporter[] = await createExporters(opts as ExportOptions, { env, log, hostName: hostname(), job });
+  exporters.push(...outputs.exporters);
 
   // ---- carbon-aware start ----
   if (grid.startWithinMillis !== undefined) {
@@ -175,7 +181,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // ---- measurement (fail-open: any failure here only disables measuring) ----
   let measuring: Measuring | undefined;
   try {
-    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet });
+    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet, outputs });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
@@ -198,6 +204,11 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const childCpuBaseline = otherChildren?.length === 0 ? ownChildrenCpuSeconds() : undefined;
   const childEnv = measuring?.marksPath ? { ...env, POWERPRINT_MARKS: measuring.marksPath } : env;
   const child = spawnCommand(command, childEnv);
+  // A budget crossed with --on-budget stop: SIGTERM, then SIGKILL after the grace (as for a relayed signal).
+  stopJob = () => {
+    child.kill("SIGTERM");
+    setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), graceMillis).unref();
+  };
   const outcomePromise = superviseChild(child, command, graceMillis, log, () => {
     if (measuring && child.pid !== undefined) {
       try {
@@ -221,7 +232,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
       log.warn(`could not finish measuring: ${errorMessage(err)}`);
     }
   }
-  return outcome.exitCode;
+  return outputs.exitCode(outcome.exitCode);
 }
 
 function spawnCommand(command: string[], env: NodeJS.ProcessEnv): ChildProcess {
@@ -336,6 +347,7 @@ async function startMeasuring(o: {
   collectorOptions: CollectorOptions;
   exporters: Exporter[];
   quiet?: boolean;
+  outputs: Outputs;
 }): Promise<Measuring> {
   const { log } = o;
   const startMillis = Date.now();
@@ -500,8 +512,10 @@ async function startMeasuring(o: {
         warnings: log.warnings,
         sampler: { ticks: sampler.stats.ticks, skippedTicks: sampler.stats.skippedTicks, failures: sampler.stats.collectorFailures, intervalMillis: o.intervalMillis },
         exportFailures,
+        ...o.outputs.context(),
       });
       if (reportPath) writeJsonAtomic(reportPath, report);
+      await o.outputs.write(report);
       // A command that never started used no energy: its summary would only show zeros next to
       // "no device could be read"; the not-found/not-executable line already said what happened.
       if (!o.quiet && started) process.stderr.write(formatSummary(report) + "\n");
