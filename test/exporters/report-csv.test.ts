@@ -1,0 +1,84 @@
+// --csv: CodeCarbon's emissions.csv columns first (names, order, units), powerprint's after;
+// appending keeps rows and header; a foreign header is refused; RFC 4180 quoting round-trips.
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "csv-parse/sync";
+import { runCli } from "../helpers/cli.js";
+import { reportSchemaV1 } from "../../exporters/report-json.js";
+
+const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");
+
+/**
+ * CodeCarbon's EmissionsData fields in declaration order, copied by hand from
+ * mlco2/codecarbon codecarbon/output_methods/emissions_data.py at commit
+ * 118873936dadf2608ae4d2af9862fcca4c2fe3d6 (not imported from the code under test).
+ */
+const CODECARBON = (
+  "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,ram_power," +
+  "cpu_energy,gpu_energy,ram_energy,energy_consumed,country_name,country_iso_code,region,cloud_provider,cloud_region," +
+  "os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size," +
+  "tracking_mode,on_cloud,pue"
+).split(",");
+
+const rowsOf = (file: string) => parse(readFileSync(file, "utf8"), { columns: true }) as Record<string, string>[];
+
+describe("--csv (CodeCarbon-compatible rows)", () => {
+  it("a simulated run: CodeCarbon's header first; values in kg, kWh, W, s; appending keeps rows and header", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-csv-"));
+    const csv = join(dir, "emissions.csv");
+    const report = join(dir, "r.json");
+    const r = await runCli(["simulate", scenario, "--csv", csv, "--report", report, "-q"]);
+    expect(r.code, r.stderr).toBe(0);
+    const header = readFileSync(csv, "utf8").split("\r\n")[0].split(",");
+    expect(header.slice(0, CODECARBON.length)).toEqual(CODECARBON);
+    expect(header).toContain("facility_energy_kwh");
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    const job = rep.jobs.find((j) => j.id === "train-a")!;
+    const row = rowsOf(csv).find((x) => x.run_id === "train-a")!;
+    // Hand check: kWh = J / 3.6e6, kg = g / 1000, W = J / s, s = report duration.
+    expect(Number(row.duration)).toBe(600);
+    expect(Number(row.energy_consumed)).toBeCloseTo(job.energyJoules.total / 3.6e6, 12);
+    expect(Number(row.cpu_energy)).toBeCloseTo(job.energyJoules.cpu / 3.6e6, 12);
+    expect(Number(row.gpu_energy)).toBeCloseTo(job.energyJoules.gpu / 3.6e6, 12);
+    expect(Number(row.emissions)).toBeCloseTo(job.emissionsGrams / 1000, 12);
+    expect(Number(row.emissions_rate)).toBeCloseTo(job.emissionsGrams / 1000 / 600, 14);
+    expect(Number(row.gpu_power)).toBeCloseTo(job.energyJoules.gpu / 600, 9);
+    expect(Number(row.pue)).toBe(1.2);
+    expect(Number(row.facility_energy_kwh)).toBeCloseTo(job.facilityEnergyJoules / 3.6e6, 12);
+    expect(row.gpu_model).toBe("1 x NVIDIA H100 80GB HBM3");
+    expect(row.intensity_source).toBe("scenario");
+    const first = readFileSync(csv, "utf8");
+
+    const again = await runCli(["simulate", scenario, "--csv", csv, "-q"]);
+    expect(again.code, again.stderr).toBe(0);
+    const text = readFileSync(csv, "utf8");
+    expect(text.startsWith(first)).toBe(true); // old rows untouched
+    expect(text.split("\r\n").filter((l) => l.startsWith("timestamp,"))).toHaveLength(1); // one header
+    expect(rowsOf(csv)).toHaveLength(2 * rep.jobs.length);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuses a file with another header (exit 2, file unchanged); quotes per RFC 4180", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-csv-"));
+    const foreign = join(dir, "other.csv");
+    writeFileSync(foreign, "a,b,c\r\n1,2,3\r\n");
+    const bad = await runCli(["run", "--sim", scenario, "--csv", foreign, "--", "true"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--csv: .*other\.csv' has another header/);
+    expect(readFileSync(foreign, "utf8")).toBe("a,b,c\r\n1,2,3\r\n");
+
+    const csv = join(dir, "q.csv");
+    const name = 'sweep, "lr=0.1"\nsecond line';
+    const ok = await runCli(["run", "--sim", scenario, "--interval", "100ms", "--job-id", "q1", "--job-name", name, "--tag", "experiment=lr-sweep", "--csv", csv, "-q", "--", "true"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const raw = readFileSync(csv, "utf8");
+    expect(raw).toContain('"sweep, ""lr=0.1""\nsecond line"');
+    const row = rowsOf(csv).find((x) => x.run_id === "q1")!;
+    expect(row.job_name).toBe(name);
+    expect(row.experiment_id).toBe("lr-sweep");
+    expect(row.tags).toBe("experiment=lr-sweep");
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
