@@ -51,12 +51,13 @@ function lineChart(id: string, title: string, xs: number[], lines: Line[], yForm
 /** A horizontal bar chart (bars drawn as paths, like the lines, so every chart is countable). */
 function barChart(id: string, title: string, bars: { name: string; value: number; note?: string }[], format: (v: number) => string): string {
   const max = Math.max(1e-12, ...bars.map((b) => b.value));
-  const rowH = Math.min(32, (H - PAD.top - PAD.bottom) / Math.max(1, bars.length));
-  const left = 140;
+  const rowH = 28;
+  const left = 160;
+  const height = PAD.top * 2 + bars.length * rowH;
   const body = bars
     .map((b, i) => {
       const y0 = PAD.top + i * rowH + 4;
-      const w = Math.max(1, (b.value / max) * (W - left - 140));
+      const w = Math.max(1, (b.value / max) * (W - left - 260));
       return (
         `<path class="series" data-name="${esc(b.name)}" d="M${left},${y0} L${left + w},${y0} L${left + w},${y0 + rowH - 8} L${left},${y0 + rowH - 8} Z" fill="${PALETTE[i % PALETTE.length]}"/>` +
         `<text x="${left - 6}" y="${y0 + rowH / 2}" text-anchor="end">${esc(b.name)}</text>` +
@@ -64,11 +65,11 @@ function barChart(id: string, title: string, bars: { name: string; value: number
       );
     })
     .join("");
-  return figure(id, title, body, "");
+  return figure(id, title, body, "", height);
 }
 
-function figure(id: string, title: string, body: string, legend: string): string {
-  return `<figure><figcaption>${esc(title)}</figcaption><svg data-chart="${id}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${body}</svg><div class="legend">${legend}</div></figure>`;
+function figure(id: string, title: string, body: string, legend: string, height = H): string {
+  return `<figure><figcaption>${esc(title)}</figcaption><svg data-chart="${id}" viewBox="0 0 ${W} ${height}" width="${W}" height="${height}" role="img" aria-label="${esc(title)}">${body}</svg><div class="legend">${legend}</div></figure>`;
 }
 
 /** Energy per phase of every job: the ledger's `phases` when present, else `phaseEnergyJoules`. */
