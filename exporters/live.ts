@@ -37,6 +37,8 @@ export class LiveLine implements Exporter {
   private previousPhases: Record<string, number> = {};
   private phase?: string;
   private originalWrite?: NodeJS.WriteStream["write"];
+  /** Writes past the erase-first wrapper. */
+  private raw: (text: string) => void = () => {};
   private readonly now: () => number;
 
   constructor(private readonly o: LiveLineOptions) {
@@ -51,15 +53,17 @@ export class LiveLine implements Exporter {
   async start(): Promise<void> {
     if (!this.active || this.originalWrite) return;
     const stream = this.o.stream;
-    const original = stream.write.bind(stream) as NodeJS.WriteStream["write"];
+    const original = stream.write;
     this.originalWrite = original;
+    const raw = (chunk: unknown, ...rest: unknown[]) => (original as (c: unknown, ...r: unknown[]) => boolean).call(stream, chunk, ...rest);
+    this.raw = (text) => raw(text);
     // Every other write to the stream first erases the status line, so messages never land on it.
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       if (this.shown) {
         this.shown = false;
-        original(ERASE_LINE);
+        raw(ERASE_LINE);
       }
-      return (original as (c: unknown, ...r: unknown[]) => boolean)(chunk, ...rest);
+      return raw(chunk, ...rest);
     }) as NodeJS.WriteStream["write"];
   }
 
@@ -71,13 +75,13 @@ export class LiveLine implements Exporter {
     this.lastDrawMillis = now;
     const width = Math.max(20, (this.o.stream.columns ?? 100) - 1);
     const text = formatLiveLine(s, this.jobId(s), this.phase);
-    this.originalWrite(`${ERASE_LINE}${text.slice(0, width)}\r`);
+    this.raw(`${ERASE_LINE}${text.slice(0, width)}\r`);
     this.shown = true;
   }
 
   async shutdown(): Promise<void> {
     if (!this.originalWrite) return;
-    if (this.shown) this.originalWrite(ERASE_LINE);
+    if (this.shown) this.raw(ERASE_LINE);
     this.shown = false;
     this.o.stream.write = this.originalWrite;
     this.originalWrite = undefined;
