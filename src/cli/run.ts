@@ -181,7 +181,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // ---- measurement (fail-open: any failure here only disables measuring) ----
   let measuring: Measuring | undefined;
   try {
-    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet, outputs });
+    measuring = await startMeasuring({ scenario, measure, grid, intervalMillis, job, log, env, collectorOptions, exporters, quiet: opts.quiet, verbose: opts.verbose, outputs });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
@@ -347,6 +347,7 @@ async function startMeasuring(o: {
   collectorOptions: CollectorOptions;
   exporters: Exporter[];
   quiet?: boolean;
+  verbose?: boolean;
   outputs: Outputs;
 }): Promise<Measuring> {
   const { log } = o;
@@ -518,7 +519,8 @@ async function startMeasuring(o: {
       await o.outputs.write(report);
       // A command that never started used no energy: its summary would only show zeros next to
       // "no device could be read"; the not-found/not-executable line already said what happened.
-      if (!o.quiet && started) process.stderr.write(formatSummary(report) + "\n");
+      // -q keeps the summary (and warnings): it drops the progress messages and the live line.
+      if (started) process.stderr.write(formatSummary(report, { verbose: o.verbose }) + "\n");
     },
   };
 }

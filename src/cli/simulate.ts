@@ -70,6 +70,6 @@ export function registerSimulateCommand(program: Command): void {
     });
     if (reportPath) writeJsonAtomic(reportPath, report);
     await outputs.write(report);
-    if (!opts.quiet) process.stderr.write(formatSummary(report) + "\n");
+    process.stderr.write(formatSummary(report, { verbose: opts.verbose }) + "\n");
   });
 }
