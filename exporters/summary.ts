@@ -54,9 +54,11 @@ export function formatSummary(r: ReportV1, o: { verbose?: boolean } = {}): strin
     const units = perUnitText(j);
     if (units) lines.push(`per unit    ${r.jobs.length > 1 ? `${j.id}: ` : ""}${units}`);
   }
-  lines.push(`buckets     system ${formatEnergy(r.buckets.system.energyJoules.total)}, idle ${formatEnergy(r.buckets.idle.energyJoules.total)} (idle policy ${r.idlePolicy})`);
   lines.push(...fallbackLines(r));
-  if (o.verbose) for (const d of r.devices) lines.push(deviceLine(d));
+  if (o.verbose) {
+    lines.push(`buckets     system ${formatEnergy(r.buckets.system.energyJoules.total)}, idle ${formatEnergy(r.buckets.idle.energyJoules.total)} (idle policy ${r.idlePolicy})`);
+    for (const d of r.devices) lines.push(deviceLine(d));
+  }
   return lines.map(fit).join("\n");
 }
 
@@ -73,7 +75,7 @@ function intensityText(r: ReportV1): string {
 }
 
 function jobLine(j: JobWithUnits): string {
-  const name = j.name !== j.id ? ` (${j.name.length > 24 ? `${j.name.slice(0, 23)}…` : j.name})` : "";
+  const name = j.name !== j.id ? ` (${j.name.length > 16 ? `${j.name.slice(0, 15)}…` : j.name})` : "";
   return `job ${j.id}${name}: ${formatEnergy(j.energyJoules.total)} IT, ${formatEnergy(j.facilityEnergyJoules)} facility, ${formatGrams(j.emissionsGrams)} CO2e, ${formatDuration(j.cpuSeconds)} CPU`;
 }
 

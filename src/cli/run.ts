@@ -36,10 +36,11 @@ Examples:
   $ powerprint run --otlp http://collector:4318 --job-name resnet50 --tag team=vision -- torchrun train.py
   $ powerprint run --sim scenario.json --report out.json -- sleep 5
   $ powerprint run --start-within 6h --below 150 --zone GB -- python train.py
+  $ powerprint run --max-energy 2kWh --on-budget stop --csv emissions.csv --html run.html -- python train.py
 
 powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the
 command's exit code (128 + signal number when the command was killed by a signal, 127 when it
-cannot be found). If measuring fails, powerprint warns once and the command runs on untouched.`;
+cannot be found), or 86 when --on-budget stop stopped it (a budget was crossed). If measuring fails, powerprint warns once and the command runs on untouched.`;
 
 interface RunOptions extends MeasureOptions {
   sim?: string;

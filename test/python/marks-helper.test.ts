@@ -45,7 +45,7 @@ describe("python/powerprint_marks.py", () => {
 
   it("is a no-op outside powerprint (POWERPRINT_MARKS unset)", () => {
     const dir = mkdtempSync(join(tmpdir(), "pp-pymarks-"));
-    const env = { ...process.env, PYTHONPATH: helperDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: helperDir };
     delete env.POWERPRINT_MARKS;
     const out = execFileSync("python3", ["-c", `${script}\nimport os\nprint(sorted(os.listdir(${JSON.stringify(dir)})))`], { env, encoding: "utf8", cwd: dir });
     expect(out.trim().split("\n")).toEqual(["train", "[]"]);
