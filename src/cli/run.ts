@@ -40,7 +40,8 @@ Examples:
 
 powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the
 command's exit code (128 + signal number when the command was killed by a signal, 127 when it
-cannot be found), or 86 when --on-budget stop stopped it (a budget was crossed). If measuring fails, powerprint warns once and the command runs on untouched.`;
+cannot be found), or 86 when --on-budget stop stopped it (a budget was crossed). If measuring
+fails, powerprint warns once and the command runs on untouched.`;
 
 interface RunOptions extends MeasureOptions {
   sim?: string;
