@@ -94,6 +94,7 @@ function charts(r: ReportV1, t: TimeSeries | undefined): string {
   if (t && t.pointCount > 0) {
     const xs = t.endSeconds;
     out.push(lineChart("power", "Power per device (W)", xs, Object.entries(t.devicePowerWatts).map(([name, values]) => ({ name, values })), formatWatts));
+    out.push(lineChart("job-power", "Power attributed per job (W, IT)", xs, Object.entries(t.jobPowerWatts).map(([name, values]) => ({ name, values })), formatWatts));
     out.push(lineChart("energy", "Cumulative energy (Wh): IT and facility", xs, [
       { name: "IT energy", values: t.cumulativeEnergyJoules.map(joulesToWh) },
       { name: "facility energy (× PUE)", values: t.cumulativeFacilityEnergyJoules.map(joulesToWh) },

@@ -55,7 +55,7 @@ describe.skipIf(!existsSync(CHROMIUM))("--html report in headless Chromium (Debi
           box: svg.getBoundingClientRect().width,
         })),
       );
-      expect(charts.map((c) => c.id)).toEqual(["power", "energy", "emissions", "intensity", "phases"]);
+      expect(charts.map((c) => c.id)).toEqual(["power", "job-power", "energy", "emissions", "intensity", "phases"]);
       for (const c of charts) {
         expect(c.points.length, c.id!).toBeGreaterThan(0);
         for (const n of c.points) expect(n, c.id!).toBeGreaterThan(1);
@@ -63,6 +63,7 @@ describe.skipIf(!existsSync(CHROMIUM))("--html report in headless Chromium (Debi
       }
       // One line per device; the phase chart has the marked phases.
       expect(charts[0].points).toHaveLength(2);
+      expect(charts[1].points).toHaveLength(2); // jobs h1 and the scenario's train-a
       const phaseNames = await page.$$eval('svg[data-chart="phases"] path.series', (ps) => ps.map((p) => p.getAttribute("data-name")));
       expect(phaseNames).toEqual(expect.arrayContaining(["h1: load", "h1: train"]));
       const cells = await page.$$eval("table td", (tds) => tds.map((t) => t.textContent));
