@@ -99,18 +99,24 @@ function phasesOf(j: JobWithUnits): PhaseStats[] {
   return Object.entries(j.phaseEnergyJoules).map(([name, energyJoules]) => ({ name, energyJoules }));
 }
 
-/** A compact table: phase, energy, share, CO2e, time, J/sample. */
+/** A compact table: phase, energy, share, and CO2e, time, J/sample where the report has them. */
 function phaseTable(j: JobWithUnits, named: boolean): string[] {
   const phases = phasesOf(j);
   const total = j.energyJoules.total;
-  const col = (s: string, w: number) => s.padEnd(w);
-  const out = [`${col(named ? `phases of ${j.id}` : "phase", 20)}${col("energy", 11)}${col("share", 7)}${col("CO2e", 10)}${col("time", 10)}per sample`];
+  const columns: [string, number, (p: PhaseStats) => string | undefined][] = [
+    ["energy", 11, (p) => formatEnergy(p.energyJoules)],
+    ["share", 8, (p) => (total > 0 ? `${formatPlain((100 * p.energyJoules) / total)}%` : undefined)],
+    ["CO2e", 10, (p) => (p.emissionsGrams !== undefined ? formatGrams(p.emissionsGrams) : undefined)],
+    ["time", 10, (p) => (p.durationSeconds !== undefined ? formatDuration(p.durationSeconds) : undefined)],
+    ["per sample", 10, (p) => (p.joulesPerSample ? formatSi(p.joulesPerSample, "J") : undefined)],
+  ];
+  // Only the columns some phase has a value for: no empty "CO2e" column without per-phase stats.
+  const shown = columns.filter(([, , f]) => phases.some((p) => f(p) !== undefined));
+  const head = `${(named ? `phases of ${j.id}` : "phase").padEnd(20)}${shown.map(([h, w]) => h.padEnd(w)).join("")}`;
+  const out = [head.trimEnd()];
   for (const p of phases.slice(0, MAX_PHASE_LINES)) {
-    out.push(
-      `  ${col(p.name.length > 17 ? `${p.name.slice(0, 16)}…` : p.name, 18)}${col(formatEnergy(p.energyJoules), 11)}` +
-        `${col(total > 0 ? `${formatPlain((100 * p.energyJoules) / total)}%` : "", 7)}${col(p.emissionsGrams !== undefined ? formatGrams(p.emissionsGrams) : "", 10)}` +
-        `${col(p.durationSeconds !== undefined ? formatDuration(p.durationSeconds) : "", 10)}${p.joulesPerSample ? `${formatSi(p.joulesPerSample, "J")}` : ""}`,
-    );
+    const name = p.name.length > 17 ? `${p.name.slice(0, 16)}…` : p.name;
+    out.push(`  ${name.padEnd(18)}${shown.map(([, w, f]) => (f(p) ?? "").padEnd(w)).join("")}`.trimEnd());
   }
   if (phases.length > MAX_PHASE_LINES) out.push(`  … ${phases.length - MAX_PHASE_LINES} more phase(s): see the report`);
   return out;
