@@ -1,12 +1,14 @@
 // --csv: CodeCarbon's emissions.csv columns first (names, order, units), powerprint's after;
 // appending keeps rows and header; a foreign header is refused; RFC 4180 quoting round-trips.
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { runCli } from "../helpers/cli.js";
 import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { appendCsv, CSV_COLUMNS } from "../../exporters/report-csv.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");
 
@@ -80,5 +82,66 @@ describe("--csv (CodeCarbon-compatible rows)", () => {
     expect(row.experiment_id).toBe("lr-sweep");
     expect(row.tags).toBe("experiment=lr-sweep");
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("appendCsv at the end of a run", () => {
+  it("a header that changed while the job ran: the rows go to FILE.<pid>.csv, the file is untouched", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-csv-"));
+    const report = join(dir, "r.json");
+    const r = await runCli(["simulate", scenario, "--report", report, "-q"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    const csv = join(dir, "e.csv");
+    writeFileSync(csv, "x,y\r\n1,2\r\n");
+    const res = appendCsv(csv, rep);
+    expect(res).toMatchObject({ status: "diverted", path: `${csv}.${process.pid}.csv`, rows: rep.jobs.length });
+    expect(readFileSync(csv, "utf8")).toBe("x,y\r\n1,2\r\n");
+    expect(rowsOf(res.path).map((x) => x.run_id)).toEqual(rep.jobs.map((j) => j.id));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // A real full filesystem (a 64 KiB tmpfs, root only): the append fails and no half row stays.
+  it.skipIf(process.getuid?.() !== 0)("disk full: the append throws and the file keeps only whole rows", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-csv-full-"));
+    const report = join(dir, "r.json");
+    const r = await runCli(["simulate", scenario, "--report", report, "-q"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    const mnt = join(dir, "mnt");
+    mkdirSync(mnt);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt]);
+    try {
+      const csv = join(mnt, "e.csv");
+      appendCsv(csv, rep);
+      const one = readFileSync(csv, "utf8");
+      // Fill the rest of the filesystem, leaving less room than a row.
+      const filler = join(mnt, "filler");
+      try {
+        writeFileSync(filler, Buffer.alloc(64 * 1024));
+      } catch {
+        /* ENOSPC: filled up to the limit */
+      }
+      const before = statSync(csv).size;
+      let threw = false;
+      for (let i = 0; i < 50 && !threw; i++) {
+        try {
+          appendCsv(csv, rep);
+        } catch {
+          threw = true;
+        }
+      }
+      expect(threw).toBe(true);
+      const text = readFileSync(csv, "utf8");
+      expect(text.length).toBeGreaterThanOrEqual(before);
+      expect(text.endsWith("\r\n")).toBe(true);
+      expect(text.startsWith(one)).toBe(true);
+      const rows = rowsOf(csv);
+      for (const row of rows) expect(Object.keys(row)).toHaveLength(CSV_COLUMNS.length);
+      expect(rows.every((x) => x.pue === "1.2")).toBe(true);
+    } finally {
+      execFileSync("umount", [mnt]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
