@@ -107,3 +107,18 @@ describe("summary: what people read", () => {
     expect(units).toContain(`${formatGrams((job.emissionsGrams / 2e6) * 1e6)} CO2e per million tokens`);
   });
 });
+
+describe("-q", () => {
+  it("prints the summary and nothing of the progress messages", async () => {
+    const { runCli } = await import("../helpers/cli.js");
+    const loud = await runCli(["run", "--sim", scenarioFile("design-example.json"), "--interval", "100ms", "--", "true"]);
+    const quiet = await runCli(["run", "-q", "--sim", scenarioFile("design-example.json"), "--interval", "100ms", "--", "true"]);
+    expect(loud.code, loud.stderr).toBe(0);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(loud.stderr).toContain("powerprint: simulated devices from scenario");
+    expect(quiet.stderr).not.toContain("powerprint: simulated devices");
+    expect(quiet.stderr).toMatch(/^── powerprint summary \(run: two-jobs-one-gpu\)/);
+    const lines = quiet.stderr.trimEnd().split("\n");
+    expect(lines.length).toBeLessThanOrEqual(12);
+  });
+});
