@@ -385,7 +385,9 @@ async function startMeasuring(o: {
         if (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model")) {
           // One line per fallback: what is unavailable and why, what is used instead, and how.
           const why = e.collector.id === "cpu-model" ? unavailableReason(entries, "rapl") : e.collector.id === "nvidia-smi" ? unavailableReason(entries, "nvml") : undefined;
-          log.warn(`${e.role}${why ? ` (${why})` : ""}: using ${e.collector.id} (${methods})${e.result.note ? `: ${e.result.note}` : ""}. See 'powerprint probe'.`);
+          // The details (why, TDP lookups, coefficients) with --verbose, in the devices' notes and in 'powerprint probe'.
+          log.warn(`${e.role}: using ${e.collector.id} (${methods}); details: --verbose or 'powerprint probe'`);
+          log.debug(`${e.collector.id}${why ? ` (${why})` : ""}${e.result.note ? `: ${e.result.note}` : ""}`);
         }
       } else if (!e.used && e.result.status === "unavailable" && !e.result.reason.startsWith("not needed")) {
         log.debug(`${e.collector.id} unavailable: ${e.result.reason}`);
