@@ -68,10 +68,19 @@ function intensityText(r: ReportV1): string {
   if (facilityKwh > 0) {
     const average = r.totals.emissionsGrams / facilityKwh;
     const last = Math.abs(average - r.intensity.lastGramsPerKwh) > 0.05 * average ? `, last ${formatPlain(r.intensity.lastGramsPerKwh)}` : "";
-    return `at ${formatPlain(average)} g/kWh on average${last} · ${r.intensity.description}`;
+    return `at ${formatPlain(average)} g/kWh on average${last} · ${shortSource(r)}`;
   }
   if (r.intensity.source === "none") return "· no intensity applied (no interval was recorded)";
-  return `· ${formatPlain(r.intensity.lastGramsPerKwh)} g/kWh · ${r.intensity.description}`;
+  return `· ${formatPlain(r.intensity.lastGramsPerKwh)} g/kWh · ${shortSource(r)}`;
+}
+
+/** The intensity's source in a few words ("static table DE", "scenario series, zone DE"); the full description is in the report and the HTML. */
+function shortSource(r: ReportV1): string {
+  const d = r.intensity.description;
+  const cut = Math.min(...[d.indexOf(": "), d.indexOf(" ("), d.length].filter((i) => i >= 0));
+  const short = d.slice(0, cut);
+  const zone = r.intensity.zone;
+  return zone && zone !== "none" && !short.includes(zone) ? `${short}, zone ${zone}` : short;
 }
 
 function jobLine(j: JobWithUnits): string {
