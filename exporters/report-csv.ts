@@ -40,7 +40,8 @@ export const POWERPRINT_COLUMNS = [
   "powerprint_version", "job_id", "job_name", "mode", "scenario", "exit_code", "started_at", "ended_at",
   "facility_energy_kwh", "energy_method", "intensity_source", "intensity_zone", "intensity_avg_g_per_kwh",
   "intensity_fallback_intervals", "pue_origin", "water_l", "embodied_emissions_kg", "cost", "currency",
-  "cpu_seconds", "tags", "budget_crossed",
+  "cpu_seconds", "samples", "tokens", "steps", "joules_per_sample", "joules_per_token", "g_co2e_per_million_tokens",
+  "tags", "budget_crossed",
 ] as const;
 
 export const CSV_COLUMNS: readonly string[] = [...CODECARBON_COLUMNS, ...POWERPRINT_COLUMNS];
@@ -116,10 +117,29 @@ export function csvRows(r: ReportV1): CsvRow[] {
       cost: j.cost,
       currency: r.cost.currency,
       cpu_seconds: j.cpuSeconds,
+      ...unitColumns(j),
       tags: Object.entries(j.attributes).map(([k, v]) => `${k}=${v}`).join(";"),
       budget_crossed: crossed,
     };
   });
+}
+
+/** Units of work of a job (the ledger's per-unit fields when present, else summed from its phases); "" when unknown. */
+function unitColumns(j: ReportV1["jobs"][number]): Pick<CsvRow, "samples" | "tokens" | "steps" | "joules_per_sample" | "joules_per_token" | "g_co2e_per_million_tokens"> {
+  type Counts = { samples?: number | null; tokens?: number | null; steps?: number | null };
+  const job = j as typeof j & Counts & { phases?: Counts[] };
+  const total = (k: keyof Counts) => job[k] ?? (job.phases?.some((p) => p[k]) ? job.phases.reduce((a, p) => a + (p[k] ?? 0), 0) : undefined);
+  const samples = total("samples");
+  const tokens = total("tokens");
+  const steps = total("steps");
+  return {
+    samples: samples ?? "",
+    tokens: tokens ?? "",
+    steps: steps ?? "",
+    joules_per_sample: samples ? j.energyJoules.total / samples : "",
+    joules_per_token: tokens ? j.energyJoules.total / tokens : "",
+    g_co2e_per_million_tokens: tokens ? (j.emissionsGrams / tokens) * 1e6 : "",
+  };
 }
 
 /** RFC 4180 text of rows (CRLF line ends, fields quoted when they hold a comma, quote or line break). */

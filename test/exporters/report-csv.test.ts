@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { runCli } from "../helpers/cli.js";
 import { reportSchemaV1 } from "../../exporters/report-json.js";
-import { appendCsv, CSV_COLUMNS } from "../../exporters/report-csv.js";
+import { appendCsv, CSV_COLUMNS, csvRows } from "../../exporters/report-csv.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");
 
@@ -143,5 +143,28 @@ describe("appendCsv at the end of a run", () => {
       execFileSync("umount", [mnt]);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("csvRows: units of work", () => {
+  it("samples/tokens from the job's phases give J per sample, J per token and g per million tokens; empty without counts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-csv-"));
+    const report = join(dir, "r.json");
+    expect((await runCli(["simulate", scenario, "--report", report, "-q"])).code).toBe(0);
+    const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
+    const plain = csvRows(rep).find((x) => x.run_id === "train-a")!;
+    expect([plain.samples, plain.joules_per_sample, plain.g_co2e_per_million_tokens]).toEqual(["", "", ""]);
+    const job = rep.jobs.find((j) => j.id === "train-a")!;
+    const phases = [
+      { name: "load", energyJoules: job.energyJoules.total / 4, samples: 0, tokens: 0, steps: 0 },
+      { name: "train", energyJoules: (job.energyJoules.total * 3) / 4, samples: 3000, tokens: 6e6, steps: 30 },
+    ];
+    const row = csvRows({ ...rep, jobs: rep.jobs.map((j) => (j.id === "train-a" ? { ...j, phases } : j)) }).find((x) => x.run_id === "train-a")!;
+    expect(row.samples).toBe(3000);
+    expect(row.steps).toBe(30);
+    expect(row.joules_per_sample).toBeCloseTo(job.energyJoules.total / 3000, 12);
+    expect(row.joules_per_token).toBeCloseTo(job.energyJoules.total / 6e6, 15);
+    expect(row.g_co2e_per_million_tokens).toBeCloseTo(job.emissionsGrams / 6, 12);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
