@@ -34,8 +34,9 @@ describe.skipIf(!hasTmux)("live status line (tmux; .ci/run installs it)", () => 
   it("updates in a terminal at most once per second and is erased at the end", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pp-live-"));
     const stop = join(dir, "stop");
-    const socket = `pp-live-${process.pid}`;
-    const tmux = (...args: string[]) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8", env: { ...process.env, LANG: "C.UTF-8" } });
+    // The server's socket lives in the test's directory, so nothing is left behind.
+    const socket = join(dir, "tmux.sock");
+    const tmux = (...args: string[]) => execFileSync("tmux", ["-S", socket, ...args], { encoding: "utf8", env: { ...process.env, LANG: "C.UTF-8" } });
     // The job waits for the test's file: the test decides when it ends, no fixed sleep.
     const job = `const fs = require("fs"); const t = setInterval(() => { if (fs.existsSync(${JSON.stringify(stop)})) { clearInterval(t); } }, 50);`;
     const cmd = [process.execPath, CLI, "run", "--sim", scenario, "--interval", "200ms", "--job-id", "live1", "--", process.execPath, "-e", job]
