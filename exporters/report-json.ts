@@ -3,6 +3,8 @@ import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
 import { UsageError } from "../src/errors.js";
+import { budgetReportSchema, type BudgetReport } from "../src/jobs/budget.js";
+import { timeSeriesSchema, type TimeSeries } from "./timeseries.js";
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
 const totals = z.object({
@@ -89,6 +91,9 @@ export const reportSchemaV1 = z.object({
   warnings: z.array(z.string()),
   sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
   exportFailures: z.record(z.string(), z.number()),
+  // Added by the reports work (optional: older reports and runs without --html/--csv lack them).
+  timeSeries: timeSeriesSchema.optional(),
+  budget: budgetReportSchema.optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;
 
@@ -115,6 +120,10 @@ export interface ReportContext {
   warnings: string[];
   sampler: { ticks: number; skippedTicks: number; failures: Record<string, number>; intervalMillis: number };
   exportFailures: Record<string, number>;
+  /** Downsampled series (TimeSeriesRecorder), for charts. */
+  timeSeries?: TimeSeries;
+  /** Budgets set and crossed (BudgetWatcher). */
+  budget?: BudgetReport;
 }
 
 const pickTotals = (t: JobTotals) => ({
@@ -218,6 +227,8 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     warnings: c.warnings,
     sampler: c.sampler,
     exportFailures: c.exportFailures,
+    ...(c.timeSeries ? { timeSeries: c.timeSeries } : {}),
+    ...(c.budget ? { budget: c.budget } : {}),
   };
 }
 
