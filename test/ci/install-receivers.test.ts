@@ -19,7 +19,7 @@ function runWith(files: Record<string, string>) {
   dirs.push(etc);
   mkdirSync(join(etc, "sources.list.d"));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(etc, name), text);
-  const env = { ...process.env, POWERPRINT_APT_ETC: etc, POWERPRINT_RECEIVERS_DIR: join(etc, "receivers") };
+  const env: NodeJS.ProcessEnv = { ...process.env, POWERPRINT_APT_ETC: etc, POWERPRINT_RECEIVERS_DIR: join(etc, "receivers") };
   delete env.DEBIAN_MIRROR;
   return spawnSync("bash", [script], { env, encoding: "utf8", timeout: 60_000 });
 }
