@@ -46,7 +46,7 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
         const validFrom = parseDate(ID, p.time, `[${i}].time`);
         const durationMillis = parseTimeSpanMillis(p.duration);
         const r: IntensityReading = {
-          intensityGramsPerKwh: parseIntensity(ID, p.rating, `[${i}].rating`),
+          intensityGramsPerKwh: parseIntensity(ID, p.rating, `[${i}].rating`, true),
           zone,
           source: ID,
           validFrom,
@@ -72,9 +72,10 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
       expectShape(ID, Array.isArray(first.forecastData), "forecastData[] missing");
       const readings = (first.forecastData as Record<string, unknown>[]).map((p, i): IntensityReading => {
         const validFrom = parseDate(ID, p.timestamp, `forecastData[${i}].timestamp`);
-        const durationMinutes = typeof p.duration === "number" ? p.duration : 5;
+        // A duration that is not a positive finite number of minutes means the SDK default, 5 min.
+        const durationMinutes = typeof p.duration === "number" && Number.isFinite(p.duration) && p.duration > 0 ? p.duration : 5;
         return {
-          intensityGramsPerKwh: parseIntensity(ID, p.value, `forecastData[${i}].value`),
+          intensityGramsPerKwh: parseIntensity(ID, p.value, `forecastData[${i}].value`, true),
           zone,
           source: ID,
           validFrom,

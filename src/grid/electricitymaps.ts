@@ -26,7 +26,7 @@ const ID = "electricitymaps";
 function toReading(zone: string, point: Record<string, unknown>, field: string, forecast: boolean): IntensityReading {
   const validFrom = parseDate(ID, point.datetime, `${field}.datetime`);
   const reading: IntensityReading = {
-    intensityGramsPerKwh: parseIntensity(ID, point.carbonIntensity, `${field}.carbonIntensity`),
+    intensityGramsPerKwh: parseIntensity(ID, point.carbonIntensity, `${field}.carbonIntensity`, true),
     zone,
     source: ID,
     validFrom,

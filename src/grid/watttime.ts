@@ -8,7 +8,7 @@
  */
 import { ProviderError } from "../errors.js";
 import { poundsPerMwhToGramsPerKwh } from "../units.js";
-import { expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
+import { expectShape, getJson, joinUrl, parseDate, parseIntensity, plausibleIntensity, type HttpOptions } from "./http.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 /** Public endpoint; POWERPRINT_WATTTIME_URL overrides it. */
@@ -43,11 +43,13 @@ function parseMoerPoints(body: unknown, zone: string): IntensityReading[] {
   let points = b.data as Record<string, unknown>[];
   // /v3/forecast/historical nests the points under data[i].forecast; take the newest forecast.
   if (points.length > 0 && Array.isArray(points[0].forecast)) points = points[points.length - 1].forecast as Record<string, unknown>[];
-  const periodMillis = typeof meta.data_point_period_seconds === "number" ? meta.data_point_period_seconds * 1000 : 300_000;
+  const period = meta.data_point_period_seconds;
+  // WattTime points are 5 min apart unless meta says otherwise (a positive, finite number of seconds).
+  const periodMillis = typeof period === "number" && Number.isFinite(period) && period > 0 ? period * 1000 : 300_000;
   const readings = points.map((p, i): IntensityReading => {
     const validFrom = parseDate(ID, p.point_time, `data[${i}].point_time`);
     const r: IntensityReading = {
-      intensityGramsPerKwh: poundsPerMwhToGramsPerKwh(parseIntensity(ID, p.value, `data[${i}].value`)),
+      intensityGramsPerKwh: plausibleIntensity(ID, poundsPerMwhToGramsPerKwh(parseIntensity(ID, p.value, `data[${i}].value`)), `data[${i}].value`),
       zone,
       source: ID,
       validFrom,
