@@ -192,7 +192,9 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
       throw new UsageError("--start-within", `must be a duration such as 6h, 90m or 1h30m, got '${String(opts.startWithin)}'`);
     }
     if (!provider || !LIVE_PROVIDERS.includes(provider)) {
-      throw new UsageError("--start-within", `needs a forecast: use --intensity-provider ${LIVE_PROVIDERS.join("|")} with --zone`);
+      // The GB API needs no key: name it when the zone is British, so the fix is one flag away.
+      const hint = zone && /^(GB|UK)(-|$)/i.test(zone) ? " (for GB zones: --intensity-provider uk-carbon-intensity, no key needed)" : "";
+      throw new UsageError("--start-within", `needs a forecast: use --intensity-provider ${LIVE_PROVIDERS.join("|")} with --zone${hint}`);
     }
   }
   if (below !== undefined && startWithinMillis === undefined) {
