@@ -146,7 +146,7 @@ export function resolveExportIntervalMillis(opts: ExportOptions, env: NodeJS.Pro
 
 function headerMap(env: NodeJS.ProcessEnv, name: string): Record<string, string> {
   const text = envValue(env, name);
-  if (text === undefined) return {};
+  if (text === undefined) return Object.create(null) as Record<string, string>;
   const parsed = parseKeyValueList(text);
   if (!parsed.ok) throw new UsageError(name, `${parsed.error} (expected key=value,key2=value2, values percent-encoded)`);
   for (const key of Object.keys(parsed.values)) {
@@ -283,7 +283,7 @@ export async function createExporters(opts: ExportOptions, deps: ExportDeps): Pr
     throw new UsageError("--service-name", "must not be empty");
   }
   const resourceText = envValue(env, "OTEL_RESOURCE_ATTRIBUTES");
-  let resourceAttributes: Record<string, string> = {};
+  let resourceAttributes = Object.create(null) as Record<string, string>;
   if (resourceText !== undefined) {
     const parsed = parseKeyValueList(resourceText);
     if (!parsed.ok) throw new UsageError("OTEL_RESOURCE_ATTRIBUTES", `${parsed.error} (expected key=value,key2=value2)`);
