@@ -120,7 +120,8 @@ function appendMetricsPath(url: URL): string {
 }
 
 function parsePositiveMillis(value: string, field: string): number {
-  if (!/^\d+$/.test(value) || Number(value) <= 0) {
+  // Safe integers only: a 400-digit value would otherwise become Infinity.
+  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
     throw new UsageError(field, `'${value}' must be a positive whole number of milliseconds`);
   }
   return Number(value);

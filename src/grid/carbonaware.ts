@@ -6,7 +6,7 @@
  * emission factor type depends on that source (WattTime: marginal; Electricity Maps: average).
  */
 import { ProviderError } from "../errors.js";
-import { expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
+import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 const ID = "carbon-aware-sdk";
@@ -42,7 +42,8 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
       url.searchParams.set("toTime", time.toISOString());
       const body = await getJson(ID, url, { http: opts });
       expectShape(ID, Array.isArray(body), "emissions/bylocation is not a list");
-      const points = (body as Record<string, unknown>[]).map((p, i) => {
+      const points = (body as unknown[]).map((raw, i) => {
+        const p = asObject(ID, raw, `[${i}]`);
         const validFrom = parseDate(ID, p.time, `[${i}].time`);
         const durationMillis = parseTimeSpanMillis(p.duration);
         const r: IntensityReading = {
@@ -68,9 +69,10 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
       url.searchParams.set("dataEndAt", new Date(start.getTime() + hours * 3_600_000).toISOString());
       const body = await getJson(ID, url, { http: opts });
       expectShape(ID, Array.isArray(body) && body.length > 0, "emissions/forecasts/current is not a non-empty list");
-      const first = (body as Record<string, unknown>[])[0];
+      const first = asObject(ID, (body as unknown[])[0], "[0]");
       expectShape(ID, Array.isArray(first.forecastData), "forecastData[] missing");
-      const readings = (first.forecastData as Record<string, unknown>[]).map((p, i): IntensityReading => {
+      const readings = (first.forecastData as unknown[]).map((raw, i): IntensityReading => {
+        const p = asObject(ID, raw, `forecastData[${i}]`);
         const validFrom = parseDate(ID, p.timestamp, `forecastData[${i}].timestamp`);
         // A duration that is not a positive finite number of minutes means the SDK default, 5 min.
         const durationMinutes = typeof p.duration === "number" && Number.isFinite(p.duration) && p.duration > 0 ? p.duration : 5;

@@ -171,10 +171,21 @@ export function expectShape(providerId: string, cond: unknown, what: string): as
   if (!cond) throw new ProviderError(providerId, "malformed", `unexpected response: ${what}`);
 }
 
-/** Parses an ISO date string, or throws a "malformed" ProviderError naming the field. */
+/** Latest date a provider may give: 2200-01-01 (so adding a validity period stays a valid Date). */
+const MAX_DATE_MILLIS = Date.UTC(2200, 0, 1);
+
+/** The value as an object (not null, not an array), or a "malformed" ProviderError naming the field. */
+export function asObject(providerId: string, value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Parses an ISO date string (1970..2200), or throws a "malformed" ProviderError naming the field. */
 export function parseDate(providerId: string, value: unknown, field: string): Date {
   const d = typeof value === "string" ? new Date(value) : undefined;
-  if (!d || Number.isNaN(d.getTime())) {
+  if (!d || Number.isNaN(d.getTime()) || d.getTime() < 0 || d.getTime() > MAX_DATE_MILLIS) {
     throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not a date (${String(JSON.stringify(value)).slice(0, 80)})`);
   }
   return d;
