@@ -24,7 +24,8 @@ export const PROVIDER_NAMES = ["electricitymaps", "watttime", "uk-carbon-intensi
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 const LIVE_PROVIDERS: readonly ProviderName[] = ["electricitymaps", "watttime", "uk-carbon-intensity", "carbon-aware-sdk"];
 
-const PROVIDER_ALIASES: Record<string, ProviderName> = {
+// A Map, not an object: `--intensity-provider constructor` must not find Object.prototype's.
+const PROVIDER_ALIASES = new Map<string, ProviderName>(Object.entries({
   "electricity-maps": "electricitymaps",
   electricitymap: "electricitymaps",
   em: "electricitymaps",
@@ -37,7 +38,7 @@ const PROVIDER_ALIASES: Record<string, ProviderName> = {
   "carbon-aware": "carbon-aware-sdk",
   static: "static-table",
   table: "static-table",
-};
+} satisfies Record<string, ProviderName>));
 
 /** Environment variables read for providers. Secrets are read here and nowhere else. */
 export const GRID_ENV = {
@@ -144,7 +145,7 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
   let provider: ProviderName | undefined;
   if (opts.intensityProvider !== undefined) {
     const raw = String(opts.intensityProvider).trim().toLowerCase();
-    provider = (PROVIDER_NAMES as readonly string[]).includes(raw) ? (raw as ProviderName) : PROVIDER_ALIASES[raw];
+    provider = (PROVIDER_NAMES as readonly string[]).includes(raw) ? (raw as ProviderName) : PROVIDER_ALIASES.get(raw);
     if (!provider) throw new UsageError("--intensity-provider", `unknown provider '${String(opts.intensityProvider)}': use one of ${PROVIDER_NAMES.join(", ")}`);
   }
   if (fixed !== undefined && provider !== undefined && provider !== "fixed") {

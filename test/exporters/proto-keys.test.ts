@@ -40,3 +40,17 @@ describe("prototype keys as user keys", () => {
     expect(Object.keys(counts)).toEqual(["world-average"]);
   });
 });
+
+describe("prototype keys as flag values", () => {
+  it("--intensity-provider constructor / toString is an unknown provider, not Object.prototype's", async () => {
+    const { gridConfigFromOptions } = await import("../../src/grid/config.js");
+    for (const p of ["constructor", "toString", "__proto__"]) {
+      expect(() => gridConfigFromOptions({ intensityProvider: p, zone: "DE" }, {})).toThrow(/unknown provider/);
+    }
+  });
+
+  it("a zone named like a prototype key is an unknown zone", async () => {
+    const { isKnownZone } = await import("../../src/grid/static.js");
+    for (const z of ["constructor", "__proto__", "toString", "constructor-x"]) expect(isKnownZone(z)).toBe(false);
+  });
+});
