@@ -10,6 +10,8 @@ import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, typ
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 const ID = "carbon-aware-sdk";
+/** Longest validity period taken from a response (a week); longer ones are not real periods. */
+const MAX_PERIOD_MILLIS = 7 * 86_400_000;
 
 /** Options of the Carbon Aware SDK provider. */
 export interface CarbonAwareSdkOptions extends HttpOptions {
@@ -52,7 +54,8 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
           source: ID,
           validFrom,
         };
-        if (durationMillis) r.validUntil = new Date(validFrom.getTime() + durationMillis);
+        // A validity over a week is not a real observation period: keep the value uncached-by-period.
+        if (durationMillis && durationMillis <= MAX_PERIOD_MILLIS) r.validUntil = new Date(validFrom.getTime() + durationMillis);
         return r;
       });
       const t = time.getTime();
@@ -75,7 +78,8 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
         const p = asObject(ID, raw, `forecastData[${i}]`);
         const validFrom = parseDate(ID, p.timestamp, `forecastData[${i}].timestamp`);
         // A duration that is not a positive finite number of minutes means the SDK default, 5 min.
-        const durationMinutes = typeof p.duration === "number" && Number.isFinite(p.duration) && p.duration > 0 ? p.duration : 5;
+        const durationMinutes =
+          typeof p.duration === "number" && Number.isFinite(p.duration) && p.duration > 0 && p.duration * 60_000 <= MAX_PERIOD_MILLIS ? p.duration : 5;
         return {
           intensityGramsPerKwh: parseIntensity(ID, p.value, `forecastData[${i}].value`, true),
           zone,

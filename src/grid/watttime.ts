@@ -48,8 +48,8 @@ function parseMoerPoints(body: unknown, zone: string): IntensityReading[] {
     points = (newest as unknown[]).map((p, i) => asObject(ID, p, `data[${points.length - 1}].forecast[${i}]`));
   }
   const period = meta.data_point_period_seconds;
-  // WattTime points are 5 min apart unless meta says otherwise (a positive, finite number of seconds).
-  const periodMillis = typeof period === "number" && Number.isFinite(period) && period > 0 ? period * 1000 : 300_000;
+  // WattTime points are 5 min apart unless meta says otherwise (a positive number of seconds, at most a day).
+  const periodMillis = typeof period === "number" && Number.isFinite(period) && period > 0 && period <= 86_400 ? period * 1000 : 300_000;
   const readings = points.map((p, i): IntensityReading => {
     const validFrom = parseDate(ID, p.point_time, `data[${i}].point_time`);
     const r: IntensityReading = {
