@@ -19,6 +19,10 @@ export const milliwattsToWatts = (powerMilliwatts: number): number => powerMilli
 export const microwattsToWatts = (powerMicrowatts: number): number => powerMicrowatts / MICROWATTS_PER_WATT;
 /** Linux clock ticks (USER_HZ, `getconf CLK_TCK`; 100 on mainstream architectures) to seconds. */
 export const clockTicksToSeconds = (durationTicks: number, ticksPerSecond: number): number => durationTicks / ticksPerSecond;
+/** Microseconds (cgroup v2 cpu.stat usage_usec) to seconds. */
+export const microsToSeconds = (durationMicros: number): number => durationMicros / 1_000_000;
+/** Nanoseconds (cgroup v1 cpuacct.usage) to seconds. */
+export const nanosToSeconds = (durationNanos: number): number => durationNanos / 1_000_000_000;
 export const millisToSeconds = (durationMillis: number): number => durationMillis / MILLIS_PER_SECOND;
 export const secondsToMillis = (durationSeconds: number): number => durationSeconds * MILLIS_PER_SECOND;
 /** Energy (J) from constant power (W) over a duration (ms). */

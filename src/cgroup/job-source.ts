@@ -1,0 +1,134 @@
+/**
+ * CgroupJobSource: the ProcessSource of `run` when the job has its own cgroup (createJobCgroup).
+ * Per tick and job: one CPU read (v2 cpu.stat usage_usec / v1 cpuacct.usage) and one cgroup.procs
+ * read, whatever the number of processes; plus /proc/stat once for the host. Every descendant is
+ * counted, exited ones too (the kernel keeps their time in the cgroup's counter), and none can
+ * escape by double-forking or setsid. The process count is the number of thread-group ids in
+ * cgroup.procs (no /proc/PID reads).
+ */
+import type { ProcessSample, ProcessSource } from "../core/contracts.js";
+import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { basename } from "node:path";
+import { CgroupReader } from "./fs.js";
+import type { JobCgroup } from "./job.js";
+import { parseProcCgroup } from "./path.js";
+
+/** Options of CgroupJobSource. */
+export interface CgroupJobSourceOptions {
+  /** Filesystem root holding proc/ (host CPU from <procRoot>/proc/stat, environ). Default "/". */
+  procRoot?: string;
+  /** USER_HZ of /proc/stat. Default 100. */
+  ticksPerSecond?: number;
+  /**
+   * Whether to read cgroup.procs each tick (members and process counts). Members are only needed
+   * to match GPU processes: without a GPU collector, false makes the tick one cpu.stat read per
+   * job whatever its size (cgroup.procs costs ~0.2 ms for 1,000 processes); `members` and
+   * `jobProcessCount` then stay empty, and jobOfPid() answers for single PIDs. Default true.
+   */
+  trackMembers?: boolean;
+}
+
+interface CgroupJob {
+  cgroup: JobCgroup;
+  rootPid?: number;
+  baselineSeconds: number;
+  lastSeconds: number;
+}
+
+export class CgroupJobSource implements ProcessSource {
+  private readonly jobs = new Map<string, CgroupJob>();
+  private readonly proc: ProcReader;
+  private readonly procRoot: string;
+  private readonly ticksPerSecond: number;
+  private lastHost = { busy: 0, total: 0 };
+  private readonly trackMembers: boolean;
+  /** Holds each job's cpu.stat and cgroup.procs open between ticks (pread: a third of open/read/close). */
+  private readonly reader = new CgroupReader(64);
+
+  constructor(opts: CgroupJobSourceOptions = {}) {
+    this.trackMembers = opts.trackMembers ?? true;
+    this.procRoot = opts.procRoot ?? "/";
+    this.proc = new ProcReader(this.procRoot);
+    this.ticksPerSecond = opts.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
+  }
+
+  /**
+   * Gives a job its cgroup. Its CPU counts from now (the counter's value now is the baseline; 0 for
+   * a fresh cgroup). Call before addJob, or instead of it when the command entered the cgroup by
+   * JobCgroup.wrapCommand.
+   */
+  attach(jobId: string, cgroup: JobCgroup): void {
+    const now = cgroup.cpuSeconds() ?? 0;
+    this.jobs.set(jobId, { cgroup, baselineSeconds: now, lastSeconds: 0 });
+  }
+
+  /**
+   * Registers the job's root process: moved into the job's cgroup (a no-op when it is there already,
+   * e.g. through wrapCommand). Throws when the job has no cgroup: attach() first.
+   */
+  addJob(jobId: string, rootPid: number): void {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new Error(`CgroupJobSource.addJob(${jobId}): no cgroup attached; call attach() first`);
+    job.rootPid = rootPid;
+    job.cgroup.add(rootPid);
+  }
+
+  /** The job's cgroup, for kill() and remove() at the end. */
+  cgroupOf(jobId: string): JobCgroup | undefined {
+    return this.jobs.get(jobId)?.cgroup;
+  }
+
+  sample(): ProcessSample {
+    const jobCpuSeconds = new Map<string, number>();
+    const members = new Map<number, string>();
+    const jobProcessCount = new Map<string, number>();
+    for (const [id, job] of this.jobs) {
+      const now = this.reader.cpuSeconds(job.cgroup.dir, job.cgroup.version);
+      // Gone (removed after the job) or unreadable: keep the last value, the counter never goes down.
+      if (now !== undefined) job.lastSeconds = Math.max(job.lastSeconds, now - job.baselineSeconds);
+      jobCpuSeconds.set(id, job.lastSeconds);
+      if (!this.trackMembers) continue;
+      jobProcessCount.set(id, Math.max(0, this.reader.forEachProc(job.cgroup.dir, (pid) => void members.set(pid, id), job.cgroup.version)));
+    }
+    const text = this.proc.readText("stat");
+    const host = text === undefined ? undefined : parseHostStat(text);
+    if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
+    return {
+      jobCpuSeconds,
+      hostBusyCpuSeconds: clockTicksToSeconds(this.lastHost.busy, this.ticksPerSecond),
+      hostTotalCpuSeconds: clockTicksToSeconds(this.lastHost.total, this.ticksPerSecond),
+      members,
+      jobProcessCount,
+    };
+  }
+
+  /**
+   * The job a PID belongs to, from <procRoot>/proc/PID/cgroup (one small read): whether the
+   * process's cgroup (on the job cgroup's hierarchy) is the job's or below it.
+   */
+  jobOfPid(pid: number): string | undefined {
+    const text = this.proc.readText(`${pid}/cgroup`);
+    if (text === undefined) return undefined;
+    const lines = parseProcCgroup(text);
+    for (const [id, job] of this.jobs) {
+      const suffix = "/" + basename(job.cgroup.dir);
+      const v = job.cgroup.version;
+      for (const l of lines) {
+        if (v === 2 ? l.version !== 2 : !(l.version === 1 && l.controllers.includes("cpuacct"))) continue;
+        if (l.path.endsWith(suffix) || l.path.includes(suffix + "/")) return id;
+      }
+    }
+    return undefined;
+  }
+
+  /** Releases the files held open between ticks. */
+  close(): void {
+    this.reader.close();
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    const job = this.jobs.get(jobId);
+    const pid = job?.rootPid ?? job?.cgroup.pids()[0];
+    return pid === undefined ? {} : readEnviron(this.procRoot, pid, names);
+  }
+}
