@@ -8,9 +8,10 @@
 # Needs only the Debian archive (the mirror configured in /etc/apt/sources.list.d) and
 # /usr/share/keyrings/debian-archive-keyring.gpg.
 #
-# Env: POWERPRINT_RECEIVERS_DIR (default <repo>/.cache/receivers), DEBIAN_MIRROR (default: taken
-# from /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list, else http://deb.debian.org/debian),
-# DEBIAN_SUITE (default trixie).
+# Env: POWERPRINT_RECEIVERS_DIR (default <repo>/.cache/receivers), DEBIAN_MIRROR (default: the
+# Debian archive this machine's own apt sources name, deb822 /etc/apt/sources.list.d/*.sources or
+# one-line sources.list(.d/*.list); no host is written here, so the script fails with one clear
+# line when the machine has none), DEBIAN_SUITE (default trixie).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,21 +25,40 @@ if [[ -x "$vm_bin" && -x "$prom_bin" ]]; then
   exit 0
 fi
 
+# APT configuration folder (tests point it at a fixture).
+apt_etc="${POWERPRINT_APT_ETC:-/etc/apt}"
+
 find_mirror() {
   local uri=""
-  if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
-    # deb822: first URIs line whose path ends in /debian (not -security, not third-party).
-    uri="$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-      | awk '{for (i = 2; i <= NF; i++) print $i}' | grep -E '/debian/?$' | head -n1 || true)"
+  local -a deb822=() oneline=()
+  shopt -s nullglob
+  deb822=("$apt_etc"/sources.list.d/*.sources)
+  oneline=("$apt_etc"/sources.list "$apt_etc"/sources.list.d/*.list)
+  shopt -u nullglob
+  if ((${#deb822[@]} > 0)); then
+    # deb822: first URIs value whose path ends in /debian (not -security, not third-party).
+    uri="$(grep -h '^URIs:' "${deb822[@]}" 2>/dev/null \
+      | awk '{for (i = 2; i <= NF; i++) print $i}' | grep -E '^https?://.*/debian/?$' | head -n1 || true)"
   fi
-  if [[ -z "$uri" && -f /etc/apt/sources.list ]]; then
-    uri="$(grep -E '^deb ' /etc/apt/sources.list | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
-      | grep -E '/debian/?$' | head -n1 || true)"
+  if [[ -z "$uri" ]]; then
+    local f
+    for f in "${oneline[@]}"; do
+      [[ -f "$f" ]] || continue
+      # "deb [options] URI suite ...": the first http(s) field ending in /debian.
+      uri="$(grep -E '^[[:space:]]*deb[[:space:]]' "$f" \
+        | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; break}}' \
+        | grep -E '/debian/?$' | head -n1 || true)"
+      [[ -n "$uri" ]] && break
+    done
   fi
-  echo "${uri:-http://deb.debian.org/debian}"
+  echo "$uri"
 }
 
 mirror="${DEBIAN_MIRROR:-$(find_mirror)}"
+if [[ -z "$mirror" ]]; then
+  echo "install-receivers: no Debian archive found in this machine's apt sources ($apt_etc/sources.list.d/*.sources, $apt_etc/sources.list): add one, or set DEBIAN_MIRROR=<archive URL ending in /debian>" >&2
+  exit 1
+fi
 keyring="/usr/share/keyrings/debian-archive-keyring.gpg"
 if [[ ! -f "$keyring" ]]; then
   echo "install-receivers: $keyring is missing (install the debian-archive-keyring package)" >&2

@@ -16,6 +16,7 @@
 import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
 import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "../src/core/contracts.js";
+import { CollectorError } from "../src/errors.js";
 
 const require = createRequire(import.meta.url);
 
@@ -126,7 +127,7 @@ function power(gpu: XmlNode): { powerWatts?: number; powerField?: string } {
 /** Turns the xml2js tree of `nvidia-smi -q -x` (options { explicitArray: false, trim: true }) into an {@link NvidiaSmiLog}. */
 export function parseNvidiaSmiLog(tree: XmlNode): NvidiaSmiLog {
   const root = child(tree, "nvidia_smi_log");
-  if (!root || typeof root !== "object") throw new Error("not an nvidia-smi -q -x document: no <nvidia_smi_log>");
+  if (!root || typeof root !== "object") throw new CollectorError("nvidia-smi", "not an nvidia-smi -q -x document: no <nvidia_smi_log>");
   const gpus = asList(child(root, "gpu")).map((gpu, index): NvidiaSmiGpu => {
     const out: NvidiaSmiGpu = { index, processes: [] };
     const attrs = child(gpu, "$");
@@ -170,8 +171,9 @@ export function parseNvidiaSmiXml(xml: string): NvidiaSmiLog {
     result = { err, tree };
   });
   // xml2js calls back synchronously unless { async: true }; guard against a future change.
-  if (!result) throw new Error("xml2js did not parse synchronously");
-  if (result.err) throw result.err instanceof Error ? result.err : new Error(String(result.err));
+  if (!result) throw new CollectorError("nvidia-smi", "xml2js did not parse synchronously");
+  // One typed error for any malformed document, with xml2js's own as the cause.
+  if (result.err) throw new CollectorError("nvidia-smi", `malformed XML: ${String((result.err as Error)?.message ?? result.err).split("\n")[0]}`, { cause: result.err });
   return parseNvidiaSmiLog(result.tree);
 }
 

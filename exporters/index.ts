@@ -120,7 +120,8 @@ function appendMetricsPath(url: URL): string {
 }
 
 function parsePositiveMillis(value: string, field: string): number {
-  if (!/^\d+$/.test(value) || Number(value) <= 0) {
+  // Safe integers only: a 400-digit value would otherwise become Infinity.
+  if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
     throw new UsageError(field, `'${value}' must be a positive whole number of milliseconds`);
   }
   return Number(value);
@@ -146,7 +147,7 @@ export function resolveExportIntervalMillis(opts: ExportOptions, env: NodeJS.Pro
 
 function headerMap(env: NodeJS.ProcessEnv, name: string): Record<string, string> {
   const text = envValue(env, name);
-  if (text === undefined) return {};
+  if (text === undefined) return Object.create(null) as Record<string, string>;
   const parsed = parseKeyValueList(text);
   if (!parsed.ok) throw new UsageError(name, `${parsed.error} (expected key=value,key2=value2, values percent-encoded)`);
   for (const key of Object.keys(parsed.values)) {
@@ -283,7 +284,7 @@ export async function createExporters(opts: ExportOptions, deps: ExportDeps): Pr
     throw new UsageError("--service-name", "must not be empty");
   }
   const resourceText = envValue(env, "OTEL_RESOURCE_ATTRIBUTES");
-  let resourceAttributes: Record<string, string> = {};
+  let resourceAttributes = Object.create(null) as Record<string, string>;
   if (resourceText !== undefined) {
     const parsed = parseKeyValueList(resourceText);
     if (!parsed.ok) throw new UsageError("OTEL_RESOURCE_ATTRIBUTES", `${parsed.error} (expected key=value,key2=value2)`);

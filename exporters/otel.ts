@@ -50,14 +50,14 @@ export class FailureTracker {
 
   /** Failures so far, keyed "exporter:kind" (e.g. "otlp:ECONNREFUSED"). */
   counts(): Record<string, number> {
-    const out: Record<string, number> = {};
+    const out = Object.create(null) as Record<string, number>;
     for (const [key, entry] of this.byKey) out[key] = entry.count;
     return out;
   }
 
   /** Failures of one exporter, keyed "exporter:kind". */
   countsFor(exporter: string): Record<string, number> {
-    const out: Record<string, number> = {};
+    const out = Object.create(null) as Record<string, number>;
     for (const [key, entry] of this.byKey) if (entry.exporter === exporter) out[key] = entry.count;
     return out;
   }
@@ -195,7 +195,8 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
  * empty items skipped. Returns an error message (naming the item) instead of throwing.
  */
 export function parseKeyValueList(text: string): { ok: true; values: Record<string, string> } | { ok: false; error: string } {
-  const values: Record<string, string> = {};
+  // Keys are user text: prototype-free, so `__proto__=x` or `constructor=x` is an ordinary key.
+  const values = Object.create(null) as Record<string, string>;
   for (const item of text.split(",")) {
     if (item.trim() === "") continue;
     const eq = item.indexOf("=");
@@ -232,11 +233,11 @@ export interface ResourceInput {
  */
 export function resolveResourceAttributes(input: ResourceInput): Record<string, string> {
   const env = input.env;
-  const detected: Record<string, string> = {
+  const detected = Object.assign(Object.create(null) as Record<string, string>, {
     [RESOURCE_ATTR.serviceName]: DEFAULT_SERVICE_NAME,
     [RESOURCE_ATTR.hostName]: input.hostName,
     [RESOURCE_ATTR.serviceInstanceId]: input.serviceInstanceId ?? randomUUID(),
-  };
+  });
   const k8s: [string, string | undefined][] = [
     [RESOURCE_ATTR.k8sPodName, env.K8S_POD_NAME],
     [RESOURCE_ATTR.k8sPodUid, env.K8S_POD_UID],
@@ -244,7 +245,8 @@ export function resolveResourceAttributes(input: ResourceInput): Record<string, 
     [RESOURCE_ATTR.k8sNodeName, env.K8S_NODE_NAME],
   ];
   for (const [key, value] of k8s) if (value?.trim()) detected[key] = value.trim();
-  const merged = { ...detected, ...input.resourceAttributes };
+  // Object.assign onto a prototype-free target: a user key `__proto__` stays an ordinary key.
+  const merged = Object.assign(Object.create(null) as Record<string, string>, detected, input.resourceAttributes);
   const envServiceName = env.OTEL_SERVICE_NAME?.trim();
   if (envServiceName) merged[RESOURCE_ATTR.serviceName] = envServiceName;
   if (input.serviceName?.trim()) merged[RESOURCE_ATTR.serviceName] = input.serviceName.trim();

@@ -1,8 +1,11 @@
-import { closeSync, constants, accessSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, accessSync, fsyncSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
-import { UsageError } from "../src/errors.js";
+import { ExportError, UsageError, errorMessage } from "../src/errors.js";
+import { budgetReportSchema, type BudgetReport } from "../src/jobs/budget.js";
+import { timeSeriesSchema, type TimeSeries } from "./timeseries.js";
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
 const totals = z.object({
@@ -89,6 +92,9 @@ export const reportSchemaV1 = z.object({
   warnings: z.array(z.string()),
   sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
   exportFailures: z.record(z.string(), z.number()),
+  // Added by the reports work (optional: older reports and runs without --html/--csv lack them).
+  timeSeries: timeSeriesSchema.optional(),
+  budget: budgetReportSchema.optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;
 
@@ -115,6 +121,10 @@ export interface ReportContext {
   warnings: string[];
   sampler: { ticks: number; skippedTicks: number; failures: Record<string, number>; intervalMillis: number };
   exportFailures: Record<string, number>;
+  /** Downsampled series (TimeSeriesRecorder), for charts. */
+  timeSeries?: TimeSeries;
+  /** Budgets set and crossed (BudgetWatcher). */
+  budget?: BudgetReport;
 }
 
 const pickTotals = (t: JobTotals) => ({
@@ -218,42 +228,94 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     warnings: c.warnings,
     sampler: c.sampler,
     exportFailures: c.exportFailures,
+    ...(c.timeSeries ? { timeSeries: c.timeSeries } : {}),
+    ...(c.budget ? { budget: c.budget } : {}),
   };
 }
 
+/** What is at a report path now: nothing, a regular file, or something a report must not replace. */
+type PathKind = "missing" | "file" | "directory" | "symlink" | "device" | "fifo" | "socket";
+
+function pathKind(full: string): PathKind {
+  const st = lstatSync(full, { throwIfNoEntry: false });
+  if (!st) return "missing";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "directory";
+  if (st.isFIFO()) return "fifo";
+  if (st.isSocket()) return "socket";
+  return "device";
+}
+
+const REFUSED: Record<Exclude<PathKind, "missing" | "file">, string> = {
+  directory: "is a directory",
+  symlink: "is a symbolic link (the report is never written through a link)",
+  device: "is a device node",
+  fifo: "is a FIFO (named pipe)",
+  socket: "is a socket",
+};
+
+function refusal(path: string, kind: Exclude<PathKind, "missing" | "file">): string {
+  const example = kind === "directory" ? `${path.replace(/\/$/, "")}/report.json` : "./report.json";
+  return `'${path}' ${REFUSED[kind]}; give the path of a regular file or a new file, such as ${example}`;
+}
+
 /**
- * Fails early (exit 2) when the report could not be written at the end: the directory must exist
- * and be writable, and the path must not be a directory. Called before anything runs.
+ * Fails early (exit 2) when the report could not be written at the end: the path must be a
+ * regular file or not exist yet (never a directory, symlink, device node, FIFO or socket: lstat,
+ * so a link is judged itself, not its target), and its directory must exist and be writable.
+ * Called before anything runs.
  */
 export function checkReportPath(path: string, flag = "--report"): string {
   const full = resolve(path);
+  let kind: PathKind;
   try {
-    if (statSync(full, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(flag, `'${path}' is a directory; give a file path such as ${path.replace(/\/$/, "")}/report.json`);
+    kind = pathKind(full);
     accessSync(dirname(full), constants.W_OK);
   } catch (err) {
-    if (err instanceof UsageError) throw err;
     throw new UsageError(flag, `cannot write '${path}': directory '${dirname(full)}' does not exist or is not writable`, { cause: err });
   }
+  if (kind !== "missing" && kind !== "file") throw new UsageError(flag, refusal(path, kind));
   return full;
 }
 
-/** Writes JSON atomically: a temporary file in the same directory, fsync, then rename over the target. */
+/**
+ * Writes JSON atomically and only to a regular file or a new path: a temporary file created in the
+ * same directory with O_EXCL|O_NOFOLLOW (never an existing file, never through a link), written in
+ * full, fsynced, then renamed over the target. The target is checked again just before the rename
+ * (it may have changed since checkReportPath). The temporary file is removed on every failure
+ * (ENOSPC, a folder removed, a refused target). Throws ExportError("report") naming the path.
+ */
 export function writeJsonAtomic(path: string, data: unknown): void {
   const full = resolve(path);
-  const tmp = `${full}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmp, "w", 0o644);
+  const tmp = `${full}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+  const bytes = Buffer.from(JSON.stringify(data, null, 2) + "\n", "utf8");
+  let fd: number | undefined;
   try {
-    writeSync(fd, JSON.stringify(data, null, 2) + "\n");
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    // writeSync may write less than asked (a full disk can fail only on a later chunk).
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
-  } catch (err) {
     closeSync(fd);
+    fd = undefined;
+    const kind = pathKind(full);
+    if (kind !== "missing" && kind !== "file") throw new ExportError("report", refusal(path, kind));
+    renameSync(tmp, full);
+  } catch (err) {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
     try {
       unlinkSync(tmp);
     } catch {
-      /* already gone */
+      /* never created, or already gone with its folder */
     }
-    throw err;
+    if (err instanceof ExportError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
+    throw new ExportError("report", `cannot write '${path}': ${code}`, { cause: err });
   }
-  closeSync(fd);
-  renameSync(tmp, full);
 }

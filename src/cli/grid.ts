@@ -53,7 +53,8 @@ export function registerGridCommand(program: Command, deps: GridCommandDeps = {}
     .command("grid")
     .description("print the current grid carbon intensity and, with --forecast, the forecast")
     .option("--zone <zone>", "grid zone: ISO 3166 country code, or the provider's zone")
-    .option("--intensity-provider <name>", "electricitymaps, watttime, uk-carbon-intensity, carbon-aware-sdk, static-table")
+    .option("--intensity-provider <name>", "electricitymaps, watttime, uk-carbon-intensity, carbon-aware-sdk, static-table, fixed (with --intensity)")
+    .option("--intensity <gPerKwh>", "a fixed intensity, gCO2e/kWh: prints what run/simulate would use with it")
     .option("--forecast", "also print the forecast (live providers only)")
     .option("--hours <n>", "forecast horizon in hours", "24")
     .option("--json", "print JSON instead of text")
@@ -62,6 +63,7 @@ export function registerGridCommand(program: Command, deps: GridCommandDeps = {}
       `
 Examples:
   $ powerprint grid --zone DE
+  $ powerprint grid --intensity-provider fixed --intensity 250
   $ powerprint grid --zone GB --intensity-provider uk-carbon-intensity --forecast --hours 12
   $ ELECTRICITYMAPS_API_KEY=... powerprint grid --intensity-provider electricitymaps --zone FR --json`,
     )
@@ -69,7 +71,7 @@ Examples:
       const write = deps.write ?? ((t: string) => void process.stdout.write(t));
       const log = deps.log ?? stderrLog;
       const config = gridConfigFromOptions(
-        { zone: opts.zone, intensityProvider: opts.intensityProvider },
+        { zone: opts.zone, intensityProvider: opts.intensityProvider, intensity: opts.intensity },
         deps.env ?? process.env,
       );
       const hours = Number(opts.hours);
@@ -82,7 +84,7 @@ Examples:
       let forecastError: string | undefined;
       if (opts.forecast) {
         const provider = createProviderFromConfig(config, gridDeps);
-        if (!provider?.forecast) forecastError = `no forecast: ${provider?.id ?? "the world average"} has none (use a live --intensity-provider)`;
+        if (!provider?.forecast) forecastError = `no forecast: ${provider?.id ?? (config.provider === "fixed" ? "a fixed --intensity" : "the world average")} has none (use a live --intensity-provider)`;
         else {
           try {
             forecast = await provider.forecast(config.zone!, hours);

@@ -58,6 +58,8 @@ export interface RunMeasureInput {
   exporters: Exporter[];
   reportPath?: string;
   quiet?: boolean;
+  /** --verbose: the summary adds each device's provenance. */
+  verbose?: boolean;
   command: string[];
   /** More report fields from other outputs (time series, budgets), merged into every report and checkpoint. */
   reportContext?: () => Partial<ReportContext>;
@@ -372,9 +374,10 @@ export class RunMeasurement {
     }
     // A command that never started used no energy: its summary would only show zeros next to
     // "no device could be read"; the not-found/not-executable line already said what happened.
-    if (!this.o.quiet && f.started && report) {
+    // -q keeps the summary (it silences progress and the live line only).
+    if (f.started && report) {
       const { formatSummary } = await import("../../exporters/summary.js");
-      process.stderr.write(formatSummary(report) + "\n");
+      process.stderr.write(formatSummary(report, { verbose: this.o.verbose }) + "\n");
     }
   }
 

@@ -11,6 +11,7 @@ import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type G
 import { createStderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { ownChildPids, ownChildrenCpuSeconds, RunMeasurement } from "./run-measure.js";
+import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
 const EXAMPLES = `
 Examples:
@@ -19,11 +20,12 @@ Examples:
   $ powerprint run --otlp http://collector:4318 --job-name resnet50 --tag team=vision -- torchrun train.py
   $ powerprint run --sim scenario.json --report out.json -- sleep 5
   $ powerprint run --intensity-provider uk-carbon-intensity --zone GB --start-within 6h --below 150 -- python train.py
+  $ powerprint run --max-energy 2kWh --on-budget stop --csv emissions.csv --html run.html -- python train.py
 
 powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the
 command's exit code (128 + signal number when the command was killed by a signal, 127 when it
-cannot be found). If measuring fails, powerprint warns once and the command runs on untouched.
-With --report, the report is checkpointed every --checkpoint-interval ("complete": false) so a
+cannot be found), or 86 when --on-budget stop stopped it (a budget was crossed). If measuring
+fails, powerprint warns once and the command runs on untouched. With --report, the report is checkpointed every --checkpoint-interval ("complete": false) so a
 powerprint killed by SIGKILL loses at most that much; the command itself is left running.`;
 
 interface RunOptions extends MeasureOptions {
@@ -51,6 +53,8 @@ export function registerRunCommand(program: Command): void {
   addMeasureOptions(cmd);
   addGridOptions(cmd);
   addExportOptions(cmd);
+  addFileOutputOptions(cmd);
+  addBudgetOptions(cmd);
   cmd.passThroughOptions().addHelpText("after", EXAMPLES);
   cmd.action(async (command: string[], opts: RunOptions) => {
     const code = await runCommand(command, opts, process.env);
@@ -157,7 +161,11 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
 export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   const v = await validate(command, opts, env);
+  // CSV/HTML/time series/budget/live line: flags validated here, before anything runs.
+  let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
+  const outputs = prepareOutputs(opts, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: opts.quiet ? undefined : process.stderr });
   const exporters = await createExportersFailOpen(opts, { env, log, hostName: hostname(), job: v.job });
+  exporters.push(...outputs.exporters);
   await carbonAwareStart(v.grid, log);
 
   // A signal before the command starts stops us without starting it.
@@ -169,7 +177,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // ---- measurement (fail-open: any failure here only disables measuring) ----
   let measuring: RunMeasurement | undefined;
   try {
-    measuring = await RunMeasurement.prepare({ ...v, log, exporters, quiet: opts.quiet, command });
+    measuring = await RunMeasurement.prepare({ ...v, log, exporters, quiet: opts.quiet, verbose: opts.verbose, command, reportContext: outputs.context, onReport: (r) => outputs.write(r) });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
@@ -204,6 +212,8 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const supervisor = superviseChild(child, command, v.graceMillis, log, {
     jobPids: () => (measuring && child.pid !== undefined ? measuring.jobPids(child.pid) : child.pid !== undefined ? [child.pid] : []),
   });
+  // A budget crossed with --on-budget stop: the job is stopped as a relayed signal would (SIGKILL after the grace).
+  stopJob = (signal) => supervisor.stop(signal);
   // superviseChild's relay is installed synchronously above; the early handler can go.
   for (const sig of earlySignals) process.off(sig, early);
   const outcome = await supervisor.outcome;
@@ -217,7 +227,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
       log.warn(`could not finish measuring: ${errorMessage(err)}`);
     }
   }
-  return outcome.exitCode;
+  return outputs.exitCode(outcome.exitCode);
 }
 
 /** Whether `pid` is a live (not zombie) process. */

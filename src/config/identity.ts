@@ -44,7 +44,8 @@ const MAX_NAME_LENGTH = 64;
  * over-long value. Values may contain `=` (only the first one splits).
  */
 export function parseTags(tags: readonly string[]): Record<string, string> {
-  const attributes: Record<string, string> = {};
+  // Keys are user text: prototype-free, so --tag constructor=x or __proto__=x is an ordinary key.
+  const attributes = Object.create(null) as Record<string, string>;
   for (const tag of tags) {
     const eq = tag.indexOf("=");
     if (eq < 0) throw new UsageError("--tag", `'${tag}' is not key=value (e.g. --tag team=nlp)`);

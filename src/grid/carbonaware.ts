@@ -6,10 +6,12 @@
  * emission factor type depends on that source (WattTime: marginal; Electricity Maps: average).
  */
 import { ProviderError } from "../errors.js";
-import { expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
+import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 const ID = "carbon-aware-sdk";
+/** Longest validity period taken from a response (a week); longer ones are not real periods. */
+const MAX_PERIOD_MILLIS = 7 * 86_400_000;
 
 /** Options of the Carbon Aware SDK provider. */
 export interface CarbonAwareSdkOptions extends HttpOptions {
@@ -42,16 +44,18 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
       url.searchParams.set("toTime", time.toISOString());
       const body = await getJson(ID, url, { http: opts });
       expectShape(ID, Array.isArray(body), "emissions/bylocation is not a list");
-      const points = (body as Record<string, unknown>[]).map((p, i) => {
+      const points = (body as unknown[]).map((raw, i) => {
+        const p = asObject(ID, raw, `[${i}]`);
         const validFrom = parseDate(ID, p.time, `[${i}].time`);
         const durationMillis = parseTimeSpanMillis(p.duration);
         const r: IntensityReading = {
-          intensityGramsPerKwh: parseIntensity(ID, p.rating, `[${i}].rating`),
+          intensityGramsPerKwh: parseIntensity(ID, p.rating, `[${i}].rating`, true),
           zone,
           source: ID,
           validFrom,
         };
-        if (durationMillis) r.validUntil = new Date(validFrom.getTime() + durationMillis);
+        // A validity over a week is not a real observation period: keep the value uncached-by-period.
+        if (durationMillis && durationMillis <= MAX_PERIOD_MILLIS) r.validUntil = new Date(validFrom.getTime() + durationMillis);
         return r;
       });
       const t = time.getTime();
@@ -68,13 +72,16 @@ export function createCarbonAwareSdkProvider(opts: CarbonAwareSdkOptions): Inten
       url.searchParams.set("dataEndAt", new Date(start.getTime() + hours * 3_600_000).toISOString());
       const body = await getJson(ID, url, { http: opts });
       expectShape(ID, Array.isArray(body) && body.length > 0, "emissions/forecasts/current is not a non-empty list");
-      const first = (body as Record<string, unknown>[])[0];
+      const first = asObject(ID, (body as unknown[])[0], "[0]");
       expectShape(ID, Array.isArray(first.forecastData), "forecastData[] missing");
-      const readings = (first.forecastData as Record<string, unknown>[]).map((p, i): IntensityReading => {
+      const readings = (first.forecastData as unknown[]).map((raw, i): IntensityReading => {
+        const p = asObject(ID, raw, `forecastData[${i}]`);
         const validFrom = parseDate(ID, p.timestamp, `forecastData[${i}].timestamp`);
-        const durationMinutes = typeof p.duration === "number" ? p.duration : 5;
+        // A duration that is not a positive finite number of minutes means the SDK default, 5 min.
+        const durationMinutes =
+          typeof p.duration === "number" && Number.isFinite(p.duration) && p.duration > 0 && p.duration * 60_000 <= MAX_PERIOD_MILLIS ? p.duration : 5;
         return {
-          intensityGramsPerKwh: parseIntensity(ID, p.value, `forecastData[${i}].value`),
+          intensityGramsPerKwh: parseIntensity(ID, p.value, `forecastData[${i}].value`, true),
           zone,
           source: ID,
           validFrom,

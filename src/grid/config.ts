@@ -24,7 +24,8 @@ export const PROVIDER_NAMES = ["electricitymaps", "watttime", "uk-carbon-intensi
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 const LIVE_PROVIDERS: readonly ProviderName[] = ["electricitymaps", "watttime", "uk-carbon-intensity", "carbon-aware-sdk"];
 
-const PROVIDER_ALIASES: Record<string, ProviderName> = {
+// A Map, not an object: `--intensity-provider constructor` must not find Object.prototype's.
+const PROVIDER_ALIASES = new Map<string, ProviderName>(Object.entries({
   "electricity-maps": "electricitymaps",
   electricitymap: "electricitymaps",
   em: "electricitymaps",
@@ -37,7 +38,7 @@ const PROVIDER_ALIASES: Record<string, ProviderName> = {
   "carbon-aware": "carbon-aware-sdk",
   static: "static-table",
   table: "static-table",
-};
+} satisfies Record<string, ProviderName>));
 
 /** Environment variables read for providers. Secrets are read here and nowhere else. */
 export const GRID_ENV = {
@@ -144,7 +145,7 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
   let provider: ProviderName | undefined;
   if (opts.intensityProvider !== undefined) {
     const raw = String(opts.intensityProvider).trim().toLowerCase();
-    provider = (PROVIDER_NAMES as readonly string[]).includes(raw) ? (raw as ProviderName) : PROVIDER_ALIASES[raw];
+    provider = (PROVIDER_NAMES as readonly string[]).includes(raw) ? (raw as ProviderName) : PROVIDER_ALIASES.get(raw);
     if (!provider) throw new UsageError("--intensity-provider", `unknown provider '${String(opts.intensityProvider)}': use one of ${PROVIDER_NAMES.join(", ")}`);
   }
   if (fixed !== undefined && provider !== undefined && provider !== "fixed") {
@@ -192,7 +193,9 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
       throw new UsageError("--start-within", `must be a duration such as 6h, 90m or 1h30m, got '${String(opts.startWithin)}'`);
     }
     if (!provider || !LIVE_PROVIDERS.includes(provider)) {
-      throw new UsageError("--start-within", `needs a forecast: use --intensity-provider ${LIVE_PROVIDERS.join("|")} with --zone`);
+      // The GB API needs no key: name it when the zone is British, so the fix is one flag away.
+      const hint = zone && /^(GB|UK)(-|$)/i.test(zone) ? " (for GB zones: --intensity-provider uk-carbon-intensity, no key needed)" : "";
+      throw new UsageError("--start-within", `needs a forecast: use --intensity-provider ${LIVE_PROVIDERS.join("|")} with --zone${hint}`);
     }
   }
   if (below !== undefined && startWithinMillis === undefined) {

@@ -5,7 +5,7 @@
  * `emissionFactorType` ("lifecycle" by default, or "direct") are carried to the reading.
  */
 import { ProviderError } from "../errors.js";
-import { expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
+import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 /** Public endpoint; POWERPRINT_ELECTRICITYMAPS_URL overrides it. */
@@ -23,10 +23,11 @@ export interface ElectricityMapsOptions extends HttpOptions {
 
 const ID = "electricitymaps";
 
-function toReading(zone: string, point: Record<string, unknown>, field: string, forecast: boolean): IntensityReading {
+function toReading(zone: string, value: unknown, field: string, forecast: boolean): IntensityReading {
+  const point = asObject(ID, value, field);
   const validFrom = parseDate(ID, point.datetime, `${field}.datetime`);
   const reading: IntensityReading = {
-    intensityGramsPerKwh: parseIntensity(ID, point.carbonIntensity, `${field}.carbonIntensity`),
+    intensityGramsPerKwh: parseIntensity(ID, point.carbonIntensity, `${field}.carbonIntensity`, true),
     zone,
     source: ID,
     validFrom,
@@ -54,14 +55,14 @@ export function createElectricityMapsProvider(opts: ElectricityMapsOptions): Int
     id: ID,
     async at(zone: string): Promise<IntensityReading> {
       const body = (await getJson(ID, query("carbon-intensity/latest", zone), { headers, secrets, http: opts })) as Record<string, unknown>;
-      expectShape(ID, body && typeof body === "object", "body is not an object");
+      expectShape(ID, body && typeof body === "object" && !Array.isArray(body), "body is not an object");
       if (typeof body.error === "string") throw new ProviderError(ID, "no-data", `carbon-intensity/latest: ${body.error}`);
       return toReading(zone, body, "carbonIntensity/latest", false);
     },
     async forecast(zone: string, hours: number): Promise<IntensityReading[]> {
       const body = (await getJson(ID, query("carbon-intensity/forecast", zone), { headers, secrets, http: opts })) as Record<string, unknown>;
-      expectShape(ID, body && Array.isArray(body.forecast), "carbon-intensity/forecast has no forecast[]");
-      const points = (body.forecast as Record<string, unknown>[]).map((p, i) => toReading(zone, p, `forecast[${i}]`, true));
+      expectShape(ID, body && typeof body === "object" && Array.isArray(body.forecast), "carbon-intensity/forecast has no forecast[]");
+      const points = (body.forecast as unknown[]).map((p, i) => toReading(zone, p, `forecast[${i}]`, true));
       points.sort((a, b) => a.validFrom!.getTime() - b.validFrom!.getTime());
       const first = points[0]?.validFrom?.getTime();
       return first === undefined ? [] : points.filter((p) => p.validFrom!.getTime() < first + hours * HOUR_MILLIS);

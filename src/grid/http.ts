@@ -8,9 +8,34 @@ import { ProviderError } from "../errors.js";
 export interface HttpOptions {
   /** fetch implementation (default: global fetch). */
   fetch?: typeof fetch;
-  /** Per-request timeout (default 10 s). */
+  /** Per-request deadline, connection to last body byte (default 10 s). */
   timeoutMillis?: number;
+  /** Largest body read, bytes (default MAX_RESPONSE_BYTES); a larger one is refused unread. */
+  maxResponseBytes?: number;
 }
+
+/** Largest provider response read, bytes: real ones are a few KiB (a 72 h forecast ~50 KiB). */
+export const MAX_RESPONSE_BYTES = 1 << 20;
+
+/**
+ * Highest grid intensity taken as real, gCO2e/kWh. The dirtiest national grids average under
+ * 1,100 (Our World in Data, data/grid_intensity.csv) and lignite plants emit ~1,200 per kWh; a
+ * marginal (MOER) value can exceed the average, so the bound leaves room: 2,500.
+ */
+export const MAX_PLAUSIBLE_GRAMS_PER_KWH = 2500;
+
+/** Short reason text of each ProviderError kind, used in fallback counts and warnings. */
+export const PROVIDER_ERROR_REASONS: Record<string, string> = {
+  auth: "auth",
+  "rate-limit": "rate-limit",
+  http: "http",
+  timeout: "timeout",
+  malformed: "malformed",
+  network: "network",
+  "no-data": "no-data",
+  "too-large": "response too large",
+  implausible: "implausible value",
+};
 
 /** Replaces every secret (keys, passwords, tokens) in `text` with "***". */
 export function redact(text: string, secrets: readonly (string | undefined)[]): string {
@@ -67,14 +92,7 @@ export async function getJson(
     const code = (err as { cause?: { code?: string } })?.cause?.code;
     throw new ProviderError(providerId, "network", redact(`${where} failed: ${code ?? (err as Error)?.message ?? String(err)}`, secrets), { cause: err });
   }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    const name = (err as { name?: string })?.name;
-    const kind = name === "TimeoutError" || name === "AbortError" ? "timeout" : "network";
-    throw new ProviderError(providerId, kind, `${where}: reading the body failed (${kind})`, { cause: err });
-  }
+  const text = await readCapped(providerId, where, res, init.http?.maxResponseBytes ?? MAX_RESPONSE_BYTES);
   if (!res.ok) {
     const reason = redact(bodyReason(text), secrets);
     const status = `${where} → HTTP ${res.status}${reason ? ` (${reason})` : ""}`;
@@ -95,24 +113,93 @@ export async function getJson(
   }
 }
 
+/**
+ * Reads a response body as UTF-8, at most `maxBytes`: a Content-Length above it is refused before
+ * reading, and a streamed body is cancelled as soon as it passes it (kind "too-large"), so a 20 MB
+ * answer costs at most ~1 MiB of memory. Read errors are "timeout" (the deadline) or "network".
+ */
+async function readCapped(providerId: string, where: string, res: Response, maxBytes: number): Promise<string> {
+  const tooLarge = (what: string) =>
+    new ProviderError(providerId, "too-large", `${where}: response too large (${what}, limit ${maxBytes} bytes)`);
+  const declared = Number(res.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge(`Content-Length ${declared}`);
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(`more than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    const name = (err as { name?: string })?.name;
+    const kind = name === "TimeoutError" || name === "AbortError" ? "timeout" : "network";
+    throw new ProviderError(providerId, kind, `${where}: reading the body failed (${kind})`, { cause: err });
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Refuses a physically implausible intensity (outside 0..MAX_PLAUSIBLE_GRAMS_PER_KWH gCO2e/kWh,
+ * or not finite) with kind "implausible": a provider's bug or a unit mix-up must not multiply a
+ * job's energy unnoticed.
+ */
+export function plausibleIntensity(providerId: string, gramsPerKwh: number, field: string): number {
+  if (!Number.isFinite(gramsPerKwh) || gramsPerKwh < 0 || gramsPerKwh > MAX_PLAUSIBLE_GRAMS_PER_KWH) {
+    throw new ProviderError(
+      providerId,
+      "implausible",
+      `${field} = ${gramsPerKwh} gCO2e/kWh is outside the plausible range 0..${MAX_PLAUSIBLE_GRAMS_PER_KWH}; refused`,
+    );
+  }
+  return gramsPerKwh;
+}
+
 /** Throws a "malformed" ProviderError unless `cond` holds. */
 export function expectShape(providerId: string, cond: unknown, what: string): asserts cond {
   if (!cond) throw new ProviderError(providerId, "malformed", `unexpected response: ${what}`);
 }
 
-/** Parses an ISO date string, or throws a "malformed" ProviderError naming the field. */
+/** Latest date a provider may give: 2200-01-01 (so adding a validity period stays a valid Date). */
+const MAX_DATE_MILLIS = Date.UTC(2200, 0, 1);
+
+/** The value as an object (not null, not an array), or a "malformed" ProviderError naming the field. */
+export function asObject(providerId: string, value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Parses an ISO date string (1970..2200), or throws a "malformed" ProviderError naming the field. */
 export function parseDate(providerId: string, value: unknown, field: string): Date {
   const d = typeof value === "string" ? new Date(value) : undefined;
-  if (!d || Number.isNaN(d.getTime())) throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not a date (${JSON.stringify(value)})`);
+  if (!d || Number.isNaN(d.getTime()) || d.getTime() < 0 || d.getTime() > MAX_DATE_MILLIS) {
+    throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not a date (${String(JSON.stringify(value)).slice(0, 80)})`);
+  }
   return d;
 }
 
-/** Parses a finite non-negative number, or throws a "malformed" ProviderError naming the field. */
-export function parseIntensity(providerId: string, value: unknown, field: string): number {
+/**
+ * Parses a finite non-negative number, or throws a "malformed" ProviderError naming the field.
+ * With `plausibleGramsPerKwh` (values already in gCO2e/kWh) it also applies plausibleIntensity.
+ */
+export function parseIntensity(providerId: string, value: unknown, field: string, plausibleGramsPerKwh = false): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not a number >= 0 (${JSON.stringify(value)})`);
+    throw new ProviderError(providerId, "malformed", `unexpected response: ${field} is not a number >= 0 (${String(JSON.stringify(value)).slice(0, 80)})`);
   }
-  return value;
+  return plausibleGramsPerKwh ? plausibleIntensity(providerId, value, field) : value;
 }
 
 /** Joins a base URL (which may carry a path prefix) and a path, keeping the prefix. */

@@ -13,6 +13,7 @@
  */
 import type { Logger } from "../core/contracts.js";
 import { ProviderError, UsageError, errorMessage } from "../errors.js";
+import { PROVIDER_ERROR_REASONS, plausibleIntensity } from "./http.js";
 import { isKnownZone, staticReading, worldAverage } from "./static.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 import { millisToSeconds } from "../units.js";
@@ -23,7 +24,11 @@ export interface IntensityResolver {
   at(time: Date): Promise<IntensityReading>;
   /** One line for the summary: provider, zone and the fallback chain. */
   describe(): string;
-  /** How many readings were fallbacks, by kind ("stale", "static-table", "world-average"). */
+  /**
+   * How many readings were fallbacks, keyed by kind and, when a provider failed, its reason:
+   * "stale (timeout)", "static-table (response too large)", "world-average (implausible value)";
+   * plain "world-average" when no zone was given at all.
+   */
   fallbackCounts(): Record<string, number>;
   /** Provider failures by kind ("auth", "rate-limit", "http", "timeout", "malformed", "network", "no-data"). */
   errorCounts(): Record<string, number>;
@@ -76,8 +81,9 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
   const retryAfterMillisDefault = opts.retryAfterMillis ?? 60_000;
   const maxStaleMillis = opts.maxStaleMillis ?? 6 * 3_600_000;
   const zone = opts.zone?.trim() || undefined;
-  const fallbacks: Record<string, number> = {};
-  const errors: Record<string, number> = {};
+  // Keyed by provider text (zones, kinds): prototype-free so no key can meet Object.prototype.
+  const fallbacks: Record<string, number> = Object.create(null);
+  const errors: Record<string, number> = Object.create(null);
   const count = (bucket: Record<string, number>, key: string): void => {
     bucket[key] = (bucket[key] ?? 0) + 1;
   };
@@ -100,8 +106,8 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
         return { ...reading };
       },
       describe: () => `fixed ${value} gCO2e/kWh (--intensity)`,
-      fallbackCounts: () => ({ ...fallbacks }),
-      errorCounts: () => ({ ...errors }),
+      fallbackCounts: () => Object.assign(Object.create(null) as Record<string, number>, fallbacks),
+      errorCounts: () => Object.assign(Object.create(null) as Record<string, number>, errors),
     };
   }
 
@@ -118,8 +124,8 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
       },
       describe: () =>
         `world average ${reading.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh (${reading.year}, Our World in Data / Ember): no --zone or --intensity given`,
-      fallbackCounts: () => ({ ...fallbacks }),
-      errorCounts: () => ({ ...errors }),
+      fallbackCounts: () => Object.assign(Object.create(null) as Record<string, number>, fallbacks),
+      errorCounts: () => Object.assign(Object.create(null) as Record<string, number>, errors),
     };
   }
 
@@ -134,8 +140,8 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
       },
       describe: () =>
         `static table ${zone}: ${reading.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh (annual ${reading.year}, Our World in Data / Ember)`,
-      fallbackCounts: () => ({ ...fallbacks }),
-      errorCounts: () => ({ ...errors }),
+      fallbackCounts: () => Object.assign(Object.create(null) as Record<string, number>, fallbacks),
+      errorCounts: () => Object.assign(Object.create(null) as Record<string, number>, errors),
     };
   }
 
@@ -148,13 +154,16 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
   let blockedUntilMillis = 0;
   let disabledReason: string | undefined;
   let inFlight: Promise<IntensityReading> | undefined;
+  /** Why the provider's last answer was not used (PROVIDER_ERROR_REASONS), for the fallback counts. */
+  let lastReason = "unavailable";
 
   const fallBack = (timeMillis: number): IntensityReading => {
+    const key = (kind: string) => `${kind} (${lastReason})`;
     if (lastGood) {
       // Age since the value was last fetched good: how long the provider has been failing us.
       const ageMillis = Math.max(0, timeMillis - lastGood.fetchedAtMillis);
       if (ageMillis <= maxStaleMillis) {
-        count(fallbacks, "stale");
+        count(fallbacks, key("stale"));
         return {
           ...lastGood.reading,
           fallback: "stale",
@@ -163,10 +172,10 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
       }
     }
     if (staticFallback) {
-      count(fallbacks, "static-table");
+      count(fallbacks, key("static-table"));
       return { ...staticFallback, fallback: "static-table" };
     }
-    count(fallbacks, "world-average");
+    count(fallbacks, key("world-average"));
     return { ...worldAverage(opts.staticTablePath), zone, note: `world average used for zone ${zone}: ${live.id} unavailable and the static table has no such zone` };
   };
 
@@ -174,9 +183,8 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
     const timeMillis = time.getTime();
     try {
       const reading = await live.at(zone, time);
-      if (!Number.isFinite(reading.intensityGramsPerKwh) || reading.intensityGramsPerKwh < 0) {
-        throw new ProviderError(live.id, "malformed", `intensity ${reading.intensityGramsPerKwh} is not a number >= 0`);
-      }
+      // Every provider checks its own fields; this holds for any provider plugged in.
+      plausibleIntensity(live.id, reading.intensityGramsPerKwh, "intensity");
       const validUntilMillis = reading.validUntil?.getTime() ?? 0;
       const entry: CacheEntry = {
         reading,
@@ -189,6 +197,7 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
     } catch (err) {
       const kind = err instanceof ProviderError ? err.kind : "network";
       count(errors, kind);
+      lastReason = PROVIDER_ERROR_REASONS[kind] ?? kind;
       const wallMillis = now().getTime();
       if (kind === "auth") {
         disabledReason = errorMessage(err);
@@ -226,7 +235,7 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
         return inFlight;
       }
       const shared = await inFlight;
-      if (shared.fallback) count(fallbacks, shared.fallback);
+      if (shared.fallback) count(fallbacks, `${shared.fallback} (${lastReason})`);
       return { ...shared };
     },
     describe: () => {
@@ -239,7 +248,7 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
       ].filter(Boolean);
       return `${live.id} zone ${zone} (fallbacks: ${chain.join(" → ")})`;
     },
-    fallbackCounts: () => ({ ...fallbacks }),
-    errorCounts: () => ({ ...errors }),
+    fallbackCounts: () => Object.assign(Object.create(null) as Record<string, number>, fallbacks),
+    errorCounts: () => Object.assign(Object.create(null) as Record<string, number>, errors),
   };
 }

@@ -89,12 +89,12 @@ export function lookupZone(
 ): { row: IntensityTableRow; subZone: boolean } | undefined {
   const table = loadTable(tablePath);
   const code = zone.trim().toUpperCase();
-  const direct = table.byCode.get(ALIASES[code] ?? code);
+  const direct = table.byCode.get((Object.hasOwn(ALIASES, code) ? ALIASES[code] : undefined) ?? code);
   if (direct) return { row: direct, subZone: false };
   // Provider zones look like "US-CAL-CISO", "AU-NSW", "GB-13": fall back to the country part.
   const prefix = /^([A-Z]{2,3})[-_]/.exec(code)?.[1];
   if (prefix) {
-    const row = table.byCode.get(ALIASES[prefix] ?? prefix);
+    const row = table.byCode.get((Object.hasOwn(ALIASES, prefix) ? ALIASES[prefix] : undefined) ?? prefix);
     if (row && row.zone !== "WORLD") return { row, subZone: true };
   }
   return undefined;

@@ -42,7 +42,7 @@ function periodToReading(zone: string, p: Record<string, unknown>, field: string
   const intensity = p.intensity as Record<string, unknown>;
   const hasActual = typeof intensity.actual === "number";
   const r: IntensityReading = {
-    intensityGramsPerKwh: parseIntensity(ID, hasActual ? intensity.actual : intensity.forecast, `${field}.intensity.${hasActual ? "actual" : "forecast"}`),
+    intensityGramsPerKwh: parseIntensity(ID, hasActual ? intensity.actual : intensity.forecast, `${field}.intensity.${hasActual ? "actual" : "forecast"}`, true),
     zone,
     source: ID,
     validFrom: parseDate(ID, p.from, `${field}.from`),

@@ -8,7 +8,7 @@
  */
 import { ProviderError } from "../errors.js";
 import { poundsPerMwhToGramsPerKwh } from "../units.js";
-import { expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
+import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, plausibleIntensity, type HttpOptions } from "./http.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 /** Public endpoint; POWERPRINT_WATTTIME_URL overrides it. */
@@ -29,9 +29,9 @@ export interface WattTimeOptions extends HttpOptions {
 }
 
 function parseMoerPoints(body: unknown, zone: string): IntensityReading[] {
-  expectShape(ID, body && typeof body === "object", "body is not an object");
-  const b = body as { data?: unknown; meta?: Record<string, unknown> };
-  const meta = b.meta ?? {};
+  expectShape(ID, body && typeof body === "object" && !Array.isArray(body), "body is not an object");
+  const b = body as { data?: unknown; meta?: unknown };
+  const meta = b.meta === undefined ? {} : asObject(ID, b.meta, "meta");
   const units = meta.units;
   if (units === "percentile") {
     throw new ProviderError(ID, "malformed", "got a signal index (units 'percentile'), which is not an intensity; refusing to use it as one");
@@ -40,14 +40,20 @@ function parseMoerPoints(body: unknown, zone: string): IntensityReading[] {
     throw new ProviderError(ID, "malformed", `unexpected units ${JSON.stringify(units)} (expected lbs_co2_per_mwh)`);
   }
   expectShape(ID, Array.isArray(b.data), "data[] missing");
-  let points = b.data as Record<string, unknown>[];
+  let points = (b.data as unknown[]).map((p, i) => asObject(ID, p, `data[${i}]`));
   // /v3/forecast/historical nests the points under data[i].forecast; take the newest forecast.
-  if (points.length > 0 && Array.isArray(points[0].forecast)) points = points[points.length - 1].forecast as Record<string, unknown>[];
-  const periodMillis = typeof meta.data_point_period_seconds === "number" ? meta.data_point_period_seconds * 1000 : 300_000;
+  if (points.length > 0 && Array.isArray(points[0].forecast)) {
+    const newest = points[points.length - 1].forecast;
+    expectShape(ID, Array.isArray(newest), `data[${points.length - 1}].forecast is not a list`);
+    points = (newest as unknown[]).map((p, i) => asObject(ID, p, `data[${points.length - 1}].forecast[${i}]`));
+  }
+  const period = meta.data_point_period_seconds;
+  // WattTime points are 5 min apart unless meta says otherwise (a positive number of seconds, at most a day).
+  const periodMillis = typeof period === "number" && Number.isFinite(period) && period > 0 && period <= 86_400 ? period * 1000 : 300_000;
   const readings = points.map((p, i): IntensityReading => {
     const validFrom = parseDate(ID, p.point_time, `data[${i}].point_time`);
     const r: IntensityReading = {
-      intensityGramsPerKwh: poundsPerMwhToGramsPerKwh(parseIntensity(ID, p.value, `data[${i}].value`)),
+      intensityGramsPerKwh: plausibleIntensity(ID, poundsPerMwhToGramsPerKwh(parseIntensity(ID, p.value, `data[${i}].value`)), `data[${i}].value`),
       zone,
       source: ID,
       validFrom,

@@ -1,71 +1,157 @@
-import { closeSync, openSync, readSync, fstatSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
-/** One training-loop mark: `{"phase": "train", "step": 1200, "samples": 4096, "tokens": 2097152}`. */
+/**
+ * One training-loop mark: `{"phase": "train", "step": 1200, "samples": 4096, "tokens": 2097152}`.
+ * The counters are cumulative, as the job reports them (finite, >= 0; anything else is left out).
+ */
 export interface Mark {
+  /** Any name but the empty one (1..64 characters, no control characters); `constructor` is a name like any other. */
   phase: string;
   step?: number;
   samples?: number;
   tokens?: number;
+  /** When the job says the mark happened, Unix epoch milliseconds (optional `timeMillis` field). */
+  timeMillis?: number;
 }
 
 /** Longest accepted line, bytes: a mark is a small JSON object. */
 export const MAX_MARK_LINE_BYTES = 4096;
+/** Most bytes read per poll (one sampling tick): a flood is read over the next ticks, never at once. */
+export const MAX_MARK_POLL_BYTES = 1 << 20;
+const CHUNK_BYTES = 64 * 1024;
+const NEWLINE = 0x0a;
+const MAX_PHASE_CHARS = 64;
+
+/** Options of MarksReader (tests lower the budget). */
+export interface MarksReaderOptions {
+  /** Byte budget per poll (default MAX_MARK_POLL_BYTES). */
+  maxPollBytes?: number;
+}
 
 /**
- * Reads the marks file the wrapped command appends JSON lines to (POWERPRINT_MARKS). Each call to
- * poll() returns the complete new lines since the last call; a partial last line waits for its
- * newline. Malformed or oversized lines are counted and skipped, never fatal.
+ * Reads the marks file the wrapped command appends JSON lines to (POWERPRINT_MARKS). Each poll()
+ * returns the complete new lines since the last call, reading at most `maxPollBytes` (the rest
+ * waits for the next poll); a partial last line waits for its newline. A line longer than
+ * MAX_MARK_LINE_BYTES is dropped whole, up to its newline, and counted once however long it is (its
+ * tail is never taken as a mark). A file truncated or replaced (another inode) is read again from
+ * its start. Malformed lines are counted and skipped, never fatal. Anything but a regular file at
+ * the path (a FIFO, a directory) is ignored: the reader never blocks the sampling tick.
  */
 export class MarksReader {
   private offset = 0;
-  private pending = "";
+  private identity: { dev: number; ino: number } | undefined;
+  /** Bytes of the current partial line (never more than MAX_MARK_LINE_BYTES). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Inside an oversized line: skip everything up to its newline. */
+  private discarding = false;
+  private readonly maxPollBytes: number;
   malformed = 0;
   oversized = 0;
+  /** How many times the file was found truncated or replaced, and read again from its start. */
+  restarts = 0;
 
-  constructor(readonly path: string) {}
+  constructor(readonly path: string, opts: MarksReaderOptions = {}) {
+    this.maxPollBytes = Math.max(1, opts.maxPollBytes ?? MAX_MARK_POLL_BYTES);
+  }
 
   poll(): Mark[] {
     let fd: number;
     try {
-      fd = openSync(this.path, "r");
+      // O_NONBLOCK: a FIFO put at the path must not block the tick on open.
+      fd = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return [];
     }
     const marks: Mark[] = [];
     try {
-      const size = fstatSync(fd).size;
-      if (size < this.offset) this.offset = 0; // truncated: start over
-      const buf = Buffer.alloc(Math.min(size - this.offset, 1 << 20));
-      const n = buf.length > 0 ? readSync(fd, buf, 0, buf.length, this.offset) : 0;
-      this.offset += n;
-      const text = this.pending + buf.subarray(0, n).toString("utf8");
-      const lines = text.split("\n");
-      this.pending = lines.pop() ?? "";
-      if (Buffer.byteLength(this.pending) > MAX_MARK_LINE_BYTES) {
-        this.oversized++;
-        this.pending = "";
-      }
-      for (const line of lines) {
-        if (line.trim() === "") continue;
-        if (Buffer.byteLength(line) > MAX_MARK_LINE_BYTES) {
-          this.oversized++;
-          continue;
-        }
-        try {
-          const v = JSON.parse(line) as Record<string, unknown>;
-          if (typeof v !== "object" || v === null || typeof v.phase !== "string" || v.phase === "" || v.phase.length > 64) {
-            this.malformed++;
-            continue;
-          }
-          const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
-          marks.push({ phase: v.phase, step: num(v.step), samples: num(v.samples), tokens: num(v.tokens) });
-        } catch {
-          this.malformed++;
-        }
+      const st = fstatSync(fd);
+      if (!st.isFile()) return [];
+      const replaced = this.identity !== undefined && (this.identity.dev !== st.dev || this.identity.ino !== st.ino);
+      if (replaced || st.size < this.offset) this.restart();
+      this.identity = { dev: st.dev, ino: st.ino };
+      let budget = Math.min(st.size - this.offset, this.maxPollBytes);
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(1, budget)));
+      while (budget > 0) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, budget), this.offset);
+        if (n <= 0) break;
+        this.offset += n;
+        budget -= n;
+        this.take(buf.subarray(0, n), marks);
       }
     } finally {
       closeSync(fd);
     }
     return marks;
   }
+
+  private restart(): void {
+    this.offset = 0;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.discarding = false;
+    this.restarts++;
+  }
+
+  /** Splits a chunk at its newlines; complete lines are parsed, the rest kept (or skipped) for later. */
+  private take(chunk: Buffer, out: Mark[]): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      const end = nl === -1 ? chunk.length : nl;
+      if (!this.discarding && end > start) {
+        if (this.pendingBytes + (end - start) > MAX_MARK_LINE_BYTES) {
+          this.oversized++;
+          this.discarding = true;
+          this.pending = [];
+          this.pendingBytes = 0;
+        } else {
+          // Copy: the chunk buffer is reused by the next read.
+          this.pending.push(Buffer.from(chunk.subarray(start, end)));
+          this.pendingBytes += end - start;
+        }
+      }
+      if (nl === -1) return;
+      if (this.discarding) this.discarding = false; // the oversized line ends here, dropped whole
+      else {
+        const line = Buffer.concat(this.pending, this.pendingBytes).toString("utf8");
+        const mark = line.trim() === "" ? undefined : parseMark(line);
+        if (mark) out.push(mark);
+        else if (line.trim() !== "") this.malformed++;
+      }
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = nl + 1;
+    }
+  }
+}
+
+const counter = (v: Record<string, unknown>, key: string): number | undefined => {
+  const x = Object.hasOwn(v, key) ? v[key] : undefined;
+  return typeof x === "number" && Number.isFinite(x) && x >= 0 ? x : undefined;
+};
+
+/**
+ * Parses one marks line; undefined when it is not a JSON object with a usable `phase`. Own
+ * properties only, so `{"phase": "constructor"}` is an ordinary phase and `__proto__` keys are data.
+ */
+export function parseMark(line: string): Mark | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const phase = Object.hasOwn(o, "phase") ? o.phase : undefined;
+  // Control characters (a newline) in a phase would break the summary's one-line-per-phase layout.
+  // eslint-disable-next-line no-control-regex
+  if (typeof phase !== "string" || phase === "" || phase.length > MAX_PHASE_CHARS || /[\u0000-\u001f\u007f]/.test(phase)) return undefined;
+  const mark: Mark = { phase };
+  for (const key of ["step", "samples", "tokens", "timeMillis"] as const) {
+    const n = counter(o, key);
+    if (n !== undefined) mark[key] = n;
+  }
+  return mark;
 }

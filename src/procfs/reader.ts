@@ -256,15 +256,17 @@ export function parseHostStat(text: string): HostCpuTicks | undefined {
   const first = nl < 0 ? text : text.slice(0, nl);
   const parts = first.trim().split(/\s+/);
   if (parts[0] !== "cpu" || parts.length < 5) return undefined;
+  // The kernel writes whole, non-negative tick counts; anything else counts as 0.
   const v = (i: number): number => {
     const x = Number(parts[i]);
-    return Number.isFinite(x) ? x : 0;
+    return Number.isSafeInteger(x) && x >= 0 ? x : 0;
   };
   // user nice system idle iowait irq softirq steal guest guest_nice (guest is already in user).
   const busyTicks = v(1) + v(2) + v(3) + v(6) + v(7) + v(8);
   const totalTicks = busyTicks + v(4) + v(5);
   const m = /\nprocesses (\d+)/.exec(text);
-  return { busyTicks, totalTicks, forkCount: m ? Number(m[1]) : undefined };
+  const forks = m ? Number(m[1]) : undefined;
+  return { busyTicks, totalTicks, forkCount: forks !== undefined && Number.isSafeInteger(forks) ? forks : undefined };
 }
 
 /**
@@ -290,7 +292,7 @@ export function parseLastPid(loadavgText: string): number | undefined {
   const parts = loadavgText.trim().split(/\s+/);
   if (parts.length < 5) return undefined;
   const n = Number(parts[4]);
-  return Number.isInteger(n) && n >= 0 ? n : undefined;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 /** PIDs listed in `<root>/proc` (processes only: thread IDs are not listed). [] when unreadable. */
@@ -344,7 +346,7 @@ export function parsePidList(text: string): number[] {
   for (const t of text.split(/\s+/)) {
     if (t === "") continue;
     const n = Number(t);
-    if (Number.isInteger(n) && n > 0) out.push(n);
+    if (Number.isSafeInteger(n) && n > 0) out.push(n);
   }
   return out;
 }

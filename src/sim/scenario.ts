@@ -4,10 +4,33 @@ import { parse as parseYaml } from "yaml";
 import { UsageError } from "../errors.js";
 import { isKnownZone } from "../grid/static.js";
 
-const point = z.tuple([z.number().min(0, "time must be >= 0 seconds"), z.number()]);
+/**
+ * Bounds of a scenario (README "Scenario format"): a scenario is replayed in memory, tick by tick,
+ * so its size is capped where a run would take hours or gigabytes rather than failing later.
+ */
+export const SCENARIO_LIMITS = {
+  /** 31 days. */
+  maxDurationSeconds: 31 * 86_400,
+  minIntervalMillis: 10,
+  /** durationSeconds × 1000 / intervalMillis: a month at 1 s ticks fits, a month at 10 ms does not. */
+  maxTicks: 3_000_000,
+  maxDevices: 1_024,
+  maxProcesses: 100_000,
+  /** Points per series. */
+  maxSeriesPoints: 100_000,
+  /** Points of all series together (grid, cpu and gpu series of every process). */
+  maxTotalSeriesPoints: 2_000_000,
+  /** Linux's largest pid_max (2^22). */
+  maxPid: 4_194_304,
+  maxNameChars: 256,
+} as const;
+const L = SCENARIO_LIMITS;
+
+const point = z.tuple([z.number().min(0, "time must be >= 0 seconds").max(L.maxDurationSeconds, `time must be <= ${L.maxDurationSeconds} seconds`), z.number()]);
 const series = z
   .array(point)
   .min(1, "needs at least one [seconds, value] point")
+  .max(L.maxSeriesPoints, `at most ${L.maxSeriesPoints} points per series`)
   .superRefine((pts, ctx) => {
     for (let i = 1; i < pts.length; i++) {
       if (pts[i][0] < pts[i - 1][0]) ctx.addIssue({ code: "custom", message: "points must be sorted by time", path: [i, 0] });
@@ -19,11 +42,32 @@ const nonNegativeSeries = series.superRefine((pts, ctx) => {
   });
 });
 
+/**
+ * `gpu: {deviceId: series}` of a process, parsed into a prototype-free object: a device id such as
+ * `constructor` or `__proto__` is an ordinary key (z.record would drop `__proto__` and a lookup of
+ * a missing `constructor` would find Object.prototype's).
+ */
+const gpuUsage = z
+  .custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "must be an object of gpu device id → [seconds, value] series")
+  .transform((v, ctx) => {
+    const out = Object.create(null) as Record<string, z.output<typeof nonNegativeSeries>>;
+    for (const key of Object.keys(v)) {
+      // The descriptor, not v[key]: JSON.parse makes "__proto__" an own property, which v[key] would skip.
+      const r = nonNegativeSeries.safeParse(Object.getOwnPropertyDescriptor(v, key)?.value);
+      if (!r.success) {
+        for (const issue of r.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: [key, ...issue.path] });
+        return z.NEVER;
+      }
+      out[key] = r.data;
+    }
+    return out;
+  });
+
 const device = z
   .object({
-    id: z.string().min(1),
+    id: z.string().min(1).max(L.maxNameChars),
     kind: z.enum(["gpu", "cpu", "memory"], { message: "must be one of gpu, cpu, memory" }),
-    model: z.string().optional(),
+    model: z.string().max(L.maxNameChars).optional(),
     idleWatts: z.number().min(0, "must be >= 0 watts"),
     maxWatts: z.number().min(0, "must be >= 0 watts"),
     cores: z.number().int().positive("must be a positive number of cores").optional(),
@@ -39,14 +83,14 @@ const device = z
 
 const processSpec = z
   .object({
-    pid: z.number().int().positive(),
-    ppid: z.number().int().min(0).default(1),
-    name: z.string().optional(),
-    job: z.string().min(1).optional(),
+    pid: z.number().int().positive().max(L.maxPid, `must be <= ${L.maxPid} (Linux pid_max)`),
+    ppid: z.number().int().min(0).max(L.maxPid, `must be <= ${L.maxPid} (Linux pid_max)`).default(1),
+    name: z.string().max(L.maxNameChars).optional(),
+    job: z.string().min(1).max(L.maxNameChars).optional(),
     startSeconds: z.number().min(0).default(0),
     endSeconds: z.number().min(0).optional(),
     cpu: nonNegativeSeries.optional(),
-    gpu: z.record(z.string(), nonNegativeSeries).optional(),
+    gpu: gpuUsage.optional(),
   })
   .strict();
 
@@ -54,18 +98,34 @@ const processSpec = z
 export const scenarioSchema = z
   .object({
     name: z.string().default("scenario"),
-    durationSeconds: z.number().positive("must be > 0 seconds"),
-    intervalMillis: z.number().int().min(10, "must be >= 10 ms").default(1000),
+    durationSeconds: z.number().positive("must be > 0 seconds").max(L.maxDurationSeconds, `must be <= ${L.maxDurationSeconds} seconds (31 days)`),
+    intervalMillis: z.number().int().min(L.minIntervalMillis, `must be >= ${L.minIntervalMillis} ms`).max(3_600_000, "must be <= 3600000 ms (1 h)").default(1000),
     pue: z.number().min(1, "must be >= 1 (facility energy cannot be below IT energy)").optional(),
     grid: z
       .object({ zone: z.string().optional(), intensity: nonNegativeSeries.optional() })
       .strict()
       .optional(),
-    devices: z.array(device).min(1, "needs at least one device"),
-    processes: z.array(processSpec).default([]),
+    devices: z.array(device).min(1, "needs at least one device").max(L.maxDevices, `at most ${L.maxDevices} devices`),
+    processes: z.array(processSpec).max(L.maxProcesses, `at most ${L.maxProcesses} processes`).default([]),
   })
   .strict()
   .superRefine((s, ctx) => {
+    const ticks = Math.ceil((s.durationSeconds * 1000) / s.intervalMillis);
+    if (ticks > L.maxTicks) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${s.durationSeconds} s at ${s.intervalMillis} ms is ${ticks} ticks; at most ${L.maxTicks} (raise intervalMillis or shorten the scenario)`,
+        path: ["intervalMillis"],
+      });
+    }
+    let points = s.grid?.intensity?.length ?? 0;
+    for (const p of s.processes) {
+      points += p.cpu?.length ?? 0;
+      for (const k of Object.keys(p.gpu ?? {})) points += p.gpu![k].length;
+    }
+    if (points > L.maxTotalSeriesPoints) {
+      ctx.addIssue({ code: "custom", message: `${points} series points in all; at most ${L.maxTotalSeriesPoints}`, path: ["processes"] });
+    }
     const ids = new Set<string>();
     s.devices.forEach((d, i) => {
       if (ids.has(d.id)) ctx.addIssue({ code: "custom", message: `duplicate device id '${d.id}'`, path: ["devices", i, "id"] });
@@ -99,6 +159,12 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 /** Validates a parsed scenario object; throws UsageError naming the first bad field. */
 export function validateScenario(data: unknown, origin = "scenario"): Scenario {
+  // Refuse a huge process list before zod parses every element of it (10^6 objects take seconds and
+  // hundreds of MB to parse only to be refused).
+  const processes = typeof data === "object" && data !== null ? (data as { processes?: unknown }).processes : undefined;
+  if (Array.isArray(processes) && processes.length > L.maxProcesses) {
+    throw new UsageError(`${origin}: processes`, `${processes.length} processes; at most ${L.maxProcesses} (see README 'Scenario format')`);
+  }
   const r = scenarioSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0];

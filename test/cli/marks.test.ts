@@ -10,7 +10,10 @@ import { writeFileSync, appendFileSync } from "node:fs";
 const script = `
 const fs = require("fs");
 const mark = (o) => fs.appendFileSync(process.env.POWERPRINT_MARKS, (typeof o === "string" ? o : JSON.stringify(o)) + "\\n");
-const burn = (ms) => { const t = Date.now(); while (Date.now() - t < ms) {} };
+// CPU time the script measures itself, not wall time: on a loaded machine a phase stays long
+// enough for powerprint (100 ms ticks) to sample it whatever the load.
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+const burn = (ms) => { const t = cpu(); while (cpu() - t < ms) {} };
 mark({ phase: "warmup", step: 0 }); burn(700);
 mark({ phase: "train", step: 1, samples: 64 }); burn(700);
 mark("not json"); mark({ step: 3 });

@@ -184,6 +184,16 @@ describe("nvidia-smi collector with a fake nvidia-smi", () => {
     expect(await c.read()).toEqual([]);
   });
 
+  /** Reads until a read returns readings (skipped reads return none), 50 ms apart, at most 30 s. */
+  async function readUntilSome(c: { read(): Promise<{ powerWatts?: number }[]> }) {
+    for (let i = 0; i < 600; i++) {
+      const r = await c.read();
+      if (r.length > 0) return r;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    throw new Error("no reading within 30 s");
+  }
+
   for (const [label, command] of [["default (node-nvidia-smi)", undefined], ["by path", "fake"]] as const) {
     it(`${label}: a call that outlasts the tick is skipped, never stacked`, async () => {
       replay("telegraf__tesla-t4_drv515_processes.xml", 1.2);
@@ -192,19 +202,19 @@ describe("nvidia-smi collector with a fake nvidia-smi", () => {
       expect(await c.read()).toEqual([]); // still running: skipped, nothing spawned
       expect(c.skippedReads).toBe(1);
       if (command === undefined) {
-        // node-nvidia-smi cannot be killed: wait for the fake to finish, then the next read spawns again.
-        await new Promise((r) => setTimeout(r, 1300));
+        // node-nvidia-smi cannot be killed: reads are skipped until the fake finishes, then the next
+        // read spawns again (polled, not a fixed sleep: a loaded machine runs the fake late).
         process.env.FAKE_SMI_DELAY = "0";
-        const readings = await c.read();
+        const readings = await readUntilSome(c);
         expect(readings.map((r) => r.powerWatts)).toEqual([26.78]);
         const lines = readFileSync(log, "utf8").trim().split("\n");
         // Strictly alternating start/end: never two at once.
         expect(lines.map((l) => l.split(" ")[0])).toEqual(["start", "end", "start", "end"]);
       } else {
-        // execFile kills the call at twice the timeout (600 ms); after that the next read spawns again.
-        await new Promise((r) => setTimeout(r, 600));
+        // execFile kills the call at twice the timeout (600 ms); reads until then are skipped, after
+        // that the next read spawns again.
         process.env.FAKE_SMI_DELAY = "0";
-        expect((await c.read()).map((r) => r.powerWatts)).toEqual([26.78]);
+        expect((await readUntilSome(c)).map((r) => r.powerWatts)).toEqual([26.78]);
         const starts = readFileSync(log, "utf8").trim().split("\n").filter((l) => l.startsWith("start"));
         expect(starts).toHaveLength(2);
       }

@@ -3,7 +3,7 @@
  * process) against real VictoriaMetrics and Prometheus; the receivers' PromQL answers must equal
  * the JSON report's per-job energy.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -63,6 +63,11 @@ function expectSameEnergy(report: Report, received: Record<string, number>): voi
   }
 }
 
+/** Resolves once `path` exists (polled every 25 ms, at most 30 s). */
+async function waitForFile(path: string): Promise<void> {
+  for (let i = 0; i < 1200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 25));
+}
+
 const noOtelEnv = {
   OTEL_EXPORTER_OTLP_ENDPOINT: "",
   OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "",
@@ -102,9 +107,12 @@ describe.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("run --ot
   test("SIGTERM during the run: the final totals are flushed before exit", async () => {
     const vm = track(await startVictoriaMetrics());
     const report = tempReport();
+    // SIGTERM only once the command runs (it writes a ready file): a fixed delay could land during
+    // set-up, where the signal stops powerprint before the command starts.
+    const ready = join(report, "..", "ready");
     const r = await runCli(
-      ["run", "--sim", scenario, "--interval", "250ms", "--report", report, "--otlp", `${vm.baseUrl}/opentelemetry`, "--", "sleep", "30"],
-      { env: noOtelEnv, onSpawn: (child) => setTimeout(() => child.kill("SIGTERM"), 2000) },
+      ["run", "--sim", scenario, "--interval", "250ms", "--report", report, "--otlp", `${vm.baseUrl}/opentelemetry`, "--", "sh", "-c", `touch '${ready}'; exec sleep 30`],
+      { env: noOtelEnv, onSpawn: (child) => void waitForFile(ready).then(() => child.kill("SIGTERM")) },
     );
     expect(r.code).toBe(143);
     const written = readReport(report);
@@ -119,19 +127,30 @@ describe.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("run --ot
     const port = await freePort();
     const report = tempReport();
     let vm: Receiver | undefined;
+    // Events, not delays: the receiver is started once powerprint has said an export failed, and
+    // the command ends (it waits for a `go` file) only once the receiver is up.
+    const go = join(report, "..", "go");
     const r = await runCli(
       [
         "run", "--sim", scenario, "--interval", "250ms", "--report", report,
-        "--otlp", `http://127.0.0.1:${port}/opentelemetry`, "--export-interval", "300ms", "--", "sleep", "5",
+        "--otlp", `http://127.0.0.1:${port}/opentelemetry`, "--export-interval", "300ms",
+        "--", "sh", "-c", `while [ ! -e '${go}' ]; do sleep 0.05; done`,
       ],
       {
         env: { ...noOtelEnv, OTEL_EXPORTER_OTLP_TIMEOUT: "300" },
-        onSpawn: () => {
-          setTimeout(() => {
+        timeoutMillis: 60_000,
+        onSpawn: (child) => {
+          let stderr = "";
+          let starting = false;
+          child.stderr!.on("data", (d) => {
+            stderr += d;
+            if (starting || !/otlp: export to .* failed \(ECONNREFUSED/.test(stderr)) return;
+            starting = true;
             void startVictoriaMetrics({ port }).then((started) => {
               vm = track(started);
+              writeFileSync(go, "");
             });
-          }, 2000);
+          });
         },
       },
     );

@@ -61,13 +61,12 @@ describe("Prometheus endpoint", () => {
 
   test("without linger, shutdown closes at once; with linger and no scrape it warns and gives up", async () => {
     const { endpoint: quick } = await start();
-    let started = Date.now();
     await quick.shutdown(snapshot({ jobs: [] }));
-    expect(Date.now() - started).toBeLessThan(500);
     await expect(fetch(quick.url())).rejects.toThrow();
 
     const { endpoint: lingering, log } = await start({ prometheusLinger: "300ms" });
-    started = Date.now();
+    // A lower bound only (load can only lengthen the wait).
+    const started = Date.now();
     await lingering.shutdown(snapshot({ jobs: [] }));
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(log.lines.filter((l) => l.level === "warn").map((l) => l.message)).toEqual([
@@ -76,15 +75,13 @@ describe("Prometheus endpoint", () => {
   });
 
   test("with linger, a scrape after shutdown began reads the final totals and ends the wait", async () => {
-    const { endpoint, log } = await start({ prometheusLinger: "10s" });
+    // A linger longer than the test's timeout: the test can only pass if the scrape ends the wait.
+    const { endpoint, log } = await start({ prometheusLinger: "10m" });
     endpoint.update(snapshot({ jobs: [{ id: "j", gpuJoules: 1 }] }));
-    const started = Date.now();
     const done = endpoint.shutdown(snapshot({ jobs: [{ id: "j", gpuJoules: 99 }] }));
-    await new Promise((r) => setTimeout(r, 100));
     const body = await (await fetch(endpoint.url())).text();
     await done;
     expect(body).toMatch(/hw_type="gpu".*\} 99$/m);
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(log.lines.filter((l) => l.level === "warn")).toEqual([]);
   });
 

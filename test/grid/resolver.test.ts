@@ -125,8 +125,9 @@ describe.each(cases)("resolver over $name", (c) => {
       expect(r.fallback).toBe("stale");
     }
     expect(server.requests.length).toBe(before);
-    expect(resolver.fallbackCounts()).toEqual({ stale: 4 });
     const kind = { "500": "http", "429": "rate-limit", timeout: "timeout", malformed: "malformed", "wrong-key": "auth" }[fault];
+    // The fallback is counted with the reason the provider's answer was not used.
+    expect(resolver.fallbackCounts()).toEqual({ [`stale (${kind})`]: 4 });
     expect(resolver.errorCounts()).toEqual({ [kind]: 1 });
     const warnings = log.lines.filter((l) => l.startsWith("warn:"));
     expect(warnings).toHaveLength(1);
@@ -150,11 +151,11 @@ describe.each(cases)("resolver over $name", (c) => {
     if (knownToTable) {
       expect(r.fallback).toBe("static-table");
       expect(r.intensityGramsPerKwh).toBe(staticReading(c.zone).intensityGramsPerKwh);
-      expect(resolver.fallbackCounts()).toEqual({ "static-table": 2 });
+      expect(resolver.fallbackCounts()).toEqual({ "static-table (http)": 2 });
     } else {
       expect(r.fallback).toBe("world-average");
       expect(r.intensityGramsPerKwh).toBe(worldAverage().intensityGramsPerKwh);
-      expect(resolver.fallbackCounts()).toEqual({ "world-average": 2 });
+      expect(resolver.fallbackCounts()).toEqual({ "world-average (http)": 2 });
     }
   });
 });
@@ -217,7 +218,7 @@ describe("resolver caching and retry", () => {
     }
     expect(server.requests).toHaveLength(1);
     expect(log.lines.filter((l) => l.startsWith("warn:"))).toHaveLength(1);
-    expect(resolver.fallbackCounts()).toEqual({ "static-table": 10 });
+    expect(resolver.fallbackCounts()).toEqual({ "static-table (auth)": 10 });
   });
 
   it("a stale value older than maxStale gives way to the static table", async () => {
@@ -240,7 +241,7 @@ describe("resolver caching and retry", () => {
     const r = await resolver.at(new Date(clock));
     expect(r.fallback).toBe("static-table");
     expect(r.intensityGramsPerKwh).toBe(staticReading("US").intensityGramsPerKwh);
-    expect(resolver.fallbackCounts()).toEqual({ stale: 1, "static-table": 1 });
+    expect(resolver.fallbackCounts()).toEqual({ "stale (http)": 1, "static-table (http)": 1 });
   });
 });
 

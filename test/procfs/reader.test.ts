@@ -118,7 +118,7 @@ describe("readers on a fixture tree", () => {
     if (!hasChildrenFile("/", process.pid)) return; // kernel without CONFIG_PROC_CHILDREN
     const child = spawn("sleep", ["5"]);
     try {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => child.once("spawn", r));
       expect(readChildren("/", process.pid)).toContain(child.pid);
       expect(readProcessInfo("/", child.pid!)).toMatchObject({ pid: child.pid, ppid: process.pid });
     } finally {
