@@ -42,7 +42,7 @@ Examples:
   $ powerprint agent --sim scenario.json --prometheus 127.0.0.1:0 --retention 30s
 
 Runs until SIGTERM or SIGINT, then takes a final sample, writes the checkpoint, flushes the
-exporters (bounded by --shutdown-timeout) and exits 0. See README "Kubernetes agent".`;
+exporters (bounded by --flush-timeout) and exits 0. See README "Kubernetes agent".`;
 
 interface AgentFlags extends MeasureOptions, ExportOptions {
   mode: string;
@@ -55,7 +55,7 @@ interface AgentFlags extends MeasureOptions, ExportOptions {
   checkpointInterval: string;
   retention: string;
   maxFinishedJobs: string;
-  shutdownTimeout: string;
+  flushTimeout: string;
   groupByLabel?: string;
   matchCmdline?: string;
   matchEnv?: string;
@@ -85,7 +85,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--checkpoint-interval <duration>", "how often the state file is written", "30s")
     .option("--retention <duration>", "how long a finished job's final totals keep being exported before it is dropped", "5m")
     .option("--max-finished-jobs <n>", "at most this many finished jobs are retained (the oldest go first)", "10000")
-    .option("--shutdown-timeout <duration>", "at SIGTERM, how long the final export may take", "10s")
+    .option("--flush-timeout <duration>", "at SIGTERM, give up on exporters that have not flushed within this time (counted and said; as run's)", "10s")
     .option("--group-by-label <key>", "node mode: one job per value of this pod label (e.g. training.kubeflow.org/job-name)")
     .option("--match-cmdline <regex>", "selector mode: processes whose command line matches (first capture group, if any, names the job)")
     .option("--match-env <key[=value]>", "selector mode: processes whose environment has KEY (with VALUE); the value names the job")
@@ -121,7 +121,7 @@ interface AgentConfig {
   checkpointIntervalMillis: number;
   retentionMillis: number;
   maxFinishedJobs: number;
-  shutdownTimeoutMillis: number;
+  flushTimeoutMillis: number;
   selector: Selector;
   reportPath?: string;
   nodeName?: string;
@@ -188,7 +188,7 @@ function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulte
     checkpointIntervalMillis: parseDurationFlag(opts.checkpointInterval, "--checkpoint-interval", 100),
     retentionMillis: parseDurationFlag(opts.retention, "--retention", 0),
     maxFinishedJobs: parseCount(opts.maxFinishedJobs, "--max-finished-jobs"),
-    shutdownTimeoutMillis: parseDurationFlag(opts.shutdownTimeout, "--shutdown-timeout", 0),
+    flushTimeoutMillis: parseDurationFlag(opts.flushTimeout, "--flush-timeout", 0),
     selector,
     reportPath: opts.report !== undefined ? checkReportPath(opts.report) : undefined,
     nodeName: (opts.nodeName ?? env.NODE_NAME)?.trim() || undefined,
@@ -345,7 +345,7 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
     retentionMillis: c.retentionMillis,
     maxTerminated: c.maxFinishedJobs,
     listen: c.listen,
-    finalExportDeadlineMillis: c.shutdownTimeoutMillis,
+    finalExportDeadlineMillis: c.flushTimeoutMillis,
     extraAttributes: c.tags,
     marks,
   });
