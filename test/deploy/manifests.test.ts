@@ -99,10 +99,10 @@ describe.skipIf(kubectlMissing)("deploy/kubernetes", () => {
     expect(pod?.hostPID).not.toBe(true);
   });
 
-  test("RBAC is read-only: pods get/list/watch, nodes/proxy get (the kubelet /pods path), nothing else", () => {
+  test("RBAC is read-only: nodes/proxy get (the kubelet /pods path the agent calls), nothing else", () => {
     const role = find("node-agent", "ClusterRole") as K8sObject & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
     const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups.join(",")}:${res}:${v}`))).sort();
-    expect(grants).toEqual([":nodes/proxy:get", ":pods:get", ":pods:list", ":pods:watch"]);
+    expect(grants).toEqual([":nodes/proxy:get"]);
   });
 
   describe("each check fails on a broken copy", () => {
