@@ -7,7 +7,7 @@
  * CPU and memory: powerprint exports nothing about its own process) can only be filled in a
  * cluster: their names are checked against cAdvisor's documented ones instead.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -122,7 +122,7 @@ describe("deploy/grafana/powerprint.json", () => {
 // Against the real receivers, after a real export
 
 const scenario = join(repoRoot, "test", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
-const POD = { id: "ml/train-example-0", pod: "train-example-0", namespace: "ml" };
+const POD = { id: "ml/train-example-0", pod: "train-example-0", namespace: "ml", job: "train-example" };
 const noOtelEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: "", OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "", OTEL_METRICS_EXPORTER: "", OTEL_SERVICE_NAME: "", OTEL_RESOURCE_ATTRIBUTES: "" };
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -130,23 +130,32 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-/** `powerprint run --sim` wrapping a command that runs until `release()`; stderr kept. */
-function startRun(exportArgs: string[], env: Record<string, string>): { child: ChildProcess; stderr: () => string; release: () => void; exited: Promise<number | null> } {
+const cli = process.env.POWERPRINT_TEST_CLI ?? CLI;
+// A CLI without the agent command prints the top-level help instead of the agent's.
+const hasAgent = /Usage: powerprint agent/.test(spawnSync(process.execPath, [cli, "agent", "--help"], { encoding: "utf8" }).stdout);
+if (!hasAgent) console.warn(`\n*** SKIPPING the dashboard on an agent export: ${cli} has no 'agent' command yet ***\n`);
+
+type Exporting = "run" | "agent";
+/** Job ids each kind of export must show: the wrapped command's and the scenario's first job. */
+const expectedJobs: Record<Exporting, string[]> = { run: [POD.id, "job-a"], agent: ["job-a"] };
+
+/**
+ * `powerprint run --sim` wrapping a command that runs until `stop()`, or `powerprint agent --sim`
+ * (its scenario jobs discovered like real ones) until `stop()` sends SIGTERM; stderr kept.
+ */
+function startExport(kind: Exporting, exportArgs: string[], env: Record<string, string>): { stderr: () => string; stop: () => void; exited: Promise<number | null> } {
   const dir = mkdtempSync(join(tmpdir(), "pp-dash-"));
   const releaseFile = join(dir, "release");
   const wait = "const fs=require('fs');const t=setInterval(()=>{if(fs.existsSync(process.argv[1]))clearInterval(t)},50)";
-  const child = spawn(
-    process.execPath,
-    [
-      CLI, "run", "--sim", scenario, "--interval", "250ms", "--zone", "FR",
-      "--job-id", POD.id, "--tag", `k8s.pod.name=${POD.pod}`, "--tag", `k8s.namespace.name=${POD.namespace}`,
-      ...exportArgs, "--", process.execPath, "-e", wait, releaseFile,
-    ],
-    { env: { ...process.env, ...noOtelEnv, ...env }, stdio: ["ignore", "ignore", "pipe"] },
-  );
+  // The attributes pod mode gives a pod's job (src/agent/pod-source.ts on the agent branch).
+  const tags = ["--tag", `k8s.pod.name=${POD.pod}`, "--tag", `k8s.namespace.name=${POD.namespace}`, "--tag", `k8s.job.name=${POD.job}`];
+  const common = ["--sim", scenario, "--interval", "250ms", "--zone", "FR", ...tags, ...exportArgs];
+  const args = kind === "run" ? ["run", ...common, "--job-id", POD.id, "--", process.execPath, "-e", wait, releaseFile] : ["agent", ...common];
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...noOtelEnv, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const stop = () => (kind === "run" ? writeFileSync(releaseFile, "") : child.kill("SIGTERM"));
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       writeFileSync(releaseFile, "");
@@ -155,7 +164,7 @@ function startRun(exportArgs: string[], env: Record<string, string>): { child: C
     }
     rmSync(dir, { recursive: true, force: true });
   });
-  return { child, stderr: () => stderr, release: () => writeFileSync(releaseFile, ""), exited };
+  return { stderr: () => stderr, stop, exited };
 }
 
 async function waitFor<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMillis = 45_000): Promise<T> {
@@ -180,7 +189,7 @@ async function answers(receiver: Receiver): Promise<Map<string, PromSample[]>> {
 const empty = (a: Map<string, PromSample[]>) => [...a].filter(([, s]) => s.length === 0).map(([k]) => k);
 
 /** What every backend must show once the export has arrived. */
-async function expectPanelsFilled(receiver: Receiver): Promise<void> {
+async function expectPanelsFilled(receiver: Receiver, kind: Exporting): Promise<void> {
   const got = await waitFor("every panel query returns data", () => answers(receiver), (a) => empty(a).length === 0);
   expect(empty(got)).toEqual([]);
   // The pod panels show the pod, the GPU panel the GPU, the grid panel its source.
@@ -188,38 +197,44 @@ async function expectPanelsFilled(receiver: Receiver): Promise<void> {
   expect(first("Power per pod").map((s) => s.metric.k8s_pod_name)).toEqual([POD.pod]);
   expect(first("GPU power per pod")[0].metric).toMatchObject({ k8s_namespace_name: POD.namespace, k8s_pod_name: POD.pod });
   expect(first("Power per GPU").map((s) => s.metric.hw_id)).toEqual(["gpu0"]);
+  expect(first("Kubernetes job totals (all pods of a Job or PyTorchJob)")[0].metric).toEqual({ k8s_namespace_name: POD.namespace, k8s_job_name: POD.job });
   expect(first("Grid carbon intensity")[0].metric.powerprint_grid_zone).toBeTruthy();
   expect(first("Grid carbon intensity")[0].metric.powerprint_grid_source).toBeTruthy();
   expect(first("Export failures").map((s) => s.metric.error_type)).toContain("ECONNREFUSED");
   const jobs = first("Power per job").map((s) => s.metric.powerprint_job_id).sort();
-  // The wrapped command's job and the scenario's job-a (job-b starts 60 s in).
-  expect(jobs).toEqual(expect.arrayContaining([POD.id, "job-a"]));
+  // job-b of the scenario starts 60 s in.
+  expect(jobs).toEqual(expect.arrayContaining(expectedJobs[kind]));
   // The job variable lists the same jobs.
   const { selector, label } = labelValuesQuery((variable("job")?.query as { query: string }).query);
   const values = (await (await fetch(`${receiver.baseUrl}/api/v1/label/${label}/values?match[]=${encodeURIComponent(selector)}`)).json()) as { data: string[] };
   expect(values.data.sort()).toEqual(jobs);
 }
 
-describe.skipIf(receiversSkipReason("prometheus") !== undefined)("dashboard queries on Prometheus scraping run --sim --prometheus", () => {
+const promSkip = receiversSkipReason("prometheus") !== undefined;
+const vmSkip = receiversSkipReason("victoria-metrics") !== undefined;
+const kinds: Exporting[] = hasAgent ? ["run", "agent"] : ["run"];
+
+describe.skipIf(promSkip).each(kinds)("dashboard queries on Prometheus scraping %s --sim --prometheus", (kind) => {
   test("every panel returns data (export failures from an OTLP receiver that is down)", async () => {
     const port = await freePort();
     const prom = await startPrometheus({ targets: [`127.0.0.1:${port}`], scrapeIntervalMillis: 1000 });
     cleanups.push(() => prom.stop());
     const closed = await freePort();
-    const run = startRun(
+    const run = startExport(
+      kind,
       ["--prometheus", `127.0.0.1:${port}`, "--prometheus-linger", "10s", "--otlp", `http://127.0.0.1:${closed}`, "--export-interval", "500ms"],
       { OTEL_EXPORTER_OTLP_TIMEOUT: "300" },
     );
-    await expectPanelsFilled(prom);
-    run.release();
+    await expectPanelsFilled(prom, kind);
+    run.stop();
     expect(await run.exited, run.stderr()).toBe(0);
   }, 120_000);
 });
 
-describe.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("dashboard queries on VictoriaMetrics (OTLP, gzip, -opentelemetry.usePrometheusNaming)", () => {
+describe.skipIf(vmSkip).each(kinds)("dashboard queries on VictoriaMetrics (OTLP, gzip, -opentelemetry.usePrometheusNaming) after %s --sim", (kind) => {
   test("every panel returns data (export failures while VictoriaMetrics was not yet up)", async () => {
     const port = await freePort();
-    const run = startRun(["--otlp", `http://127.0.0.1:${port}/opentelemetry`, "--export-interval", "300ms"], {
+    const run = startExport(kind, ["--otlp", `http://127.0.0.1:${port}/opentelemetry`, "--export-interval", "300ms"], {
       OTEL_EXPORTER_OTLP_TIMEOUT: "300",
       // What deploy/otel-collector/config.yaml's otlphttp exporter sends: gzip-compressed protobuf.
       OTEL_EXPORTER_OTLP_COMPRESSION: "gzip",
@@ -227,8 +242,8 @@ describe.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("dashboar
     await waitFor("a refused export", () => run.stderr(), (s) => s.includes("ECONNREFUSED"));
     const vm = await startVictoriaMetrics({ port, prometheusNaming: true });
     cleanups.push(() => vm.stop());
-    await expectPanelsFilled(vm);
-    run.release();
+    await expectPanelsFilled(vm, kind);
+    run.stop();
     expect(await run.exited, run.stderr()).toBe(0);
   }, 120_000);
 });
