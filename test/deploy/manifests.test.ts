@@ -85,6 +85,18 @@ describe.skipIf(kubectlMissing)("deploy/kubernetes", () => {
     }
   });
 
+  test("the sidecar variants need nothing of the host (Pod Security 'restricted': no host namespaces, no hostPath)", () => {
+    for (const obj of [find("sidecar", "Job"), find("sidecar/pytorchjob", "PyTorchJob")]) {
+      for (const { where, template } of podTemplates(obj)) {
+        const pod = template.spec!;
+        expect([pod.hostPID, pod.hostNetwork, pod.hostIPC].filter(Boolean), where).toEqual([]);
+        expect((pod.volumes ?? []).filter((v) => v.hostPath).map((v) => v.name), where).toEqual([]);
+        expect(pod.shareProcessNamespace, where).toBe(true);
+        for (const { container } of containersOf(pod)) expect(container.securityContext?.capabilities?.add ?? [], container.name).toEqual([]);
+      }
+    }
+  });
+
   test("the node agent mounts the host's /proc and /sys read-only at /host/proc and /host/sys", () => {
     const ds = find("node-agent", "DaemonSet");
     const pod = podTemplates(ds)[0].template.spec;
