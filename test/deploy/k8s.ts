@@ -28,7 +28,7 @@ export interface K8sObject {
 }
 
 /** `kind/namespace/name`, for messages. */
-export function describe(obj: K8sObject): string {
+export function objectName(obj: K8sObject): string {
   return `${obj.kind}/${obj.metadata?.namespace ?? "-"}/${obj.metadata?.name ?? "?"}`;
 }
 
@@ -106,12 +106,12 @@ export async function schemaProblems(obj: K8sObject): Promise<string[]> {
   if (`${obj.apiVersion}/${obj.kind}` === "kubeflow.org/v1/PyTorchJob") {
     const { PodTemplateSpec } = await import("kubernetes-models/v1");
     return podTemplates(obj).flatMap(({ where, template }) =>
-      run(`${describe(obj)} ${where}`, () => new PodTemplateSpec(template as never).validate()),
+      run(`${objectName(obj)} ${where}`, () => new PodTemplateSpec(template as never).validate()),
     );
   }
   const Model = await modelClass(obj);
-  if (!Model) return [`${describe(obj)}: no schema for ${obj.apiVersion} ${obj.kind}`];
-  return run(describe(obj), () => new Model(obj).validate());
+  if (!Model) return [`${objectName(obj)}: no schema for ${obj.apiVersion} ${obj.kind}`];
+  return run(objectName(obj), () => new Model(obj).validate());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,12 +142,12 @@ async function buildStrictValidators(): Promise<Map<string, ValidateFunction>> {
 export async function unknownFieldProblems(obj: K8sObject): Promise<string[]> {
   strictValidators ??= buildStrictValidators();
   const validate = (await strictValidators).get(`${obj.apiVersion}/${obj.kind}`);
-  if (!validate) return [`${describe(obj)}: ${obj.apiVersion} ${obj.kind} is not a kind the manifests may hold (test/deploy/k8s-types.ts)`];
+  if (!validate) return [`${objectName(obj)}: ${obj.apiVersion} ${obj.kind} is not a kind the manifests may hold (test/deploy/k8s-types.ts)`];
   if (validate(obj)) return [];
   return (validate.errors ?? []).map((e) =>
     e.keyword === "additionalProperties"
-      ? `${describe(obj)}: unknown field ${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`
-      : `${describe(obj)}: ${e.instancePath} ${e.message}`,
+      ? `${objectName(obj)}: unknown field ${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`
+      : `${objectName(obj)}: ${e.instancePath} ${e.message}`,
   );
 }
 
@@ -178,7 +178,7 @@ export function containersOf(pod: PodSpec): { where: string; container: Containe
 
 function eachContainer(obj: K8sObject): { where: string; pod: PodSpec; container: Container }[] {
   return podTemplates(obj).flatMap(({ where, template }) =>
-    template.spec ? containersOf(template.spec).map((c) => ({ where: `${describe(obj)} ${where} ${c.where}`, pod: template.spec as PodSpec, container: c.container })) : [],
+    template.spec ? containersOf(template.spec).map((c) => ({ where: `${objectName(obj)} ${where} ${c.where}`, pod: template.spec as PodSpec, container: c.container })) : [],
   );
 }
 
@@ -226,7 +226,7 @@ export function securityProblems(obj: K8sObject): string[] {
     const seccomp = (sc.seccompProfile ?? podSc.seccompProfile)?.type;
     if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost") problems.push(`${where}: no RuntimeDefault/Localhost seccompProfile`);
     const nonRoot = sc.runAsNonRoot ?? podSc.runAsNonRoot;
-    const key = `${describe(obj)} ${container.name}`;
+    const key = `${objectName(obj)} ${container.name}`;
     if (nonRoot !== true && !(key in rootAllowed)) problems.push(`${where}: runAsNonRoot is not true`);
     if (key in rootAllowed && (sc.runAsUser ?? podSc.runAsUser) !== 0) problems.push(`${where}: allowed as root, but runAsUser 0 is not explicit`);
   }
@@ -244,10 +244,10 @@ export function volumeProblems(obj: K8sObject): string[] {
     for (const { where: cWhere, container } of containersOf(pod)) {
       for (const m of container.volumeMounts ?? []) {
         mounted.add(m.name);
-        if (!declared.has(m.name)) problems.push(`${describe(obj)} ${where} ${cWhere}: mounts volume '${m.name}', which is not declared`);
+        if (!declared.has(m.name)) problems.push(`${objectName(obj)} ${where} ${cWhere}: mounts volume '${m.name}', which is not declared`);
       }
     }
-    for (const name of declared) if (!mounted.has(name)) problems.push(`${describe(obj)} ${where}: volume '${name}' is declared but never mounted`);
+    for (const name of declared) if (!mounted.has(name)) problems.push(`${objectName(obj)} ${where}: volume '${name}' is declared but never mounted`);
   }
   return problems;
 }
@@ -287,8 +287,8 @@ export function selectorProblems(objects: K8sObject[]): string[] {
     if (["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet"].includes(obj.kind) || (obj.kind === "Job" && spec.selector)) {
       const labels = podTemplates(obj)[0]?.template.metadata?.labels ?? {};
       const selector = spec.selector as LabelSelector | undefined;
-      if (!selector || Object.keys(selector).length === 0) problems.push(`${describe(obj)}: no spec.selector`);
-      else if (!selects(selector, labels)) problems.push(`${describe(obj)}: spec.selector does not match its template's labels`);
+      if (!selector || Object.keys(selector).length === 0) problems.push(`${objectName(obj)}: no spec.selector`);
+      else if (!selects(selector, labels)) problems.push(`${objectName(obj)}: spec.selector does not match its template's labels`);
     }
     if (obj.kind === "Service") problems.push(...serviceProblems(obj, templates));
     if (obj.kind === "ServiceMonitor") problems.push(...serviceMonitorProblems(obj, objects));
@@ -301,12 +301,12 @@ function serviceProblems(service: K8sObject, templates: { obj: K8sObject; templa
   if (!spec.selector) return [];
   const ns = service.metadata?.namespace;
   const matched = templates.filter((t) => t.obj.metadata?.namespace === ns && selects({ matchLabels: spec.selector }, t.template.metadata?.labels ?? {}));
-  if (matched.length === 0) return [`${describe(service)}: selector matches no pod template in namespace ${ns}`];
+  if (matched.length === 0) return [`${objectName(service)}: selector matches no pod template in namespace ${ns}`];
   const problems: string[] = [];
   for (const port of spec.ports ?? []) {
     if (typeof port.targetPort !== "string") continue;
     const named = matched.some((t) => containersOf(t.template.spec ?? { containers: [] }).some((c) => (c.container.ports ?? []).some((p) => p.name === port.targetPort)));
-    if (!named) problems.push(`${describe(service)}: targetPort '${port.targetPort}' is no container port name of the selected pods`);
+    if (!named) problems.push(`${objectName(service)}: targetPort '${port.targetPort}' is no container port name of the selected pods`);
   }
   return problems;
 }
@@ -315,11 +315,11 @@ function serviceMonitorProblems(monitor: K8sObject, objects: K8sObject[]): strin
   const spec = monitor.spec as { selector: LabelSelector; namespaceSelector?: { matchNames?: string[] }; endpoints?: { port?: string }[] };
   const namespaces = spec.namespaceSelector?.matchNames ?? [monitor.metadata?.namespace];
   const services = objects.filter((o) => o.kind === "Service" && namespaces.includes(o.metadata?.namespace) && selects(spec.selector, o.metadata?.labels ?? {}));
-  if (services.length === 0) return [`${describe(monitor)}: selector matches no Service`];
+  if (services.length === 0) return [`${objectName(monitor)}: selector matches no Service`];
   const problems: string[] = [];
   for (const endpoint of spec.endpoints ?? []) {
     const ok = services.some((s) => ((s.spec as { ports?: { name?: string }[] }).ports ?? []).some((p) => p.name === endpoint.port));
-    if (!ok) problems.push(`${describe(monitor)}: endpoint port '${endpoint.port}' is no port name of the selected Services`);
+    if (!ok) problems.push(`${objectName(monitor)}: endpoint port '${endpoint.port}' is no port name of the selected Services`);
   }
   return problems;
 }
