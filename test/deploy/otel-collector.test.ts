@@ -11,12 +11,20 @@
  *   service/config.go (pipelines, extensions, telemetry)
  * Also: every pipeline reference names a configured component, memory_limiter comes first, only
  * core-repository component types are used, and the exporter points at VictoriaMetrics' OTLP path.
+ *
+ * Where a real Collector has been built (deploy/otel-collector/build-otelcol.sh: those four core
+ * components compiled from Debian's golang-opentelemetry-collector-dev; optional, minutes), the
+ * config is also checked by `otelcol validate`, and powerprint → Collector → VictoriaMetrics is run.
  */
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
-import { describe, expect, test } from "vitest";
+import { parse, stringify } from "yaml";
+import { afterEach, describe, expect, test } from "vitest";
 import { z } from "zod";
+import { runCli } from "../helpers/cli.js";
+import { freePort, receiversSkipReason, startVictoriaMetrics } from "../helpers/receivers.js";
 import { repoRoot } from "./k8s.js";
 
 const duration = z.string().regex(/^\d+(\.\d+)?(ns|us|µs|ms|s|m|h)$/, "a Go duration such as 1s or 5m");
@@ -213,4 +221,83 @@ describe("deploy/otel-collector/config.yaml", () => {
     expect(broken((c) => delete (c.processors.memory_limiter as Record<string, unknown>).limit_percentage).join("\n")).toMatch(/exactly one of limit_mib and limit_percentage/);
     expect(broken((c) => ((c.service as Record<string, unknown>).pipeline = {})).join("\n")).toMatch(/pipeline/);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A real Collector (optional: deploy/otel-collector/build-otelcol.sh)
+
+const otelcol = join(process.env.POWERPRINT_OTELCOL_DIR ?? join(repoRoot, ".cache", "otelcol"), "otelcol-powerprint");
+const noCollector = !existsSync(otelcol);
+if (noCollector) console.warn(`\n*** SKIPPING the real-Collector checks: ${otelcol} not built (optional: bash deploy/otel-collector/build-otelcol.sh) ***\n`);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+function writeConfig(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), "pp-otelcol-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "config.yaml");
+  writeFileSync(file, stringify(config));
+  return file;
+}
+
+describe.skipIf(noCollector)("the real Collector (core components from Debian's sources)", () => {
+  test("otelcol validate accepts config.yaml and refuses a misspelt key", () => {
+    const ok = spawnSync(otelcol, ["validate", "--config", configPath], { encoding: "utf8" });
+    expect(ok.status, ok.stderr).toBe(0);
+    const broken = structuredClone(config);
+    (broken.processors.batch as Record<string, unknown>).send_batch_sise = 1;
+    const bad = spawnSync(otelcol, ["validate", "--config", writeConfig(broken)], { encoding: "utf8" });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/invalid keys: send_batch_sise/);
+  });
+
+  test.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("powerprint run → Collector → VictoriaMetrics: the report's per-job energy arrives", async () => {
+    const vm = await startVictoriaMetrics({ prometheusNaming: true });
+    cleanups.push(() => vm.stop());
+    // The config as shipped, but for the addresses: loopback ports here, VictoriaMetrics' URL.
+    const otlpPort = await freePort();
+    const run = structuredClone(config) as Record<string, Record<string, unknown>>;
+    const protocols = (run.receivers.otlp as { protocols: Record<string, { endpoint: string }> }).protocols;
+    protocols.http.endpoint = `127.0.0.1:${otlpPort}`;
+    protocols.grpc.endpoint = `127.0.0.1:${await freePort()}`;
+    (run.exporters["otlphttp/victoriametrics"] as { endpoint: string }).endpoint = `${vm.baseUrl}/opentelemetry`;
+    (run.processors.batch as { timeout: string }).timeout = "200ms";
+    (run.service as Record<string, unknown>).telemetry = { logs: { level: "info" }, metrics: { level: "none" } };
+    const collector = spawn(otelcol, ["--config", writeConfig(run)], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    collector.stderr?.on("data", (d) => (log += d));
+    const exited = new Promise<void>((r) => collector.once("exit", () => r()));
+    cleanups.push(async () => {
+      collector.kill("SIGTERM");
+      await exited;
+    });
+    const deadline = Date.now() + 60_000;
+    while (!/Everything is ready/.test(log)) {
+      if (collector.exitCode !== null || Date.now() > deadline) throw new Error(`Collector did not start:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const dir = mkdtempSync(join(tmpdir(), "pp-otelcol-run-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const report = join(dir, "report.json");
+    const scenario = join(repoRoot, "test", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
+    const r = await runCli(
+      ["run", "--sim", scenario, "--interval", "250ms", "--report", report, "--otlp", `http://127.0.0.1:${otlpPort}`, "--job-id", "via-collector", "--", "sleep", "2"],
+      { env: { OTEL_EXPORTER_OTLP_ENDPOINT: "", OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "", OTEL_METRICS_EXPORTER: "", OTEL_RESOURCE_ATTRIBUTES: "" } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(report, "utf8")) as { jobs: { id: string; energyJoules: { total: number } }[] };
+    const want = Object.fromEntries(written.jobs.map((j) => [j.id, j.energyJoules.total]));
+    const query = "sum by (powerprint_job_id) (powerprint_job_energy_joules_total)";
+    let got: Record<string, number> = {};
+    while (Date.now() < deadline + 30_000) {
+      got = Object.fromEntries((await vm.query(query)).map((s) => [s.metric.powerprint_job_id, s.value]));
+      if (Object.keys(got).length === written.jobs.length && written.jobs.every((j) => Math.abs(got[j.id] - j.energyJoules.total) < 1e-6)) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
+    for (const [id, joules] of Object.entries(want)) expect(got[id], id).toBeCloseTo(joules, 6);
+  }, 120_000);
 });
