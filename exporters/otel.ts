@@ -130,6 +130,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
   const jobEmbodied = counter(METRIC.jobEmbodiedEmissions);
   const jobWater = counter(METRIC.jobWater);
   const jobPhase = counter(METRIC.jobPhaseEnergy);
+  const jobCpuTime = counter(METRIC.jobCpuTime);
   const bucketEnergy = counter(METRIC.bucketEnergy);
   const gridIntensity = gauge(METRIC.gridIntensity);
   const exportFailures = counter(METRIC.exportFailures);
@@ -163,6 +164,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         result.observe(jobEmissions, job.emissionsGrams, base);
         result.observe(jobEmbodied, job.embodiedEmissionsGrams, base);
         result.observe(jobWater, job.waterLiters, base);
+        result.observe(jobCpuTime, job.cpuSeconds ?? 0, base);
         for (const [phase, energyJoules] of Object.entries(job.phaseEnergyJoules)) {
           result.observe(jobPhase, energyJoules, { ...base, [ATTR.phase]: phase });
         }
@@ -180,7 +182,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         });
       }
     },
-    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, bucketEnergy, gridIntensity, exportFailures],
+    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, bucketEnergy, gridIntensity, exportFailures],
   );
 }
 

@@ -3,6 +3,8 @@ import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
 import { UsageError } from "../src/errors.js";
+import { budgetReportSchema, type BudgetReport } from "../src/jobs/budget.js";
+import { timeSeriesSchema, type TimeSeries } from "./timeseries.js";
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
 const totals = z.object({
@@ -18,6 +20,30 @@ const totals = z.object({
   phaseEnergyJoules: z.record(z.string(), z.number()),
   deviceEnergyJoules: z.record(z.string(), z.number()),
   cpuSeconds: z.number(),
+  // Work counters and per-unit figures (marks with step/samples/tokens); null where unknown.
+  samples: z.number().nullable().optional(),
+  tokens: z.number().nullable().optional(),
+  steps: z.number().nullable().optional(),
+  joulesPerSample: z.number().nullable().optional(),
+  joulesPerToken: z.number().nullable().optional(),
+  joulesPerStep: z.number().nullable().optional(),
+  /** Per training phase, once the job wrote a mark; the first is "(before first mark)"; they sum to the job. */
+  phases: z
+    .array(
+      z.object({
+        name: z.string(),
+        energyJoules: z.number(),
+        emissionsGrams: z.number(),
+        durationSeconds: z.number(),
+        samples: z.number().nullable(),
+        tokens: z.number().nullable(),
+        steps: z.number().nullable(),
+        joulesPerSample: z.number().nullable(),
+        joulesPerToken: z.number().nullable(),
+        joulesPerStep: z.number().nullable(),
+      }),
+    )
+    .optional(),
 });
 
 /** JSON report, schema version 1 (documented in README "Report format"). */
@@ -31,6 +57,8 @@ export const reportSchemaV1 = z.object({
   startedAt: z.string(),
   endedAt: z.string(),
   durationSeconds: z.number(),
+  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
+  complete: z.boolean().optional(),
   idlePolicy: z.enum(["attribute", "separate"]),
   pue: z.object({ value: z.number(), origin: z.string() }),
   intensity: z.object({
@@ -63,6 +91,9 @@ export const reportSchemaV1 = z.object({
   warnings: z.array(z.string()),
   sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
   exportFailures: z.record(z.string(), z.number()),
+  // Added by the reports work (optional: older reports and runs without --html/--csv lack them).
+  timeSeries: timeSeriesSchema.optional(),
+  budget: budgetReportSchema.optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;
 
@@ -75,6 +106,8 @@ export interface ReportContext {
   exitCode?: number;
   idlePolicy: "attribute" | "separate";
   pueOrigin: string;
+  /** false for a checkpoint written during the run (default true). */
+  complete?: boolean;
   intensityDescription: string;
   intensityZone: string;
   intensitySource: string;
@@ -87,6 +120,10 @@ export interface ReportContext {
   warnings: string[];
   sampler: { ticks: number; skippedTicks: number; failures: Record<string, number>; intervalMillis: number };
   exportFailures: Record<string, number>;
+  /** Downsampled series (TimeSeriesRecorder), for charts. */
+  timeSeries?: TimeSeries;
+  /** Budgets set and crossed (BudgetWatcher). */
+  budget?: BudgetReport;
 }
 
 const pickTotals = (t: JobTotals) => ({
@@ -102,7 +139,43 @@ const pickTotals = (t: JobTotals) => ({
   phaseEnergyJoules: t.phaseEnergyJoules,
   deviceEnergyJoules: t.deviceEnergyJoules,
   cpuSeconds: t.cpuSeconds ?? 0,
+  ...workFields(t),
 });
+
+const orNull = (x: number | undefined): number | null => (x === undefined ? null : x);
+/** Joules per unit of work; undefined when the count is unknown or zero. */
+const perUnit = (energyJoules: number, count: number | undefined): number | undefined => (count !== undefined && count > 0 ? energyJoules / count : undefined);
+
+/** Per-unit figures and phases of a job that wrote marks (nothing for one that did not). */
+function workFields(t: JobTotals) {
+  if (!t.phases && !t.work) return {};
+  const w = t.work ?? {};
+  const energy = t.energyJoules.total;
+  return {
+    samples: orNull(w.samples),
+    tokens: orNull(w.tokens),
+    steps: orNull(w.step),
+    joulesPerSample: orNull(perUnit(energy, w.samples)),
+    joulesPerToken: orNull(perUnit(energy, w.tokens)),
+    joulesPerStep: orNull(perUnit(energy, w.step)),
+    ...(t.phases
+      ? {
+          phases: t.phases.map((p) => ({
+            name: p.name,
+            energyJoules: p.energyJoules,
+            emissionsGrams: p.emissionsGrams,
+            durationSeconds: p.durationSeconds,
+            samples: orNull(p.samples),
+            tokens: orNull(p.tokens),
+            steps: orNull(p.steps),
+            joulesPerSample: orNull(perUnit(p.energyJoules, p.samples)),
+            joulesPerToken: orNull(perUnit(p.energyJoules, p.tokens)),
+            joulesPerStep: orNull(perUnit(p.energyJoules, p.steps)),
+          })),
+        }
+      : {}),
+  };
+}
 
 /** Builds the v1 report from a final ledger snapshot. */
 export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
@@ -110,6 +183,7 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
   const sum = (f: (t: JobTotals) => number) => all.reduce((a, t) => a + f(t), 0);
   return {
     schemaVersion: 1,
+    complete: c.complete ?? true,
     tool: { name: "powerprint", version: c.version },
     mode: c.mode,
     ...(c.scenario !== undefined ? { scenario: c.scenario } : {}),
@@ -117,7 +191,8 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
     startedAt: new Date(s.startMillis).toISOString(),
     endedAt: new Date(s.timeMillis).toISOString(),
-    durationSeconds: (s.timeMillis - s.startMillis) / 1000,
+    // The monotonic window when known: a wall-clock step moves startedAt/endedAt, not the duration.
+    durationSeconds: (s.elapsedMillis ?? s.timeMillis - s.startMillis) / 1000,
     idlePolicy: c.idlePolicy,
     pue: { value: s.pue, origin: c.pueOrigin },
     intensity: {
@@ -152,6 +227,8 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     warnings: c.warnings,
     sampler: c.sampler,
     exportFailures: c.exportFailures,
+    ...(c.timeSeries ? { timeSeries: c.timeSeries } : {}),
+    ...(c.budget ? { budget: c.budget } : {}),
   };
 }
 

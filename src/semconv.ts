@@ -56,6 +56,7 @@ export const UNIT = {
   watts: "W",
   grams: "g",
   liters: "L",
+  seconds: "s",
   /** Grams CO2e per kilowatt-hour in UCUM ("kW.h": the product of kW and h). */
   gramsPerKwh: "g/kW.h",
   failures: "{failure}",
@@ -85,6 +86,7 @@ export const METRIC = {
   jobEmbodiedEmissions: "powerprint.job.embodied.emissions",
   jobWater: "powerprint.job.water",
   jobPhaseEnergy: "powerprint.job.phase.energy",
+  jobCpuTime: "powerprint.job.cpu.time",
   bucketEnergy: "powerprint.bucket.energy",
   gridIntensity: "powerprint.grid.intensity",
   exportFailures: "powerprint.export.failures",
@@ -156,6 +158,13 @@ export const METRICS: readonly MetricSpec[] = [
     unit: UNIT.joules,
     description: "IT energy attributed to the job per training phase (POWERPRINT_MARKS)",
     attributes: [...JOB_KEYS, ATTR.phase],
+  },
+  {
+    name: METRIC.jobCpuTime,
+    instrument: "counter",
+    unit: UNIT.seconds,
+    description: "CPU time used by the job's processes (user + system, reaped descendants included), seconds",
+    attributes: [...JOB_KEYS],
   },
   {
     name: METRIC.bucketEnergy,

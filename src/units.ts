@@ -33,21 +33,103 @@ export const joulesOverMillisToWatts = (energyJoules: number, durationMillis: nu
 export const poundsPerMwhToGramsPerKwh = (intensityPoundsPerMwh: number): number =>
   (intensityPoundsPerMwh * GRAMS_PER_POUND) / 1000;
 
-/** Human-readable energy in Wh or kWh: "4.560 kWh", "12.300 Wh", "0.00958 Wh" (3 significant digits below 1 Wh). */
-export function formatEnergy(energyJoules: number): string {
-  const wh = joulesToWh(energyJoules);
-  if (Math.abs(wh) >= 1000) return `${(wh / 1000).toFixed(3)} kWh`;
-  // Below a microwatt-hour (3.6 mJ) is float residue of a subtraction, not energy: no "3.6e-17 Wh".
-  if (Math.abs(wh) < 1e-6) return "0.000 Wh";
-  if (Math.abs(wh) >= 1) return `${wh.toFixed(3)} Wh`;
-  return `${Number(wh.toPrecision(3))} Wh`;
+const SI_PREFIXES: readonly [number, string][] = [
+  [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""],
+  [1e-3, "m"], [1e-6, "µ"], [1e-9, "n"], [1e-12, "p"],
+];
+
+/**
+ * The one number format of everything people read: 3 significant digits, an SI prefix, never
+ * exponent notation. `formatSi(1234, "J")` → "1.23 kJ", `formatSi(0.000412, "g")` → "412 µg",
+ * `formatSi(0, "W")` → "0 W". Magnitudes below 1e-12 (float residue of subtractions) print as 0;
+ * above the largest prefix the digits grow ("12300 PJ") rather than switch to an exponent.
+ */
+export function formatSi(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return `${value} ${unit}`;
+  const abs = Math.abs(value);
+  if (abs < 1e-12) return `0 ${unit}`;
+  for (const [i, [scale, prefix]] of SI_PREFIXES.entries()) {
+    // Round first, then pick the prefix: 999.6 W rounds to "1.00 kW", not "1000 W".
+    const rounded = Number((abs / scale).toPrecision(3));
+    if (rounded >= 1 || i === SI_PREFIXES.length - 1) {
+      if (rounded >= 1000 && i > 0) continue;
+      return `${value < 0 ? "-" : ""}${threeDigits(rounded)} ${prefix}${unit}`;
+    }
+  }
+  return `0 ${unit}`;
 }
 
-/** Human-readable mass of CO2e: "1.234 kg", "12.300 g", "0.000412 g" (3 significant digits below 1 g). */
+/** 3 significant digits without exponent notation: 1.5 → "1.50", 12 → "12.0", 412 → "412". */
+function threeDigits(v: number): string {
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** Energy for people: watt-hours with an SI prefix, "4.56 kWh", "12.3 Wh", "9.58 mWh" (formatSi). */
+export function formatEnergy(energyJoules: number): string {
+  return formatSi(joulesToWh(energyJoules), "Wh");
+}
+
+/** Mass of CO2e (or any mass) for people: "1.23 kg", "12.3 g", "412 mg"; a million grams is "1.00 t". */
 export function formatGrams(massGrams: number): string {
-  if (Math.abs(massGrams) >= 1000) return `${(massGrams / 1000).toFixed(3)} kg`;
-  if (Math.abs(massGrams) >= 1 || Math.abs(massGrams) < 1e-9) return `${massGrams.toFixed(3)} g`;
-  return `${Number(massGrams.toPrecision(3))} g`;
+  if (Math.abs(massGrams) >= 999_500) return formatSi(massGrams / 1e6, "t");
+  return formatSi(massGrams, "g");
+}
+
+/** Power for people: "350 W", "1.20 kW". */
+export const formatWatts = (powerWatts: number): string => formatSi(powerWatts, "W");
+
+/** Volume of water for people: "1.23 L", "456 mL". */
+export const formatLiters = (volumeLiters: number): string => formatSi(volumeLiters, "L");
+
+/** Duration for people: "42.0 s", "12.5 min", "3.20 h", "2.10 d" (3 significant digits). */
+export function formatDuration(durationSeconds: number): string {
+  const s = Math.abs(durationSeconds);
+  if (s < 60) return formatSi(durationSeconds, "s");
+  if (s < 3600) return `${threeDigits(Number((s / 60).toPrecision(3)))} min`;
+  if (s < 86_400) return `${threeDigits(Number((s / 3600).toPrecision(3)))} h`;
+  return `${threeDigits(Number((s / 86_400).toPrecision(3)))} d`;
+}
+
+/** A plain quantity (money, ratios) with 3 significant digits and no exponent: 0.000123 → "0.000123". */
+export function formatPlain(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) < 1e-12) return "0";
+  const p = Number(value.toPrecision(3));
+  const digits = Math.max(0, 2 - Math.floor(Math.log10(Math.abs(p))));
+  return p.toFixed(Math.min(20, digits));
+}
+
+// Case matters where it changes the meaning (MWh is megawatt-hours, mWh milliwatt-hours); the
+// unambiguous lower-case spellings people type (kwh, wh, j, kj) are accepted too.
+const ENERGY_UNITS: Record<string, number> = {
+  J: 1, j: 1, kJ: 1e3, kj: 1e3, MJ: 1e6, GJ: 1e9,
+  mWh: JOULES_PER_WH / 1e3, Wh: JOULES_PER_WH, wh: JOULES_PER_WH, kWh: JOULES_PER_KWH, kwh: JOULES_PER_KWH, KWh: JOULES_PER_KWH,
+  MWh: 1e3 * JOULES_PER_KWH,
+};
+const MASS_UNITS: Record<string, number> = { mg: 1e-3, g: 1, kg: 1e3, t: 1e6 };
+
+/**
+ * Parses an energy with its unit, "5kWh", "500 Wh", "2.5MJ", "1e3 J". Returns joules, or undefined
+ * when the text is not a positive finite number followed by J, kJ, MJ, GJ, mWh, Wh, kWh or MWh.
+ */
+export function parseEnergyJoules(text: string): number | undefined {
+  return parseWithUnit(text, ENERGY_UNITS);
+}
+
+/** Parses a mass with its unit, "2kg", "500 g", "1.5t", "20mg". Returns grams, or undefined. */
+export function parseMassGrams(text: string): number | undefined {
+  return parseWithUnit(text, MASS_UNITS);
+}
+
+function parseWithUnit(text: string, units: Record<string, number>): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*([a-zA-Z]+)\s*$/i.exec(text);
+  if (!m) return undefined;
+  const factor = Object.hasOwn(units, m[2]) ? units[m[2]] : undefined;
+  const n = Number(m[1]);
+  if (factor === undefined || !Number.isFinite(n) || n <= 0) return undefined;
+  return n * factor;
 }
 
 /** Parses durations such as "500ms", "2s", "5m", "6h", "1h30m", or a bare number of seconds. Returns millis or undefined. */

@@ -10,8 +10,8 @@ export function addMeasureOptions(cmd: Command): Command {
     .addOption(new Option("--idle-policy <policy>", "attribute: idle power is shared by the jobs using a device; separate: it goes to the `idle` bucket").choices(["attribute", "separate"]).default("attribute"))
     .option("--idle-watts <device=watts>", "idle power of a device kind (cpu, gpu, memory) or device id; repeatable", collect, [] as string[])
     .option("--report <file>", "write the JSON report (schema v1) to FILE, atomically")
-    .option("-q, --quiet", "no summary on stderr")
-    .option("-v, --verbose", "debug messages on stderr");
+    .option("-q, --quiet", "print only warnings and the summary on stderr (no progress messages, no live line)")
+    .option("-v, --verbose", "debug messages on stderr, and each device's provenance in the summary");
 }
 
 export function collect(value: string, previous: string[]): string[] {

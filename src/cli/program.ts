@@ -5,6 +5,8 @@ import { registerRunCommand } from "./run.js";
 import { registerSimulateCommand } from "./simulate.js";
 import { registerProbeCommand } from "./probe.js";
 import { registerGridCommand } from "./grid.js";
+import { registerReportCommand } from "./report.js";
+import { registerMarksPathCommand } from "./marks-path.js";
 
 /** Builds the CLI. Exported for tests that parse arguments without spawning. */
 export function buildProgram(): Command {
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerSimulateCommand(program);
   registerProbeCommand(program);
   registerGridCommand(program);
+  registerReportCommand(program);
+  registerMarksPathCommand(program);
   program.addHelpText(
     "after",
     `

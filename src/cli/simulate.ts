@@ -9,6 +9,7 @@ import { UsageError } from "../errors.js";
 import { version } from "../version.js";
 import { addMeasureOptions, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
+import { addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
 const EXAMPLES = `
 Examples:
@@ -26,6 +27,7 @@ export function registerSimulateCommand(program: Command): void {
     .argument("<scenario>", "scenario file (JSON, or YAML with .yaml/.yml)");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
+  addFileOutputOptions(cmd);
   // Carbon-aware start waits in wall time for a real command: nothing to wait for in virtual time.
   for (const o of cmd.options) if (o.long === "--start-within" || o.long === "--below") o.hideHelp();
   cmd.addHelpText("after", EXAMPLES).action(async (file: string, opts: MeasureOptions & Record<string, unknown>) => {
@@ -35,6 +37,7 @@ export function registerSimulateCommand(program: Command): void {
     }
     const measure = parseMeasureOptions(opts);
     const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
+    const outputs = prepareOutputs(opts, { log });
     const scenario = loadScenario(file);
     const grid = gridConfigFromOptions(gridOptionsWithScenarioZone(opts, scenario, file), process.env);
     const resolver = createResolverFromConfig(grid, { log });
@@ -46,7 +49,9 @@ export function registerSimulateCommand(program: Command): void {
       intensity: resolver,
       idle: measure.idle,
       log,
+      onTick: (snap) => outputs.exporters.forEach((e) => e.update?.(snap)),
     });
+    for (const e of outputs.exporters) await e.shutdown(result.snapshot);
     const report = buildReport(result.snapshot, {
       version: version(),
       mode: "simulate",
@@ -61,8 +66,10 @@ export function registerSimulateCommand(program: Command): void {
       warnings: log.warnings,
       sampler: { ticks: result.stats.ticks, skippedTicks: result.stats.skippedTicks, failures: result.stats.collectorFailures, intervalMillis: scenario.intervalMillis },
       exportFailures: {},
+      ...outputs.context(),
     });
     if (reportPath) writeJsonAtomic(reportPath, report);
-    if (!opts.quiet) process.stderr.write(formatSummary(report) + "\n");
+    await outputs.write(report);
+    process.stderr.write(formatSummary(report, { verbose: opts.verbose }) + "\n");
   });
 }

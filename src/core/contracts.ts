@@ -114,10 +114,24 @@ export interface ProcessSample {
   hostBusyCpuSeconds: number;
   /** Cumulative total (busy + idle) CPU seconds of the host. */
   hostTotalCpuSeconds: number;
+  /**
+   * Jobs a discovering source (the agent's pod/node/selector modes) knows in this sample, by id,
+   * with their identity; the Monitor registers each one it has not seen in the ledger. Absent for
+   * sources whose jobs are added explicitly (run, simulate).
+   */
+  jobs?: ReadonlyMap<string, DiscoveredJob>;
   /** Live member processes: pid → job id (used to match GPU process lists). */
   members: Map<number, string>;
   /** Number of live processes per job. */
   jobProcessCount: Map<string, number>;
+}
+
+/** Identity of a job a source discovered (pod, container group, matched process tree). */
+export interface DiscoveredJob {
+  id: string;
+  name: string;
+  /** Exported as metric attributes (pod name, namespace, labels). */
+  attributes: Record<string, string>;
 }
 
 /** A process table the sampler can sample: /proc (ProcessTracker) or the simulator. */

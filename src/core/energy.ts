@@ -14,6 +14,11 @@ interface DeviceState {
   lastEnergyJoules?: number;
   lastPowerWatts?: number;
   lowestPowerWatts?: number;
+  /**
+   * Time from the origin (the command's spawn) to this device's first reading, ms: the first
+   * interval is extended back over it (see interval()).
+   */
+  headMillis?: number;
 }
 
 /**
@@ -29,8 +34,14 @@ export class EnergyIntegrator {
 
   constructor(private readonly idle: IdleConfig = {}) {}
 
-  /** Returns the interval since the previous reading of this device, or undefined for the first one. */
-  interval(reading: DeviceReading, timeMillis: number): DeviceInterval | undefined {
+  /**
+   * Returns the interval since the previous reading of this device, or undefined for the first one.
+   * `originMillis` (first reading only): when accounting started (the spawn, before the devices
+   * were probed). For power and model devices the first interval then reaches back to it, at the
+   * power of the first reading held (a model's first reading already reflects the host's CPU use
+   * since the spawn); counter devices start exactly at their first read.
+   */
+  interval(reading: DeviceReading, timeMillis: number, originMillis?: number): DeviceInterval | undefined {
     const state = this.states.get(reading.deviceId);
     if (reading.status === "lost") {
       // A lost device contributes nothing further; keep its state so a recovery re-baselines.
@@ -42,10 +53,13 @@ export class EnergyIntegrator {
         lastTimeMillis: timeMillis,
         lastEnergyJoules: reading.energyJoules,
         lastPowerWatts: reading.powerWatts,
+        // Counters are exact from their first read on: extrapolating one back over the job's start-up
+        // (the first interval's average power held back) was seen to overcount a ramping job.
+        headMillis: originMillis !== undefined && reading.energyJoules === undefined ? Math.max(0, timeMillis - originMillis) : undefined,
       });
       return undefined;
     }
-    const durationMillis = timeMillis - state.lastTimeMillis;
+    let durationMillis = timeMillis - state.lastTimeMillis;
     if (durationMillis <= 0) return undefined;
     let energyJoules: number | undefined;
     let method = reading.method;
@@ -67,6 +81,11 @@ export class EnergyIntegrator {
       energyJoules = wattsOverMillisToJoules((previous + reading.powerWatts) / 2, durationMillis);
       if (reading.method === "counter") method = "power";
     }
+    if (energyJoules !== undefined && state.headMillis && state.lastPowerWatts !== undefined) {
+      energyJoules += wattsOverMillisToJoules(state.lastPowerWatts, state.headMillis);
+      durationMillis += state.headMillis;
+    }
+    state.headMillis = undefined;
     state.lastTimeMillis = timeMillis;
     state.lastEnergyJoules = reading.energyJoules;
     if (reading.powerWatts !== undefined) state.lastPowerWatts = reading.powerWatts;
@@ -75,7 +94,12 @@ export class EnergyIntegrator {
     const powerWatts = joulesOverMillisToWatts(energyJoules, durationMillis);
     let idleWatts: number;
     let idleOrigin: string;
-    const configured = this.idle.byDeviceId?.[reading.deviceId] ?? this.idle.byKind?.[reading.kind];
+    // Own keys only: a device id such as `constructor` must not find Object.prototype's.
+    const byId = this.idle.byDeviceId;
+    const byKind = this.idle.byKind;
+    const configured =
+      (byId && Object.hasOwn(byId, reading.deviceId) ? byId[reading.deviceId] : undefined) ??
+      (byKind && Object.hasOwn(byKind, reading.kind) ? byKind[reading.kind] : undefined);
     if (configured !== undefined) {
       idleWatts = configured;
       idleOrigin = "config";

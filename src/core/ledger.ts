@@ -3,6 +3,7 @@ import type { IntensityReading } from "../grid/types.js";
 import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";
 import { joulesOverMillisToWatts } from "../units.js";
+import { JobPhases, type WorkCounters } from "./phases.js";
 import { costAmount, embodiedEmissionsGrams, facilityEnergyJoules, operationalEmissionsGrams, waterLiters } from "./footprint.js";
 
 /** Embodied emissions of a device and its lifetime (SCI "M" inputs). */
@@ -28,11 +29,21 @@ export interface LedgerOptions {
 
 const zeroByKind = (): EnergyByKind => ({ cpu: 0, gpu: 0, memory: 0, total: 0 });
 
+/**
+ * A prototype-free dictionary: keys are user text (phase names, device ids, tags), and a key such
+ * as `constructor` or `__proto__` must be a plain entry, never Object.prototype's.
+ */
+export function dict<V>(from?: Readonly<Record<string, V>>): Record<string, V> {
+  const d = Object.create(null) as Record<string, V>;
+  if (from) for (const k of Object.keys(from)) d[k] = from[k];
+  return d;
+}
+
 function newTotals(id: string, name: string, attributes: Record<string, string>, timeMillis: number): JobTotals {
   return {
     id,
     name,
-    attributes,
+    attributes: dict(attributes),
     energyJoules: zeroByKind(),
     facilityEnergyJoules: 0,
     emissionsGrams: 0,
@@ -40,8 +51,8 @@ function newTotals(id: string, name: string, attributes: Record<string, string>,
     waterLiters: 0,
     cost: 0,
     lastPowerWatts: zeroByKind(),
-    phaseEnergyJoules: {},
-    deviceEnergyJoules: {},
+    phaseEnergyJoules: dict(),
+    deviceEnergyJoules: dict(),
     firstSeenMillis: timeMillis,
     lastSeenMillis: timeMillis,
     cpuSeconds: 0,
@@ -57,13 +68,18 @@ function newTotals(id: string, name: string, attributes: Record<string, string>,
 export class Ledger {
   private readonly totals = new Map<ConsumerId, JobTotals>();
   private readonly devices = new Map<string, DeviceTotals>();
+  /** Open training phase per job (marks protocol). */
   private readonly phases = new Map<string, string>();
+  /** Phase totals per job (jobs only; not the system/idle buckets). */
+  private readonly jobPhases = new Map<string, JobPhases>();
   /** Embodied spec per device, looked up once (the lookup matches model names against a table). */
   private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
   private tickPower = new Map<ConsumerId, EnergyByKind>();
   private lastIntensity?: IntensityReading;
   private nowMillis: number;
+  /** Monotonic milliseconds from the first sample to the latest (undefined before any tick). */
+  private elapsedMillis?: number;
 
   constructor(
     private readonly options: LedgerOptions,
@@ -76,16 +92,40 @@ export class Ledger {
 
   /** Declares a job so it appears (with zeros) before it has used anything. */
   registerJob(id: string, name: string, attributes: Record<string, string>, timeMillis: number): void {
-    if (!this.totals.has(id)) this.totals.set(id, newTotals(id, name, attributes, timeMillis));
+    if (!this.totals.has(id)) {
+      this.totals.set(id, newTotals(id, name, attributes, timeMillis));
+      this.jobPhases.set(id, new JobPhases());
+    }
   }
 
   hasJob(id: string): boolean {
     return this.totals.has(id);
   }
 
-  /** Opens a training phase for a job (marks protocol); energy from now on also counts under it. */
-  setPhase(jobId: string, phase: string): void {
+  /**
+   * Opens a training phase for a job (marks protocol); energy and time from now on count under it.
+   * `counters` are the cumulative step/samples/tokens the mark carries: what they moved since the
+   * previous mark was done in the phase current until now.
+   */
+  setPhase(jobId: string, phase: string, counters?: WorkCounters): void {
     this.phases.set(jobId, phase);
+    this.phasesOf(jobId)?.mark(phase, counters);
+  }
+
+  /**
+   * A job's phase totals. A job present in the totals without them (restored from a checkpoint,
+   * whose totals carry `phases`) gets them rebuilt from those; entries of jobs no longer held are
+   * dropped (a job forgotten after its retention).
+   */
+  private phasesOf(id: ConsumerId): JobPhases | undefined {
+    let p = this.jobPhases.get(id);
+    if (p) return p;
+    const t = this.totals.get(id);
+    if (!t || id === SYSTEM || id === IDLE) return undefined;
+    if (this.jobPhases.size >= this.totals.size) for (const k of this.jobPhases.keys()) if (!this.totals.has(k)) this.jobPhases.delete(k);
+    p = JobPhases.restore(t.phases, t.work, this.phases.get(id));
+    this.jobPhases.set(id, p);
+    return p;
   }
 
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
@@ -133,8 +173,7 @@ export class Ledger {
         });
       }
       t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
-      const phase = this.phases.get(consumer);
-      if (phase !== undefined) t.phaseEnergyJoules[phase] = (t.phaseEnergyJoules[phase] ?? 0) + energyJoules;
+      this.phasesOf(consumer)?.addEnergy(energyJoules, operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh));
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
@@ -150,13 +189,20 @@ export class Ledger {
   /**
    * Ends a tick: sets each consumer's last-interval power (W): the sum over the devices recorded in
    * this tick of its share of each device's energy divided by that device's interval.
+   * `elapsedMillis`: monotonic time since the first sample (the report's duration; a wall-clock
+   * step moves timestamps, not it).
    */
-  endTick(timeMillis: number): void {
+  endTick(timeMillis: number, elapsedMillis?: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    if (elapsedMillis !== undefined) {
+      const stepMillis = elapsedMillis - (this.elapsedMillis ?? 0);
+      if (stepMillis > 0) for (const p of this.jobPhases.values()) p.addTime(stepMillis);
+      this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
+    }
     for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
   }
 
-  /** Adds CPU seconds used by jobs in the last interval (per job id). */
+  /** Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside every job). */
   recordCpuSeconds(deltas: ReadonlyMap<string, number>): void {
     for (const [job, seconds] of deltas) {
       const t = this.totals.get(job);
@@ -177,23 +223,31 @@ export class Ledger {
   }
 
   snapshot(): LedgerSnapshot {
-    const clone = (t: JobTotals): JobTotals => ({
-      ...t,
-      attributes: { ...t.attributes },
-      energyJoules: { ...t.energyJoules },
-      lastPowerWatts: { ...t.lastPowerWatts },
-      phaseEnergyJoules: { ...t.phaseEnergyJoules },
-      deviceEnergyJoules: { ...t.deviceEnergyJoules },
-    });
+    const clone = (t: JobTotals): JobTotals => {
+      const p = this.jobPhases.get(t.id);
+      const phases = p?.marked ? p.totals() : undefined;
+      const work = p?.marked ? p.counters() : undefined;
+      return {
+        ...t,
+        attributes: dict(t.attributes),
+        energyJoules: { ...t.energyJoules },
+        lastPowerWatts: { ...t.lastPowerWatts },
+        phaseEnergyJoules: phases ? dict(Object.fromEntries(phases.map((x) => [x.name, x.energyJoules]))) : dict(),
+        deviceEnergyJoules: dict(t.deviceEnergyJoules),
+        ...(phases ? { phases } : {}),
+        ...(work && Object.keys(work).length > 0 ? { work } : {}),
+      };
+    };
     const jobs: JobTotals[] = [];
     for (const [id, t] of this.totals) if (id !== SYSTEM && id !== IDLE) jobs.push(clone(t));
     return {
       timeMillis: this.nowMillis,
       startMillis: this.startMillis,
+      ...(this.elapsedMillis !== undefined ? { elapsedMillis: this.elapsedMillis } : {}),
       jobs,
       buckets: { system: clone(this.totals.get(SYSTEM)!), idle: clone(this.totals.get(IDLE)!) },
       devices: [...this.devices.values()].map((d) => ({ ...d, notes: [...d.notes], ...(d.processUsageIntervals ? { processUsageIntervals: { ...d.processUsageIntervals } } : {}) })),
-      grid: this.lastIntensity,
+      grid: this.lastIntensity ? { ...this.lastIntensity } : undefined,
       pue: this.options.pue,
     };
   }
@@ -208,6 +262,7 @@ export class Ledger {
   private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
     const t = newTotals(consumer, consumer, {}, timeMillis);
     this.totals.set(consumer, t);
+    this.jobPhases.set(consumer, new JobPhases());
     return t;
   }
 

@@ -7,6 +7,8 @@ import { EnergyIntegrator, type IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
 import { errorMessage } from "../errors.js";
+import { singleClock, type MonitorClock } from "./clock.js";
+import { SYSTEM } from "./types.js";
 
 /** Anything that gives the intensity valid at a time (the grid resolver, a scenario series). */
 export interface IntensityAt {
@@ -18,8 +20,15 @@ export interface SamplerOptions {
   processes: ProcessSource;
   intensity: IntensityAt;
   ledger: Ledger;
-  /** Epoch milliseconds; injected (virtual in `simulate`). */
-  nowMillis: () => number;
+  /**
+   * Intervals from `monotonicMillis`, timestamps from `wallMillis` (a wall-clock step must not
+   * change energy). Injected: virtual in `simulate`, stepped in tests.
+   */
+  clock?: MonitorClock;
+  /** One clock for both (older callers and virtual time); `clock` wins when both are given. */
+  nowMillis?: () => number;
+  /** Called with each process sample before it is recorded (the Monitor registers discovered jobs). */
+  onSample?: (sample: ProcessSample, wallMillis: number) => void;
   idlePolicy: IdlePolicy;
   idle?: IdleConfig;
   log: Logger;
@@ -44,16 +53,69 @@ export interface SamplerStats {
  */
 export class Sampler {
   private readonly integrator: EnergyIntegrator;
-  private previous?: { sample: ProcessSample; timeMillis: number };
+  private previous?: { sample: ProcessSample; monotonicMillis: number; wallMillis: number };
+  private readonly clock: MonitorClock;
+  /** Monotonic time of the first sample: the ledger's elapsed time is measured from it. */
+  private firstMonotonicMillis?: number;
+  /** Set by prime(): the devices' first interval reaches back to it. */
+  private originMillis?: number;
+  private devicesBaselined = false;
+  private intervalsRecorded = false;
   private busy = false;
   private readonly jobDevices = new Map<string, string[]>();
-  readonly stats: SamplerStats = { ticks: 0, skippedTicks: 0, collectorFailures: {}, notes: [] };
+  readonly stats: SamplerStats = { ticks: 0, skippedTicks: 0, collectorFailures: Object.create(null) as Record<string, number>, notes: [] };
   private readonly lostDevices = new Set<string>();
   /** Host CPU utilisation of the last interval in which /proc/stat moved. */
   private lastHostCpuUtilization?: number;
 
+  /** The hardware sources read each tick (more may be added once probed: addCollectors). */
+  private readonly collectors: Collector[];
+
   constructor(private readonly o: SamplerOptions) {
     this.integrator = new EnergyIntegrator(o.idle);
+    this.collectors = [...o.collectors];
+    const clock = o.clock ?? (o.nowMillis ? singleClock(o.nowMillis) : undefined);
+    if (!clock) throw new Error("Sampler: give a clock (or nowMillis)");
+    this.clock = clock;
+  }
+
+  /** Whether at least one interval (two samples) has been recorded. */
+  get hasInterval(): boolean {
+    return this.intervalsRecorded;
+  }
+
+  /**
+   * Takes the process-table baseline now (the command's spawn), before the devices are known:
+   * accounting starts here. The devices' first readings (the first tick) then only set their
+   * baselines, and the first interval reaches back to this moment (EnergyIntegrator's origin), so
+   * its CPU seconds and its energy cover the same span. Call once, before the first tick.
+   * `originMonotonicMillis`: when accounting starts, if earlier than now (read just before the
+   * spawn, so the window holds the whole life of the command).
+   */
+  prime(originMonotonicMillis?: number): void {
+    if (this.previous) return;
+    try {
+      const sample = this.o.processes.sample();
+      const monotonicMillis = Math.min(originMonotonicMillis ?? Number.POSITIVE_INFINITY, this.clock.monotonicMillis());
+      this.previous = { sample, monotonicMillis, wallMillis: this.clock.wallMillis() };
+      this.originMillis = monotonicMillis;
+      this.firstMonotonicMillis = monotonicMillis;
+    } catch (err) {
+      this.fail("procfs", err);
+    }
+  }
+
+  /**
+   * Adds hardware sources probed after the start (run probes while the command starts). Call
+   * before the first tick: a device's first reading is its baseline.
+   */
+  addCollectors(collectors: readonly Collector[]): void {
+    this.collectors.push(...collectors);
+  }
+
+  /** The hardware sources read each tick. */
+  get activeCollectors(): readonly Collector[] {
+    return this.collectors;
   }
 
   /** Registers a job's device assignment (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of its root). */
@@ -80,13 +142,20 @@ export class Sampler {
   }
 
   private async tickInner(): Promise<void> {
-    const timeMillis = this.o.nowMillis();
+    const monotonicMillis = this.clock.monotonicMillis();
+    // Timestamps only: the ledger's times, the intensity's time and the simulated world's clock.
+    const timeMillis = this.clock.wallMillis();
     let sample: ProcessSample;
     try {
       sample = this.o.processes.sample();
     } catch (err) {
       this.fail("procfs", err);
       return;
+    }
+    try {
+      this.o.onSample?.(sample, timeMillis);
+    } catch (err) {
+      this.fail("jobs", err);
     }
     const prev = this.previous;
     const hostBusyDelta = prev ? sample.hostBusyCpuSeconds - prev.sample.hostBusyCpuSeconds : 0;
@@ -97,20 +166,28 @@ export class Sampler {
     if (hostTotalDelta > 0) this.lastHostCpuUtilization = Math.min(1, Math.max(0, hostBusyDelta / hostTotalDelta));
     const hostCpuUtilization = this.lastHostCpuUtilization;
 
-    const settled = await Promise.allSettled(this.o.collectors.map((c) => c.read({ timeMillis, hostCpuUtilization })));
+    const collectors = this.collectors;
+    const settled = await Promise.allSettled(collectors.map((c) => c.read({ timeMillis, hostCpuUtilization })));
     const readings: DeviceReading[] = [];
     settled.forEach((r, i) => {
       if (r.status === "fulfilled") readings.push(...r.value);
-      else this.fail(`collector:${this.o.collectors[i].id}`, r.reason);
+      else this.fail(`collector:${collectors[i].id}`, r.reason);
     });
 
     this.stats.ticks++;
-    this.previous = { sample, timeMillis };
-    if (!prev) {
-      // First tick: baselines only.
-      for (const r of readings) this.integrator.interval(r, timeMillis);
+    if (!this.devicesBaselined) {
+      // First tick: the devices' baselines only.
+      for (const r of readings) this.integrator.interval(r, monotonicMillis, this.originMillis);
+      this.devicesBaselined = true;
+      this.firstMonotonicMillis ??= monotonicMillis;
+      // Primed: the spawn's process sample stays the baseline, so the first interval's CPU seconds
+      // span what its energy spans (spawn → next tick).
+      if (!prev) this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
+      this.o.ledger.endTick(timeMillis, monotonicMillis - this.firstMonotonicMillis);
       return;
     }
+    if (!prev) return;
+    this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
 
     const jobCpuDelta = new Map<string, number>();
     for (const [job, seconds] of sample.jobCpuSeconds) {
@@ -121,7 +198,9 @@ export class Sampler {
     // previous tick is no longer in the table but still belongs to its job.
     const members = new Map(prev.sample.members);
     for (const [pid, job] of sample.members) members.set(pid, job);
-    const midpoint = new Date((prev.timeMillis + timeMillis) / 2);
+    // The interval's wall-clock midpoint, measured back from now on the monotonic clock: a wall
+    // step between the two samples moves the timestamp, never the interval's length.
+    const midpoint = new Date(timeMillis - (monotonicMillis - prev.monotonicMillis) / 2);
     let intensity: IntensityReading;
     try {
       intensity = await this.o.intensity.at(midpoint);
@@ -131,7 +210,11 @@ export class Sampler {
     }
 
     this.o.ledger.beginTick();
-    this.o.ledger.recordCpuSeconds(jobCpuDelta);
+    // The system bucket's CPU: host busy CPU outside every job (never below 0: the final CPU
+    // correction can raise a job above what /proc/stat showed in the same interval).
+    let jobsCpu = 0;
+    for (const v of jobCpuDelta.values()) if (v > 0) jobsCpu += v;
+    this.o.ledger.recordCpuSeconds(new Map([...jobCpuDelta, [SYSTEM, Math.max(0, hostBusyDelta - jobsCpu)]]));
     for (const reading of readings) {
       if (reading.status === "lost") {
         if (!this.lostDevices.has(reading.deviceId)) {
@@ -139,10 +222,10 @@ export class Sampler {
           this.o.log.warn(`${reading.deviceId} (${reading.model ?? reading.kind}) is lost: ${reading.note ?? "no longer answering"}; the run goes on without it`);
         }
         this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "lost", reading.note ?? "device lost", reading.model, reading.method);
-        this.integrator.interval(reading, timeMillis);
+        this.integrator.interval(reading, monotonicMillis);
         continue;
       }
-      const interval = this.integrator.interval(reading, timeMillis);
+      const interval = this.integrator.interval(reading, monotonicMillis);
       if (!interval) continue;
       let usages;
       if (reading.kind === "gpu") {
@@ -160,8 +243,10 @@ export class Sampler {
       this.o.log.warnOnce(`energy:${note}`, note);
       if (!this.stats.notes.includes(note)) this.stats.notes.push(note);
     }
-    this.o.ledger.endTick(timeMillis);
+    this.o.ledger.endTick(timeMillis, monotonicMillis - (this.firstMonotonicMillis ?? prev.monotonicMillis));
+    this.intervalsRecorded = true;
   }
+
 
   private fail(kind: string, err: unknown): void {
     this.stats.collectorFailures[kind] = (this.stats.collectorFailures[kind] ?? 0) + 1;

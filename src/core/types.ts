@@ -1,5 +1,6 @@
 import type { DeviceKind, Method, ProcessUsageMethod } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
+import type { PhaseTotals, WorkCounters } from "./phases.js";
 
 /** Energy of one device over one interval, after counter wrap handling or power integration. */
 export interface DeviceInterval {
@@ -57,8 +58,12 @@ export interface JobTotals {
   cost: number;
   /** Average power over the last interval, watts, by kind. */
   lastPowerWatts: EnergyByKind;
-  /** Energy per training phase (marks), joules. */
+  /** Energy per training phase (marks), joules; prototype-free (keys are user text). */
   phaseEnergyJoules: Record<string, number>;
+  /** Per-phase totals, once the job wrote a mark (the time before it is BEFORE_FIRST_MARK); they sum to the job. */
+  phases?: PhaseTotals[];
+  /** The job's cumulative work counters as last marked. */
+  work?: WorkCounters;
   /** Per device, joules. */
   deviceEnergyJoules: Record<string, number>;
   firstSeenMillis: number;
@@ -87,8 +92,12 @@ export interface DeviceTotals {
 
 /** Read-only view of the ledger at one time: what exporters and reports consume. */
 export interface LedgerSnapshot {
+  /** Wall-clock epoch ms of the latest sample. */
   timeMillis: number;
+  /** Wall-clock epoch ms when the ledger was created. */
   startMillis: number;
+  /** Monotonic ms from the first sample to the latest: the measured window (immune to wall-clock steps). */
+  elapsedMillis?: number;
   jobs: JobTotals[];
   buckets: { system: JobTotals; idle: JobTotals };
   devices: DeviceTotals[];

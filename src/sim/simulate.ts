@@ -1,6 +1,8 @@
 import type { Logger } from "../core/contracts.js";
 import { Ledger, type LedgerOptions } from "../core/ledger.js";
-import { Sampler, type IntensityAt, type SamplerStats } from "../core/sampler.js";
+import type { IntensityAt, SamplerStats } from "../core/sampler.js";
+import { Monitor } from "../core/monitor.js";
+import { singleClock } from "../core/clock.js";
 import type { IdleConfig } from "../core/energy.js";
 import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
 import type { Scenario } from "./scenario.js";
@@ -29,8 +31,9 @@ export interface SimulationResult {
 }
 
 /**
- * Runs a scenario in virtual time through the same Sampler, attribution and Ledger as real runs:
- * the clock is a variable advanced by intervalMillis, so it is fast and deterministic.
+ * Runs a scenario in virtual time through the same Monitor (Sampler, attribution, Ledger) as real
+ * runs: the clock is a variable advanced by intervalMillis and this loop drives monitor.tick()
+ * itself (no timer), so it is fast and deterministic.
  */
 export async function simulate(scenario: Scenario, o: SimulateOptions): Promise<SimulationResult> {
   const world = new SimWorld(scenario);
@@ -41,27 +44,31 @@ export async function simulate(scenario: Scenario, o: SimulateOptions): Promise<
   const ledger = new Ledger({ ...o.ledger, pue }, nowMillis);
   for (const job of world.jobs()) ledger.registerJob(job, job, {}, nowMillis);
   const fromScenario = scenarioIntensity(world);
-  const sampler = new Sampler({
+  const monitor = new Monitor({
     collectors: [new SimCollector(world)],
     processes: new SimProcessSource(world, clock),
     intensity: fromScenario ?? o.intensity,
     ledger,
-    nowMillis: clock,
+    exporters: [],
+    intervalMillis: scenario.intervalMillis,
+    // Virtual time: one clock for intervals and timestamps, advanced by this loop, never stepped.
+    clock: singleClock(clock),
     idlePolicy: o.idlePolicy,
     idle: o.idle,
     log: o.log,
     isVisiblePid: () => true,
   });
+  if (o.onTick) monitor.onSnapshot(o.onTick);
   const endMillis = world.epochMillis + scenario.durationSeconds * 1000;
-  await sampler.tick();
+  await monitor.tick();
   while (nowMillis < endMillis) {
     nowMillis = Math.min(endMillis, nowMillis + scenario.intervalMillis);
-    await sampler.tick();
-    o.onTick?.(ledger.snapshot());
+    await monitor.tick();
   }
+  const snapshot = await monitor.stop({ finalTick: false });
   return {
-    snapshot: ledger.snapshot(),
-    stats: sampler.stats,
+    snapshot,
+    stats: monitor.stats,
     pue,
     pueOrigin: usePueFromScenario ? "scenario" : o.pueFromFlag ? "flag" : "default",
     intensitySource: fromScenario ? "scenario" : "options",

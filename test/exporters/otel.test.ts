@@ -73,6 +73,7 @@ describe("instruments", () => {
         cpuWatts: 15,
         gpuWatts: 350,
         phases: { warmup: 50, train: 160 },
+        cpuSeconds: 12.25,
       },
       { id: "b", cpuJoules: 1.5 },
     ],
@@ -115,6 +116,11 @@ describe("instruments", () => {
     expect(points(byName.get("powerprint.job.emissions"))[0].value).toBe(snap.jobs[0].emissionsGrams);
     expect(points(byName.get("powerprint.job.embodied.emissions"))[0].value).toBe(snap.jobs[0].embodiedEmissionsGrams);
     expect(points(byName.get("powerprint.job.water"))[0].value).toBe(snap.jobs[0].waterLiters);
+    // CPU seconds per job (a job without a figure exports 0, not nothing).
+    expect(points(byName.get("powerprint.job.cpu.time")).map((p) => [p.attributes["powerprint.job.id"], p.value])).toEqual([
+      ["a", 12.25],
+      ["b", 0],
+    ]);
     expect(points(byName.get("powerprint.job.phase.energy")).map((p) => [p.attributes["powerprint.phase"], p.value])).toEqual([
       ["warmup", 50],
       ["train", 160],

@@ -40,7 +40,7 @@ function twoJobs(scale: number): LedgerSnapshot {
   return snapshot({
     timeMillis: 10_000 * scale,
     jobs: [
-      { id: "train-a", name: "train", attributes: { team: "nlp" }, cpuJoules: 120.125 * scale, gpuJoules: 3456.75 * scale, memoryJoules: 0 },
+      { id: "train-a", name: "train", attributes: { team: "nlp" }, cpuJoules: 120.125 * scale, gpuJoules: 3456.75 * scale, memoryJoules: 0, cpuSeconds: 42.5 * scale },
       { id: "eval-b", name: "eval", cpuJoules: 10.5 * scale, gpuJoules: 99.25 * scale, phases: { eval: 80 * scale } },
     ],
     systemCpuJoules: 5 * scale,
@@ -85,12 +85,16 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
     expect(facility[0].value).toBeCloseTo(final.jobs[1].facilityEnergyJoules, 9);
     const phase = await vm.query('powerprint.job.phase.energy{"powerprint.phase"="eval"}');
     expect(phase[0].value).toBe(80);
+    // Each job's CPU seconds (issue 8): the ledger's figure; a job without one exports 0.
+    const cpu = byLabel(await vm.query("sum by (powerprint.job.id) (powerprint.job.cpu.time)"), "powerprint.job.id");
+    expect(cpu).toEqual({ "train-a": 42.5, "eval-b": 0 });
     expect(await vm.metricNames()).toEqual(
       [
         "hw.energy",
         "hw.power",
         "powerprint.bucket.energy",
         "powerprint.grid.intensity",
+        "powerprint.job.cpu.time",
         "powerprint.job.embodied.emissions",
         "powerprint.job.emissions",
         "powerprint.job.energy",
@@ -125,6 +129,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
         "hw_energy_joules_total",
         "hw_power_watts",
         "powerprint_bucket_energy_joules_total",
+        "powerprint_job_cpu_time_seconds_total",
         "powerprint_job_embodied_emissions_grams_total",
         "powerprint_job_emissions_grams_total",
         "powerprint_job_energy_joules_total",
@@ -209,6 +214,8 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
     expect(after["train-a"]).toBeCloseTo(final.jobs[0].energyJoules.total, 9);
     expect(after["eval-b"]).toBeCloseTo(final.jobs[1].energyJoules.total, 9);
     expect(log.lines.filter((l) => l.level === "warn")).toEqual([]);
+    const cpu = byLabel(await prom.query("sum by (powerprint_job_id) (powerprint_job_cpu_time_total)"), "powerprint_job_id");
+    expect(cpu).toEqual({ "train-a": final.jobs[0].cpuSeconds, "eval-b": 0 });
 
     const names = await prom.metricNames();
     for (const name of [
@@ -221,6 +228,7 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
       "powerprint_job_embodied_emissions_total",
       "powerprint_job_water_total",
       "powerprint_job_phase_energy_total",
+      "powerprint_job_cpu_time_total",
       "powerprint_bucket_energy_total",
       "powerprint_grid_intensity",
       "target_info",

@@ -22,6 +22,8 @@ export interface JobSpec {
   gpuWatts?: number;
   phases?: Record<string, number>;
   intensityGramsPerKwh?: number;
+  /** CPU seconds of the job's processes. */
+  cpuSeconds?: number;
 }
 
 /** One job's totals: emissions = facility kWh × intensity; water 1.8 L/kWh of IT energy; embodied 0.01 g/J. */
@@ -43,6 +45,7 @@ export function jobTotals(spec: JobSpec, pue: number, timeMillis: number): JobTo
     deviceEnergyJoules: { gpu0: energy.gpu, cpu0: energy.cpu },
     firstSeenMillis: 0,
     lastSeenMillis: timeMillis,
+    ...(spec.cpuSeconds !== undefined ? { cpuSeconds: spec.cpuSeconds } : {}),
   };
 }
 

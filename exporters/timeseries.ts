@@ -1,0 +1,150 @@
+/**
+ * A downsampled time series of a run, for the HTML report's charts and the JSON report's
+ * `timeSeries`: power per device and per job, grid intensity, cumulative energy and emissions.
+ *
+ * It is an Exporter that reads ledger snapshots (update() after every tick), so the run only adds
+ * it to its exporters. Its size is bounded: when it holds more than `maxPoints` points it merges
+ * adjacent pairs (time-weighted averages for power and intensity, the later value for cumulative
+ * figures), so a 30-day run at 1 s ticks (2.6 million ticks) still ends with at most `maxPoints`
+ * points, each spanning about 30 days / maxPoints.
+ */
+import { z } from "zod";
+import type { Exporter } from "../src/core/contracts.js";
+import type { LedgerSnapshot } from "../src/core/types.js";
+import { millisToSeconds } from "../src/units.js";
+
+/** Default bound on the number of points (a 30-day run: one point per ~22 min at most). */
+export const DEFAULT_MAX_POINTS = 2000;
+
+/** Columnar series: index i of every array is the same point. */
+export interface TimeSeries {
+  /** Number of points (length of every array). */
+  pointCount: number;
+  maxPoints: number;
+  /** End of each point since the start of the run, seconds. */
+  endSeconds: number[];
+  /** Span each point covers, seconds (points merge as the run grows: spans differ). */
+  spanSeconds: number[];
+  /** Average power per device over each point, watts (from the devices' per-interval power). */
+  devicePowerWatts: Record<string, number[]>;
+  /** Average power attributed to each job (IT, all device kinds) over each point, watts. */
+  jobPowerWatts: Record<string, number[]>;
+  /** Average grid intensity over each point, gCO2e/kWh (0 before any interval). */
+  intensityGramsPerKwh: number[];
+  /** Cumulative IT energy of the whole host (jobs + system + idle) at the end of each point, joules. */
+  cumulativeEnergyJoules: number[];
+  /** Cumulative facility energy (× PUE) at the end of each point, joules. */
+  cumulativeFacilityEnergyJoules: number[];
+  /** Cumulative operational emissions at the end of each point, grams CO2e. */
+  cumulativeEmissionsGrams: number[];
+}
+
+const series = z.array(z.number());
+/** Zod schema of TimeSeries (the JSON report's `timeSeries`). */
+export const timeSeriesSchema = z.object({
+  pointCount: z.number().int(),
+  maxPoints: z.number().int(),
+  endSeconds: series,
+  spanSeconds: series,
+  devicePowerWatts: z.record(z.string(), series),
+  jobPowerWatts: z.record(z.string(), series),
+  intensityGramsPerKwh: series,
+  cumulativeEnergyJoules: series,
+  cumulativeFacilityEnergyJoules: series,
+  cumulativeEmissionsGrams: series,
+});
+
+interface Point {
+  endMillis: number;
+  spanMillis: number;
+  device: Map<string, number>;
+  job: Map<string, number>;
+  intensity: number;
+  energy: number;
+  facility: number;
+  emissions: number;
+}
+
+/** Exporter that records a bounded, downsampled time series from ledger snapshots. */
+export class TimeSeriesRecorder implements Exporter {
+  readonly id = "timeseries";
+  private points: Point[] = [];
+  private startMillis?: number;
+  private lastMillis?: number;
+
+  constructor(private readonly maxPoints = DEFAULT_MAX_POINTS) {
+    if (!Number.isInteger(maxPoints) || maxPoints < 2) throw new RangeError("maxPoints must be an integer >= 2");
+  }
+
+  update(s: LedgerSnapshot): void {
+    this.startMillis ??= s.startMillis;
+    const previous = this.lastMillis ?? s.startMillis;
+    // A snapshot that adds no time (the first tick, or a repeated final one) carries no interval.
+    if (s.timeMillis <= previous) return;
+    this.lastMillis = s.timeMillis;
+    const all = [...s.jobs, s.buckets.system, s.buckets.idle];
+    this.points.push({
+      endMillis: s.timeMillis,
+      spanMillis: s.timeMillis - previous,
+      device: new Map(s.devices.map((d) => [d.id, d.lastPowerWatts])),
+      job: new Map(s.jobs.map((j) => [j.id, j.lastPowerWatts.total])),
+      intensity: s.grid?.intensityGramsPerKwh ?? 0,
+      energy: all.reduce((a, t) => a + t.energyJoules.total, 0),
+      facility: all.reduce((a, t) => a + t.facilityEnergyJoules, 0),
+      emissions: all.reduce((a, t) => a + t.emissionsGrams, 0),
+    });
+    if (this.points.length > this.maxPoints) this.halve();
+  }
+
+  async shutdown(final: LedgerSnapshot): Promise<void> {
+    this.update(final);
+  }
+
+  /** The series so far (a copy). */
+  series(): TimeSeries {
+    const deviceIds = [...new Set(this.points.flatMap((p) => [...p.device.keys()]))];
+    const jobIds = [...new Set(this.points.flatMap((p) => [...p.job.keys()]))];
+    const start = this.startMillis ?? 0;
+    return {
+      pointCount: this.points.length,
+      maxPoints: this.maxPoints,
+      endSeconds: this.points.map((p) => millisToSeconds(p.endMillis - start)),
+      spanSeconds: this.points.map((p) => millisToSeconds(p.spanMillis)),
+      devicePowerWatts: Object.fromEntries(deviceIds.map((id) => [id, this.points.map((p) => p.device.get(id) ?? 0)])),
+      jobPowerWatts: Object.fromEntries(jobIds.map((id) => [id, this.points.map((p) => p.job.get(id) ?? 0)])),
+      intensityGramsPerKwh: this.points.map((p) => p.intensity),
+      cumulativeEnergyJoules: this.points.map((p) => p.energy),
+      cumulativeFacilityEnergyJoules: this.points.map((p) => p.facility),
+      cumulativeEmissionsGrams: this.points.map((p) => p.emissions),
+    };
+  }
+
+  /** Merges adjacent pairs: the count halves, so merging costs O(1) per update amortised. */
+  private halve(): void {
+    const merged: Point[] = [];
+    for (let i = 0; i < this.points.length; i += 2) {
+      const a = this.points[i];
+      const b = this.points[i + 1];
+      merged.push(b ? mergePoints(a, b) : a);
+    }
+    this.points = merged;
+  }
+}
+
+/** Time-weighted average of gauges; cumulative figures are the later point's. */
+function mergePoints(a: Point, b: Point): Point {
+  const span = a.spanMillis + b.spanMillis;
+  const avg = (x: number, y: number) => (x * a.spanMillis + y * b.spanMillis) / span;
+  const mergeMap = (x: Map<string, number>, y: Map<string, number>) =>
+    new Map([...new Set([...x.keys(), ...y.keys()])].map((k) => [k, avg(x.get(k) ?? 0, y.get(k) ?? 0)]));
+  return {
+    endMillis: b.endMillis,
+    spanMillis: span,
+    device: mergeMap(a.device, b.device),
+    job: mergeMap(a.job, b.job),
+    intensity: avg(a.intensity, b.intensity),
+    energy: b.energy,
+    facility: b.facility,
+    emissions: b.emissions,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * `powerprint report FILES... [--group-by TAG] [--html F] [--csv F] [--json F]`: reads JSON reports
+ * (schema v1) and
+ * - merges the reports of one job id from several nodes (a multi-node job): energy, facility
+ *   energy, emissions, embodied, water, cost, CPU seconds and per-phase energy are summed; the
+ *   window is the union (earliest start to latest end); devices keep their ids prefixed with the
+ *   node (`n1:gpu0`);
+ * - with --group-by TAG, totals per value of that tag over all jobs (`--tag experiment=lr-sweep` on
+ *   every run of a sweep: `--group-by experiment` gives the sweep's whole footprint, failed runs
+ *   included).
+ * A file that is not a v1 report: exit 2 naming it. The time series of several files is not merged
+ * (their clocks and devices differ): the merged report has one only when one file was given.
+ */
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { groupByTag, mergeReports, type MergedReport } from "./report-merge.js";
+import { reportSchemaV1, checkReportPath, writeJsonAtomic, type ReportV1 } from "../../exporters/report-json.js";
+import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
+import { formatSummary } from "../../exporters/summary.js";
+import { UsageError, errorMessage } from "../errors.js";
+import { formatEnergy, formatGrams, formatLiters, formatPlain, formatSi } from "../units.js";
+
+interface ReportFlags {
+  groupBy?: string;
+  html?: string;
+  csv?: string;
+  json?: string;
+}
+
+/** Reads and validates one report file (UsageError naming the file). */
+export function readReportFile(file: string): ReportV1 & Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(file, `not a readable JSON report: ${errorMessage(err).split("\n")[0]}`, { cause: err });
+  }
+  const parsed = reportSchemaV1.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(file, `not a powerprint v1 report: ${issue.path.join(".") || "(top)"}: ${issue.message}`);
+  }
+  // Keep fields newer than this schema (per-phase stats) for merging; the schema checked the rest.
+  const jobsRaw = (raw as { jobs: Record<string, unknown>[] }).jobs;
+  return { ...parsed.data, jobs: parsed.data.jobs.map((j, i) => ({ ...jobsRaw[i], ...j })) } as ReportV1 & Record<string, unknown>;
+}
+
+/** `powerprint report` */
+export function registerReportCommand(program: Command): void {
+  program
+    .command("report")
+    .summary("merge reports of one job from several nodes, and total a sweep per tag")
+    .argument("<files...>", "JSON reports (powerprint run/simulate --report)")
+    .option("--group-by <tag>", "totals per value of this job tag, e.g. experiment (set with --tag experiment=NAME)")
+    .option("--json <file>", "write the merged report (with `groups`) to FILE")
+    .option("--csv <file>", "append the merged jobs to FILE (CodeCarbon columns first)")
+    .option("--html <file>", "write the merged HTML report to FILE")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ powerprint report node0.json node1.json --json job.json
+  $ powerprint report runs/*.json --group-by experiment --csv sweep.csv`,
+    )
+    .action(async (files: string[], flags: ReportFlags) => {
+      for (const [flag, path] of [["--json", flags.json], ["--csv", flags.csv], ["--html", flags.html]] as const) if (path !== undefined) checkReportPath(path, flag);
+      if (flags.csv !== undefined) checkCsvPath(flags.csv);
+      if (flags.groupBy !== undefined && flags.groupBy.trim() === "") throw new UsageError("--group-by", "give a tag name, e.g. --group-by experiment");
+      const reports = files.map(readReportFile);
+      const merged = mergeReports(reports);
+      const groups = flags.groupBy !== undefined ? groupByTag(merged, flags.groupBy) : undefined;
+      const out: MergedReport = groups ? { ...merged, groups } : merged;
+      if (flags.json !== undefined) writeJsonAtomic(flags.json, out);
+      if (flags.csv !== undefined) appendCsv(flags.csv, out);
+      if (flags.html !== undefined) {
+        const { writeHtmlReport } = await import("../../exporters/report-html.js");
+        writeHtmlReport(flags.html, out);
+      }
+      const lines = [formatSummary(out), `merged ${files.length} report(s) into ${out.jobs.length} job(s)`];
+      if (groups) {
+        lines.push(`totals by ${flags.groupBy}:`);
+        for (const g of groups) {
+          lines.push(
+            `  ${g.value}: ${g.jobs.length} job(s), ${formatEnergy(g.facilityEnergyJoules)} facility, ${formatGrams(g.emissionsGrams)} CO2e, ` +
+              `${formatGrams(g.embodiedEmissionsGrams)} embodied, ${formatLiters(g.waterLiters)} water, ${formatPlain(g.cost)} cost, ${formatSi(g.cpuSeconds, "s")} CPU`,
+          );
+        }
+      }
+      process.stdout.write(lines.join("\n") + "\n");
+    });
+}

@@ -1,0 +1,154 @@
+/**
+ * Energy and emissions budgets of a run (`--max-energy 5kWh`, `--max-emissions 2kg`,
+ * `--on-budget warn|stop`), as CI gates.
+ *
+ * The watcher is an Exporter-shaped observer: it reads ledger snapshots after every tick, compares
+ * the job's facility energy (IT × PUE: what the site pays for) and operational emissions with the
+ * limits, records each budget the first time it is crossed (when, by how much), warns once, and
+ * with `stop` calls the stop callback once. The run then SIGTERMs the job (SIGKILL after --grace)
+ * and exits with BUDGET_EXIT_CODE.
+ */
+import { z } from "zod";
+import type { Exporter, Logger } from "../core/contracts.js";
+import type { JobTotals, LedgerSnapshot } from "../core/types.js";
+import { UsageError } from "../errors.js";
+import { formatEnergy, formatGrams, parseEnergyJoules, parseMassGrams } from "../units.js";
+
+/**
+ * powerprint's exit code when `--on-budget stop` stopped the job. 86 lies outside the BSD
+ * sysexits range (64-78, which some tools give meanings such as "retry later"), below 126/127
+ * (not executable / not found) and below 128 + n (killed by signal n), so CI can tell it apart.
+ */
+export const BUDGET_EXIT_CODE = 86;
+
+export type BudgetName = "max-energy" | "max-emissions";
+export type BudgetAction = "warn" | "stop";
+
+/** Validated budget flags. */
+export interface BudgetConfig {
+  /** Limit on the job's facility energy, joules. */
+  maxFacilityEnergyJoules?: number;
+  /** Limit on the job's operational emissions, grams CO2e. */
+  maxEmissionsGrams?: number;
+  onBudget: BudgetAction;
+}
+
+/** The budget part of the JSON report. */
+export const budgetReportSchema = z.object({
+  onBudget: z.enum(["warn", "stop"]),
+  limits: z.object({ facilityEnergyJoules: z.number().optional(), emissionsGrams: z.number().optional() }),
+  crossed: z.array(
+    z.object({
+      budget: z.enum(["max-energy", "max-emissions"]),
+      /** The limit, in the unit of `quantity` (joules of facility energy or grams CO2e). */
+      limit: z.number(),
+      /** The job's value at the first tick at or over the limit. */
+      value: z.number(),
+      quantity: z.enum(["facilityEnergyJoules", "emissionsGrams"]),
+      at: z.string(),
+      afterSeconds: z.number(),
+      action: z.enum(["warned", "stopped"]),
+    }),
+  ),
+});
+export type BudgetReport = z.infer<typeof budgetReportSchema>;
+
+/** Flags as commander parses them. */
+export interface BudgetFlags {
+  maxEnergy?: string;
+  maxEmissions?: string;
+  onBudget?: string;
+}
+
+/** Validates the budget flags once (UsageError naming the flag). Undefined: no budget set. */
+export function parseBudgetFlags(f: BudgetFlags): BudgetConfig | undefined {
+  const onBudget = f.onBudget ?? "warn";
+  if (onBudget !== "warn" && onBudget !== "stop") throw new UsageError("--on-budget", `'${onBudget}' is not a choice: use warn or stop`);
+  let maxFacilityEnergyJoules: number | undefined;
+  let maxEmissionsGrams: number | undefined;
+  if (f.maxEnergy !== undefined) {
+    maxFacilityEnergyJoules = parseEnergyJoules(f.maxEnergy);
+    if (maxFacilityEnergyJoules === undefined) throw new UsageError("--max-energy", `'${f.maxEnergy}' is not an energy: give a positive number with its unit, e.g. 5kWh, 500Wh, 2MJ`);
+  }
+  if (f.maxEmissions !== undefined) {
+    maxEmissionsGrams = parseMassGrams(f.maxEmissions);
+    if (maxEmissionsGrams === undefined) throw new UsageError("--max-emissions", `'${f.maxEmissions}' is not a mass of CO2e: give a positive number with its unit, e.g. 2kg, 500g, 1t`);
+  }
+  if (maxFacilityEnergyJoules === undefined && maxEmissionsGrams === undefined) {
+    if (f.onBudget !== undefined) throw new UsageError("--on-budget", "needs a budget: add --max-energy or --max-emissions");
+    return undefined;
+  }
+  return { maxFacilityEnergyJoules, maxEmissionsGrams, onBudget };
+}
+
+/** Watches snapshots for budget crossings. */
+export class BudgetWatcher implements Exporter {
+  readonly id = "budget";
+  private readonly crossings: BudgetReport["crossed"] = [];
+  private stopCalled = false;
+
+  /**
+   * @param jobId the job whose totals count; undefined: the sum over all jobs.
+   * @param onStop called once, at the first crossing, when onBudget is "stop".
+   */
+  constructor(
+    private readonly config: BudgetConfig,
+    private readonly o: { jobId?: string; log: Logger; onStop?: (crossing: BudgetReport["crossed"][number]) => void },
+  ) {}
+
+  /** True once a budget was crossed with onBudget "stop" (the run exits with BUDGET_EXIT_CODE). */
+  get stopped(): boolean {
+    return this.stopCalled;
+  }
+
+  update(s: LedgerSnapshot): void {
+    const jobs = this.o.jobId === undefined ? s.jobs : s.jobs.filter((j) => j.id === this.o.jobId);
+    const sum = (f: (t: JobTotals) => number) => jobs.reduce((a, t) => a + f(t), 0);
+    this.check(s, "max-energy", "facilityEnergyJoules", this.config.maxFacilityEnergyJoules, sum((t) => t.facilityEnergyJoules), formatEnergy);
+    this.check(s, "max-emissions", "emissionsGrams", this.config.maxEmissionsGrams, sum((t) => t.emissionsGrams), formatGrams);
+  }
+
+  async shutdown(final: LedgerSnapshot): Promise<void> {
+    this.update(final);
+  }
+
+  /** The report's `budget` section. */
+  report(): BudgetReport {
+    return {
+      onBudget: this.config.onBudget,
+      limits: {
+        ...(this.config.maxFacilityEnergyJoules !== undefined ? { facilityEnergyJoules: this.config.maxFacilityEnergyJoules } : {}),
+        ...(this.config.maxEmissionsGrams !== undefined ? { emissionsGrams: this.config.maxEmissionsGrams } : {}),
+      },
+      crossed: this.crossings.map((c) => ({ ...c })),
+    };
+  }
+
+  private check(
+    s: LedgerSnapshot,
+    budget: BudgetName,
+    quantity: "facilityEnergyJoules" | "emissionsGrams",
+    limit: number | undefined,
+    value: number,
+    format: (v: number) => string,
+  ): void {
+    if (limit === undefined || value < limit || this.crossings.some((c) => c.budget === budget)) return;
+    const stop = this.config.onBudget === "stop" && !this.stopCalled;
+    const crossing = {
+      budget,
+      limit,
+      value,
+      quantity,
+      at: new Date(s.timeMillis).toISOString(),
+      afterSeconds: (s.timeMillis - s.startMillis) / 1000,
+      action: stop ? ("stopped" as const) : ("warned" as const),
+    };
+    this.crossings.push(crossing);
+    const what = budget === "max-energy" ? "facility energy" : "emissions";
+    this.o.log.warn(`budget --${budget} ${format(limit)} crossed: ${what} ${format(value)} after ${crossing.afterSeconds.toFixed(1)} s${stop ? "; stopping the job" : ""}`);
+    if (stop) {
+      this.stopCalled = true;
+      this.o.onStop?.(crossing);
+    }
+  }
+}

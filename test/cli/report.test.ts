@@ -1,0 +1,76 @@
+// `powerprint report`: two nodes' reports of one job id merge into sums over a union window;
+// --group-by totals per tag value; a bad file exits 2 naming it.
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../helpers/cli.js";
+import { reportSchemaV1, type ReportV1 } from "../../exporters/report-json.js";
+
+const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");
+const read = (f: string) => reportSchemaV1.parse(JSON.parse(readFileSync(f, "utf8")));
+
+/** A real simulated-device run of a CPU burner as job JOB on "a node" (one run per node). */
+async function nodeRun(dir: string, name: string, args: string[]): Promise<ReportV1> {
+  const report = join(dir, `${name}.json`);
+  const burn = "const t = Date.now(); while (Date.now() - t < 400) {}";
+  const r = await runCli(["run", "--sim", scenario, "--interval", "100ms", "-q", "--report", report, ...args, "--", process.execPath, "-e", burn]);
+  expect(r.code, r.stderr).toBe(0);
+  return read(report);
+}
+
+describe("powerprint report", () => {
+  it("merges two nodes' reports of one job id: sums, union window; --group-by totals per tag", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-report-"));
+    const a = await nodeRun(dir, "node0", ["--job-id", "ddp-1", "--tag", "experiment=lr-sweep"]);
+    const b = await nodeRun(dir, "node1", ["--job-id", "ddp-1", "--tag", "experiment=lr-sweep"]);
+    const c = await nodeRun(dir, "other", ["--job-id", "lr-0.3", "--tag", "experiment=lr-sweep"]);
+    const d = await nodeRun(dir, "base", ["--job-id", "baseline", "--tag", "experiment=baseline"]);
+    const out = join(dir, "merged.json");
+    const r = await runCli(["report", join(dir, "node0.json"), join(dir, "node1.json"), join(dir, "other.json"), join(dir, "base.json"), "--group-by", "experiment", "--json", out]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(out, "utf8"));
+    reportSchemaV1.parse(m); // still a v1 report
+    const ja = a.jobs.find((j) => j.id === "ddp-1")!;
+    const jb = b.jobs.find((j) => j.id === "ddp-1")!;
+    const jm = m.jobs.find((j: { id: string }) => j.id === "ddp-1");
+    expect(m.jobs.filter((j: { id: string }) => j.id === "ddp-1")).toHaveLength(1);
+    for (const k of ["cpu", "gpu", "memory", "total"] as const) expect(jm.energyJoules[k]).toBeCloseTo(ja.energyJoules[k] + jb.energyJoules[k], 9);
+    expect(jm.facilityEnergyJoules).toBeCloseTo(ja.facilityEnergyJoules + jb.facilityEnergyJoules, 9);
+    expect(jm.emissionsGrams).toBeCloseTo(ja.emissionsGrams + jb.emissionsGrams, 12);
+    expect(jm.waterLiters).toBeCloseTo(ja.waterLiters + jb.waterLiters, 12);
+    expect(jm.cpuSeconds).toBeCloseTo(ja.cpuSeconds + jb.cpuSeconds, 9);
+    expect(Object.keys(jm.deviceEnergyJoules).sort()).toEqual(["n0:cpu0", "n0:gpu0", "n1:cpu0", "n1:gpu0"].filter((k) => k in jm.deviceEnergyJoules).sort());
+    expect(m.startedAt).toBe(a.startedAt);
+    expect(m.endedAt).toBe(d.endedAt);
+    expect(m.durationSeconds).toBeCloseTo((Date.parse(d.endedAt) - Date.parse(a.startedAt)) / 1000, 6);
+    expect(m.devices.map((x: { id: string }) => x.id)).toContain("n1:gpu0");
+
+    const sweep = m.groups.find((g: { value: string }) => g.value === "lr-sweep");
+    const jc = c.jobs.find((j) => j.id === "lr-0.3")!;
+    expect(sweep.jobs.sort()).toEqual(["ddp-1", "lr-0.3"]);
+    expect(sweep.facilityEnergyJoules).toBeCloseTo(ja.facilityEnergyJoules + jb.facilityEnergyJoules + jc.facilityEnergyJoules, 9);
+    expect(sweep.emissionsGrams).toBeCloseTo(ja.emissionsGrams + jb.emissionsGrams + jc.emissionsGrams, 12);
+    const base = m.groups.find((g: { value: string }) => g.value === "baseline");
+    expect(base.facilityEnergyJoules).toBeCloseTo(d.jobs.find((j) => j.id === "baseline")!.facilityEnergyJoules, 9);
+    expect(r.stdout).toMatch(/totals by experiment:\n/);
+    expect(r.stdout).toMatch(/^  lr-sweep: 2 job\(s\), /m);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it("a bad file: exit 2 naming the file, nothing written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-report-"));
+    const bad = join(dir, "bad.json");
+    const notReport = join(dir, "other.json");
+    writeFileSync(bad, "{ not json");
+    writeFileSync(notReport, JSON.stringify({ schemaVersion: 1, hello: true }));
+    const out = join(dir, "m.json");
+    for (const f of [bad, notReport, join(dir, "missing.json")]) {
+      const r = await runCli(["report", f, "--json", out]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`powerprint: ${f}: not a`);
+    }
+    expect(() => readFileSync(out)).toThrow();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

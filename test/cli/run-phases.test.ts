@@ -1,0 +1,77 @@
+/**
+ * Issue 11 item 1 / issue 9 row "energy before the first mark", end to end: a real command writes
+ * marks with cumulative counters to $POWERPRINT_MARKS under `run --sim`; the report's phases start
+ * with "(before first mark)", sum to the job, carry the work done in each phase (from the
+ * counters the command wrote), and per-unit figures equal phase energy / work. Phase names equal
+ * to Object.prototype keys are ordinary phases.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../helpers/cli.js";
+import { reportSchemaV1 } from "../../exporters/report-json.js";
+
+const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A training-loop stand-in: each mark, then 300 ms of work (sleep), then the next. */
+function loop(marks: object[]): string {
+  return `const fs = require("fs"); const marks = ${JSON.stringify(marks)};
+let i = 0; const next = () => { if (i === marks.length) return; fs.appendFileSync(process.env.POWERPRINT_MARKS, JSON.stringify(marks[i++]) + "\\n"); setTimeout(next, 300); }; next();`;
+}
+
+async function runMarks(marks: object[]) {
+  const dir = mkdtempSync(join(tmpdir(), "pp-phases-"));
+  dirs.push(dir);
+  const report = join(dir, "r.json");
+  const r = await runCli(["run", "--sim", scenario, "--interval", "100ms", "--job-id", "loop", "--report", report, "--", process.execPath, "-e", loop(marks)], { timeoutMillis: 60_000 });
+  expect(r.code, r.stderr).toBe(0);
+  const raw = JSON.parse(readFileSync(report, "utf8")) as { jobs: { id: string; phaseEnergyJoules: Record<string, unknown> }[] };
+  const rep = reportSchemaV1.parse(raw);
+  return { r, job: rep.jobs.find((j) => j.id === "loop")!, rawJob: raw.jobs.find((j) => j.id === "loop")! };
+}
+
+describe("run: phases from marks with counters", () => {
+  it("(before first mark) first; phases sum to the job; per-phase work from the cumulative counters; J/sample = phase energy / samples", async () => {
+    const { r, job } = await runMarks([
+      { phase: "train", step: 0, samples: 0, tokens: 0 },
+      { phase: "train", step: 10, samples: 320, tokens: 163840 },
+      { phase: "eval", step: 20, samples: 640, tokens: 327680 },
+      { phase: "eval", samples: 700 },
+    ]);
+    const phases = job.phases!;
+    expect(phases.map((p) => p.name)).toEqual(["(before first mark)", "train", "eval"]);
+    const sum = phases.reduce((a, p) => a + p.energyJoules, 0);
+    expect(Math.abs(sum - job.energyJoules.total)).toBeLessThanOrEqual(1e-9 * Math.max(1, job.energyJoules.total));
+    expect(phases.reduce((a, p) => a + p.emissionsGrams, 0)).toBeCloseTo(job.emissionsGrams, 9);
+    // Counts as the loop wrote them: what each counter moved between marks belongs to the phase before.
+    const [before, train, evalPhase] = phases;
+    expect([before.samples, before.steps, before.tokens]).toEqual([0, 0, 0]);
+    expect([train.samples, train.steps, train.tokens]).toEqual([640, 20, 327680]);
+    expect([evalPhase.samples, evalPhase.steps, evalPhase.tokens]).toEqual([60, 0, 0]);
+    for (const p of phases) {
+      expect(p.joulesPerSample).toBe(p.samples ? p.energyJoules / p.samples : null);
+      expect(p.joulesPerToken).toBe(p.tokens ? p.energyJoules / p.tokens : null);
+    }
+    expect(job.samples).toBe(700);
+    expect(job.joulesPerSample).toBeCloseTo(job.energyJoules.total / 700, 12);
+    // The summary has the phases (one row each).
+    const summary = r.stderr.slice(r.stderr.indexOf("powerprint summary"));
+    expect(summary.split("\n").some((l) => l.includes("(before first mark)"))).toBe(true);
+    expect(summary.split("\n").some((l) => /\btrain\b/.test(l) && l.includes("640"))).toBe(true);
+  });
+
+  it("phases named constructor and __proto__: finite totals, own keys in the report", async () => {
+    const { job, rawJob } = await runMarks([{ phase: "constructor" }, { phase: "__proto__" }]);
+    expect(job.phases!.map((p) => p.name)).toEqual(["(before first mark)", "constructor", "__proto__"]);
+    for (const p of job.phases!) expect(Number.isFinite(p.energyJoules), p.name).toBe(true);
+    expect(Number.isFinite(job.energyJoules.total)).toBe(true);
+    expect(Object.hasOwn(rawJob.phaseEnergyJoules, "constructor")).toBe(true);
+    expect(typeof rawJob.phaseEnergyJoules.constructor).toBe("number");
+    expect(Object.hasOwn(rawJob.phaseEnergyJoules, "__proto__")).toBe(true);
+  });
+});
