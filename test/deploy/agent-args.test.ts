@@ -6,7 +6,8 @@
  *
  * What the kubelet would do is emulated, nothing else is changed:
  * - env `valueFrom.fieldRef` gets a fake pod's values; `$(VAR)` in args is expanded from the env;
- * - every volumeMount is materialised under a temporary root: downwardAPI items as files,
+ * - every volumeMount is materialised under a temporary root (the training container's marks file,
+ *   on the shared emptyDir, is the sidecar's --marks: the test writes a mark there as it would): downwardAPI items as files,
  *   emptyDir and writable hostPath as empty directories, read-only hostPath (the host's /proc and
  *   /sys) as links to this machine's; any arg or env value that is a mount path, below one, or a
  *   parent of one (--proc-root /host) is moved under that root;
@@ -153,9 +154,25 @@ describe.skipIf(skip)("the manifests' agent containers run", () => {
     const { spec, container } = agentContainer(kustomize(join(kubernetesDir, "sidecar")).find((o) => o.kind === "Job")!);
     const p = await prepare(spec, container, { "http://otel-collector.powerprint.svc:4318": `${vm.baseUrl}/opentelemetry` });
     expect(p.args.slice(0, 3)).toEqual(["agent", "--mode", "pod"]);
-    const r = await runUntilReady(p, probeOf(container, p, "startupProbe"), async () => {
+    // The training container's POWERPRINT_MARKS is the sidecar's --marks (one file, shared emptyDir).
+    const marks = p.args[p.args.indexOf("--marks") + 1];
+    const train = (spec.containers ?? []).find((c) => c.name === "train");
+    expect(join(p.root, train?.env?.find((e) => e.name === "POWERPRINT_MARKS")?.value ?? "?")).toBe(marks);
+    const health = probeOf(container, p, "startupProbe");
+    const r = await runUntilReady(p, health, async () => {
       const live = container.livenessProbe?.httpGet;
-      expect((await fetch(`http://127.0.0.1:${probeOf(container, p, "startupProbe").port}${live?.path}`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${health.port}${live?.path}`)).status).toBe(200);
+      // Training starts once the startup probe passed: it opens a phase; wait for a sample taken
+      // more than one interval after it (the agent's /jobs carries the snapshot's time).
+      const markedAt = Date.now();
+      writeFileSync(marks, `${JSON.stringify({ phase: "train", step: 0 })}\n`, { flag: "a" });
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const jobs = (await (await fetch(`http://127.0.0.1:${health.port}/jobs`)).json()) as { timeMillis: number };
+        if (jobs.timeMillis > markedAt + 1500) break;
+        if (Date.now() > deadline) throw new Error("no sample after the mark within 30 s");
+        await new Promise((res) => setTimeout(res, 200));
+      }
     });
     expect(r.code, r.stderr).toBe(0);
     // --state-file: the checkpoint is in the state emptyDir.
@@ -165,6 +182,11 @@ describe.skipIf(skip)("the manifests' agent containers run", () => {
     // --otlp and --podinfo-dir: the final export carries the pod named by the downward API.
     const series = await vm.query(`sum by (k8s_pod_name, k8s_namespace_name) (powerprint_job_energy_joules_total{k8s_pod_name="${pod["metadata.name"]}"})`);
     expect(series.map((s) => s.metric)).toEqual([{ k8s_pod_name: pod["metadata.name"], k8s_namespace_name: pod["metadata.namespace"] }]);
+    // --marks: the phase the training container opened has energy.
+    const phase = await vm.query(`sum by (powerprint_phase) (powerprint_job_phase_energy_joules_total{k8s_pod_name="${pod["metadata.name"]}"})`);
+    const byPhase = Object.fromEntries(phase.map((s) => [s.metric.powerprint_phase, s.value]));
+    expect(Object.keys(byPhase).sort()).toEqual(["(before first mark)", "train"]);
+    expect(byPhase.train).toBeGreaterThan(0);
   }, 120_000);
 
   test("node agent (node mode): host roots, kubelet, /metrics and readiness as the DaemonSet says", async () => {
