@@ -15,6 +15,18 @@ interface Contribution {
   end: number;
 }
 
+/** The scenario's processes as parallel arrays; jobIndex −1: in no job. */
+export interface ProcessTable {
+  pids: number[];
+  starts: Float64Array;
+  /** Infinity: never ends. */
+  ends: Float64Array;
+  cpu: (CompiledSeries | undefined)[];
+  /** ∫ of the CPU series from its first point to the process's start. */
+  cpuAtStart: Float64Array;
+  jobIndex: Int32Array;
+}
+
 /**
  * A sum of alive processes' series, times `scale` (busy cores / all cores for CPUs and memory; the
  * sum of shares for one GPU), evaluated once per tick whatever the number of devices reading it.
@@ -150,6 +162,7 @@ export class SimWorld {
   private readonly cpuSum: UsageSum;
   private readonly gpuSums = new Map<string, UsageSum>();
   private readonly gpuParts = new Map<string, { pid: number; part: Contribution }[]>();
+  private table: ProcessTable | undefined;
 
   constructor(
     readonly scenario: Scenario,
@@ -186,6 +199,25 @@ export class SimWorld {
     }
     this.cpuSum = new UsageSum(cpuParts, this.totalCores > 0 ? 1 / this.totalCores : 0);
     for (const [gpu, list] of this.gpuParts) this.gpuSums.set(gpu, new UsageSum(list.map((x) => x.part), 1));
+  }
+
+  /** The processes as parallel arrays (the process source's per-tick loop), in scenario order. */
+  processTable(): ProcessTable {
+    if (this.table) return this.table;
+    const ps = this.scenario.processes;
+    const jobIndex = new Map(this.jobIds.map((j, i) => [j, i]));
+    this.table = {
+      pids: ps.map((p) => p.pid),
+      starts: Float64Array.from(ps, (p) => p.startSeconds),
+      ends: Float64Array.from(ps, (p) => p.endSeconds ?? Infinity),
+      cpu: ps.map((p) => this.cpuSeries.get(p.pid)),
+      cpuAtStart: Float64Array.from(ps, (p) => this.cpuAtStart.get(p.pid) ?? 0),
+      jobIndex: Int32Array.from(ps, (p) => {
+        const job = this.jobOf.get(p.pid);
+        return job !== undefined ? jobIndex.get(job)! : -1;
+      }),
+    };
+    return this.table;
   }
 
   secondsAt(epochMillis: number): number {
@@ -345,23 +377,33 @@ export class SimProcessSource implements ProcessSource {
 
   sample(): ProcessSample {
     const t = this.world.secondsAt(this.nowMillis());
-    const jobCpuSeconds = new Map<string, number>();
+    const table = this.world.processTable();
+    const jobs = this.world.jobs();
+    const jobCpu = new Float64Array(jobs.length);
+    const jobCount = new Uint32Array(jobs.length);
     const members = new Map<number, string>();
-    const jobProcessCount = new Map<string, number>();
     let busy = 0;
-    for (const job of this.world.jobs()) jobCpuSeconds.set(job, 0);
-    for (const p of this.world.scenario.processes) {
-      const cpu = this.world.processCpuSeconds(p, t);
+    for (let i = 0; i < table.pids.length; i++) {
+      const series = table.cpu[i];
+      const start = table.starts[i];
+      const end = Math.min(t, table.ends[i]);
+      const cpu = series && end > start ? series.cumulative(end) - table.cpuAtStart[i] : 0;
       busy += cpu;
-      const job = this.world.jobOfPid(p.pid);
-      if (job) {
-        jobCpuSeconds.set(job, (jobCpuSeconds.get(job) ?? 0) + cpu);
-        if (this.world.alive(p, t)) {
-          members.set(p.pid, job);
-          jobProcessCount.set(job, (jobProcessCount.get(job) ?? 0) + 1);
+      const j = table.jobIndex[i];
+      if (j >= 0) {
+        jobCpu[j] += cpu;
+        if (t >= start && t < table.ends[i]) {
+          members.set(table.pids[i], jobs[j]);
+          jobCount[j]++;
         }
       }
     }
+    const jobCpuSeconds = new Map<string, number>();
+    const jobProcessCount = new Map<string, number>();
+    jobs.forEach((job, j) => {
+      jobCpuSeconds.set(job, jobCpu[j]);
+      if (jobCount[j] > 0) jobProcessCount.set(job, jobCount[j]);
+    });
     return {
       jobCpuSeconds,
       hostBusyCpuSeconds: busy,
