@@ -31,6 +31,8 @@ const device = z
     /** Index as CUDA_VISIBLE_DEVICES names it (GPUs). */
     index: z.number().int().min(0).optional(),
     uuid: z.string().optional(),
+    /** Memory devices: installed bytes. With it, the static part of memory energy is split by processes' rssBytes. */
+    memoryBytes: z.number().positive("must be > 0 bytes").optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -47,6 +49,8 @@ const processSpec = z
     endSeconds: z.number().min(0).optional(),
     cpu: nonNegativeSeries.optional(),
     gpu: z.record(z.string(), nonNegativeSeries).optional(),
+    /** Resident memory over time, bytes (default 0). */
+    rssBytes: nonNegativeSeries.optional(),
   })
   .strict();
 
@@ -71,6 +75,7 @@ export const scenarioSchema = z
       if (ids.has(d.id)) ctx.addIssue({ code: "custom", message: `duplicate device id '${d.id}'`, path: ["devices", i, "id"] });
       ids.add(d.id);
       if (d.kind === "cpu" && d.cores === undefined) ctx.addIssue({ code: "custom", message: "cpu devices need 'cores'", path: ["devices", i, "cores"] });
+      if (d.kind !== "memory" && d.memoryBytes !== undefined) ctx.addIssue({ code: "custom", message: "applies to memory devices only", path: ["devices", i, "memoryBytes"] });
     });
     const pids = new Set<number>();
     s.processes.forEach((p, i) => {

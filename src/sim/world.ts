@@ -25,6 +25,8 @@ export interface ProcessTable {
   /** ∫ of the CPU series from its first point to the process's start. */
   cpuAtStart: Float64Array;
   jobIndex: Int32Array;
+  /** Resident memory series, bytes (undefined: holds none). */
+  rss: (CompiledSeries | undefined)[];
 }
 
 /**
@@ -216,8 +218,18 @@ export class SimWorld {
         const job = this.jobOf.get(p.pid);
         return job !== undefined ? jobIndex.get(job)! : -1;
       }),
+      rss: ps.map((p) => (p.rssBytes ? new CompiledSeries(p.rssBytes) : undefined)),
     };
     return this.table;
+  }
+
+  /**
+   * Installed memory, bytes: Σ memoryBytes of the memory devices; undefined when none sets it (then
+   * memory energy is split by CPU seconds only, as before resident memory was simulated).
+   */
+  get memoryBytes(): number | undefined {
+    const withSize = this.scenario.devices.filter((d) => d.kind === "memory" && d.memoryBytes !== undefined);
+    return withSize.length > 0 ? withSize.reduce((s, d) => s + d.memoryBytes!, 0) : undefined;
   }
 
   secondsAt(epochMillis: number): number {
@@ -382,6 +394,9 @@ export class SimProcessSource implements ProcessSource {
     const jobCpu = new Float64Array(jobs.length);
     const jobCount = new Uint32Array(jobs.length);
     const members = new Map<number, string>();
+    const totalMemory = this.world.memoryBytes;
+    const jobRss = totalMemory !== undefined ? new Float64Array(jobs.length) : undefined;
+    let usedMemory = 0;
     let busy = 0;
     for (let i = 0; i < table.pids.length; i++) {
       const series = table.cpu[i];
@@ -397,6 +412,13 @@ export class SimProcessSource implements ProcessSource {
           jobCount[j]++;
         }
       }
+      // Resident memory at the sample instant, like the RSS the tracker reads from /proc.
+      const rss = table.rss[i];
+      if (jobRss && rss && t >= start && t < table.ends[i]) {
+        const bytes = rss.at(t);
+        usedMemory += bytes;
+        if (j >= 0) jobRss[j] += bytes;
+      }
     }
     const jobCpuSeconds = new Map<string, number>();
     const jobProcessCount = new Map<string, number>();
@@ -404,13 +426,19 @@ export class SimProcessSource implements ProcessSource {
       jobCpuSeconds.set(job, jobCpu[j]);
       if (jobCount[j] > 0) jobProcessCount.set(job, jobCount[j]);
     });
-    return {
+    const sample: ProcessSample = {
       jobCpuSeconds,
       hostBusyCpuSeconds: busy,
       hostTotalCpuSeconds: Math.max(1, this.world.totalCores) * Math.max(0, t),
       members,
       jobProcessCount,
     };
+    if (jobRss && totalMemory !== undefined) {
+      sample.jobRssBytes = new Map(jobs.map((job, j) => [job, jobRss[j]]));
+      sample.hostUsedMemoryBytes = Math.min(totalMemory, usedMemory);
+      sample.hostTotalMemoryBytes = totalMemory;
+    }
+    return sample;
   }
 
   jobEnvironment(): Record<string, string> {
