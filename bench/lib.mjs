@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(benchDir, "..");
-export const CLI = join(repoRoot, "dist", "src", "cli", "main.js");
+/** The CLI under test: BENCH_CLI (e.g. a build of an older commit, for before/after), else this checkout's dist. */
+export const CLI = process.env.BENCH_CLI ?? join(repoRoot, "dist", "src", "cli", "main.js");
 export const quick = process.env.BENCH_QUICK === "1";
 
 /** Median, min, max, and the interquartile range of numbers. */

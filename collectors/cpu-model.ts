@@ -108,6 +108,25 @@ function tokensOf(normalized: string): string[] {
 const NUMBER = /^\d+(?:\.\d+)?$/;
 
 /**
+ * A table row whose normalized name and tokens are computed on first use: a lookup touches only
+ * the few rows that can match (see lookupTdp), so start-up does not normalize 4,899 names.
+ */
+class LazyRow implements TdpRow {
+  private norm: string | undefined;
+  private toks: string[] | undefined;
+  constructor(
+    readonly name: string,
+    readonly tdpWatts: number,
+  ) {}
+  get normalized(): string {
+    return (this.norm ??= normalizeCpuName(this.name));
+  }
+  get tokens(): string[] {
+    return (this.toks ??= tokensOf(this.normalized));
+  }
+}
+
+/**
  * Parses the TDP table CSV ("Name,TDP" header, names may be double-quoted with commas inside).
  * Rows whose TDP is not a plain number are counted in `skippedLines`, not guessed.
  */
@@ -137,8 +156,7 @@ export function parseTdpCsv(text: string): TdpTable {
       skippedLines++;
       continue;
     }
-    const normalized = normalizeCpuName(name);
-    rows.push({ name: name.trim(), tdpWatts: Number(tdpText), normalized, tokens: tokensOf(normalized) });
+    rows.push(new LazyRow(name.trim(), Number(tdpText)));
   }
   return { rows, skippedLines };
 }
@@ -182,7 +200,8 @@ function single(candidates: TdpRow[], matchKind: TdpMatch["matchKind"]): TdpMatc
 export function lookupTdp(model: string, table: TdpTable): TdpMatch | undefined {
   const normalized = normalizeCpuName(model);
   if (normalized === "") return undefined;
-  const exact = table.rows.filter((r) => r.normalized === normalized);
+  const rows = candidateRows(table.rows, tokensOf(normalized));
+  const exact = rows.filter((r) => r.normalized === normalized);
   if (exact.length > 0) {
     const best = exact.reduce((a, b) => (b.tdpWatts > a.tdpWatts ? b : a));
     const match: TdpMatch = { tdpWatts: best.tdpWatts, matchedName: best.name, matchKind: "exact" };
@@ -193,16 +212,30 @@ export function lookupTdp(model: string, table: TdpTable): TdpMatch | undefined 
   const modelSet = new Set(modelTokens);
   if (!modelTokens.some(hasDigit)) return undefined;
 
-  const contained = table.rows.filter((r) => r.tokens.some(hasDigit) && r.tokens.every((t) => modelSet.has(t)));
+  const contained = rows.filter((r) => r.tokens.some(hasDigit) && r.tokens.every((t) => modelSet.has(t)));
   if (contained.length > 0) {
     const most = Math.max(...contained.map((r) => r.tokens.length));
     return single(contained.filter((r) => r.tokens.length === most), "tokens");
   }
-  const containing = table.rows.filter((r) => {
+  const containing = rows.filter((r) => {
     const rowSet = new Set(r.tokens);
     return modelTokens.every((t) => rowSet.has(t));
   });
   return single(containing, "tokens");
+}
+
+/**
+ * The rows that can match a model with these tokens, by a substring test on the raw lower-cased
+ * name (normalizing only removes characters or turns them into spaces, so a row's token is always
+ * a substring of its raw name): every match kind needs a row holding one of the model's tokens with
+ * a digit (the "tokens" kinds) or all of its tokens (exact).
+ */
+function candidateRows(rows: readonly TdpRow[], modelTokens: readonly string[]): TdpRow[] {
+  const digitTokens = modelTokens.filter(hasDigit);
+  return rows.filter((r) => {
+    const raw = r.name.toLowerCase();
+    return digitTokens.some((t) => raw.includes(t)) || modelTokens.every((t) => raw.includes(t));
+  });
 }
 
 /**
