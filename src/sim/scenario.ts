@@ -1,6 +1,10 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { z } from "zod";
-import { parse as parseYaml } from "yaml";
+
+// yaml (~100 ms and several MiB to load) is required only when a YAML scenario is read: `run`
+// imports this module for --sim, and most runs have no scenario at all.
+const requireYaml = (): typeof import("yaml") => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 import { UsageError } from "../errors.js";
 import { isKnownZone } from "../grid/static.js";
 
@@ -123,7 +127,7 @@ export function loadScenario(path: string): Scenario {
   }
   let data: unknown;
   try {
-    data = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    data = /\.ya?ml$/i.test(path) ? requireYaml().parse(text) : JSON.parse(text);
   } catch (err) {
     throw new UsageError(`scenario ${path}`, `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
   }
