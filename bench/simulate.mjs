@@ -59,21 +59,34 @@ export async function main({ quick = process.env.BENCH_QUICK === "1", dir } = {}
     for (const seconds of [3600, 6 * 3600, 86400]) {
       const intervals = n * seconds;
       if (quick && intervals > 1e7) continue;
-      if (!quick && intervals > 2.2e8) continue; // 10,000 × 1 day: several minutes; run by hand (BENCH_SIM_ALL=1)
+      if (!quick && intervals > 1e8) continue; // 10,000 × 6 h and × 1 day: minutes; BENCH_SIM_ALL=1 adds them
       combos.push([n, seconds]);
     }
   }
-  if (process.env.BENCH_SIM_ALL === "1") combos.push([10000, 86400]);
+  if (process.env.BENCH_SIM_ALL === "1") combos.push([10000, 6 * 3600], [10000, 86400]);
   const rows = [];
   for (const [n, seconds] of combos) {
     const scenario = validateScenario(benchScenario(n, seconds));
     const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     const result = await simulate(scenario, { idlePolicy: "attribute", ledger: { pue: 1.2 }, intensity: { at: async () => ({ intensityGramsPerKwh: 300, zone: "x", source: "fixed" }) }, log });
     const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const c = process.cpuUsage(c0);
+    const cpuSeconds = (c.user + c.system) / 1e6;
     const ticks = result.stats.ticks - 1;
-    const row = { processes: n, simulatedSeconds: seconds, ticks, wallSeconds: +wallSeconds.toFixed(3), processIntervalsPerSecond: Math.round((n * ticks) / wallSeconds) };
+    // Per CPU second too: on a shared machine the wall figure measures the neighbours as well.
+    const row = {
+      processes: n,
+      simulatedSeconds: seconds,
+      ticks,
+      wallSeconds: +wallSeconds.toFixed(3),
+      cpuSeconds: +cpuSeconds.toFixed(3),
+      processIntervalsPerSecond: Math.round((n * ticks) / wallSeconds),
+      processIntervalsPerCpuSecond: Math.round((n * ticks) / cpuSeconds),
+      target: "≥ 2,000,000",
+    };
     rows.push(row);
-    process.stdout.write(`simulate ${n} processes × ${seconds} s: ${row.wallSeconds} s wall, ${(row.processIntervalsPerSecond / 1e6).toFixed(2)} M process-intervals/s\n`);
+    process.stdout.write(`simulate ${n} processes × ${seconds} s: ${row.wallSeconds} s wall, ${row.cpuSeconds} s CPU, ${(row.processIntervalsPerSecond / 1e6).toFixed(2)} M process-intervals/s wall, ${(row.processIntervalsPerCpuSecond / 1e6).toFixed(2)} M per CPU second\n`);
   }
   return { name: "simulate", rows };
 }
