@@ -114,10 +114,13 @@ describe("run: a real CPU burner on this host (modelled memory, all static)", ()
       const jobCpu = rep.jobs[0].energyJoules.cpu as number;
       const totalBytes = Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync("/proc/meminfo", "utf8"))![1]) * 1024;
       // A node process holds well under 200 MiB: its static share is below 200 MiB / MemTotal.
-      expect(jobMem / mem.energyJoules).toBeLessThan((200 * MIB) / totalBytes);
+      const memShare = jobMem / mem.energyJoules;
+      expect(memShare).toBeLessThan((200 * MIB) / totalBytes);
       expect(jobMem).toBeGreaterThan(0);
-      // The CPU split gives it a large share of the CPU, which the old rule would have copied.
-      expect(jobCpu / rep.devices.find((d: { kind: string }) => d.kind === "cpu").energyJoules).toBeGreaterThan(0.2);
+      // Its CPU share (what the old rule copied to memory) is many times that, however busy the
+      // machine's other processes keep the CPUs.
+      const cpuShare = jobCpu / rep.devices.find((d: { kind: string }) => d.kind === "cpu").energyJoules;
+      expect(cpuShare).toBeGreaterThan(5 * memShare);
       const attributed = rep.jobs[0].energyJoules.memory + rep.buckets.system.energyJoules.memory + rep.buckets.idle.energyJoules.memory;
       expect(Math.abs(attributed - mem.energyJoules)).toBeLessThanOrEqual(mem.energyJoules * 1e-9);
     } finally {

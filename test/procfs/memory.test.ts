@@ -52,15 +52,15 @@ describe("ProcessTracker: a job's resident memory", () => {
   it("equals the VmRSS its process reports for itself, and the host totals come from /proc/meminfo", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pp-rss-"));
     const ready = join(dir, "ready");
-    const done = join(dir, "done");
-    // Holds 96 MiB touched, reports its own VmRSS, then waits for `done` (no timers to trust).
+    // Holds 96 MiB touched, reports its own VmRSS (written whole: tmp file then rename), then
+    // waits until killed; the buffer stays referenced by the timer.
     const script = `
       const fs = require("fs");
       const b = Buffer.alloc(96 * 1024 * 1024, 1);
       const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync("/proc/self/status", "utf8"))[1]) * 1024;
-      fs.writeFileSync(${JSON.stringify(ready)}, String(rss()));
-      const wait = () => fs.existsSync(${JSON.stringify(done)}) ? (fs.writeFileSync(${JSON.stringify(ready)}, String(rss())), process.exit(b[0] - 1)) : setTimeout(wait, 20);
-      wait();`;
+      fs.writeFileSync(${JSON.stringify(ready)} + ".tmp", String(rss()));
+      fs.renameSync(${JSON.stringify(ready)} + ".tmp", ${JSON.stringify(ready)});
+      setInterval(() => b[0]++, 1000);`;
     const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
     try {
       while (!existsSync(ready)) await new Promise((r) => setTimeout(r, 20));
