@@ -165,6 +165,8 @@ export class SimWorld {
   private readonly gpuSums = new Map<string, UsageSum>();
   private readonly gpuParts = new Map<string, { pid: number; part: Contribution }[]>();
   private table: ProcessTable | undefined;
+  /** null: not computed yet. */
+  private memoryBytesCache: number | undefined | null = null;
 
   constructor(
     readonly scenario: Scenario,
@@ -228,8 +230,11 @@ export class SimWorld {
    * memory energy is split by CPU seconds only, as before resident memory was simulated).
    */
   get memoryBytes(): number | undefined {
-    const withSize = this.scenario.devices.filter((d) => d.kind === "memory" && d.memoryBytes !== undefined);
-    return withSize.length > 0 ? withSize.reduce((s, d) => s + d.memoryBytes!, 0) : undefined;
+    if (this.memoryBytesCache === null) {
+      const withSize = this.scenario.devices.filter((d) => d.kind === "memory" && d.memoryBytes !== undefined);
+      this.memoryBytesCache = withSize.length > 0 ? withSize.reduce((s, d) => s + d.memoryBytes!, 0) : undefined;
+    }
+    return this.memoryBytesCache;
   }
 
   secondsAt(epochMillis: number): number {
