@@ -27,6 +27,10 @@ import type { EnergyByKind, JobTotals, LedgerSnapshot } from "../src/core/types.
 import { errorMessage } from "../src/errors.js";
 import { ATTR, DEFAULT_SERVICE_NAME, METRIC, METRICS, RESOURCE_ATTR, type MetricSpec } from "../src/semconv.js";
 import type { Exporter, Logger } from "../src/core/contracts.js";
+import { parseKeyValueList, type OtlpConfig } from "./config.js";
+
+// Pure configuration pieces live in config.ts, so option parsing never loads the OTel SDK.
+export { parseKeyValueList, type OtlpConfig, type OtlpProtocol, type TemporalityPreference } from "./config.js";
 
 /** Instrumentation scope name of every powerprint metric. */
 export const METER_NAME = "powerprint";
@@ -188,29 +192,6 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
 
 // ---------------------------------------------------------------------------------------------
 // Resource
-
-/**
- * Parses a W3C-baggage-like "key=value,key2=value2" list (OTEL_RESOURCE_ATTRIBUTES,
- * OTEL_EXPORTER_OTLP_HEADERS): values are percent-decoded, blanks around keys and values trimmed,
- * empty items skipped. Returns an error message (naming the item) instead of throwing.
- */
-export function parseKeyValueList(text: string): { ok: true; values: Record<string, string> } | { ok: false; error: string } {
-  // Keys are user text: prototype-free, so `__proto__=x` or `constructor=x` is an ordinary key.
-  const values = Object.create(null) as Record<string, string>;
-  for (const item of text.split(",")) {
-    if (item.trim() === "") continue;
-    const eq = item.indexOf("=");
-    if (eq < 0) return { ok: false, error: `'${item.trim()}' is not key=value` };
-    const key = item.slice(0, eq).trim();
-    if (key === "") return { ok: false, error: `'${item.trim()}' has an empty key` };
-    try {
-      values[key] = decodeURIComponent(item.slice(eq + 1).trim());
-    } catch {
-      return { ok: false, error: `value of '${key}' is not valid percent-encoding` };
-    }
-  }
-  return { ok: true, values };
-}
 
 /** Inputs to the resource: all from flags and the (injected) environment. */
 export interface ResourceInput {
@@ -475,24 +456,6 @@ export class MeterExporter implements Exporter {
 
 // ---------------------------------------------------------------------------------------------
 // OTLP
-
-/** OTLP protocols powerprint speaks (grpc is not supported). */
-export type OtlpProtocol = "http/protobuf" | "http/json";
-/** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE values. */
-export type TemporalityPreference = "cumulative" | "delta" | "lowmemory";
-
-/** Resolved OTLP configuration (see exporters/index.ts resolveOtlpConfig for the variables). */
-export interface OtlpConfig {
-  /** Full URL of the metrics endpoint, e.g. http://localhost:4318/v1/metrics. */
-  url: string;
-  protocol: OtlpProtocol;
-  headers: Record<string, string>;
-  /** Per-request timeout including the transport's retries, ms. */
-  timeoutMillis: number;
-  temporality: TemporalityPreference;
-  compression: "none" | "gzip";
-  exportIntervalMillis: number;
-}
 
 const TEMPORALITY_PREFERENCE = { cumulative: 1, delta: 0, lowmemory: 2 } as const;
 

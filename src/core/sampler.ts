@@ -2,7 +2,7 @@ import type { Collector, DeviceReading } from "./contracts.js";
 import type { Logger } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
 import type { ProcessSample, ProcessSource } from "./contracts.js";
-import { attributeDevice, cpuUsages, gpuUsages, parseVisibleDevices } from "./attribution.js";
+import { attributeDevice, cpuUsages, gpuUsages, memoryUsages, parseVisibleDevices } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
@@ -232,6 +232,9 @@ export class Sampler {
         const g = gpuUsages(reading, members, { isVisiblePid: this.o.isVisiblePid, jobDevices: this.jobDevices });
         usages = g.usages;
         if (g.method !== "none") interval.processUsageMethod = g.method;
+      } else if (reading.kind === "memory" && sample.jobRssBytes && sample.hostTotalMemoryBytes !== undefined) {
+        // Memory: the static part by resident memory, the active part by CPU seconds.
+        usages = memoryUsages(cpu, { jobRssBytes: sample.jobRssBytes, hostUsedMemoryBytes: sample.hostUsedMemoryBytes, hostTotalMemoryBytes: sample.hostTotalMemoryBytes });
       } else {
         usages = cpu;
       }
