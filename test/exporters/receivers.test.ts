@@ -210,7 +210,13 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
 
     const final = twoJobs(3);
     await endpoint.shutdown(final); // lingers until one scrape read the final totals
-    const after = byLabel(await prom.query(query), "powerprint_job_id");
+    // The scrape has read them; Prometheus appends them to its head block a moment later (a
+    // loaded machine widens that gap): wait for the query to show them rather than race it.
+    const closeTo = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b));
+    const after = byLabel(
+      await eventually(() => prom.query(query), (s) => closeTo(byLabel(s, "powerprint_job_id")["train-a"], final.jobs[0].energyJoules.total), 20_000),
+      "powerprint_job_id",
+    );
     expect(after["train-a"]).toBeCloseTo(final.jobs[0].energyJoules.total, 9);
     expect(after["eval-b"]).toBeCloseTo(final.jobs[1].energyJoules.total, 9);
     expect(log.lines.filter((l) => l.level === "warn")).toEqual([]);
