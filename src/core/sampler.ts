@@ -91,6 +91,8 @@ export class Sampler {
   private readonly hungReads = new Set<Collector>();
   /** Devices each collector reported, to label them when its read times out. */
   private readonly devicesOf = new Map<Collector, Map<string, DeviceReading["kind"]>>();
+  /** Device PIDs resolved through ProcessSource.jobOfPid last tick (kept one interval after they exit). */
+  private resolvedPids = new Map<number, string>();
 
   constructor(private readonly o: SamplerOptions) {
     this.integrator = new EnergyIntegrator(o.idle);
@@ -213,6 +215,7 @@ export class Sampler {
     // previous tick is no longer in the table but still belongs to its job.
     const members = new Map(prev.sample.members);
     for (const [pid, job] of sample.members) members.set(pid, job);
+    this.resolveDevicePids(readings, members);
     // The interval's wall-clock midpoint, measured back from now on the monotonic clock: a wall
     // step between the two samples moves the timestamp, never the interval's length.
     const midpoint = new Date(timeMillis - (monotonicMillis - prev.monotonicMillis) / 2);
@@ -270,6 +273,33 @@ export class Sampler {
    * nothing this tick (counted, labelled, warned once) and the others' readings go on. Energy is
    * not lost by a skipped read: the device's next reading spans the gap (a counter exactly).
    */
+  /**
+   * Adds to `members` the job of each device process it lacks, asked of the source
+   * (ProcessSource.jobOfPid: a members-free source such as the node agent). A PID resolved last
+   * tick that is gone now (exited between reads) keeps that job for this interval, as a listed
+   * member would.
+   */
+  private resolveDevicePids(readings: readonly DeviceReading[], members: Map<number, string>): void {
+    const jobOfPid = this.o.processes.jobOfPid?.bind(this.o.processes);
+    if (!jobOfPid) return;
+    const resolved = new Map<number, string>();
+    for (const r of readings) {
+      for (const p of r.processes ?? []) {
+        if (members.has(p.pid) || resolved.has(p.pid)) continue;
+        let job: string | undefined;
+        try {
+          job = jobOfPid(p.pid) ?? this.resolvedPids.get(p.pid);
+        } catch (err) {
+          this.fail("jobs:jobOfPid", err);
+          job = this.resolvedPids.get(p.pid);
+        }
+        if (job !== undefined) resolved.set(p.pid, job);
+      }
+    }
+    for (const [pid, job] of resolved) members.set(pid, job);
+    this.resolvedPids = resolved;
+  }
+
   private async readCollectors(context: ReadContext): Promise<DeviceReading[]> {
     const collectors = this.collectors;
     const outcomes = await Promise.all(collectors.map((c) => this.readOne(c, context)));
