@@ -23,7 +23,10 @@
  * - counter wrap with a known range: test/core/counter.test.ts (table rows) and
  *   test/core/energy-ledger.test.ts: "takes counter deltas, handles a wrap with the counter's range"
  * - counter reset with a power reading: test/core/energy-ledger.test.ts: "a counter reset without a range falls back to power for that interval, and says so"
- * - GPU lost (fell off the bus): test/collectors (nvml stub GPU_IS_LOST) and the Sampler's "lost" path
+ * - GPU lost (fell off the bus, stub NVML GPU_IS_LOST):
+ *   test/collectors/nvml.test.ts: "a GPU lost mid-run keeps a `lost` reading without energy while the other goes on"
+ * - a GPU PID missing from the members (node agent, trackMembers false) and one exiting between reads there:
+ *   test/core/sampler-job-of-pid.test.ts
  * - slow tick skipped, never stacked: test/core/monitor.test.ts: "start() ticks at once and on the timer; a slow tick is skipped and counted, never stacked"
  * - grid provider / OTLP receiver that never answers, port taken, report folder removed:
  *   test/cli/run-faults.test.ts (one test per row)
