@@ -135,6 +135,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
   const jobWater = counter(METRIC.jobWater);
   const jobPhase = counter(METRIC.jobPhaseEnergy);
   const jobCpuTime = counter(METRIC.jobCpuTime);
+  const jobDeviceEnergy = counter(METRIC.jobDeviceEnergy);
   const bucketEnergy = counter(METRIC.bucketEnergy);
   const gridIntensity = gauge(METRIC.gridIntensity);
   const exportFailures = counter(METRIC.exportFailures);
@@ -157,8 +158,16 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         result.observe(hwEnergy, device.energyJoules, attrs);
         result.observe(hwPower, device.lastPowerWatts, attrs);
       }
+      const kindOf = new Map(snapshot.devices.map((d) => [d.id, d.kind]));
       for (const job of snapshot.jobs) {
         const base = jobAttributes(job);
+        // Per job and device (issue 8: GPU series with pod labels). Bounded: only the devices the
+        // job has energy on (its ledger entries), never jobs × all devices.
+        for (const [deviceId, energyJoules] of Object.entries(job.deviceEnergyJoules)) {
+          const kind = kindOf.get(deviceId);
+          if (kind === undefined) continue;
+          result.observe(jobDeviceEnergy, energyJoules, { ...base, [ATTR.hwId]: deviceId, [ATTR.hwType]: kind });
+        }
         for (const kind of kindsToReport(snapshot, job.energyJoules)) {
           const attrs = { ...base, [ATTR.hwType]: kind };
           result.observe(jobEnergy, job.energyJoules[kind], attrs);
@@ -186,7 +195,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         });
       }
     },
-    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, bucketEnergy, gridIntensity, exportFailures],
+    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, bucketEnergy, gridIntensity, exportFailures],
   );
 }
 

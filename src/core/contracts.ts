@@ -155,6 +155,14 @@ export interface ProcessSource {
    * device-assignment fallback. Empty when unreadable.
    */
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string>;
+  /**
+   * The job of one live PID, asked by the sampler only for a device's processes (a GPU's few PIDs)
+   * that `ProcessSample.members` does not list: lets a source skip listing every member each tick
+   * (the node agent reads /proc/PID/cgroup for these few instead of every container's
+   * cgroup.procs). undefined: gone, or in no job. Optional: sources whose members are complete
+   * (run, simulate) leave it out.
+   */
+  jobOfPid?(pid: number): string | undefined;
 }
 
 // ---- outputs ----
