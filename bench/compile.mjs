@@ -2,7 +2,7 @@
 // project's tsc, so a benchmark runs the current sources whatever the state of `npm run build`.
 // Usage: const dir = compileForBench(["src/jobs/tracker.ts"]); await import(`${dir}/src/jobs/tracker.js`)
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,5 +19,7 @@ export function compileForBench(entries) {
       "--target", "es2022", "--strict", "--skipLibCheck", "--types", "node", ...entries.map((e) => join(repoRoot, e))],
     { cwd: repoRoot, stdio: "inherit" },
   );
+  // Compiled modules that import packages (zod, yaml, the OTel SDK) resolve them from here.
+  symlinkSync(join(repoRoot, "node_modules"), join(outDir, "node_modules"));
   return outDir;
 }

@@ -171,11 +171,19 @@ export async function main() {
     const everyTick = new NodeJobSource({ hierarchy: { dir: real.top, version: 2 }, log: quiet, relistEveryTicks: 1, maxOpenFiles: 0 });
     const noHold = new NodeJobSource({ hierarchy: { dir: real.top, version: 2 }, log: quiet, maxOpenFiles: 0 });
     const cpuOnly = new NodeJobSource({ hierarchy: { dir: real.top, version: 2 }, log: quiet, trackMembers: false });
+    // A GPU node as the sampler drives it with trackMembers false: the tick plus jobOfPid for the
+    // PIDs 8 GPUs report (one process each, in 8 different pods), read from /proc/PID/cgroup.
+    const gpuNode = new NodeJobSource({ hierarchy: { dir: real.top, version: 2 }, log: quiet, trackMembers: false });
+    const byPod = new Map();
+    for (const [pid, job] of s.members) if (!byPod.has(job)) byPod.set(job, pid);
+    const gpuPids = [...byPod.values()].slice(0, 8);
+    const gpuTick = { sample: () => { const out = gpuNode.sample(); for (const pid of gpuPids) if (gpuNode.jobOfPid(pid) === undefined) throw new Error(`bench: GPU pid ${pid} not resolved`); return out; } };
     const results = timeInterleaved([
       { label: "real cgroup2 200 pods × 10 procs", source },
       { label: "real, open/read/close (maxOpenFiles 0)", source: noHold },
       { label: "real, listing every tick, open/read/close", source: everyTick },
       { label: "real, trackMembers false (no GPU)", source: cpuOnly },
+      { label: "real, trackMembers false + jobOfPid × 8 GPU PIDs", source: gpuTick },
     ]);
     print(results[0]);
     // The floor: the reads the tick makes, as it makes them (the kubepods and QoS-level listings,
@@ -207,7 +215,7 @@ export async function main() {
     for (const fd of [...cpuFds, ...procFds]) closeSync(fd);
     console.log(`  raw reads of that tick (floor): median ${median(floor).toFixed(3)} ms (p10 ${pct(floor, 0.1).toFixed(3)}, p90 ${pct(floor, 0.9).toFixed(3)})`);
     for (const r of results.slice(1)) print(r);
-    for (const x of [source, everyTick, noHold, cpuOnly]) x.close();
+    for (const x of [source, everyTick, noHold, cpuOnly, gpuNode]) x.close();
   } finally {
     await real.cleanup();
   }

@@ -15,6 +15,7 @@
 
 import os from "node:os";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { dataPath } from "../src/paths.js";
 import { errorMessage } from "../src/errors.js";
 import { bytesToGibibytes } from "../src/units.js";
@@ -107,6 +108,25 @@ function tokensOf(normalized: string): string[] {
 const NUMBER = /^\d+(?:\.\d+)?$/;
 
 /**
+ * A table row whose normalized name and tokens are computed on first use: a lookup touches only
+ * the few rows that can match (see lookupTdp), so start-up does not normalize 4,899 names.
+ */
+class LazyRow implements TdpRow {
+  private norm: string | undefined;
+  private toks: string[] | undefined;
+  constructor(
+    readonly name: string,
+    readonly tdpWatts: number,
+  ) {}
+  get normalized(): string {
+    return (this.norm ??= normalizeCpuName(this.name));
+  }
+  get tokens(): string[] {
+    return (this.toks ??= tokensOf(this.normalized));
+  }
+}
+
+/**
  * Parses the TDP table CSV ("Name,TDP" header, names may be double-quoted with commas inside).
  * Rows whose TDP is not a plain number are counted in `skippedLines`, not guessed.
  */
@@ -136,8 +156,7 @@ export function parseTdpCsv(text: string): TdpTable {
       skippedLines++;
       continue;
     }
-    const normalized = normalizeCpuName(name);
-    rows.push({ name: name.trim(), tdpWatts: Number(tdpText), normalized, tokens: tokensOf(normalized) });
+    rows.push(new LazyRow(name.trim(), Number(tdpText)));
   }
   return { rows, skippedLines };
 }
@@ -181,7 +200,8 @@ function single(candidates: TdpRow[], matchKind: TdpMatch["matchKind"]): TdpMatc
 export function lookupTdp(model: string, table: TdpTable): TdpMatch | undefined {
   const normalized = normalizeCpuName(model);
   if (normalized === "") return undefined;
-  const exact = table.rows.filter((r) => r.normalized === normalized);
+  const rows = candidateRows(table.rows, tokensOf(normalized));
+  const exact = rows.filter((r) => r.normalized === normalized);
   if (exact.length > 0) {
     const best = exact.reduce((a, b) => (b.tdpWatts > a.tdpWatts ? b : a));
     const match: TdpMatch = { tdpWatts: best.tdpWatts, matchedName: best.name, matchKind: "exact" };
@@ -192,16 +212,30 @@ export function lookupTdp(model: string, table: TdpTable): TdpMatch | undefined 
   const modelSet = new Set(modelTokens);
   if (!modelTokens.some(hasDigit)) return undefined;
 
-  const contained = table.rows.filter((r) => r.tokens.some(hasDigit) && r.tokens.every((t) => modelSet.has(t)));
+  const contained = rows.filter((r) => r.tokens.some(hasDigit) && r.tokens.every((t) => modelSet.has(t)));
   if (contained.length > 0) {
     const most = Math.max(...contained.map((r) => r.tokens.length));
     return single(contained.filter((r) => r.tokens.length === most), "tokens");
   }
-  const containing = table.rows.filter((r) => {
+  const containing = rows.filter((r) => {
     const rowSet = new Set(r.tokens);
     return modelTokens.every((t) => rowSet.has(t));
   });
   return single(containing, "tokens");
+}
+
+/**
+ * The rows that can match a model with these tokens, by a substring test on the raw lower-cased
+ * name (normalizing only removes characters or turns them into spaces, so a row's token is always
+ * a substring of its raw name): every match kind needs a row holding one of the model's tokens with
+ * a digit (the "tokens" kinds) or all of its tokens (exact).
+ */
+function candidateRows(rows: readonly TdpRow[], modelTokens: readonly string[]): TdpRow[] {
+  const digitTokens = modelTokens.filter(hasDigit);
+  return rows.filter((r) => {
+    const raw = r.name.toLowerCase();
+    return digitTokens.some((t) => raw.includes(t)) || modelTokens.every((t) => raw.includes(t));
+  });
 }
 
 /**
@@ -261,8 +295,86 @@ export interface CpuModelCollectorOptions {
   idleFraction?: number;
   /** TDP table; default {@link loadTdpTable}(). */
   tdpTable?: TdpTable;
-  /** Host facts; default: systeminformation's cpu() and mem(). */
+  /** Host facts; default: {@link loadHostInfo} under `root`. */
   loadInfo?: () => Promise<CpuHostInfo>;
+  /** Root holding proc/cpuinfo and proc/meminfo (default "/"; tests point it at a fixture tree). */
+  root?: string;
+}
+
+/** What /proc/cpuinfo and /proc/meminfo say; fields the files lack are absent. */
+export type ProcHostInfo = Partial<CpuHostInfo>;
+
+/**
+ * Parses /proc/cpuinfo (x86 layout): the first "model name", the number of "processor" entries
+ * (logical CPUs), the distinct "physical id"s (sockets; 1 when the kernel gives none) and the
+ * "hypervisor" flag. ARM kernels give no "model name" (only implementer/part numbers, which lscpu
+ * decodes): cpuModel is then absent and the caller falls back.
+ */
+export function parseCpuinfo(text: string): ProcHostInfo {
+  let cpuModel: string | undefined;
+  let processors = 0;
+  const sockets = new Set<string>();
+  let virtualized: boolean | undefined;
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const key = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (key === "processor") processors++;
+    else if (key === "model name" && cpuModel === undefined && value !== "") cpuModel = value;
+    else if (key === "physical id") sockets.add(value);
+    else if (key === "flags" && virtualized === undefined) virtualized = /(?:^|\s)hypervisor(?:\s|$)/.test(value);
+  }
+  const info: ProcHostInfo = {};
+  if (cpuModel !== undefined) info.cpuModel = cpuModel;
+  if (processors > 0) {
+    info.cores = processors;
+    info.sockets = sockets.size || 1;
+  }
+  if (virtualized !== undefined) info.virtualized = virtualized;
+  return info;
+}
+
+/** MemTotal of /proc/meminfo, bytes (the kernel writes kB = 1024 bytes); undefined when absent. */
+export function parseMeminfoTotalBytes(text: string): number | undefined {
+  const m = /^MemTotal:\s+(\d+)\s*kB/m.exec(text);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/**
+ * Host facts from `root`/proc/cpuinfo and `root`/proc/meminfo, without spawning anything; only
+ * when they lack the CPU model or the memory size, systeminformation (which runs lscpu and
+ * dmidecode) fills the gaps, imported on that path only. `source` says which was used.
+ */
+export async function loadHostInfo(root = "/"): Promise<CpuHostInfo & { source: "procfs" | "systeminformation" }> {
+  // A container that mounts only the host's /sys under root still has the host's CPUs and memory
+  // in its own /proc (neither file is namespaced), so "/" is tried after root.
+  const read = (name: string): string | undefined => {
+    for (const base of root === "/" ? ["/"] : [root, "/"]) {
+      try {
+        return readFileSync(join(base, "proc", name), "utf8");
+      } catch {
+        // next base
+      }
+    }
+    return undefined;
+  };
+  const cpuinfo = read("cpuinfo");
+  const meminfo = read("meminfo");
+  const proc: ProcHostInfo = cpuinfo !== undefined ? parseCpuinfo(cpuinfo) : {};
+  const memoryBytes = meminfo !== undefined ? parseMeminfoTotalBytes(meminfo) : undefined;
+  if (proc.cpuModel !== undefined && proc.cores !== undefined && memoryBytes !== undefined) {
+    return { cpuModel: proc.cpuModel, cores: proc.cores, sockets: proc.sockets ?? 1, memoryBytes, virtualized: proc.virtualized, source: "procfs" };
+  }
+  const si = await loadHostInfoFromSystemInformation();
+  return {
+    cpuModel: proc.cpuModel ?? si.cpuModel,
+    cores: proc.cores ?? si.cores,
+    sockets: proc.sockets ?? si.sockets,
+    memoryBytes: memoryBytes ?? si.memoryBytes,
+    virtualized: proc.virtualized ?? si.virtualized,
+    source: "systeminformation",
+  };
 }
 
 /** Host facts from systeminformation: CPU brand, logical CPUs, sockets, hypervisor flag, total memory. */
@@ -303,7 +415,11 @@ async function setUp(opts: CpuModelCollectorOptions): Promise<CpuModelSetup> {
   const complete = opts.cpuModel !== undefined && opts.cores !== undefined && opts.sockets !== undefined && opts.memoryBytes !== undefined;
   if (!complete) {
     try {
-      loaded = await (opts.loadInfo ?? loadHostInfoFromSystemInformation)();
+      const info = await (opts.loadInfo ?? (() => loadHostInfo(opts.root)))();
+      if ("source" in info && info.source === "systeminformation") {
+        warnings.push("host facts: /proc/cpuinfo or /proc/meminfo lacked the CPU model or memory size: completed from systeminformation (lscpu, dmidecode)");
+      }
+      loaded = info;
     } catch (err) {
       const cpus = os.cpus();
       loaded = { cpuModel: cpus[0]?.model ?? "", cores: cpus.length || 1, sockets: 1, memoryBytes: os.totalmem() };
@@ -385,7 +501,8 @@ function memoryNote(setup: CpuModelSetup): string {
  * with --idle-policy separate, modelled memory energy goes to `idle`; otherwise it is split by CPU
  * time like any memory energy). probe() is always ok, with a note that the figures are modelled.
  *
- * Data sources: systeminformation (CPU model, logical CPUs, sockets, memory), data/cpu_tdp.csv
+ * Data sources: /proc/cpuinfo and /proc/meminfo (CPU model, logical CPUs, sockets, memory; systeminformation
+ * only where they lack a field, e.g. the model name on ARM), data/cpu_tdp.csv
  * (CodeCarbon, MIT), Cloud Carbon Footprint's constants (idle ratio, memory W/GB). Host facts are
  * read once, on the first probe() or read().
  */

@@ -1,15 +1,19 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Collector, ProbeResult } from "../src/core/contracts.js";
-import { createNvmlCollector } from "./nvml.js";
-import { createNvidiaSmiCollector } from "./nvidia-smi.js";
-import { createAmdGpuCollector } from "./amdgpu.js";
-import { createRaplCollector } from "./rapl.js";
-import { createCpuModelCollector } from "./cpu-model.js";
 import { UsageError } from "../src/errors.js";
+// Each collector module is imported when detectCollectors reaches it (koffi, xml2js and the TDP
+// table cost start-up time and memory on hosts that never use them).
 
 /** Options reaching every collector: fixture roots and library paths for tests, overrides for users. */
 export interface CollectorOptions {
   /** Root of /proc and /sys (tests point it at a fixture tree). */
   root?: string;
+  /**
+   * Root holding dev/ (POWERPRINT_DEV_ROOT, default "/"): no dev/nvidia[0-9]* there and no explicit
+   * NVML library or nvidia-smi command means no NVIDIA GPU, so neither is probed (nothing spawned).
+   */
+  devRoot?: string;
   /** Path of libnvidia-ml.so.1 (POWERPRINT_NVML_LIBRARY). */
   nvmlLibraryPath?: string;
   /** nvidia-smi command (POWERPRINT_NVIDIA_SMI). */
@@ -34,7 +38,8 @@ export interface ProbeEntry {
  *   "/host" in a container that mounts the host's /sys at /host/sys);
  * - POWERPRINT_NVML_LIBRARY: path of libnvidia-ml.so.1 (default: the loader's search path);
  * - POWERPRINT_NVIDIA_SMI: the nvidia-smi command (default: nvidia-smi on PATH);
- * - POWERPRINT_CPU_TDP_WATTS: TDP of one CPU package for the CPU model, watts (default: the table).
+ * - POWERPRINT_CPU_TDP_WATTS: TDP of one CPU package for the CPU model, watts (default: the table);
+ * - POWERPRINT_DEV_ROOT: the directory holding dev/ where NVIDIA device nodes are looked for (default "/").
  * Throws UsageError naming the variable for a bad value.
  */
 export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOptions {
@@ -47,6 +52,7 @@ export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOption
   return {
     cpuTdpWatts,
     root: nonEmpty(env.POWERPRINT_SYSFS_ROOT),
+    devRoot: nonEmpty(env.POWERPRINT_DEV_ROOT),
     nvmlLibraryPath: nonEmpty(env.POWERPRINT_NVML_LIBRARY),
     nvidiaSmiCommand: nonEmpty(env.POWERPRINT_NVIDIA_SMI),
   };
@@ -68,24 +74,18 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
     }
   };
 
-  const nvml = createNvmlCollector({ libraryPath: opts.nvmlLibraryPath });
-  const nvmlResult = await probe(nvml);
-  entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)" });
-  const smi = createNvidiaSmiCollector({ command: opts.nvidiaSmiCommand });
-  if (nvmlResult.status === "ok") {
-    entries.push({ collector: smi, result: { status: "unavailable", reason: "not needed: NVML is available" }, used: false, role: "NVIDIA GPUs (fallback)" });
-  } else {
-    const r = await probe(smi);
-    entries.push({ collector: smi, result: r, used: r.status === "ok", role: "NVIDIA GPUs (fallback: NVML unavailable)" });
-  }
+  await detectNvidia(opts, probe, entries);
+  const { createAmdGpuCollector } = await import("./amdgpu.js");
   const amd = createAmdGpuCollector({ root: opts.root });
   const amdResult = await probe(amd);
   entries.push({ collector: amd, result: amdResult, used: amdResult.status === "ok", role: "AMD GPUs" });
 
+  const { createRaplCollector } = await import("./rapl.js");
   const rapl = createRaplCollector({ root: opts.root });
   const raplResult = await probe(rapl);
   entries.push({ collector: rapl, result: raplResult, used: raplResult.status === "ok", role: "CPU and memory (preferred)" });
-  const model = createCpuModelCollector({ tdpWatts: opts.cpuTdpWatts });
+  const { createCpuModelCollector } = await import("./cpu-model.js");
+  const model = createCpuModelCollector({ tdpWatts: opts.cpuTdpWatts, root: opts.root });
   const raplHasMemory = raplResult.status === "ok" && raplResult.devices.some((d) => d.kind === "memory");
   if (raplResult.status !== "ok" || !raplHasMemory) {
     const r = await probe(model);
@@ -99,6 +99,54 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
     entries.push({ collector: model, result: { status: "unavailable", reason: "not needed: RAPL is available" }, used: false, role: "CPU and memory (fallback)" });
   }
   return entries;
+}
+
+/**
+ * NVIDIA device nodes under `devRoot`/dev (nvidia0, nvidia1, ...; nvidiactl alone is no GPU).
+ * undefined when dev/ is unreadable (then the probes decide).
+ */
+export function nvidiaDeviceNodes(devRoot = "/"): string[] | undefined {
+  try {
+    return readdirSync(join(devRoot, "dev")).filter((n) => /^nvidia\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+}
+
+type Probe = (c: Collector) => Promise<ProbeResult>;
+
+/** NVML, else nvidia-smi; neither loaded nor spawned when the host plainly has no NVIDIA device. */
+async function detectNvidia(opts: CollectorOptions, probe: Probe, entries: ProbeEntry[]): Promise<void> {
+  const nodes = nvidiaDeviceNodes(opts.devRoot);
+  if (nodes !== undefined && nodes.length === 0 && opts.nvmlLibraryPath === undefined && opts.nvidiaSmiCommand === undefined) {
+    const reason = `no NVIDIA device (no ${join(opts.devRoot ?? "/", "dev", "nvidia[0-9]*")})`;
+    const fix = "in a container, expose the GPUs (NVIDIA container toolkit, --gpus); or set POWERPRINT_NVML_LIBRARY / POWERPRINT_NVIDIA_SMI to probe anyway";
+    entries.push({ collector: absent("nvml"), result: { status: "unavailable", reason, fix }, used: false, role: "NVIDIA GPUs (preferred)" });
+    entries.push({ collector: absent("nvidia-smi"), result: { status: "unavailable", reason, fix }, used: false, role: "NVIDIA GPUs (fallback)" });
+    return;
+  }
+  const { createNvmlCollector } = await import("./nvml.js");
+  const nvml = createNvmlCollector({ libraryPath: opts.nvmlLibraryPath });
+  const nvmlResult = await probe(nvml);
+  entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)" });
+  const { createNvidiaSmiCollector } = await import("./nvidia-smi.js");
+  const smi = createNvidiaSmiCollector({ command: opts.nvidiaSmiCommand });
+  if (nvmlResult.status === "ok") {
+    entries.push({ collector: smi, result: { status: "unavailable", reason: "not needed: NVML is available" }, used: false, role: "NVIDIA GPUs (fallback)" });
+  } else {
+    const r = await probe(smi);
+    entries.push({ collector: smi, result: r, used: r.status === "ok", role: "NVIDIA GPUs (fallback: NVML unavailable)" });
+  }
+}
+
+/** A collector entry for a source that was not loaded: it reads nothing. */
+function absent(id: string): Collector {
+  return {
+    id,
+    probe: async () => ({ status: "unavailable", reason: "not probed" }),
+    read: async () => [],
+    close: async () => {},
+  };
 }
 
 /** Keeps only the memory readings of a collector (RAPL measures the CPU; the model gives memory). */

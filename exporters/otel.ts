@@ -27,6 +27,10 @@ import type { EnergyByKind, JobTotals, LedgerSnapshot } from "../src/core/types.
 import { errorMessage } from "../src/errors.js";
 import { ATTR, DEFAULT_SERVICE_NAME, METRIC, METRICS, RESOURCE_ATTR, type MetricSpec } from "../src/semconv.js";
 import type { Exporter, Logger } from "../src/core/contracts.js";
+import { parseKeyValueList, type OtlpConfig } from "./config.js";
+
+// Pure configuration pieces live in config.ts, so option parsing never loads the OTel SDK.
+export { parseKeyValueList, type OtlpConfig, type OtlpProtocol, type TemporalityPreference } from "./config.js";
 
 /** Instrumentation scope name of every powerprint metric. */
 export const METER_NAME = "powerprint";
@@ -131,6 +135,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
   const jobWater = counter(METRIC.jobWater);
   const jobPhase = counter(METRIC.jobPhaseEnergy);
   const jobCpuTime = counter(METRIC.jobCpuTime);
+  const jobDeviceEnergy = counter(METRIC.jobDeviceEnergy);
   const bucketEnergy = counter(METRIC.bucketEnergy);
   const gridIntensity = gauge(METRIC.gridIntensity);
   const exportFailures = counter(METRIC.exportFailures);
@@ -153,8 +158,16 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         result.observe(hwEnergy, device.energyJoules, attrs);
         result.observe(hwPower, device.lastPowerWatts, attrs);
       }
+      const kindOf = new Map(snapshot.devices.map((d) => [d.id, d.kind]));
       for (const job of snapshot.jobs) {
         const base = jobAttributes(job);
+        // Per job and device (issue 8: GPU series with pod labels). Bounded: only the devices the
+        // job has energy on (its ledger entries), never jobs × all devices.
+        for (const [deviceId, energyJoules] of Object.entries(job.deviceEnergyJoules)) {
+          const kind = kindOf.get(deviceId);
+          if (kind === undefined) continue;
+          result.observe(jobDeviceEnergy, energyJoules, { ...base, [ATTR.hwId]: deviceId, [ATTR.hwType]: kind });
+        }
         for (const kind of kindsToReport(snapshot, job.energyJoules)) {
           const attrs = { ...base, [ATTR.hwType]: kind };
           result.observe(jobEnergy, job.energyJoules[kind], attrs);
@@ -182,35 +195,12 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         });
       }
     },
-    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, bucketEnergy, gridIntensity, exportFailures],
+    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, bucketEnergy, gridIntensity, exportFailures],
   );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Resource
-
-/**
- * Parses a W3C-baggage-like "key=value,key2=value2" list (OTEL_RESOURCE_ATTRIBUTES,
- * OTEL_EXPORTER_OTLP_HEADERS): values are percent-decoded, blanks around keys and values trimmed,
- * empty items skipped. Returns an error message (naming the item) instead of throwing.
- */
-export function parseKeyValueList(text: string): { ok: true; values: Record<string, string> } | { ok: false; error: string } {
-  // Keys are user text: prototype-free, so `__proto__=x` or `constructor=x` is an ordinary key.
-  const values = Object.create(null) as Record<string, string>;
-  for (const item of text.split(",")) {
-    if (item.trim() === "") continue;
-    const eq = item.indexOf("=");
-    if (eq < 0) return { ok: false, error: `'${item.trim()}' is not key=value` };
-    const key = item.slice(0, eq).trim();
-    if (key === "") return { ok: false, error: `'${item.trim()}' has an empty key` };
-    try {
-      values[key] = decodeURIComponent(item.slice(eq + 1).trim());
-    } catch {
-      return { ok: false, error: `value of '${key}' is not valid percent-encoding` };
-    }
-  }
-  return { ok: true, values };
-}
 
 /** Inputs to the resource: all from flags and the (injected) environment. */
 export interface ResourceInput {
@@ -536,24 +526,6 @@ export class MeterExporter implements Exporter {
 
 // ---------------------------------------------------------------------------------------------
 // OTLP
-
-/** OTLP protocols powerprint speaks (grpc is not supported). */
-export type OtlpProtocol = "http/protobuf" | "http/json";
-/** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE values. */
-export type TemporalityPreference = "cumulative" | "delta" | "lowmemory";
-
-/** Resolved OTLP configuration (see exporters/index.ts resolveOtlpConfig for the variables). */
-export interface OtlpConfig {
-  /** Full URL of the metrics endpoint, e.g. http://localhost:4318/v1/metrics. */
-  url: string;
-  protocol: OtlpProtocol;
-  headers: Record<string, string>;
-  /** Per-request timeout including the transport's retries, ms. */
-  timeoutMillis: number;
-  temporality: TemporalityPreference;
-  compression: "none" | "gzip";
-  exportIntervalMillis: number;
-}
 
 const TEMPORALITY_PREFERENCE = { cumulative: 1, delta: 0, lowmemory: 2 } as const;
 

@@ -13,63 +13,10 @@ import { UsageError } from "../src/errors.js";
 import type { LedgerSnapshot } from "../src/core/types.js";
 import { MeterExporter, type OtelDeps } from "./otel.js";
 import type { Exporter } from "../src/core/contracts.js";
+import type { ListenAddress, PrometheusSettings } from "./config.js";
 
-/** Default listen address: loopback only (exposing it is an explicit choice). */
-export const DEFAULT_PROMETHEUS_HOST = "127.0.0.1";
-export const DEFAULT_PROMETHEUS_PORT = 9464;
-
-/** Where the endpoint listens. */
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/**
- * Parses "host:port", "host", ":port", "port" or "[v6]:port" (the --prometheus value; `field`
- * names it in errors). Missing parts take the defaults. Port 0 asks for any free port.
- */
-export function parseListenAddress(
-  text: string,
-  field: string,
-  defaults: ListenAddress = { host: DEFAULT_PROMETHEUS_HOST, port: DEFAULT_PROMETHEUS_PORT },
-): ListenAddress {
-  const value = text.trim();
-  if (value === "") return { ...defaults };
-  let host: string | undefined;
-  let portText: string | undefined;
-  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(value);
-  if (v6) {
-    host = v6[1];
-    portText = v6[2];
-  } else if (/^\d+$/.test(value)) {
-    portText = value;
-  } else {
-    const colon = value.lastIndexOf(":");
-    if (colon >= 0 && value.indexOf(":") !== colon) {
-      throw new UsageError(field, `'${text}': write an IPv6 address in brackets, e.g. [::1]:9464`);
-    }
-    host = colon >= 0 ? value.slice(0, colon) : value;
-    portText = colon >= 0 ? value.slice(colon + 1) : undefined;
-  }
-  let port = defaults.port;
-  if (portText !== undefined && portText !== "") {
-    if (!/^\d+$/.test(portText) || Number(portText) > 65535) {
-      throw new UsageError(field, `'${text}': port must be a number 0..65535`);
-    }
-    port = Number(portText);
-  }
-  return { host: host || defaults.host, port };
-}
-
-/** Settings of the Prometheus endpoint. */
-export interface PrometheusSettings {
-  listen: ListenAddress;
-  /**
-   * After the run, keep serving the final totals until one scrape has read them, at most this
-   * long (ms); 0: close at once (a scrape between the last one and exit is then never seen).
-   */
-  lingerMillis: number;
-}
+// Pure configuration pieces live in config.ts, so option parsing never loads the OTel SDK.
+export { DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT, parseListenAddress, type ListenAddress, type PrometheusSettings } from "./config.js";
 
 /** The Prometheus exporter: an OTel MeterExporter read by scrapes of our own HTTP server. */
 export class PrometheusEndpoint implements Exporter {

@@ -87,6 +87,7 @@ export const METRIC = {
   jobWater: "powerprint.job.water",
   jobPhaseEnergy: "powerprint.job.phase.energy",
   jobCpuTime: "powerprint.job.cpu.time",
+  jobDeviceEnergy: "powerprint.job.device.energy",
   bucketEnergy: "powerprint.bucket.energy",
   gridIntensity: "powerprint.grid.intensity",
   exportFailures: "powerprint.export.failures",
@@ -165,6 +166,13 @@ export const METRICS: readonly MetricSpec[] = [
     unit: UNIT.seconds,
     description: "CPU time used by the job's processes (user + system, reaped descendants included), seconds",
     attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobDeviceEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "IT energy attributed to the job per device it used (a GPU's energy per pod in node mode; only devices the job drew energy from)",
+    attributes: [...JOB_KEYS, ATTR.hwId, ATTR.hwType],
   },
   {
     name: METRIC.bucketEnergy,

@@ -1,10 +1,6 @@
 import type { Command } from "commander";
-import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
-import { formatSummary } from "../../exporters/summary.js";
 import { addGridOptions, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
 import { createStderrLogger } from "../log.js";
-import { gridOptionsWithScenarioZone, loadScenario } from "../sim/scenario.js";
-import { simulate } from "../sim/simulate.js";
 import { UsageError } from "../errors.js";
 import { version } from "../version.js";
 import { addMeasureOptions, parseMeasureOptions, type MeasureOptions } from "./common.js";
@@ -36,6 +32,14 @@ export function registerSimulateCommand(program: Command): void {
       if (opts[key] !== undefined) throw new UsageError(flag, "applies to 'powerprint run' only (carbon-aware start of a real command); simulate runs in virtual time");
     }
     const measure = parseMeasureOptions(opts);
+    // The report schema (zod), the scenario parser (zod, yaml) and the simulator load only when
+    // this command runs, not for every other command's start-up.
+    const [{ buildReport, checkReportPath, writeJsonAtomic }, { formatSummary }, { gridOptionsWithScenarioZone, loadScenario }, { simulate }] = await Promise.all([
+      import("../../exporters/report-json.js"),
+      import("../../exporters/summary.js"),
+      import("../sim/scenario.js"),
+      import("../sim/simulate.js"),
+    ]);
     const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
     const outputs = prepareOutputs(opts, { log });
     const scenario = loadScenario(file);

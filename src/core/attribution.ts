@@ -97,6 +97,46 @@ export function cpuUsages(jobCpuSecondsDelta: ReadonlyMap<string, number>, hostB
   return usages;
 }
 
+/** Resident memory at the interval's end, bytes, as a ProcessSample carries it. */
+export interface MemoryHolding {
+  /** Σ RSS of each job's live processes. */
+  jobRssBytes: ReadonlyMap<string, number>;
+  /** Memory held on the host (MemTotal − MemAvailable); undefined: taken as Σ of the jobs'. */
+  hostUsedMemoryBytes?: number;
+  /** Installed memory (MemTotal). */
+  hostTotalMemoryBytes: number;
+}
+
+/**
+ * Memory usage (DESIGN.md rule 2): the active part by CPU seconds (the `cpu` usages, as for the
+ * CPU), the idle (static) part by memory held — each job its RSS, `system` the rest of the host's
+ * used memory, the `idle` bucket the memory no process holds (total − used). DRAM's static power
+ * (refresh, background) is drawn for every installed byte whether or not a process touches it, so
+ * a job is charged for the share it keeps resident, not for how busy its CPUs are. A job holding
+ * memory without using a CPU in the interval still pays its static share.
+ * Pure: weights in CPU seconds (active) and bytes (idle); attributeDevice normalises each.
+ */
+export function memoryUsages(cpu: readonly ConsumerUsage[], held: MemoryHolding): ConsumerUsage[] {
+  const active = new Map<ConsumerId, number>();
+  for (const u of cpu) active.set(u.consumer, (active.get(u.consumer) ?? 0) + u.activeWeight);
+  const bytes = new Map<ConsumerId, number>();
+  let jobsBytes = 0;
+  for (const [job, b] of held.jobRssBytes) {
+    const v = Math.max(0, b);
+    jobsBytes += v;
+    if (v > 0) bytes.set(job, v);
+  }
+  const total = Math.max(0, held.hostTotalMemoryBytes);
+  // RSS counts shared pages once per process, so the jobs' sum can exceed what the host reports as
+  // used (even the total): used is then taken as the jobs' sum, capped at the total, and nothing is
+  // left for `system` (nor `idle` at the cap). attributeDevice normalises the weights.
+  const used = Math.min(total, Math.max(jobsBytes, held.hostUsedMemoryBytes ?? jobsBytes));
+  if (used - jobsBytes > 0) bytes.set(SYSTEM, used - jobsBytes);
+  if (total - used > 0) bytes.set(IDLE, total - used);
+  const consumers = new Set<ConsumerId>([...active.keys(), ...bytes.keys()]);
+  return [...consumers].map((consumer) => ({ consumer, activeWeight: active.get(consumer) ?? 0, idleWeight: bytes.get(consumer) ?? 0 }));
+}
+
 /** Result of matching a GPU's processes to jobs. */
 export interface GpuUsageResult {
   usages: ConsumerUsage[];

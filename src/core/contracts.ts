@@ -124,6 +124,16 @@ export interface ProcessSample {
   members: Map<number, string>;
   /** Number of live processes per job. */
   jobProcessCount: Map<string, number>;
+  /**
+   * Resident memory per job at the sample, bytes (Σ of its live processes' RSS, /proc/PID/stat
+   * field 24 × page size). With hostTotalMemoryBytes, the static part of memory energy is split by
+   * it (attribution.memoryUsages); absent: by CPU seconds like the active part.
+   */
+  jobRssBytes?: Map<string, number>;
+  /** Memory held on the host at the sample, bytes (MemTotal − MemAvailable of /proc/meminfo). */
+  hostUsedMemoryBytes?: number;
+  /** Installed memory seen by the kernel, bytes (MemTotal). */
+  hostTotalMemoryBytes?: number;
 }
 
 /** Identity of a job a source discovered (pod, container group, matched process tree). */
@@ -145,6 +155,14 @@ export interface ProcessSource {
    * device-assignment fallback. Empty when unreadable.
    */
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string>;
+  /**
+   * The job of one live PID, asked by the sampler only for a device's processes (a GPU's few PIDs)
+   * that `ProcessSample.members` does not list: lets a source skip listing every member each tick
+   * (the node agent reads /proc/PID/cgroup for these few instead of every container's
+   * cgroup.procs). undefined: gone, or in no job. Optional: sources whose members are complete
+   * (run, simulate) leave it out.
+   */
+  jobOfPid?(pid: number): string | undefined;
 }
 
 // ---- outputs ----

@@ -24,7 +24,7 @@ interface DeviceState {
 /**
  * Turns successive device readings into per-interval energy. Counter devices: the counter delta
  * (wrap handled with the reading's counterRangeJoules; a reset without a known range falls back to
- * the power reading if any, and says so). Power and model devices: trapezoid integration of power
+ * the power reading if any, else counts the new counter from 0, and says so). Power and model devices: trapezoid integration of power
  * between readings. The first reading of a device only sets its baseline (no interval).
  */
 export class EnergyIntegrator {
@@ -72,8 +72,11 @@ export class EnergyIntegrator {
           method = "power";
           this.notes.push(`${reading.deviceId}: energy counter reset; this interval integrated from power`);
         } else {
-          energyJoules = 0;
-          this.notes.push(`${reading.deviceId}: energy counter reset and no power reading; interval counted as 0 J`);
+          // The counter restarted from 0 (driver reload, GPU reset): what it shows now was spent
+          // since the reset; what was spent between the previous reading and the reset is unknown
+          // (a lower bound, said). The next interval counts on from the new counter.
+          energyJoules = reading.energyJoules;
+          this.notes.push(`${reading.deviceId}: energy counter reset (driver reload?); counted from the new counter's 0, the energy before the reset in that interval is unknown`);
         }
       }
     } else if (reading.powerWatts !== undefined) {

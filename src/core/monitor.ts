@@ -9,7 +9,7 @@ import type { Collector, Exporter, Logger, ProcessSample, ProcessSource } from "
 import { systemClock, type MonitorClock } from "./clock.js";
 import type { IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
-import { Sampler, type IntensityAt, type SamplerStats } from "./sampler.js";
+import { DEFAULT_COLLECTOR_DEADLINE_MILLIS, Sampler, type IntensityAt, type SamplerStats } from "./sampler.js";
 import type { IdlePolicy, LedgerSnapshot } from "./types.js";
 import { errorMessage } from "../errors.js";
 
@@ -33,6 +33,12 @@ export interface MonitorOptions {
   isVisiblePid?: (pid: number) => boolean;
   /** Runs before each tick's sample (run: reads training-loop marks). Failures are warned once. */
   beforeTick?: () => void;
+  /**
+   * Deadline of one collector read, ms (see SamplerOptions.collectorDeadlineMillis). Default:
+   * intervalMillis clamped to 1–5 s (a slow but working source, e.g. nvidia-smi under load, must
+   * not be declared hung at a 100 ms interval; a hung one must not hold a 60 s tick).
+   */
+  collectorDeadlineMillis?: number;
   /** How long stop() waits for an in-flight tick, and then for the final one, ms (default 30 s). */
   finalTickWaitMillis?: number;
 }
@@ -71,6 +77,7 @@ export class Monitor {
       idle: o.idle,
       log: o.log,
       isVisiblePid: o.isVisiblePid,
+      collectorDeadlineMillis: o.collectorDeadlineMillis ?? Math.max(1_000, Math.min(o.intervalMillis, DEFAULT_COLLECTOR_DEADLINE_MILLIS)),
       onSample: (sample, wallMillis) => this.registerDiscovered(sample, wallMillis),
     });
   }

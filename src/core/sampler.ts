@@ -1,8 +1,8 @@
-import type { Collector, DeviceReading } from "./contracts.js";
+import type { Collector, DeviceReading, ReadContext } from "./contracts.js";
 import type { Logger } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
 import type { ProcessSample, ProcessSource } from "./contracts.js";
-import { attributeDevice, cpuUsages, gpuUsages, parseVisibleDevices } from "./attribution.js";
+import { attributeDevice, cpuUsages, gpuUsages, memoryUsages, parseVisibleDevices } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
@@ -34,7 +34,24 @@ export interface SamplerOptions {
   log: Logger;
   /** Whether a PID exists in this PID namespace (for the device-assignment fallback). */
   isVisiblePid?: (pid: number) => boolean;
+  /**
+   * How long one collector's read() may take, ms (default 5 s; the Monitor passes
+   * min(intervalMillis, 5 s)). A read past it is given up for the tick (counted as
+   * `collector:<id>:timeout`, its devices labelled, warned once) and not started again while it
+   * is still in flight: a hung device (a wedged driver call) never holds the tick or piles up.
+   */
+  collectorDeadlineMillis?: number;
 }
+
+/** Default per-collector read deadline, ms. */
+export const DEFAULT_COLLECTOR_DEADLINE_MILLIS = 5_000;
+
+/** What one collector's read gave this tick. */
+type CollectorOutcome =
+  | { status: "ok"; readings: DeviceReading[] }
+  | { status: "failed"; reason: unknown }
+  /** Past the deadline now, or a read from an earlier tick is still in flight. */
+  | { status: "timeout"; stillInFlight: boolean };
 
 /** Counters about the sampler itself, reported in the summary and report. */
 export interface SamplerStats {
@@ -70,6 +87,12 @@ export class Sampler {
 
   /** The hardware sources read each tick (more may be added once probed: addCollectors). */
   private readonly collectors: Collector[];
+  /** Reads that passed their deadline and have not settled yet, by collector (never restarted meanwhile). */
+  private readonly hungReads = new Set<Collector>();
+  /** Devices each collector reported, to label them when its read times out. */
+  private readonly devicesOf = new Map<Collector, Map<string, DeviceReading["kind"]>>();
+  /** Device PIDs resolved through ProcessSource.jobOfPid last tick (kept one interval after they exit). */
+  private resolvedPids = new Map<number, string>();
 
   constructor(private readonly o: SamplerOptions) {
     this.integrator = new EnergyIntegrator(o.idle);
@@ -166,13 +189,7 @@ export class Sampler {
     if (hostTotalDelta > 0) this.lastHostCpuUtilization = Math.min(1, Math.max(0, hostBusyDelta / hostTotalDelta));
     const hostCpuUtilization = this.lastHostCpuUtilization;
 
-    const collectors = this.collectors;
-    const settled = await Promise.allSettled(collectors.map((c) => c.read({ timeMillis, hostCpuUtilization })));
-    const readings: DeviceReading[] = [];
-    settled.forEach((r, i) => {
-      if (r.status === "fulfilled") readings.push(...r.value);
-      else this.fail(`collector:${collectors[i].id}`, r.reason);
-    });
+    const readings = await this.readCollectors({ timeMillis, hostCpuUtilization });
 
     this.stats.ticks++;
     if (!this.devicesBaselined) {
@@ -198,6 +215,7 @@ export class Sampler {
     // previous tick is no longer in the table but still belongs to its job.
     const members = new Map(prev.sample.members);
     for (const [pid, job] of sample.members) members.set(pid, job);
+    this.resolveDevicePids(readings, members);
     // The interval's wall-clock midpoint, measured back from now on the monotonic clock: a wall
     // step between the two samples moves the timestamp, never the interval's length.
     const midpoint = new Date(timeMillis - (monotonicMillis - prev.monotonicMillis) / 2);
@@ -225,13 +243,19 @@ export class Sampler {
         this.integrator.interval(reading, monotonicMillis);
         continue;
       }
+      const notesBefore = this.integrator.notes.length;
       const interval = this.integrator.interval(reading, monotonicMillis);
+      // A counter reset is said on the device itself too (the report's device notes), once.
+      for (const note of this.integrator.notes.slice(notesBefore)) this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", note);
       if (!interval) continue;
       let usages;
       if (reading.kind === "gpu") {
         const g = gpuUsages(reading, members, { isVisiblePid: this.o.isVisiblePid, jobDevices: this.jobDevices });
         usages = g.usages;
         if (g.method !== "none") interval.processUsageMethod = g.method;
+      } else if (reading.kind === "memory" && sample.jobRssBytes && sample.hostTotalMemoryBytes !== undefined) {
+        // Memory: the static part by resident memory, the active part by CPU seconds.
+        usages = memoryUsages(cpu, { jobRssBytes: sample.jobRssBytes, hostUsedMemoryBytes: sample.hostUsedMemoryBytes, hostTotalMemoryBytes: sample.hostTotalMemoryBytes });
       } else {
         usages = cpu;
       }
@@ -247,9 +271,108 @@ export class Sampler {
     this.intervalsRecorded = true;
   }
 
+  /**
+   * Reads every collector in parallel, each bounded by the deadline; a failing or hung one gives
+   * nothing this tick (counted, labelled, warned once) and the others' readings go on. Energy is
+   * not lost by a skipped read: the device's next reading spans the gap (a counter exactly).
+   */
+  /**
+   * Adds to `members` the job of each device process it lacks, asked of the source
+   * (ProcessSource.jobOfPid: a members-free source such as the node agent). A PID resolved last
+   * tick that is gone now (exited between reads) keeps that job for this interval, as a listed
+   * member would.
+   */
+  private resolveDevicePids(readings: readonly DeviceReading[], members: Map<number, string>): void {
+    const jobOfPid = this.o.processes.jobOfPid?.bind(this.o.processes);
+    if (!jobOfPid) return;
+    const resolved = new Map<number, string>();
+    for (const r of readings) {
+      for (const p of r.processes ?? []) {
+        if (members.has(p.pid) || resolved.has(p.pid)) continue;
+        let job: string | undefined;
+        try {
+          job = jobOfPid(p.pid) ?? this.resolvedPids.get(p.pid);
+        } catch (err) {
+          this.fail("jobs:jobOfPid", err);
+          job = this.resolvedPids.get(p.pid);
+        }
+        if (job !== undefined) resolved.set(p.pid, job);
+      }
+    }
+    for (const [pid, job] of resolved) members.set(pid, job);
+    this.resolvedPids = resolved;
+  }
+
+  private async readCollectors(context: ReadContext): Promise<DeviceReading[]> {
+    const collectors = this.collectors;
+    const outcomes = await Promise.all(collectors.map((c) => this.readOne(c, context)));
+    const readings: DeviceReading[] = [];
+    outcomes.forEach((r, i) => {
+      const c = collectors[i];
+      if (r.status === "ok") {
+        let known = this.devicesOf.get(c);
+        if (!known) this.devicesOf.set(c, (known = new Map()));
+        for (const d of r.readings) known.set(d.deviceId, d.kind);
+        readings.push(...r.readings);
+      } else if (r.status === "failed") {
+        this.fail(`collector:${c.id}`, r.reason);
+      } else {
+        this.timedOut(c, r.stillInFlight);
+      }
+    });
+    return readings;
+  }
+
+  private async readOne(c: Collector, context: ReadContext): Promise<CollectorOutcome> {
+    if (this.hungReads.has(c)) return { status: "timeout", stillInFlight: true };
+    // A read() that throws synchronously is a failure like a rejection, not the tick's end.
+    const read = new Promise<DeviceReading[]>((resolve) => resolve(c.read(context)));
+    const outcome = await settleWithin(read, this.o.collectorDeadlineMillis ?? DEFAULT_COLLECTOR_DEADLINE_MILLIS);
+    if (outcome.status === "timeout") {
+      this.hungReads.add(c);
+      // Whatever it answers late belongs to no tick: dropped; the collector is read again next tick.
+      void read.then(
+        () => this.hungReads.delete(c),
+        () => this.hungReads.delete(c),
+      );
+    }
+    return outcome;
+  }
+
+  private timedOut(c: Collector, stillInFlight: boolean): void {
+    const kind = `collector:${c.id}:timeout`;
+    const deadlineSeconds = (this.o.collectorDeadlineMillis ?? DEFAULT_COLLECTOR_DEADLINE_MILLIS) / 1000;
+    this.stats.collectorFailures[kind] = (this.stats.collectorFailures[kind] ?? 0) + 1;
+    this.o.log.warnOnce(
+      `sampler:${kind}`,
+      `${c.id}: read did not answer within ${deadlineSeconds} s; its devices are read again once it answers, the other sources go on (counted)`,
+    );
+    // Two fixed texts per collector at most (the ledger keeps each distinct note once).
+    const note = `${c.id} read timed out (deadline ${deadlineSeconds} s; ${stillInFlight ? "still hung" : "given up"}): intervals span the gap, see sampler failures`;
+    for (const [deviceId, kind] of this.devicesOf.get(c) ?? []) this.o.ledger.markDevice(deviceId, kind, c.id, "ok", note);
+  }
 
   private fail(kind: string, err: unknown): void {
     this.stats.collectorFailures[kind] = (this.stats.collectorFailures[kind] ?? 0) + 1;
     this.o.log.warnOnce(`sampler:${kind}`, `${kind} failed: ${errorMessage(err)} (counted; sampling goes on)`);
+  }
+}
+
+/** `p`'s outcome, or a timeout once `millis` pass (the timer is cleared as soon as `p` settles). */
+async function settleWithin(p: Promise<DeviceReading[]>, millis: number): Promise<CollectorOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<CollectorOutcome>((resolve) => {
+    timer = setTimeout(() => resolve({ status: "timeout", stillInFlight: false }), Math.max(0, millis));
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        (readings): CollectorOutcome => ({ status: "ok", readings }),
+        (reason: unknown): CollectorOutcome => ({ status: "failed", reason }),
+      ),
+      deadline,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

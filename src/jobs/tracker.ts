@@ -36,10 +36,12 @@ import {
   clockTicksToSeconds,
   hasChildrenFile,
   listPids,
+  pageSizeBytes,
   parseHostStat,
   parseLastPid,
   readChildrenWith,
   readEnviron,
+  readHostMemory,
 } from "../procfs/reader.js";
 import type { StatFields } from "../procfs/reader.js";
 
@@ -63,6 +65,8 @@ export interface ProcessTrackerOptions {
   maxPidRangeProbe?: number;
   /** The reader's own PID, to check that <root>/proc is in its PID namespace. Default process.pid. */
   selfPid?: number;
+  /** Page size for RSS (stat field 24 is in pages), bytes. Default: probed from <root>/proc/self, else 4096. */
+  pageSizeBytes?: number;
 }
 
 /** Counters of the work done, for notes, tests and the benchmark. */
@@ -93,6 +97,8 @@ interface Member {
   /** childTicks at the previous tick (equal to childTicks in the tick the member was found). */
   prevChildTicks: number;
   numThreads: number;
+  /** Resident set size at the last read, pages. */
+  rssPages: number;
   name?: string;
 }
 
@@ -146,6 +152,8 @@ export class ProcessTracker implements ProcessSource {
   private pidRangeUsable: boolean | undefined;
   private ticksSinceThorough = 0;
   private readonly notesSet = new Set<string>();
+  /** Bytes per page of stat's RSS field. */
+  readonly pageSizeBytes: number;
   /** Work counters. */
   readonly stats: TrackerStats = {
     ticks: 0,
@@ -165,6 +173,7 @@ export class ProcessTracker implements ProcessSource {
     this.maxPidRangeProbe = options.maxPidRangeProbe ?? 1024;
     this.selfPid = options.selfPid ?? process.pid;
     this.reader = new ProcReader(this.root);
+    this.pageSizeBytes = options.pageSizeBytes ?? pageSizeBytes(this.root);
   }
 
   /**
@@ -226,6 +235,8 @@ export class ProcessTracker implements ProcessSource {
     this.stats.ticks++;
     const host = this.readHost();
     if (!host) this.note(`${this.reader.procDir}stat unreadable: host CPU reported as 0`);
+    const memory = readHostMemory(this.root);
+    if (!memory) this.note(`${this.reader.procDir}meminfo unreadable: memory energy split by CPU seconds only`);
 
     // 1. Refresh every member; collect those gone (or whose PID now names another process).
     const vanished: Member[] = [];
@@ -243,6 +254,7 @@ export class ProcessTracker implements ProcessSource {
       m.childTicks = s.childCpuTicks;
       m.ppid = s.ppid;
       m.numThreads = s.numThreads;
+      m.rssPages = s.rssPages;
     }
 
     // 2. Where did the vanished members' CPU go?
@@ -267,7 +279,9 @@ export class ProcessTracker implements ProcessSource {
     const liveTicks = new Map<string, number>();
     const count = new Map<string, number>();
     const memberJobs = new Map<number, string>();
+    const rssPages = new Map<string, number>();
     for (const m of this.members.values()) {
+      rssPages.set(m.jobId, (rssPages.get(m.jobId) ?? 0) + m.rssPages);
       const parent = this.members.get(m.ppid);
       if (parent && parent.jobId === m.jobId) {
         m.parentKey = parent.key;
@@ -282,7 +296,11 @@ export class ProcessTracker implements ProcessSource {
     }
     const jobCpuSeconds = new Map<string, number>();
     const jobProcessCount = new Map<string, number>();
+    const jobRssBytes = new Map<string, number>();
     for (const job of this.jobs.values()) {
+      // Threads of a member are not members (exitSignal −1), so shared address spaces count once;
+      // pages shared between processes (fork, shmem) count in each, as in ps and top.
+      jobRssBytes.set(job.id, (rssPages.get(job.id) ?? 0) * this.pageSizeBytes);
       const ticks = job.exitedTicks + (liveTicks.get(job.id) ?? 0) - job.baselineTicks;
       // Monotone by construction except in rare races (see accountVanished); never go back.
       if (ticks > job.lastTicks) job.lastTicks = ticks;
@@ -295,6 +313,8 @@ export class ProcessTracker implements ProcessSource {
       hostTotalCpuSeconds: host ? clockTicksToSeconds(host.totalTicks, this.ticksPerSecond) : 0,
       members: memberJobs,
       jobProcessCount,
+      jobRssBytes,
+      ...(memory && { hostUsedMemoryBytes: memory.usedBytes, hostTotalMemoryBytes: memory.totalBytes }),
     };
   }
 
@@ -381,6 +401,7 @@ export class ProcessTracker implements ProcessSource {
       childTicks: s.childCpuTicks,
       prevChildTicks: s.childCpuTicks,
       numThreads: s.numThreads,
+      rssPages: s.rssPages,
       name: s.name,
     };
     this.members.set(s.pid, m);

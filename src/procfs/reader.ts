@@ -39,6 +39,11 @@ export interface StatFields {
   /** Field 22, clock ticks since boot. With `pid`, identifies the process across PID reuse. */
   startTicks: number;
   /**
+   * Field 24: resident set size, pages (the kernel's counter: file-backed, anonymous and shmem
+   * pages mapped; shared pages count in every process mapping them). Bytes: × the page size.
+   */
+  rssPages: number;
+  /**
    * Field 38: signal sent to the parent at exit; -1 for a non-leader thread (CLONE_THREAD), which is
    * how a TID probed as /proc/TID is told apart from a process. undefined on kernels before 2.1.22.
    */
@@ -70,7 +75,7 @@ export function parseStatBuffer(buf: Uint8Array, length: number, withName = fals
   while (i < close && buf[i] >= 0x30 && buf[i] <= 0x39) pid = pid * 10 + (buf[i++] - 0x30);
   if (i === 0 || buf[i] !== SPACE || buf[i + 1] !== 0x28 /* ( */) return undefined;
   const nameStart = i + 2;
-  // Fields after ") ": index 0 is field 3 (state). We need indices 1, 11..14, 17, 19, 35.
+  // Fields after ") ": index 0 is field 3 (state). We need indices 1, 11..14, 17, 19, 21, 35.
   let pos = close + 2;
   if (pos >= length) return undefined;
   const state = String.fromCharCode(buf[pos]);
@@ -82,10 +87,11 @@ export function parseStatBuffer(buf: Uint8Array, length: number, withName = fals
   let cstime = 0;
   let numThreads = 0;
   let startTicks = -1;
+  let rssPages = 0;
   let exitSignal: number | undefined;
   // Walk to each field start; parse integer fields we need in place.
   while (pos < length && field < 36) {
-    if (field === 1 || (field >= 11 && field <= 14) || field === 17 || field === 19 || field === 35) {
+    if (field === 1 || (field >= 11 && field <= 14) || field === 17 || field === 19 || field === 21 || field === 35) {
       let neg = false;
       if (buf[pos] === MINUS) {
         neg = true;
@@ -104,6 +110,7 @@ export function parseStatBuffer(buf: Uint8Array, length: number, withName = fals
         case 14: cstime = v; break;
         case 17: numThreads = v; break;
         case 19: startTicks = v; break;
+        case 21: rssPages = v; break;
         case 35: exitSignal = v; break;
       }
     } else {
@@ -125,6 +132,7 @@ export function parseStatBuffer(buf: Uint8Array, length: number, withName = fals
     childCpuTicks: cutime + cstime,
     numThreads,
     startTicks,
+    rssPages,
     exitSignal,
   };
   if (withName) fields.name = Buffer.from(buf.buffer, buf.byteOffset + nameStart, close - nameStart).toString("utf8");
@@ -384,4 +392,54 @@ export function readChildrenWith(reader: ProcReader, pid: number, numThreads: nu
     for (const c of parsePidList(text)) out.push(c);
   }
   return out;
+}
+
+/** Host memory from /proc/meminfo, bytes. */
+export interface HostMemory {
+  /** MemTotal. */
+  totalBytes: number;
+  /** MemTotal − MemAvailable: what processes and the kernel hold and cannot give back at once. */
+  usedBytes: number;
+}
+
+/**
+ * Parses /proc/meminfo (values in kB = 1024 bytes). MemAvailable (Linux 3.14+) is preferred; on
+ * older kernels MemFree + Buffers + Cached stands in. undefined without MemTotal.
+ */
+export function parseMeminfo(text: string): HostMemory | undefined {
+  const kb = (name: string): number | undefined => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(text);
+    return m ? Number(m[1]) * 1024 : undefined;
+  };
+  const total = kb("MemTotal");
+  if (total === undefined) return undefined;
+  const available = kb("MemAvailable") ?? (kb("MemFree") ?? 0) + (kb("Buffers") ?? 0) + (kb("Cached") ?? 0);
+  return { totalBytes: total, usedBytes: Math.max(0, Math.min(total, total - available)) };
+}
+
+/** /proc/meminfo under `root`, or undefined when unreadable. */
+export function readHostMemory(root = "/"): HostMemory | undefined {
+  try {
+    return parseMeminfo(readFileSync(join(root, "proc", "meminfo"), "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The page size, bytes, from /proc/self: VmRSS of status (kB) over the resident pages of statm,
+ * rounded to a power of two (the two files are read a moment apart). 4096 when unreadable
+ * (x86-64 and most arm64 kernels; 16 KiB and 64 KiB arm64 kernels are found by this probe).
+ */
+export function pageSizeBytes(root = "/"): number {
+  try {
+    const status = readFileSync(join(root, "proc", "self", "status"), "utf8");
+    const statm = readFileSync(join(root, "proc", "self", "statm"), "utf8");
+    const rssKb = Number(/^VmRSS:\s+(\d+)\s*kB/m.exec(status)?.[1]);
+    const pages = Number(statm.trim().split(/\s+/)[1]);
+    if (!(rssKb > 0 && pages > 0)) return 4096;
+    return 2 ** Math.round(Math.log2((rssKb * 1024) / pages));
+  } catch {
+    return 4096;
+  }
 }

@@ -1,6 +1,10 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { z } from "zod";
-import { parse as parseYaml } from "yaml";
+
+// yaml (~100 ms and several MiB to load) is required only when a YAML scenario is read: `run`
+// imports this module for --sim, and most runs have no scenario at all.
+const requireYaml = (): typeof import("yaml") => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 import { UsageError } from "../errors.js";
 import { isKnownZone } from "../grid/static.js";
 
@@ -75,6 +79,8 @@ const device = z
     /** Index as CUDA_VISIBLE_DEVICES names it (GPUs). */
     index: z.number().int().min(0).optional(),
     uuid: z.string().optional(),
+    /** Memory devices: installed bytes. With it, the static part of memory energy is split by processes' rssBytes. */
+    memoryBytes: z.number().positive("must be > 0 bytes").optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -91,6 +97,8 @@ const processSpec = z
     endSeconds: z.number().min(0).optional(),
     cpu: nonNegativeSeries.optional(),
     gpu: gpuUsage.optional(),
+    /** Resident memory over time, bytes (default 0). */
+    rssBytes: nonNegativeSeries.optional(),
   })
   .strict();
 
@@ -131,6 +139,7 @@ export const scenarioSchema = z
       if (ids.has(d.id)) ctx.addIssue({ code: "custom", message: `duplicate device id '${d.id}'`, path: ["devices", i, "id"] });
       ids.add(d.id);
       if (d.kind === "cpu" && d.cores === undefined) ctx.addIssue({ code: "custom", message: "cpu devices need 'cores'", path: ["devices", i, "cores"] });
+      if (d.kind !== "memory" && d.memoryBytes !== undefined) ctx.addIssue({ code: "custom", message: "applies to memory devices only", path: ["devices", i, "memoryBytes"] });
     });
     const pids = new Set<number>();
     s.processes.forEach((p, i) => {
@@ -184,7 +193,7 @@ export function loadScenario(path: string): Scenario {
   }
   let data: unknown;
   try {
-    data = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    data = /\.ya?ml$/i.test(path) ? requireYaml().parse(text) : JSON.parse(text);
   } catch (err) {
     throw new UsageError(`scenario ${path}`, `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
   }

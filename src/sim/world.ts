@@ -2,19 +2,171 @@ import type { Collector, DeviceReading, ProbeResult } from "../core/contracts.js
 import type { IntensityReading } from "../grid/types.js";
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Scenario, ScenarioDevice, ScenarioProcess } from "./scenario.js";
-import { breakpointsWithin, seriesAt, seriesIntegral, type Series } from "./series.js";
+import { CompiledSeries, seriesAt } from "./series.js";
 
 /** Virtual epoch of simulations: scenario second 0 is this instant (deterministic reports). */
 export const SIM_EPOCH_MILLIS = Date.UTC(2026, 0, 1, 0, 0, 0);
+
+/** One process's series while it is alive: [start, end). */
+interface Contribution {
+  series: CompiledSeries;
+  start: number;
+  /** Infinity: never ends. */
+  end: number;
+}
+
+/** The scenario's processes as parallel arrays; jobIndex −1: in no job. */
+export interface ProcessTable {
+  pids: number[];
+  starts: Float64Array;
+  /** Infinity: never ends. */
+  ends: Float64Array;
+  cpu: (CompiledSeries | undefined)[];
+  /** ∫ of the CPU series from its first point to the process's start. */
+  cpuAtStart: Float64Array;
+  jobIndex: Int32Array;
+  /** Resident memory series, bytes (undefined: holds none). */
+  rss: (CompiledSeries | undefined)[];
+}
+
+/**
+ * A sum of alive processes' series, times `scale` (busy cores / all cores for CPUs and memory; the
+ * sum of shares for one GPU), evaluated once per tick whatever the number of devices reading it.
+ * Each query is O(processes) plus the breakpoints inside the interval, and per-process cumulative
+ * integrals are carried from the previous tick, so a run costs processes × ticks.
+ */
+class UsageSum {
+  private readonly lastT: Float64Array;
+  private readonly lastCum: Float64Array;
+  private valueCache: { t: number; value: number } | undefined;
+  private clampedCache: { a: number; b: number; value: number } | undefined;
+
+  constructor(
+    private readonly parts: readonly Contribution[],
+    private readonly scale: number,
+  ) {
+    this.lastT = new Float64Array(parts.length).fill(Number.NaN);
+    this.lastCum = new Float64Array(parts.length);
+  }
+
+  /** Value at t: the processes alive at t (start <= t < end), at the value after any step at t. */
+  valueAt(t: number): number {
+    if (this.valueCache?.t === t) return this.valueCache.value;
+    let v = 0;
+    for (const c of this.parts) if (t >= c.start && t < c.end) v += c.series.at(t);
+    const value = v * this.scale;
+    this.valueCache = { t, value };
+    return value;
+  }
+
+  /** Limit from below at t: the processes alive just before t (start < t <= end), value before a step. */
+  private valueLeftOf(t: number): number {
+    let v = 0;
+    for (const c of this.parts) if (t > c.start && t <= c.end) v += c.series.atLeft(t);
+    return v * this.scale;
+  }
+
+  /** ∫ of contribution i over [a, b] ∩ its life, from cumulative integrals carried between ticks. */
+  private partIntegral(i: number, a: number, b: number): number {
+    const c = this.parts[i];
+    const from = Math.max(a, c.start);
+    const to = Math.min(b, c.end);
+    if (to <= from) return 0;
+    const cumFrom = this.lastT[i] === from ? this.lastCum[i] : c.series.cumulative(from);
+    const cumTo = c.series.cumulative(to);
+    this.lastT[i] = to;
+    this.lastCum[i] = cumTo;
+    return cumTo - cumFrom;
+  }
+
+  /**
+   * Exact ∫ min(1, value) dt over [a, b]. The sum is linear between breakpoints (series points,
+   * starts, ends); the clamp matters only where it may exceed 1, so the breakpoints inside (a, b)
+   * are visited only then.
+   */
+  clampedIntegral(a: number, b: number): number {
+    if (b <= a) return 0;
+    const cache = this.clampedCache;
+    if (cache && cache.a === a && cache.b === b) return cache.value;
+    let integral = 0;
+    let bound = 0;
+    let inner = false;
+    for (let i = 0; i < this.parts.length; i++) {
+      const c = this.parts[i];
+      if (c.end <= a || c.start >= b) continue;
+      integral += this.partIntegral(i, a, b);
+      if (c.start > a || c.end < b) inner = true;
+      const times = c.series.times;
+      let k = c.series.indexAt(a) + 1;
+      let max = Math.max(c.series.at(Math.max(a, c.start)), c.series.atLeft(Math.min(b, c.end)));
+      for (; k < times.length && times[k] < b; k++) {
+        if (times[k] > a) {
+          inner = true;
+          max = Math.max(max, c.series.values[k]);
+        }
+      }
+      bound += max;
+    }
+    integral *= this.scale;
+    let value: number;
+    if (bound * this.scale <= 1) value = integral;
+    else if (!inner) value = clampedLinear(this.valueAt(a), this.valueLeftOf(b), b - a);
+    else value = this.clampedPiecewise(a, b);
+    this.clampedCache = { a, b, value };
+    return value;
+  }
+
+  /** The clamp may bite and breakpoints lie inside (a, b): segment by segment. */
+  private clampedPiecewise(a: number, b: number): number {
+    const set = new Set<number>();
+    for (const c of this.parts) {
+      if (c.end <= a || c.start >= b) continue;
+      if (c.start > a) set.add(c.start);
+      if (c.end < b) set.add(c.end);
+      const times = c.series.times;
+      for (let k = Math.max(0, c.series.indexAt(a)); k < times.length && times[k] < b; k++) if (times[k] > a) set.add(times[k]);
+    }
+    const points = [a, ...[...set].sort((x, y) => x - y), b];
+    let total = 0;
+    for (let j = 1; j < points.length; j++) {
+      const t0 = points[j - 1];
+      const t1 = points[j];
+      let u0 = 0;
+      for (const c of this.parts) if (t0 >= c.start && t0 < c.end) u0 += c.series.at(t0);
+      total += clampedLinear(u0 * this.scale, this.valueLeftOf(t1), t1 - t0);
+    }
+    return total;
+  }
+}
+
+/** ∫ min(1, u) over a width w where u goes linearly from u0 to u1. */
+function clampedLinear(u0: number, u1: number, w: number): number {
+  if (u0 <= 1 && u1 <= 1) return ((u0 + u1) / 2) * w;
+  if (u0 >= 1 && u1 >= 1) return w;
+  const f = (1 - u0) / (u1 - u0);
+  return u0 < 1 ? ((u0 + 1) / 2) * f * w + (1 - f) * w : f * w + ((1 + u1) / 2) * (1 - f) * w;
+}
 
 /**
  * The simulated host of a scenario: devices whose power follows the scenario's processes, and a
  * process table. Time is given in scenario seconds; `secondsAt(epochMillis)` converts sampler time.
  * Power model (DESIGN.md): P = idleWatts + (maxWatts − idleWatts) × min(1, utilisation).
+ * Series are compiled once (typed arrays, prefix integrals, cursors), so queries at increasing
+ * times — a simulation's ticks — cost O(processes) each.
  */
 export class SimWorld {
   readonly totalCores: number;
   private readonly jobOf = new Map<number, string>();
+  private readonly jobIds: string[];
+  private readonly cpuSeries = new Map<number, CompiledSeries>();
+  /** ∫ of each process's CPU series from its first point to its start. */
+  private readonly cpuAtStart = new Map<number, number>();
+  private readonly cpuSum: UsageSum;
+  private readonly gpuSums = new Map<string, UsageSum>();
+  private readonly gpuParts = new Map<string, { pid: number; part: Contribution }[]>();
+  private table: ProcessTable | undefined;
+  /** null: not computed yet. */
+  private memoryBytesCache: number | undefined | null = null;
 
   constructor(
     readonly scenario: Scenario,
@@ -33,6 +185,56 @@ export class SimWorld {
       }
       if (cur?.job) this.jobOf.set(p.pid, cur.job);
     }
+    this.jobIds = [...new Set(scenario.processes.filter((p) => p.job).map((p) => p.job!))];
+    const cpuParts: Contribution[] = [];
+    for (const p of scenario.processes) {
+      const end = p.endSeconds ?? Infinity;
+      if (p.cpu) {
+        const series = new CompiledSeries(p.cpu);
+        this.cpuSeries.set(p.pid, series);
+        this.cpuAtStart.set(p.pid, series.cumulative(p.startSeconds));
+        cpuParts.push({ series, start: p.startSeconds, end });
+      }
+      for (const [gpu, s] of Object.entries(p.gpu ?? {})) {
+        const list = this.gpuParts.get(gpu) ?? [];
+        list.push({ pid: p.pid, part: { series: new CompiledSeries(s), start: p.startSeconds, end } });
+        this.gpuParts.set(gpu, list);
+      }
+    }
+    this.cpuSum = new UsageSum(cpuParts, this.totalCores > 0 ? 1 / this.totalCores : 0);
+    for (const [gpu, list] of this.gpuParts) this.gpuSums.set(gpu, new UsageSum(list.map((x) => x.part), 1));
+  }
+
+  /** The processes as parallel arrays (the process source's per-tick loop), in scenario order. */
+  processTable(): ProcessTable {
+    if (this.table) return this.table;
+    const ps = this.scenario.processes;
+    const jobIndex = new Map(this.jobIds.map((j, i) => [j, i]));
+    this.table = {
+      pids: ps.map((p) => p.pid),
+      starts: Float64Array.from(ps, (p) => p.startSeconds),
+      ends: Float64Array.from(ps, (p) => p.endSeconds ?? Infinity),
+      cpu: ps.map((p) => this.cpuSeries.get(p.pid)),
+      cpuAtStart: Float64Array.from(ps, (p) => this.cpuAtStart.get(p.pid) ?? 0),
+      jobIndex: Int32Array.from(ps, (p) => {
+        const job = this.jobOf.get(p.pid);
+        return job !== undefined ? jobIndex.get(job)! : -1;
+      }),
+      rss: ps.map((p) => (p.rssBytes ? new CompiledSeries(p.rssBytes) : undefined)),
+    };
+    return this.table;
+  }
+
+  /**
+   * Installed memory, bytes: Σ memoryBytes of the memory devices; undefined when none sets it (then
+   * memory energy is split by CPU seconds only, as before resident memory was simulated).
+   */
+  get memoryBytes(): number | undefined {
+    if (this.memoryBytesCache === null) {
+      const withSize = this.scenario.devices.filter((d) => d.kind === "memory" && d.memoryBytes !== undefined);
+      this.memoryBytesCache = withSize.length > 0 ? withSize.reduce((s, d) => s + d.memoryBytes!, 0) : undefined;
+    }
+    return this.memoryBytesCache;
   }
 
   secondsAt(epochMillis: number): number {
@@ -41,7 +243,7 @@ export class SimWorld {
 
   /** Job ids declared by the scenario, in order of appearance. */
   jobs(): string[] {
-    return [...new Set(this.scenario.processes.filter((p) => p.job).map((p) => p.job!))];
+    return this.jobIds;
   }
 
   jobOfPid(pid: number): string | undefined {
@@ -54,86 +256,55 @@ export class SimWorld {
 
   /** CPU seconds a process burned in [0, t]. */
   processCpuSeconds(p: ScenarioProcess, t: number): number {
-    if (!p.cpu) return 0;
+    const series = this.cpuSeries.get(p.pid);
+    if (!series) return 0;
     const end = Math.min(t, p.endSeconds ?? Infinity);
-    return seriesIntegral(p.cpu, p.startSeconds, end);
+    if (end <= p.startSeconds) return 0;
+    return series.cumulative(end) - this.cpuAtStart.get(p.pid)!;
   }
 
   /** Busy cores of all processes at t. */
   busyCores(t: number): number {
+    return this.totalCores > 0 ? this.cpuSum.valueAt(t) * this.totalCores : this.unscaledBusy(t);
+  }
+
+  private unscaledBusy(t: number): number {
     let b = 0;
-    for (const p of this.scenario.processes) if (p.cpu && this.alive(p, t)) b += seriesAt(p.cpu, t);
+    for (const p of this.scenario.processes) if (p.cpu && this.alive(p, t)) b += this.cpuSeries.get(p.pid)!.at(t);
     return b;
   }
 
   utilization(device: ScenarioDevice, t: number): number {
-    if (device.kind === "gpu") {
-      let u = 0;
-      for (const p of this.scenario.processes) {
-        const s = p.gpu?.[device.id];
-        if (s && this.alive(p, t)) u += seriesAt(s, t);
-      }
-      return u;
-    }
-    return this.totalCores > 0 ? this.busyCores(t) / this.totalCores : 0;
+    if (device.kind === "gpu") return this.gpuSums.get(device.id)?.valueAt(t) ?? 0;
+    return this.totalCores > 0 ? this.cpuSum.valueAt(t) : 0;
   }
 
   powerWatts(device: ScenarioDevice, t: number): number {
     return device.idleWatts + (device.maxWatts - device.idleWatts) * Math.min(1, this.utilization(device, t));
   }
 
-  /** Times in (a, b) where a device's utilisation changes slope: series breakpoints and process starts/ends. */
-  private breakpoints(device: ScenarioDevice, a: number, b: number): number[] {
-    const set = new Set<number>();
-    for (const p of this.scenario.processes) {
-      const series: Series | undefined = device.kind === "gpu" ? p.gpu?.[device.id] : p.cpu;
-      if (!series) continue;
-      for (const t of breakpointsWithin(series, a, b)) set.add(t);
-      if (p.startSeconds > a && p.startSeconds < b) set.add(p.startSeconds);
-      if (p.endSeconds !== undefined && p.endSeconds > a && p.endSeconds < b) set.add(p.endSeconds);
-    }
-    return [...set].sort((x, y) => x - y);
-  }
-
   /**
-   * Exact energy of a device over [a, b], joules: utilisation is linear between breakpoints,
-   * so power is linear too except where utilisation crosses 1 (split there).
+   * Exact energy of a device over [a, b], joules: idle × (b − a) + (max − idle) × ∫ min(1, u) dt,
+   * u linear between breakpoints (split where it crosses 1). The integral is shared by all the
+   * devices reading the same utilisation (every CPU and memory device) in one tick.
    */
   energyJoules(device: ScenarioDevice, a: number, b: number): number {
     if (b <= a) return 0;
-    const pts = [a, ...this.breakpoints(device, a, b), b];
-    let total = 0;
-    const range = device.maxWatts - device.idleWatts;
-    for (let i = 1; i < pts.length; i++) {
-      const t0 = pts[i - 1];
-      const t1 = pts[i];
-      // Evaluate just inside the segment: a process starting or ending at a breakpoint jumps there.
-      const eps = (t1 - t0) * 1e-9;
-      const u0 = this.utilization(device, t0 + eps);
-      const u1 = this.utilization(device, t1 - eps);
-      const p = (u: number) => device.idleWatts + range * Math.min(1, u);
-      if ((u0 - 1) * (u1 - 1) < 0) {
-        const tc = t0 + ((1 - u0) / (u1 - u0)) * (t1 - t0);
-        total += ((p(u0) + p(1)) / 2) * (tc - t0) + ((p(1) + p(u1)) / 2) * (t1 - tc);
-      } else {
-        total += ((p(u0) + p(u1)) / 2) * (t1 - t0);
-      }
-    }
-    return total;
+    const sum = device.kind === "gpu" ? this.gpuSums.get(device.id) : this.totalCores > 0 ? this.cpuSum : undefined;
+    const clamped = sum ? sum.clampedIntegral(a, b) : 0;
+    return device.idleWatts * (b - a) + (device.maxWatts - device.idleWatts) * clamped;
   }
 
   /** Average utilisation share of each resident process on a GPU over [a, b]. */
   gpuShares(device: ScenarioDevice, a: number, b: number): { pid: number; share: number }[] {
     const out: { pid: number; share: number }[] = [];
     const dt = b - a;
-    for (const p of this.scenario.processes) {
-      const s = p.gpu?.[device.id];
-      if (!s) continue;
-      const from = Math.max(a, p.startSeconds);
-      const to = Math.min(b, p.endSeconds ?? Infinity);
-      if (dt > 0 ? to <= from : !this.alive(p, b)) continue;
-      const share = dt > 0 ? seriesIntegral(s, from, to) / dt : seriesAt(s, b);
-      out.push({ pid: p.pid, share });
+    for (const { pid, part } of this.gpuParts.get(device.id) ?? []) {
+      const from = Math.max(a, part.start);
+      const to = Math.min(b, part.end);
+      if (dt > 0 ? to <= from : !(b >= part.start && b < part.end)) continue;
+      const share = dt > 0 ? part.series.integral(from, to) / dt : part.series.at(b);
+      out.push({ pid, share });
     }
     return out;
   }
@@ -223,30 +394,56 @@ export class SimProcessSource implements ProcessSource {
 
   sample(): ProcessSample {
     const t = this.world.secondsAt(this.nowMillis());
-    const jobCpuSeconds = new Map<string, number>();
+    const table = this.world.processTable();
+    const jobs = this.world.jobs();
+    const jobCpu = new Float64Array(jobs.length);
+    const jobCount = new Uint32Array(jobs.length);
     const members = new Map<number, string>();
-    const jobProcessCount = new Map<string, number>();
+    const totalMemory = this.world.memoryBytes;
+    const jobRss = totalMemory !== undefined ? new Float64Array(jobs.length) : undefined;
+    let usedMemory = 0;
     let busy = 0;
-    for (const job of this.world.jobs()) jobCpuSeconds.set(job, 0);
-    for (const p of this.world.scenario.processes) {
-      const cpu = this.world.processCpuSeconds(p, t);
+    for (let i = 0; i < table.pids.length; i++) {
+      const series = table.cpu[i];
+      const start = table.starts[i];
+      const end = Math.min(t, table.ends[i]);
+      const cpu = series && end > start ? series.cumulative(end) - table.cpuAtStart[i] : 0;
       busy += cpu;
-      const job = this.world.jobOfPid(p.pid);
-      if (job) {
-        jobCpuSeconds.set(job, (jobCpuSeconds.get(job) ?? 0) + cpu);
-        if (this.world.alive(p, t)) {
-          members.set(p.pid, job);
-          jobProcessCount.set(job, (jobProcessCount.get(job) ?? 0) + 1);
+      const j = table.jobIndex[i];
+      if (j >= 0) {
+        jobCpu[j] += cpu;
+        if (t >= start && t < table.ends[i]) {
+          members.set(table.pids[i], jobs[j]);
+          jobCount[j]++;
         }
       }
+      // Resident memory at the sample instant, like the RSS the tracker reads from /proc.
+      const rss = table.rss[i];
+      if (jobRss && rss && t >= start && t < table.ends[i]) {
+        const bytes = rss.at(t);
+        usedMemory += bytes;
+        if (j >= 0) jobRss[j] += bytes;
+      }
     }
-    return {
+    const jobCpuSeconds = new Map<string, number>();
+    const jobProcessCount = new Map<string, number>();
+    jobs.forEach((job, j) => {
+      jobCpuSeconds.set(job, jobCpu[j]);
+      if (jobCount[j] > 0) jobProcessCount.set(job, jobCount[j]);
+    });
+    const sample: ProcessSample = {
       jobCpuSeconds,
       hostBusyCpuSeconds: busy,
       hostTotalCpuSeconds: Math.max(1, this.world.totalCores) * Math.max(0, t),
       members,
       jobProcessCount,
     };
+    if (jobRss && totalMemory !== undefined) {
+      sample.jobRssBytes = new Map(jobs.map((job, j) => [job, jobRss[j]]));
+      sample.hostUsedMemoryBytes = Math.min(totalMemory, usedMemory);
+      sample.hostTotalMemoryBytes = totalMemory;
+    }
+    return sample;
   }
 
   jobEnvironment(): Record<string, string> {

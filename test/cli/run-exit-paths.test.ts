@@ -69,14 +69,15 @@ describe("powerprint run: exit paths", () => {
     expect(rep.intensity.source).not.toBe("none");
   });
 
-  it("keeps running the command when a tick step throws (marks file replaced by a directory), and exits with its code", async () => {
+  // The marks reader ignores anything but a regular file at the path (it used to throw inside the
+  // tick): the command runs on, its exit code wins, the summary is printed.
+  it("keeps running the command when its marks file is replaced by a directory, and exits with its code", async () => {
     const r = await runCli(
       ["run", "--interval", "100ms", "--", "sh", "-c", 'rm "$POWERPRINT_MARKS" && mkdir "$POWERPRINT_MARKS" && sleep 0.5 && echo child-done && exit 3'],
       { timeoutMillis: 20_000 },
     );
     expect(r.stdout).toBe("child-done\n");
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/training-loop marks unreadable/);
     expect(r.stderr).toContain("powerprint summary");
   });
 

@@ -104,6 +104,31 @@ describe.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("run --ot
     expect(written.exportFailures).toEqual({});
   });
 
+  test("a GPU held by a pod-labelled job (--sim, PIDs not visible, CUDA_VISIBLE_DEVICES): powerprint.job.device.energy for gpu0 carries k8s.pod.name and equals the report", async () => {
+    // The scenario's GPU process has a PID this host does not have (a sidecar that cannot see the
+    // training container's PIDs): the wrapped job holds gpu0 by CUDA_VISIBLE_DEVICES=0.
+    const gpuScenario = join(import.meta.dirname, "..", "fixtures", "exporters", "gpu-held-by-pod.json");
+    const vm = track(await startVictoriaMetrics());
+    const report = tempReport();
+    const r = await runCli(
+      [
+        "run", "--sim", gpuScenario, "--interval", "500ms", "--report", report,
+        "--otlp", `${vm.baseUrl}/opentelemetry`, "--export-interval", "1h",
+        "--job-id", "pod-1", "--tag", "k8s.pod.name=trainer-0", "--tag", "k8s.namespace.name=ml",
+        "--", "sleep", "1",
+      ],
+      { env: { ...noOtelEnv, CUDA_VISIBLE_DEVICES: "0" } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(report, "utf8")) as { jobs: { id: string; deviceEnergyJoules: Record<string, number> }[] };
+    const pod = written.jobs.find((j) => j.id === "pod-1")!;
+    expect(pod.deviceEnergyJoules.gpu0).toBeGreaterThan(0);
+    const gpu = await eventually(() => vm.query('powerprint.job.device.energy{hw.type="gpu"}'), (s) => s.length > 0);
+    expect(gpu).toHaveLength(1);
+    expect(gpu[0].metric).toMatchObject({ "hw.id": "gpu0", "powerprint.job.id": "pod-1", "k8s.pod.name": "trainer-0", "k8s.namespace.name": "ml" });
+    expect(gpu[0].value).toBeCloseTo(pod.deviceEnergyJoules.gpu0, 6);
+  });
+
   test("SIGTERM during the run: the final totals are flushed before exit", async () => {
     const vm = track(await startVictoriaMetrics());
     const report = tempReport();

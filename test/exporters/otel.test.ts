@@ -97,6 +97,28 @@ describe("instruments", () => {
     await c.close();
   });
 
+  test("powerprint.job.device.energy: one point per job and device it used, with the job's attributes (pod labels), hw.id and hw.type", async () => {
+    const pod = { "k8s.pod.name": "llm-a-0", "k8s.namespace.name": "inference", "k8s.pod.uid": "u-1" };
+    const s = snapshot({
+      jobs: [{ id: "u-1", name: "llm-a-0", attributes: pod, gpuJoules: 300, cpuJoules: 0 }],
+      devices: [
+        { id: "gpu0", kind: "gpu", energyJoules: 1000 },
+        { id: "gpu1", kind: "gpu", energyJoules: 1000 },
+        { id: "cpu0", kind: "cpu", energyJoules: 500 },
+      ],
+    });
+    // Used gpu0 and gpu1 (never cpu0 here); a device id the snapshot does not list is not invented.
+    s.jobs[0].deviceEnergyJoules = { gpu0: 200, gpu1: 100, "gone-dev": 7 };
+    const c = await collect(() => s);
+    const perDevice = points((await c.read()).get("powerprint.job.device.energy"));
+    const base = { ...pod, "powerprint.job.id": "u-1", "powerprint.job.name": "llm-a-0" };
+    expect(perDevice).toEqual([
+      { attributes: { ...base, "hw.id": "gpu0", "hw.type": "gpu" }, value: 200 },
+      { attributes: { ...base, "hw.id": "gpu1", "hw.type": "gpu" }, value: 100 },
+    ]);
+    await c.close();
+  });
+
   test("job counters are the ledger's cumulative totals, gauges its last interval, per device kind present", async () => {
     const c = await collect(() => snap);
     const byName = await c.read();

@@ -45,6 +45,8 @@ describe("Prometheus endpoint", () => {
     const body = await (await fetch(endpoint.url())).text();
     expect(body).toContain('powerprint_job_energy_total{powerprint_job_id="j",powerprint_job_name="j",hw_type="gpu",otel_scope_name="powerprint",service_name="powerprint",host_name="node-a"} 12.5');
     expect(body).toMatch(/^target_info\{.*host_name="node-a".*\} 1$/m);
+    // Per job and device (default snapshot: gpu0 12.5 J, cpu0 0 J), hw_id and hw_type labelled.
+    expect(body).toContain('powerprint_job_device_energy_total{powerprint_job_id="j",powerprint_job_name="j",hw_id="gpu0",hw_type="gpu",otel_scope_name="powerprint",service_name="powerprint",host_name="node-a"} 12.5');
     endpoint.update(snapshot({ jobs: [{ id: "j", gpuJoules: 20 }] }));
     expect(await (await fetch(endpoint.url())).text()).toContain('hw_type="gpu",otel_scope_name="powerprint",service_name="powerprint",host_name="node-a"} 20');
     expect((await fetch(endpoint.url().replace("/metrics", "/other"))).status).toBe(404);

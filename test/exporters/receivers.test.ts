@@ -49,6 +49,21 @@ function twoJobs(scale: number): LedgerSnapshot {
   });
 }
 
+/** A pod (node mode: the job's attributes are its pod identity) on two GPUs of four, and a CPU. */
+const POD = { "k8s.pod.name": "llm-a-0", "k8s.namespace.name": "inference", "k8s.pod.uid": "0d1f5c2e-1111-4222-8333-444455556666" };
+function podOnGpus(): LedgerSnapshot {
+  const snap = snapshot({
+    jobs: [{ id: POD["k8s.pod.uid"], name: "llm-a-0", attributes: POD, cpuJoules: 40.5, gpuJoules: 1500.25 }],
+    devices: [
+      ...[0, 1, 2, 3].map((i) => ({ id: `gpu${i}`, kind: "gpu" as const, model: "NVIDIA H100 80GB HBM3", energyJoules: 4000 })),
+      { id: "cpu0", kind: "cpu" as const, model: "AMD EPYC 9654", energyJoules: 900 },
+    ],
+  });
+  // The ledger keeps a job's energy only on the devices it used: two GPUs and the CPU.
+  snap.jobs[0].deviceEnergyJoules = { gpu0: 1000.25, gpu2: 500, cpu0: 40.5 };
+  return snap;
+}
+
 const vmSkip = receiversSkipReason("victoria-metrics");
 const promSkip = receiversSkipReason("prometheus");
 
@@ -95,6 +110,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
         "powerprint.bucket.energy",
         "powerprint.grid.intensity",
         "powerprint.job.cpu.time",
+        "powerprint.job.device.energy",
         "powerprint.job.embodied.emissions",
         "powerprint.job.emissions",
         "powerprint.job.energy",
@@ -130,6 +146,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
         "hw_power_watts",
         "powerprint_bucket_energy_joules_total",
         "powerprint_job_cpu_time_seconds_total",
+        "powerprint_job_device_energy_joules_total",
         "powerprint_job_embodied_emissions_grams_total",
         "powerprint_job_emissions_grams_total",
         "powerprint_job_energy_joules_total",
@@ -138,6 +155,22 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
         "powerprint_job_water_L_total",
       ].sort(),
     );
+  });
+
+  test("per-job per-device energy: each GPU's series carries the pod's labels, only the devices the job used", async () => {
+    for (const prometheusNaming of [false, true]) {
+      const vm = track(await startVictoriaMetrics({ prometheusNaming }));
+      const exporters = await createExporters({ otlp: `${vm.baseUrl}/opentelemetry` }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
+      const snap = podOnGpus();
+      for (const e of exporters) await e.shutdown(snap);
+      const name = prometheusNaming ? "powerprint_job_device_energy_joules_total" : "powerprint.job.device.energy";
+      const [id, type, pod, ns] = prometheusNaming ? ["hw_id", "hw_type", "k8s_pod_name", "k8s_namespace_name"] : ["hw.id", "hw.type", "k8s.pod.name", "k8s.namespace.name"];
+      const gpus = await vm.query(`{__name__="${name}", ${JSON.stringify(type)}="gpu"}`);
+      expect(byLabel(gpus, id)).toEqual({ gpu0: 1000.25, gpu2: 500 });
+      for (const s of gpus) expect(s.metric).toMatchObject({ [pod]: "llm-a-0", [ns]: "inference" });
+      const all = await vm.query(`{__name__="${name}"}`);
+      expect(all).toHaveLength(3); // gpu0, gpu2, cpu0: not the two GPUs the pod never used
+    }
   });
 
   test("grid intensity (g/kW.h) under Prometheus naming keeps the UCUM dot", async () => {
@@ -192,6 +225,18 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
 });
 
 describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () => {
+  test("per-job per-device energy: powerprint_job_device_energy_total with the pod's labels per GPU", async () => {
+    const exporters: Exporter[] = await createExporters({ prometheus: "127.0.0.1:0", prometheusLinger: "10s" }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
+    const endpoint = exporters[0] as Exporter & { url(): string };
+    const prom = track(await startPrometheus({ targets: [new URL(endpoint.url()).host], scrapeIntervalMillis: 1000 }));
+    endpoint.update?.(podOnGpus());
+    const query = 'powerprint_job_device_energy_total{hw_type="gpu"}';
+    const gpus = await eventually(() => prom.query(query), (s) => s.length === 2, 20_000);
+    expect(byLabel(gpus, "hw_id")).toEqual({ gpu0: 1000.25, gpu2: 500 });
+    for (const s of gpus) expect(s.metric).toMatchObject({ k8s_pod_name: "llm-a-0", k8s_namespace_name: "inference", k8s_pod_uid: POD["k8s.pod.uid"], powerprint_job_id: POD["k8s.pod.uid"] });
+    await endpoint.shutdown(podOnGpus());
+  });
+
   test("the query API returns the same per-job energy, the final totals after a linger", async () => {
     const log = recordingLogger();
     const exporters: Exporter[] = await createExporters(
@@ -210,7 +255,13 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
 
     const final = twoJobs(3);
     await endpoint.shutdown(final); // lingers until one scrape read the final totals
-    const after = byLabel(await prom.query(query), "powerprint_job_id");
+    // The scrape has read them; Prometheus appends them to its head block a moment later (a
+    // loaded machine widens that gap): wait for the query to show them rather than race it.
+    const closeTo = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b));
+    const after = byLabel(
+      await eventually(() => prom.query(query), (s) => closeTo(byLabel(s, "powerprint_job_id")["train-a"], final.jobs[0].energyJoules.total), 20_000),
+      "powerprint_job_id",
+    );
     expect(after["train-a"]).toBeCloseTo(final.jobs[0].energyJoules.total, 9);
     expect(after["eval-b"]).toBeCloseTo(final.jobs[1].energyJoules.total, 9);
     expect(log.lines.filter((l) => l.level === "warn")).toEqual([]);
@@ -229,6 +280,7 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
       "powerprint_job_water_total",
       "powerprint_job_phase_energy_total",
       "powerprint_job_cpu_time_total",
+      "powerprint_job_device_energy_total",
       "powerprint_bucket_energy_total",
       "powerprint_grid_intensity",
       "target_info",

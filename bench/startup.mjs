@@ -1,0 +1,48 @@
+// Start-up: wall time of `powerprint run -q -- true` against `node -e 0`, and the delay from
+// powerprint's start (a C wrapper stamps CLOCK_REALTIME, then execs node) to the child's first
+// instruction (a C child stamps CLOCK_REALTIME first thing). Interleaved rounds; medians.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLI, compileC, quick, round, run, stats } from "./lib.mjs";
+
+export async function main({ rounds = quick ? 10 : 30 } = {}) {
+  const stamp = compileC("stamp");
+  const stampExec = compileC("stamp-exec");
+  const dir = mkdtempSync(join(tmpdir(), "pp-bench-start-"));
+  const t0File = join(dir, "t0");
+  const t1File = join(dir, "t1");
+  const samples = { nodeMillis: [], runTrueMillis: [], childStartMillis: [], childRunWallMillis: [] };
+  for (let i = 0; i < 2; i++) await run(process.execPath, [CLI, "run", "-q", "--", "true"]); // warm the page cache
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 === 0 ? ["node", "run", "child"] : ["child", "run", "node"];
+    for (const what of order) {
+      if (what === "node") samples.nodeMillis.push((await run(process.execPath, ["-e", "0"])).wallMillis);
+      if (what === "run") {
+        const r = await run(process.execPath, [CLI, "run", "-q", "--", "true"]);
+        if (r.code !== 0) throw new Error(`run -- true exited ${r.code}: ${r.stderr}`);
+        samples.runTrueMillis.push(r.wallMillis);
+      }
+      if (what === "child") {
+        const r = await run(stampExec, [t0File, process.execPath, CLI, "run", "-q", "--", stamp, t1File]);
+        if (r.code !== 0) throw new Error(`run -- stamp exited ${r.code}: ${r.stderr}`);
+        const delta = Number(BigInt(readFileSync(t1File, "utf8").trim()) - BigInt(readFileSync(t0File, "utf8").trim())) / 1e6;
+        samples.childStartMillis.push(delta);
+        samples.childRunWallMillis.push(r.wallMillis);
+      }
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)]));
+  const rows = [
+    { metric: "node -e 0, wall ms", ...fmt(s.nodeMillis) },
+    { metric: "powerprint run -q -- true, wall ms", ...fmt(s.runTrueMillis), target: "≤ 200" },
+    { metric: "powerprint start → child's first instruction, ms", ...fmt(s.childStartMillis), target: "≤ 60" },
+  ];
+  for (const r of rows) process.stdout.write(`startup: ${r.metric}: median ${r.median} (p25 ${r.p25}, p75 ${r.p75}, n ${r.n})\n`);
+  return { name: "startup", rounds, rows, raw: samples };
+}
+
+const fmt = (x) => ({ median: round(x.median, 1), p25: round(x.p25, 1), p75: round(x.p75, 1), min: round(x.min, 1), max: round(x.max, 1), n: x.n });
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
