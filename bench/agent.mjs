@@ -26,6 +26,24 @@ const STEADY_SECONDS = arg("--steady-seconds", Number(process.env.BENCH_STEADY_S
 const JOBS = arg("--jobs", 10_000);
 const TICKS_PER_SECOND = 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Whatever happens (an exception included), nothing this benchmark started outlives it.
+const started = new Set();
+const track = (child) => {
+  started.add(child);
+  child.once("exit", () => started.delete(child));
+  return child;
+};
+process.on("exit", () => {
+  for (const c of started) c.kill("SIGKILL");
+});
+process.on("uncaughtException", (err) => {
+  console.error(err);
+  process.exit(1);
+});
+process.on("unhandledRejection", (err) => {
+  console.error(err);
+  process.exit(1);
+});
 
 function freePort() {
   return new Promise((resolve) => {
@@ -52,7 +70,7 @@ function rssMiB(pid) {
 const AGENT_NODE_FLAGS = (process.env.BENCH_AGENT_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 
 function startAgent(args, env = {}) {
-  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = track(spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] }));
   let err = "";
   child.stderr.on("data", (d) => (err += d));
   const line = async (re) => {
@@ -70,7 +88,7 @@ async function startVictoriaMetrics() {
   if (!existsSync(VM)) throw new Error(`${VM} missing: run bash .ci/install-receivers.sh`);
   const port = await freePort();
   const data = mkdtempSync(join(tmpdir(), "pp-bench-vm-"));
-  const child = spawn(VM, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${data}`, "-retentionPeriod=1d", "-search.latencyOffset=0s", "-loggerLevel=WARN"], { stdio: "ignore" });
+  const child = track(spawn(VM, [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${data}`, "-retentionPeriod=1d", "-search.latencyOffset=0s", "-loggerLevel=WARN"], { stdio: "ignore" }));
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
@@ -98,8 +116,8 @@ async function startVictoriaMetrics() {
 async function steady() {
   const vm = await startVictoriaMetrics();
   const burner = `let x=0; setInterval(() => { const end = Date.now() + 20; while (Date.now() < end) x += Math.sqrt(x + 1); }, 100);`;
-  const job = [spawn(process.execPath, ["-e", burner], { env: { ...process.env, POWERPRINT_BENCH_JOB: "steady" }, stdio: "ignore" })];
-  for (let i = 0; i < 9; i++) job.push(spawn("sleep", ["100000"], { env: { ...process.env, POWERPRINT_BENCH_JOB: "steady" }, stdio: "ignore" }));
+  const job = [track(spawn(process.execPath, ["-e", burner], { env: { ...process.env, POWERPRINT_BENCH_JOB: "steady" }, stdio: "ignore" }))];
+  for (let i = 0; i < 9; i++) job.push(track(spawn("sleep", ["100000"], { env: { ...process.env, POWERPRINT_BENCH_JOB: "steady" }, stdio: "ignore" })));
   const agent = startAgent(["--mode", "selector", "--match-env", "POWERPRINT_BENCH_JOB", "--interval", "1s", "--otlp", `${vm.base}/opentelemetry`, "--export-interval", "15s"]);
   await agent.line(/agent: mode|otlp: exporting/);
   await sleep(5000); // start-up (module loading, first export) is not the steady state

@@ -17,6 +17,13 @@ process.on("exit", () => {
   for (const c of live) c.kill("SIGKILL");
 });
 
+/** SIGKILLs every agent still running (afterEach: a failed assertion must not leave one behind). */
+export async function killAgents(): Promise<void> {
+  const waits = [...live].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once("exit", r))));
+  for (const c of live) c.kill("SIGKILL");
+  await Promise.all(waits);
+}
+
 export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): RunningAgent {
   const child = spawn(process.execPath, [CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);

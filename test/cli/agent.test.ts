@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { startReplayServer } from "../grid/replay-server.js";
-import { promValue, scrape, startAgent, waitFor } from "./agent-helpers.js";
+import { killAgents, promValue, scrape, startAgent, waitFor } from "./agent-helpers.js";
 
 const SCENARIO = join(import.meta.dirname, "..", "fixtures", "scenarios", "constant-shared-gpu.json");
 /** The scenario's GPU at full power: no job can gain energy faster. */
@@ -20,7 +20,10 @@ let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "pp-agent-cli-"));
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  await killAgents();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 interface StateDoc {
   final?: boolean;
