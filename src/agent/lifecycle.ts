@@ -125,6 +125,11 @@ export class AgentSource implements ProcessSource {
     return this.o.real?.jobEnvironment(jobId, names) ?? {};
   }
 
+  /** A GPU process the sample's members lack, resolved by the real source (node mode: PID → cgroup → pod). */
+  jobOfPid(pid: number): string | undefined {
+    return this.o.real?.jobOfPid?.(pid);
+  }
+
   sample(): ProcessSample {
     const real = this.o.real?.sample() as DiscoveredSample | undefined;
     const sim = this.o.sim?.sample() as DiscoveredSample | undefined;
