@@ -14,10 +14,10 @@
  * that does not resolve on PATH is spawned directly, unwrapped: the shell would turn ENOENT/EACCES
  * into its own exit 127 and message, and the user keeps run's "command not found" line and 127/126.
  */
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, rmdirSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Logger } from "../core/contracts.js";
-import { createJobCgroup, type JobCgroup } from "../cgroup/job.js";
+import { createJobCgroup, jobCgroupParent, type JobCgroup } from "../cgroup/job.js";
 import { UsageError } from "../errors.js";
 
 /** `--tracking`: auto (cgroup where possible, else /proc), cgroup (required), procfs. */
@@ -64,6 +64,7 @@ export function chooseTracking(mode: TrackingMode, prefer: CgroupPrefer, log: Lo
   const r = createJobCgroup({ prefer });
   if (r.status === "ok") {
     log.debug(`job tracking: cgroup v${r.cgroup.version} ${r.cgroup.dir}`);
+    sweepStaleJobCgroups(jobCgroupParent(r.cgroup), log);
     return { tracking: "cgroup", cgroup: r.cgroup };
   }
   if (mode === "cgroup") throw required(r.reason);
@@ -73,6 +74,30 @@ export function chooseTracking(mode: TrackingMode, prefer: CgroupPrefer, log: Lo
   log.info(`job tracked by /proc (${brief}): a daemon it double-forks between two ticks can be missed`);
   log.debug(`job cgroup: ${r.reason}`);
   return { tracking: "procfs", reason: r.reason };
+}
+
+/**
+ * Removes the job cgroups that powerprints killed by SIGKILL left behind (no cleanup ran): named
+ * `powerprint-<pid>-<n>`, their PID gone, and empty. rmdir only ever removes an empty cgroup, so a
+ * cgroup still holding a job's processes is left alone (never harms a job). Best effort.
+ */
+export function sweepStaleJobCgroups(parent: string, log: Logger): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^powerprint-(\d+)-\d+$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || existsSync(`/proc/${m[1]}`)) continue;
+    try {
+      rmdirSync(join(parent, name));
+      log.debug(`removed ${join(parent, name)}, left by a powerprint (pid ${m[1]}) that was killed`);
+    } catch {
+      // still populated (its job runs on), or someone else removed it first
+    }
+  }
 }
 
 /**

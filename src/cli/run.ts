@@ -11,7 +11,7 @@ import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type G
 import { createStderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { ownChildPids, ownChildrenCpuSeconds, RunMeasurement } from "./run-measure.js";
-import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
+import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
 const EXAMPLES = `
@@ -239,6 +239,8 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // superviseChild's relay is installed synchronously above; the early handler can go.
   for (const sig of earlySignals) process.off(sig, early);
   const outcome = await supervisor.outcome;
+  // Measuring was disabled after the cgroup was made: nobody else will remove it.
+  if (!measuring && cgroup) await releaseJobCgroup(cgroup, log).catch(() => undefined);
 
   if (measuring) {
     try {

@@ -6,8 +6,8 @@
  * processes measured themselves. Skipped unless root (creating cgroups needs it here).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reportSchemaV1 } from "../../exporters/report-json.js";
@@ -21,12 +21,25 @@ const available = (v: keyof typeof PARENTS) => isRoot && existsSync(join(PARENTS
 
 const dirs: string[] = [];
 const pidsToKill: number[] = [];
-afterEach(() => {
+const cgroupsToRemove: string[] = [];
+afterEach(async () => {
   for (const pid of pidsToKill.splice(0)) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
       /* gone */
+    }
+  }
+  // Cgroups a test left on purpose (a daemon still in them): empty once the kill above lands.
+  for (const cg of cgroupsToRemove.splice(0)) {
+    for (;;) {
+      try {
+        rmdirSync(cg);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EBUSY") break; // ENOENT: powerprint removed it
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
   }
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -80,6 +93,25 @@ describe.each(["v2", "v1"] as const)("cgroup tracking (%s)", (version) => {
     expect(readdirSync(PARENTS[version]).filter((n) => !before.includes(n) && n.startsWith(`powerprint-${pp!.pid}-`))).toEqual([]);
   }, 90_000);
 
+  it.skipIf(!available(version))("a daemon left running without a signal is not killed: said once, its cgroup left to it", async () => {
+    const dir = tmp();
+    let pp: ChildProcess | undefined;
+    const r = await runCli(["run", "--quiet", "--tracking", "cgroup", "--interval", "60s", "--", process.execPath, job], {
+      env: { ...env, DAEMON_DIR: dir, DAEMON_MODE: "leave" },
+      onSpawn: (c) => (pp = c),
+      timeoutMillis: 60_000,
+    });
+    const daemonPid = Number(readFileSync(join(dir, "daemon.pid"), "utf8"));
+    pidsToKill.push(daemonPid);
+    const left = cgroupsOf(version, pp!.pid).map((n) => join(PARENTS[version], n));
+    cgroupsToRemove.push(...left);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr.match(/the command left 1 process\(es\) running/g)).toHaveLength(1);
+    expect(isLive(daemonPid)).toBe(true);
+    expect(left).toHaveLength(1);
+    expect(readFileSync(join(left[0], "cgroup.procs"), "utf8").trim()).toBe(String(daemonPid));
+  }, 60_000);
+
   it.skipIf(!available(version))("the grace kill reaches the setsid daemon, which never got the relayed signal", async () => {
     const dir = tmp();
     const report = join(dir, "report.json");
@@ -106,6 +138,26 @@ describe.each(["v2", "v1"] as const)("cgroup tracking (%s)", (version) => {
   }, 60_000);
 });
 
+describe("cgroup tracking with --sim", () => {
+  it.skipIf(!available("v2"))("the real job's CPU, the daemon's included, joins the simulated host", async () => {
+    const dir = tmp();
+    const report = join(dir, "report.json");
+    const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
+    const r = await runCli(["run", "--quiet", "--sim", scenario, "--job-id", "real-job", "--interval", "60s", "--report", report, "--", process.execPath, job], {
+      env: { DAEMON_DIR: dir, DAEMON_CPU_SECONDS: "0.5" },
+      timeoutMillis: 90_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const rep = reportSchemaV1.parse(readJson(report));
+    expect(rep.tracking).toBe("cgroup");
+    const selfMeasured = readJson<{ cpuSeconds: number }>(join(dir, "daemon.json")).cpuSeconds + readJson<{ cpuSeconds: number }>(join(dir, "parent.json")).cpuSeconds;
+    const real = rep.jobs.find((j) => j.id === "real-job");
+    expect(Math.abs(real!.cpuSeconds - selfMeasured)).toBeLessThanOrEqual(0.05 * selfMeasured);
+    // The scenario's own jobs are still there.
+    expect(rep.jobs.length).toBeGreaterThan(1);
+  }, 90_000);
+});
+
 describe("tracking choice", () => {
   it.skipIf(!available("v2"))("--tracking procfs: the report says procfs and no cgroup is made", async () => {
     const dir = tmp();
@@ -129,6 +181,23 @@ describe("tracking choice", () => {
     expect(r.code, r.stderr).toBe(127);
     expect(r.stderr).toContain("command not found: no-such-command-cgrouprun");
     expect(cgroupsOf("v2", pp!.pid)).toEqual([]);
+  });
+
+  it.skipIf(!available("v2"))("removes the empty cgroups that SIGKILLed powerprints left, never a populated one", async () => {
+    const deadPid = spawnSync("true").pid;
+    const empty = join(PARENTS.v2, `powerprint-${deadPid}-7`);
+    const populated = join(PARENTS.v2, `powerprint-${deadPid}-8`);
+    mkdirSync(empty);
+    cgroupsToRemove.push(empty);
+    mkdirSync(populated);
+    cgroupsToRemove.push(populated);
+    const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
+    pidsToKill.push(sleeper.pid!);
+    writeFileSync(join(populated, "cgroup.procs"), String(sleeper.pid));
+    const r = await runCli(["run", "--quiet", "--tracking", "cgroup", "--", "true"], { env: { POWERPRINT_CGROUP_VERSION: "v2" } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(empty)).toBe(false);
+    expect(readFileSync(join(populated, "cgroup.procs"), "utf8").trim()).toBe(String(sleeper.pid));
   });
 
   it("rejects a --tracking value that is not auto, cgroup or procfs (exit 2, one line)", async () => {
