@@ -206,7 +206,8 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // The final CPU correction is powerprint's own cutime growth: only sound when the command is its
   // only child from here on (helpers of the probe are accounted by RunMeasurement).
   const otherChildren = ownChildPids();
-  if (otherChildren === undefined || otherChildren.length > 0) {
+  // (With cgroup tracking the final figure is the cgroup's counter: helpers do not matter.)
+  if (measuring?.tracking !== "cgroup" && (otherChildren === undefined || otherChildren.length > 0)) {
     log.debug(`final CPU correction off: ${otherChildren === undefined ? "own children unreadable" : `helper process(es) ${otherChildren.join(", ")} still running`}`);
   }
   const childCpuBaseline = otherChildren?.length === 0 ? ownChildrenCpuSeconds() : undefined;

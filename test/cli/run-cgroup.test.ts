@@ -93,6 +93,15 @@ describe.each(["v2", "v1"] as const)("cgroup tracking (%s)", (version) => {
     expect(readdirSync(PARENTS[version]).filter((n) => !before.includes(n) && n.startsWith(`powerprint-${pp!.pid}-`))).toEqual([]);
   }, 90_000);
 
+  it.skipIf(!available(version))("the command's own first instruction runs in the job cgroup", async () => {
+    let pp: ChildProcess | undefined;
+    // cat reads /proc/self/cgroup before anything else it does; its stdout is the command's.
+    const r = await runCli(["run", "--quiet", "--tracking", "cgroup", "--", "cat", "/proc/self/cgroup"], { env, onSpawn: (c) => (pp = c) });
+    expect(r.code, r.stderr).toBe(0);
+    const line = r.stdout.split("\n").find((l) => (version === "v2" ? l.startsWith("0::") : /^\d+:[^:]*\bcpuacct\b/.test(l)));
+    expect(line).toMatch(new RegExp(`:/powerprint-${pp!.pid}-\\d+$`));
+  });
+
   it.skipIf(!available(version))("a daemon left running without a signal is not killed: said once, its cgroup left to it", async () => {
     const dir = tmp();
     let pp: ChildProcess | undefined;
