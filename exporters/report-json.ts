@@ -60,6 +60,8 @@ export const reportSchemaV1 = z.object({
   durationSeconds: z.number(),
   /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
   complete: z.boolean().optional(),
+  /** run: how the job's processes were found, its own cgroup (kernel counter) or /proc walks. */
+  tracking: z.enum(["cgroup", "procfs"]).optional(),
   idlePolicy: z.enum(["attribute", "separate"]),
   pue: z.object({ value: z.number(), origin: z.string() }),
   intensity: z.object({
@@ -102,6 +104,8 @@ export type ReportV1 = z.infer<typeof reportSchemaV1>;
 export interface ReportContext {
   version: string;
   mode: "run" | "simulate" | "agent";
+  /** run: the job tracked by its own cgroup or by /proc. */
+  tracking?: "cgroup" | "procfs";
   scenario?: string;
   command?: string[];
   exitCode?: number;
@@ -187,6 +191,7 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     complete: c.complete ?? true,
     tool: { name: "powerprint", version: c.version },
     mode: c.mode,
+    ...(c.tracking !== undefined ? { tracking: c.tracking } : {}),
     ...(c.scenario !== undefined ? { scenario: c.scenario } : {}),
     ...(c.command !== undefined ? { command: c.command } : {}),
     ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),

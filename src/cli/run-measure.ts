@@ -24,7 +24,10 @@ import { errorMessage } from "../errors.js";
 import { createResolverFromConfig, type GridConfig } from "../grid/config.js";
 import { isKnownZone, staticReading, worldAverage } from "../grid/static.js";
 import { MarksReader } from "../jobs/marks.js";
-import { CompositeSource, FinalCpuSource } from "../jobs/run-sources.js";
+import { CompositeSource, FinalCpuSource, JobTrackingSource } from "../jobs/run-sources.js";
+import { CgroupJobSource } from "../cgroup/job-source.js";
+import type { JobCgroup } from "../cgroup/job.js";
+import { releaseJobCgroup } from "./run-cgroup.js";
 import { ProcessTracker } from "../jobs/tracker.js";
 import type { Scenario } from "../sim/scenario.js";
 import { version } from "../version.js";
@@ -65,6 +68,8 @@ export interface RunMeasureInput {
   reportContext?: () => Partial<ReportContext>;
   /** Called with the final report after it was written (CSV, HTML); a failure is warned, the summary still printed. */
   onReport?: (report: ReportV1) => Promise<void>;
+  /** The job's own cgroup (chooseTracking); the measurement owns it from here and removes it at the end. */
+  cgroup?: JobCgroup;
 }
 
 /**
@@ -165,6 +170,12 @@ export class RunMeasurement {
   readonly marksPath?: string;
   private readonly monitor: Monitor;
   private readonly tracker = new ProcessTracker({ root: "/" });
+  private readonly jobSource: JobTrackingSource;
+  private readonly cgroupSource?: CgroupJobSource;
+  /** The job cgroup's CPU counter at attach, s (0 for a fresh cgroup). */
+  private cgroupBaselineSeconds = 0;
+  /** A grace kill of the cgroup in progress (awaited before the cgroup is removed). */
+  private killing?: Promise<unknown>;
   private readonly finalSource: FinalCpuSource;
   private readonly ledger: Ledger;
   private readonly resolver: IntensityResolver;
@@ -187,7 +198,14 @@ export class RunMeasurement {
   private constructor(private readonly o: RunMeasureInput, sim?: SimParts) {
     const { log } = o;
     const startMillis = Date.now();
-    this.finalSource = new FinalCpuSource(this.tracker, o.job.id);
+    if (o.cgroup) {
+      // Members are read each tick too (one cgroup.procs read): GPU processes are matched by PID.
+      this.cgroupSource = new CgroupJobSource({ trackMembers: true });
+      this.cgroupSource.attach(o.job.id, o.cgroup);
+      this.cgroupBaselineSeconds = o.cgroup.cpuSeconds() ?? 0;
+    }
+    this.jobSource = new JobTrackingSource(this.tracker, this.cgroupSource && o.cgroup ? { source: this.cgroupSource, cgroup: o.cgroup } : undefined);
+    this.finalSource = new FinalCpuSource(this.jobSource, o.job.id);
     this.resolver = createResolverFromConfig(o.grid, { log });
     const live = this.resolver.provider && !["static-table", "fixed"].includes(this.resolver.provider.id);
     if (sim?.intensity) {
@@ -266,6 +284,9 @@ export class RunMeasurement {
    */
   onSpawn(pid: number, childCpuBaseline: number | undefined, spawnMonotonicMillis: number): void {
     this.monitor.addJob(this.o.job.id, pid);
+    if (this.jobSource.fallbackReason !== undefined) {
+      this.o.log.warn(`job tracked by /proc, not its cgroup: ${this.jobSource.fallbackReason}`);
+    }
     if (childCpuBaseline === undefined) this.helperCpuSeconds = undefined;
     if (this.o.scenario) return;
     this.monitor.prime(spawnMonotonicMillis);
@@ -303,9 +324,18 @@ export class RunMeasurement {
     this.helperCpuSeconds = now - childCpuBaseline;
   }
 
-  /** Live members of the job (the tracker's membership, refreshed now), the root included. */
+  /** What the job is tracked by (the report's `tracking`). */
+  get tracking(): "cgroup" | "procfs" {
+    return this.jobSource.tracking;
+  }
+
+  /** Live members of the job (its cgroup's, or the tracker's membership refreshed now), the root included. */
   jobPids(rootPid: number): number[] {
     const pids = new Set<number>([rootPid]);
+    if (this.tracking === "cgroup" && this.o.cgroup) {
+      for (const pid of this.o.cgroup.pids()) pids.add(pid);
+      return [...pids];
+    }
     try {
       for (const [pid, jobId] of this.tracker.sample().members) if (jobId === this.o.job.id) pids.add(pid);
     } catch {
@@ -319,8 +349,32 @@ export class RunMeasurement {
     this.commandExited = true;
   }
 
-  /** The command's total CPU seconds from our cutime growth since `baseline` (kernel figure). */
+  /**
+   * The grace kill of a cgroup-tracked job: every member, whatever it did to leave the process tree
+   * (`cgroup.kill` on cgroup2, else SIGKILL to each member until none is left). false when the job
+   * is tracked by /proc (the caller signals the members it knows).
+   */
+  killJob(): boolean {
+    if (this.tracking !== "cgroup" || !this.o.cgroup) return false;
+    const cgroup = this.o.cgroup;
+    this.killing = cgroup.kill().then(
+      (r) => r.remaining > 0 && this.o.log.warn(`${r.remaining} process(es) still in ${cgroup.dir} after SIGKILL (${r.method})`),
+      (err: unknown) => this.o.log.warn(`could not kill the job's cgroup ${cgroup.dir}: ${errorMessage(err)}`),
+    );
+    return true;
+  }
+
+  /**
+   * The command's total CPU seconds (kernel figure): with cgroup tracking, the cgroup's counter now
+   * (after the command exited, before removal: every descendant, daemons included); else our
+   * cutime growth since `baseline`.
+   */
   setFinalCpu(baseline: number | undefined): void {
+    if (this.tracking === "cgroup" && this.o.cgroup) {
+      const total = this.o.cgroup.cpuSeconds();
+      if (total !== undefined) this.finalSource.finalCpuSeconds = total - this.cgroupBaselineSeconds;
+      return;
+    }
     const after = ownChildrenCpuSeconds();
     if (this.spawnsHelpers || baseline === undefined || after === undefined || this.helperCpuSeconds === undefined) return;
     this.finalSource.finalCpuSeconds = after - baseline - this.helperCpuSeconds;
@@ -331,6 +385,7 @@ export class RunMeasurement {
     this.removeMarks();
     this.cache?.stop();
     const final = await this.monitor.stop({ finalTick: false });
+    await this.releaseCgroup();
     await this.monitor.shutdownExporters(final, this.o.flushTimeoutMillis);
   }
 
@@ -346,6 +401,7 @@ export class RunMeasurement {
     }
     const final = this.setupDone || !this.setup ? await this.monitor.stop() : await this.monitor.stop({ finalTick: false });
     this.cache?.stop();
+    await this.releaseCgroup();
     const exportFailures = await this.monitor.shutdownExporters(final, (e) => this.o.flushTimeoutMillis + (e.id === "prometheus" ? this.o.prometheusLingerMillis : 0));
     if (this.marks && (this.marks.malformed > 0 || this.marks.oversized > 0)) {
       log.warn(`training-loop marks: skipped ${this.marks.malformed} malformed and ${this.marks.oversized} oversized line(s) (expected JSON lines like {"phase": "train", "step": 1})`);
@@ -381,6 +437,18 @@ export class RunMeasurement {
     }
   }
 
+  /** After the last read of the job cgroup: its files released, a grace kill awaited, the cgroup removed (or left to the processes still in it). */
+  private async releaseCgroup(): Promise<void> {
+    this.cgroupSource?.close();
+    if (!this.o.cgroup) return;
+    await this.killing;
+    try {
+      await releaseJobCgroup(this.o.cgroup, this.o.log);
+    } catch (err) {
+      this.o.log.warn(`could not remove the job's cgroup ${this.o.cgroup.dir}: ${errorMessage(err)}`);
+    }
+  }
+
   private buildReport(
     mod: typeof import("../../exporters/report-json.js"),
     snap: LedgerSnapshot,
@@ -398,6 +466,7 @@ export class RunMeasurement {
       version: version(),
       complete: extra.complete,
       mode: "run",
+      tracking: this.tracking,
       scenario: this.o.scenario?.name,
       command: this.o.command,
       ...(extra.exitCode !== undefined ? { exitCode: extra.exitCode } : {}),

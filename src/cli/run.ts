@@ -11,6 +11,7 @@ import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type G
 import { createStderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { ownChildPids, ownChildrenCpuSeconds, RunMeasurement } from "./run-measure.js";
+import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
 const EXAMPLES = `
@@ -34,6 +35,7 @@ interface RunOptions extends MeasureOptions {
   grace: string;
   checkpointInterval: string;
   flushTimeout: string;
+  tracking?: string;
   [key: string]: unknown;
 }
 
@@ -49,7 +51,8 @@ export function registerRunCommand(program: Command): void {
     .option("--interval <duration>", "sampling interval, e.g. 500ms, 1s, 5s", "1s")
     .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL every process of the job still alive after this time", "10s")
     .option("--checkpoint-interval <duration>", "with --report: rewrite the report (marked \"complete\": false) this often while the command runs", "30s")
-    .option("--flush-timeout <duration>", "after the command exits, give up on exporters that have not flushed within this time (counted and said)", "2s");
+    .option("--flush-timeout <duration>", "after the command exits, give up on exporters that have not flushed within this time (counted and said)", "2s")
+    .option("--tracking <how>", "how the job's processes are found: auto (a cgroup of its own where powerprint can create one, else /proc), cgroup (required: exit 2 when impossible), procfs", "auto");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
   addExportOptions(cmd);
@@ -84,12 +87,16 @@ interface ValidatedRun {
   scenario?: import("../sim/scenario.js").Scenario;
   grid: GridConfig;
   job: JobIdentity;
+  tracking: TrackingMode;
+  cgroupPrefer: CgroupPrefer;
 }
 
 async function validate(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<ValidatedRun> {
   if (command.length === 0) throw new UsageError("command", "missing: put the command after --, e.g. powerprint run -- python train.py");
   if (command[0].trim() === "") throw new UsageError("command", "the command name is empty: put the command after --, e.g. powerprint run -- python train.py");
   const measure = parseMeasureOptions(opts);
+  const tracking = parseTrackingFlag(opts.tracking);
+  const cgroupPrefer = parseCgroupPrefer(env.POWERPRINT_CGROUP_VERSION);
   const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
   const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
   const checkpointMillis = parseDurationFlag(opts.checkpointInterval, "--checkpoint-interval", 10);
@@ -114,7 +121,9 @@ async function validate(command: string[], opts: RunOptions, env: NodeJS.Process
     env,
     command,
   });
-  return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job };
+  // Last: every other flag is valid, so the probe cgroup is made and removed only for a run that goes ahead.
+  await checkCgroupTracking(tracking, cgroupPrefer);
+  return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job, tracking, cgroupPrefer };
 }
 
 /**
@@ -176,9 +185,14 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
 
   // ---- measurement (fail-open: any failure here only disables measuring) ----
   let measuring: RunMeasurement | undefined;
+  // Made after any carbon-aware wait and with the early signal handlers in place: every path from
+  // here on either hands it to the measurement (which removes it) or removes it.
+  const choice = chooseTracking(v.tracking, v.cgroupPrefer, log);
+  const cgroup = choice.tracking === "cgroup" ? choice.cgroup : undefined;
   try {
-    measuring = await RunMeasurement.prepare({ ...v, log, exporters, quiet: opts.quiet, verbose: opts.verbose, command, reportContext: outputs.context, onReport: (r) => outputs.write(r) });
+    measuring = await RunMeasurement.prepare({ ...v, log, exporters, quiet: opts.quiet, verbose: opts.verbose, command, reportContext: outputs.context, onReport: (r) => outputs.write(r), cgroup });
   } catch (err) {
+    await cgroup?.remove({ timeoutMillis: 1000 });
     if (err instanceof UsageError) throw err;
     log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
   }
@@ -192,13 +206,18 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // The final CPU correction is powerprint's own cutime growth: only sound when the command is its
   // only child from here on (helpers of the probe are accounted by RunMeasurement).
   const otherChildren = ownChildPids();
-  if (otherChildren === undefined || otherChildren.length > 0) {
+  // (With cgroup tracking the final figure is the cgroup's counter: helpers do not matter.)
+  if (measuring?.tracking !== "cgroup" && (otherChildren === undefined || otherChildren.length > 0)) {
     log.debug(`final CPU correction off: ${otherChildren === undefined ? "own children unreadable" : `helper process(es) ${otherChildren.join(", ")} still running`}`);
   }
   const childCpuBaseline = otherChildren?.length === 0 ? ownChildrenCpuSeconds() : undefined;
   const childEnv = measuring?.marksPath ? { ...env, POWERPRINT_MARKS: measuring.marksPath } : env;
+  // Into the job's cgroup through the handshake of run-cgroup.ts; a command that does not resolve
+  // is spawned as is, so its ENOENT/EACCES keeps run's own message and exit code.
+  const wrap = measuring?.tracking === "cgroup" && resolveExecutable(command[0], childEnv.PATH) !== undefined;
   const spawnMonotonicMillis = performance.now();
-  const child = spawn(command[0], command.slice(1), { stdio: "inherit", shell: false, env: childEnv });
+  const argv = wrap ? handshakeArgv(command) : command;
+  const child = spawn(argv[0], argv.slice(1), { stdio: wrap ? ["inherit", "inherit", "inherit", "pipe"] : "inherit", shell: false, env: childEnv });
   // Accounting starts at once (the PID exists as soon as spawn() returns; the 'spawn' event comes
   // a little later): the process baseline now, the hardware probed while the command starts.
   if (measuring && child.pid !== undefined) {
@@ -209,14 +228,20 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
       measuring = undefined;
     }
   }
+  // The root is in its cgroup (or tracked by /proc): let the shell exec the command. Whatever
+  // happened above, fd 3 is closed here, so the command always runs.
+  if (wrap) (child.stdio[3] as import("node:stream").Duplex | null)?.destroy();
   const supervisor = superviseChild(child, command, v.graceMillis, log, {
     jobPids: () => (measuring && child.pid !== undefined ? measuring.jobPids(child.pid) : child.pid !== undefined ? [child.pid] : []),
+    killTree: () => measuring?.killJob() ?? false,
   });
   // A budget crossed with --on-budget stop: the job is stopped as a relayed signal would (SIGKILL after the grace).
   stopJob = (signal) => supervisor.stop(signal);
   // superviseChild's relay is installed synchronously above; the early handler can go.
   for (const sig of earlySignals) process.off(sig, early);
   const outcome = await supervisor.outcome;
+  // Measuring was disabled after the cgroup was made: nobody else will remove it.
+  if (!measuring && cgroup) await releaseJobCgroup(cgroup, log).catch(() => undefined);
 
   if (measuring) {
     try {
@@ -251,7 +276,7 @@ function superviseChild(
   command: string[],
   graceMillis: number,
   log: Logger,
-  hooks: { jobPids: () => number[] },
+  hooks: { jobPids: () => number[]; killTree: () => boolean },
 ): { outcome: Promise<{ exitCode: number; started: boolean }>; stop: (signal: NodeJS.Signals) => void } {
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
   const outcome = new Promise<{ exitCode: number; started: boolean }>((resolve) => {
@@ -264,6 +289,8 @@ function superviseChild(
       // Membership refreshed now (new descendants found), and as it was at the signal.
       const pids = [...new Set([...hooks.jobPids(), ...members])].filter(isLive);
       if (pids.length > 0) log.warn(`${command[0]}: ${pids.length} process(es) of the job still alive ${graceMillis / 1000} s after ${signal}: sending SIGKILL to all`);
+      // Its own cgroup reaches every member, also those that left the tree (setsid, double fork).
+      if (pids.length > 0 && hooks.killTree()) return;
       for (const pid of pids) {
         try {
           process.kill(pid, "SIGKILL");

@@ -1,8 +1,10 @@
 /**
  * ProcessSource wrappers used by `powerprint run`: the kernel's final CPU figure for the wrapped
- * command, and the merge of the real command with a scenario's simulated process table (`--sim`).
+ * command, the choice between the job's own cgroup and /proc, and the merge of the real command with a scenario's simulated process table (`--sim`).
  */
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
+import type { CgroupJobSource } from "../cgroup/job-source.js";
+import type { JobCgroup } from "../cgroup/job.js";
 
 /**
  * Once the wrapped command has exited and been reaped by powerprint, raises the job's CPU total
@@ -72,5 +74,50 @@ export class CompositeSource implements ProcessSource {
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     return this.real.jobEnvironment(jobId, names);
+  }
+}
+
+/**
+ * The wrapped job's process source: its own cgroup (CgroupJobSource, attached) when it has one,
+ * else the /proc tracker. The choice is final at addJob(): when the kernel refuses to move the
+ * root process into the cgroup (the move is tried there, before the command execs), the job is
+ * tracked by /proc from its first instruction on and `fallbackReason` says why.
+ */
+export class JobTrackingSource implements ProcessSource {
+  private active: ProcessSource;
+  /** Why a cgroup-tracked job fell back to /proc at addJob (undefined: it did not). */
+  fallbackReason?: string;
+
+  constructor(
+    private readonly procfs: ProcessSource,
+    private readonly cgroup?: { source: CgroupJobSource; cgroup: JobCgroup },
+  ) {
+    this.active = cgroup ? cgroup.source : procfs;
+  }
+
+  /** What the job is tracked by now. */
+  get tracking(): "cgroup" | "procfs" {
+    return this.active === this.procfs ? "procfs" : "cgroup";
+  }
+
+  addJob(jobId: string, rootPid: number): void {
+    if (this.cgroup && this.active !== this.procfs) {
+      const moved = this.cgroup.cgroup.add(rootPid);
+      if (moved.status === "ok") {
+        this.cgroup.source.addJob(jobId, rootPid);
+        return;
+      }
+      this.fallbackReason = moved.reason;
+      this.active = this.procfs;
+    }
+    this.procfs.addJob(jobId, rootPid);
+  }
+
+  sample(): ProcessSample {
+    return this.active.sample();
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.active.jobEnvironment(jobId, names);
   }
 }
