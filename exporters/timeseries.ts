@@ -8,7 +8,6 @@
  * figures), so a 30-day run at 1 s ticks (2.6 million ticks) still ends with at most `maxPoints`
  * points, each spanning about 30 days / maxPoints.
  */
-import { z } from "zod";
 import type { Exporter } from "../src/core/contracts.js";
 import type { LedgerSnapshot } from "../src/core/types.js";
 import { millisToSeconds } from "../src/units.js";
@@ -39,20 +38,6 @@ export interface TimeSeries {
   cumulativeEmissionsGrams: number[];
 }
 
-const series = z.array(z.number());
-/** Zod schema of TimeSeries (the JSON report's `timeSeries`). */
-export const timeSeriesSchema = z.object({
-  pointCount: z.number().int(),
-  maxPoints: z.number().int(),
-  endSeconds: series,
-  spanSeconds: series,
-  devicePowerWatts: z.record(z.string(), series),
-  jobPowerWatts: z.record(z.string(), series),
-  intensityGramsPerKwh: series,
-  cumulativeEnergyJoules: series,
-  cumulativeFacilityEnergyJoules: series,
-  cumulativeEmissionsGrams: series,
-});
 
 interface Point {
   endMillis: number;

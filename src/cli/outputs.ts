@@ -7,7 +7,6 @@
  */
 import { Option, type Command } from "commander";
 import type { Exporter, Logger } from "../core/contracts.js";
-import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
 import { checkReportPath, type ReportContext, type ReportV1 } from "../../exporters/report-json.js";
 import { TimeSeriesRecorder } from "../../exporters/timeseries.js";
 import { LiveLine } from "../../exporters/live.js";
@@ -61,13 +60,15 @@ export interface Outputs {
  * Validates the output flags (UsageError naming the flag, nothing written) and builds the outputs.
  * `onStop` is called once when a budget with --on-budget stop is crossed.
  */
-export function prepareOutputs(
+export async function prepareOutputs(
   flags: OutputFlags,
   o: { log: Logger; jobId?: string; onStop?: (crossing: BudgetReport["crossed"][number]) => void; liveStream?: NodeJS.WriteStream },
-): Outputs {
+): Promise<Outputs> {
+  // The CSV module (and its csv-parse/csv-stringify) is loaded only when --csv is given.
+  const csv = flags.csv !== undefined ? await import("../../exporters/report-csv.js") : undefined;
   if (flags.csv !== undefined) {
     checkReportPath(flags.csv, "--csv");
-    checkCsvPath(flags.csv);
+    csv!.checkCsvPath(flags.csv);
   }
   if (flags.html !== undefined) checkReportPath(flags.html, "--html");
   const budgetConfig = parseBudgetFlags(flags);
@@ -85,7 +86,7 @@ export function prepareOutputs(
     async write(report) {
       if (flags.csv !== undefined) {
         try {
-          const r = appendCsv(flags.csv, report);
+          const r = csv!.appendCsv(flags.csv, report);
           if (r.status === "diverted") o.log.warn(`--csv: ${r.reason} now: wrote the row(s) to ${r.path} instead`);
         } catch (err) {
           o.log.warn(`--csv: could not append to ${flags.csv}: ${errorMessage(err)} (the JSON report, if any, has the figures)`);

@@ -14,7 +14,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { groupByTag, mergeReports, type MergedReport } from "./report-merge.js";
-import { reportSchemaV1, checkReportPath, writeJsonAtomic, type ReportV1 } from "../../exporters/report-json.js";
+import { checkReportPath, writeJsonAtomic, type ReportV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
 import { formatSummary } from "../../exporters/summary.js";
 import { UsageError, errorMessage } from "../errors.js";

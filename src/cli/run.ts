@@ -172,7 +172,7 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   const v = await validate(command, opts, env);
   // CSV/HTML/time series/budget/live line: flags validated here, before anything runs.
   let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
-  const outputs = prepareOutputs(opts, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: opts.quiet ? undefined : process.stderr });
+  const outputs = await prepareOutputs(opts, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: opts.quiet ? undefined : process.stderr });
   const exporters = await createExportersFailOpen(opts, { env, log, hostName: hostname(), job: v.job });
   exporters.push(...outputs.exporters);
   await carbonAwareStart(v.grid, log);

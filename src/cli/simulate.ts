@@ -41,7 +41,7 @@ export function registerSimulateCommand(program: Command): void {
       import("../sim/simulate.js"),
     ]);
     const reportPath = opts.report !== undefined ? checkReportPath(opts.report) : undefined;
-    const outputs = prepareOutputs(opts, { log });
+    const outputs = await prepareOutputs(opts, { log });
     const scenario = loadScenario(file);
     const grid = gridConfigFromOptions(gridOptionsWithScenarioZone(opts, scenario, file), process.env);
     const resolver = createResolverFromConfig(grid, { log });

@@ -8,7 +8,7 @@
  * with `stop` calls the stop callback once. The run then SIGTERMs the job (SIGKILL after --grace)
  * and exits with BUDGET_EXIT_CODE.
  */
-import { z } from "zod";
+import type { BudgetReport } from "../../exporters/report-schema.js";
 import type { Exporter, Logger } from "../core/contracts.js";
 import type { JobTotals, LedgerSnapshot } from "../core/types.js";
 import { UsageError } from "../errors.js";
@@ -33,25 +33,7 @@ export interface BudgetConfig {
   onBudget: BudgetAction;
 }
 
-/** The budget part of the JSON report. */
-export const budgetReportSchema = z.object({
-  onBudget: z.enum(["warn", "stop"]),
-  limits: z.object({ facilityEnergyJoules: z.number().optional(), emissionsGrams: z.number().optional() }),
-  crossed: z.array(
-    z.object({
-      budget: z.enum(["max-energy", "max-emissions"]),
-      /** The limit, in the unit of `quantity` (joules of facility energy or grams CO2e). */
-      limit: z.number(),
-      /** The job's value at the first tick at or over the limit. */
-      value: z.number(),
-      quantity: z.enum(["facilityEnergyJoules", "emissionsGrams"]),
-      at: z.string(),
-      afterSeconds: z.number(),
-      action: z.enum(["warned", "stopped"]),
-    }),
-  ),
-});
-export type BudgetReport = z.infer<typeof budgetReportSchema>;
+export type { BudgetReport };
 
 /** Flags as commander parses them. */
 export interface BudgetFlags {

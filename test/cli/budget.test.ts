@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { BUDGET_EXIT_CODE, BudgetWatcher, parseBudgetFlags } from "../../src/jobs/budget.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { UsageError } from "../../src/errors.js";

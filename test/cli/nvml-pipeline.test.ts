@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildStubNvml } from "../native/build-stub.mjs";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const job = join(import.meta.dirname, "..", "fixtures", "scripts", "gpu-job.mjs");
 let lib: string;

@@ -6,7 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const fixture = join(import.meta.dirname, "..", "fixtures", "powercap", "two-sockets-dram");
 const job = join(import.meta.dirname, "..", "fixtures", "scripts", "rapl-job.mjs");

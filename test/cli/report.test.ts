@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1, type ReportV1 } from "../../exporters/report-json.js";
+import { type ReportV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");
 const read = (f: string) => reportSchemaV1.parse(JSON.parse(readFileSync(f, "utf8")));

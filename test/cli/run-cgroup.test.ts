@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { CLI, runCli } from "../helpers/cli.js";
 
 const job = join(import.meta.dirname, "..", "fixtures", "scripts", "daemonizing-job.mjs");

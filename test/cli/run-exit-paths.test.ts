@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const dirs: string[] = [];
 const servers: Server[] = [];

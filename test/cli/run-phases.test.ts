@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
 const dirs: string[] = [];

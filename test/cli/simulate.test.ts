@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const base = JSON.parse(readFileSync(join(import.meta.dirname, "..", "fixtures", "scenarios", "shared-gpu-two-jobs.json"), "utf8"));

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { appendCsv, CSV_COLUMNS, csvRows } from "../../exporters/report-csv.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { UsageError } from "../../src/errors.js";
 import { SCENARIO_LIMITS, validateScenario } from "../../src/sim/scenario.js";
 import { runCli } from "../helpers/cli.js";

@@ -6,7 +6,7 @@ import { simulate } from "../../src/sim/simulate.js";
 import { loadScenario } from "../../src/sim/scenario.js";
 import { createStderrLogger } from "../../src/log.js";
 import { runCli } from "../helpers/cli.js";
-import { reportSchemaV1 } from "../../exporters/report-json.js";
+import { reportSchemaV1 } from "../../exporters/report-schema.js";
 
 const scenarios = join(import.meta.dirname, "..", "fixtures", "scenarios");
 const log = createStderrLogger({ write: () => {} });

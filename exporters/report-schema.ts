@@ -1,0 +1,134 @@
+/**
+ * The zod schemas of the JSON report (version 1, README "Report format"), apart from the code that
+ * builds and writes reports so that `powerprint run` loads zod only where a report is read back
+ * (`powerprint report`, tests): zod alone is about 14 MiB of a wrapped job's RSS.
+ */
+import { z } from "zod";
+
+/** The budget part of the JSON report. */
+export const budgetReportSchema = z.object({
+  onBudget: z.enum(["warn", "stop"]),
+  limits: z.object({ facilityEnergyJoules: z.number().optional(), emissionsGrams: z.number().optional() }),
+  crossed: z.array(
+    z.object({
+      budget: z.enum(["max-energy", "max-emissions"]),
+      /** The limit, in the unit of `quantity` (joules of facility energy or grams CO2e). */
+      limit: z.number(),
+      /** The job's value at the first tick at or over the limit. */
+      value: z.number(),
+      quantity: z.enum(["facilityEnergyJoules", "emissionsGrams"]),
+      at: z.string(),
+      afterSeconds: z.number(),
+      action: z.enum(["warned", "stopped"]),
+    }),
+  ),
+});
+export type BudgetReport = z.infer<typeof budgetReportSchema>;
+
+const series = z.array(z.number());
+/** Zod schema of TimeSeries (the JSON report's `timeSeries`). */
+export const timeSeriesSchema = z.object({
+  pointCount: z.number().int(),
+  maxPoints: z.number().int(),
+  endSeconds: series,
+  spanSeconds: series,
+  devicePowerWatts: z.record(z.string(), series),
+  jobPowerWatts: z.record(z.string(), series),
+  intensityGramsPerKwh: series,
+  cumulativeEnergyJoules: series,
+  cumulativeFacilityEnergyJoules: series,
+  cumulativeEmissionsGrams: series,
+});
+
+const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
+const totals = z.object({
+  id: z.string(),
+  name: z.string(),
+  attributes: z.record(z.string(), z.string()),
+  energyJoules: byKind,
+  facilityEnergyJoules: z.number(),
+  emissionsGrams: z.number(),
+  embodiedEmissionsGrams: z.number(),
+  waterLiters: z.number(),
+  cost: z.number(),
+  phaseEnergyJoules: z.record(z.string(), z.number()),
+  deviceEnergyJoules: z.record(z.string(), z.number()),
+  cpuSeconds: z.number(),
+  // Work counters and per-unit figures (marks with step/samples/tokens); null where unknown.
+  samples: z.number().nullable().optional(),
+  tokens: z.number().nullable().optional(),
+  steps: z.number().nullable().optional(),
+  joulesPerSample: z.number().nullable().optional(),
+  joulesPerToken: z.number().nullable().optional(),
+  joulesPerStep: z.number().nullable().optional(),
+  /** Per training phase, once the job wrote a mark; the first is "(before first mark)"; they sum to the job. */
+  phases: z
+    .array(
+      z.object({
+        name: z.string(),
+        energyJoules: z.number(),
+        emissionsGrams: z.number(),
+        durationSeconds: z.number(),
+        samples: z.number().nullable(),
+        tokens: z.number().nullable(),
+        steps: z.number().nullable(),
+        joulesPerSample: z.number().nullable(),
+        joulesPerToken: z.number().nullable(),
+        joulesPerStep: z.number().nullable(),
+      }),
+    )
+    .optional(),
+});
+
+/** JSON report, schema version 1 (documented in README "Report format"). */
+export const reportSchemaV1 = z.object({
+  schemaVersion: z.literal(1),
+  tool: z.object({ name: z.literal("powerprint"), version: z.string() }),
+  mode: z.enum(["run", "simulate", "agent"]),
+  scenario: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  exitCode: z.number().int().optional(),
+  startedAt: z.string(),
+  endedAt: z.string(),
+  durationSeconds: z.number(),
+  /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
+  complete: z.boolean().optional(),
+  /** run: how the job's processes were found, its own cgroup (kernel counter) or /proc walks. */
+  tracking: z.enum(["cgroup", "procfs"]).optional(),
+  idlePolicy: z.enum(["attribute", "separate"]),
+  pue: z.object({ value: z.number(), origin: z.string() }),
+  intensity: z.object({
+    zone: z.string(),
+    source: z.string(),
+    lastGramsPerKwh: z.number(),
+    description: z.string(),
+    fallbacks: z.record(z.string(), z.number()),
+  }),
+  water: z.object({ wueLitersPerKwh: z.number(), waterIntensityLitersPerKwh: z.number(), origin: z.string() }),
+  cost: z.object({ pricePerKwh: z.number(), currency: z.string() }),
+  jobs: z.array(totals),
+  buckets: z.object({ system: totals, idle: totals }),
+  devices: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.enum(["cpu", "gpu", "memory"]),
+      model: z.string().optional(),
+      source: z.string(),
+      method: z.enum(["counter", "power", "model"]),
+      energyJoules: z.number(),
+      idleOrigin: z.string(),
+      processUsageMethod: z.string().optional(),
+      processUsageIntervals: z.record(z.string(), z.number()).optional(),
+      status: z.enum(["ok", "lost"]),
+      notes: z.array(z.string()),
+    }),
+  ),
+  totals: z.object({ energyJoules: z.number(), facilityEnergyJoules: z.number(), emissionsGrams: z.number() }),
+  warnings: z.array(z.string()),
+  sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
+  exportFailures: z.record(z.string(), z.number()),
+  // Added by the reports work (optional: older reports and runs without --html/--csv lack them).
+  timeSeries: timeSeriesSchema.optional(),
+  budget: budgetReportSchema.optional(),
+});
+export type ReportV1 = z.infer<typeof reportSchemaV1>;
