@@ -7,8 +7,9 @@
  * cgroup.procs (no /proc/PID reads).
  */
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
-import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
-import { basename } from "node:path";
+import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, pageSizeBytes, parseHostStat, readEnviron, readHostMemory } from "../procfs/reader.js";
+import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { CgroupReader } from "./fs.js";
 import type { JobCgroup } from "./job.js";
 import { parseProcCgroup } from "./path.js";
@@ -44,12 +45,14 @@ export class CgroupJobSource implements ProcessSource {
   private readonly trackMembers: boolean;
   /** Holds each job's cpu.stat and cgroup.procs open between ticks (pread: a third of open/read/close). */
   private readonly reader = new CgroupReader(64);
+  private readonly pageSizeBytes: number;
 
   constructor(opts: CgroupJobSourceOptions = {}) {
     this.trackMembers = opts.trackMembers ?? true;
     this.procRoot = opts.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
     this.ticksPerSecond = opts.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
+    this.pageSizeBytes = pageSizeBytes(this.procRoot);
   }
 
   /**
@@ -82,14 +85,35 @@ export class CgroupJobSource implements ProcessSource {
     const jobCpuSeconds = new Map<string, number>();
     const members = new Map<number, string>();
     const jobProcessCount = new Map<string, number>();
+    const jobRssBytes = new Map<string, number>();
     for (const [id, job] of this.jobs) {
       const now = this.reader.cpuSeconds(job.cgroup.dir, job.cgroup.version);
       // Gone (removed after the job) or unreadable: keep the last value, the counter never goes down.
       if (now !== undefined) job.lastSeconds = Math.max(job.lastSeconds, now - job.baselineSeconds);
       jobCpuSeconds.set(id, job.lastSeconds);
       if (!this.trackMembers) continue;
-      jobProcessCount.set(id, Math.max(0, this.reader.forEachProc(job.cgroup.dir, (pid) => void members.set(pid, id), job.cgroup.version)));
+      // Resident memory for the memory split (static part by RSS): the cgroup's memory.stat where
+      // the memory controller is on the job's hierarchy (v2 with it enabled), else the members'
+      // RSS from /proc/PID/stat (one small read each, only what the member list already names).
+      let rssPages = 0;
+      const rssFromCgroup = this.cgroupRssBytes(job);
+      jobProcessCount.set(
+        id,
+        Math.max(
+          0,
+          this.reader.forEachProc(
+            job.cgroup.dir,
+            (pid) => {
+              members.set(pid, id);
+              if (rssFromCgroup === undefined) rssPages += this.proc.readStat(pid)?.rssPages ?? 0;
+            },
+            job.cgroup.version,
+          ),
+        ),
+      );
+      jobRssBytes.set(id, rssFromCgroup ?? rssPages * this.pageSizeBytes);
     }
+    const memory = readHostMemory(this.procRoot);
     const text = this.proc.readText("stat");
     const host = text === undefined ? undefined : parseHostStat(text);
     if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
@@ -99,7 +123,22 @@ export class CgroupJobSource implements ProcessSource {
       hostTotalCpuSeconds: clockTicksToSeconds(this.lastHost.total, this.ticksPerSecond),
       members,
       jobProcessCount,
+      ...(this.trackMembers && { jobRssBytes }),
+      ...(memory && { hostUsedMemoryBytes: memory.usedBytes, hostTotalMemoryBytes: memory.totalBytes }),
     };
+  }
+
+  /** anon + file_mapped + shmem of the job cgroup's v2 memory.stat (≈ the members' RSS), when there. */
+  private cgroupRssBytes(job: CgroupJob): number | undefined {
+    if (job.cgroup.version !== 2) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(join(job.cgroup.dir, "memory.stat"), "utf8");
+    } catch {
+      return undefined; // no memory controller on this cgroup
+    }
+    const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    return field("anon") + field("file_mapped") + field("shmem");
   }
 
   /**
