@@ -542,7 +542,10 @@ function reportProbe(entries: Awaited<ReturnType<typeof import("../../collectors
       log.debug(`${e.collector.id}: ${e.result.devices.length} device(s), ${methods} — ${e.role}`);
       if (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model")) {
         const why = e.collector.id === "cpu-model" ? unavailableReason("rapl") : e.collector.id === "nvidia-smi" ? unavailableReason("nvml") : undefined;
-        log.warn(`${e.role}${why ? ` (${why})` : ""}: using ${e.collector.id} (${methods})${e.result.note ? `: ${e.result.note}` : ""}. See 'powerprint probe'.`);
+        // One short line; the details (why, TDP lookups, coefficients) with --verbose, in the
+        // devices' notes (report) and in 'powerprint probe'.
+        log.warn(`${e.role}: using ${e.collector.id} (${methods}); details with --verbose`);
+        log.debug(`${e.collector.id}${why ? ` (${why})` : ""}${e.result.note ? `: ${e.result.note}` : ""}`);
       }
     } else if (!e.used && e.result.status === "unavailable" && !e.result.reason.startsWith("not needed")) {
       log.debug(`${e.collector.id} unavailable: ${e.result.reason}`);
