@@ -136,6 +136,9 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
   const jobPhase = counter(METRIC.jobPhaseEnergy);
   const jobCpuTime = counter(METRIC.jobCpuTime);
   const jobDeviceEnergy = counter(METRIC.jobDeviceEnergy);
+  const jobSamples = counter(METRIC.jobSamples);
+  const jobTokens = counter(METRIC.jobTokens);
+  const jobSteps = counter(METRIC.jobSteps);
   const bucketEnergy = counter(METRIC.bucketEnergy);
   const gridIntensity = gauge(METRIC.gridIntensity);
   const exportFailures = counter(METRIC.exportFailures);
@@ -181,6 +184,10 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         for (const [phase, energyJoules] of Object.entries(job.phaseEnergyJoules)) {
           result.observe(jobPhase, energyJoules, { ...base, [ATTR.phase]: phase });
         }
+        // Only the counters the job marks (no zeros for jobs that never mark work).
+        if (job.work?.samples !== undefined) result.observe(jobSamples, job.work.samples, base);
+        if (job.work?.tokens !== undefined) result.observe(jobTokens, job.work.tokens, base);
+        if (job.work?.step !== undefined) result.observe(jobSteps, job.work.step, base);
       }
       for (const bucket of [snapshot.buckets.system, snapshot.buckets.idle]) {
         for (const kind of kindsToReport(snapshot, bucket.energyJoules)) {
@@ -195,7 +202,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         });
       }
     },
-    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, bucketEnergy, gridIntensity, exportFailures],
+    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, jobSamples, jobTokens, jobSteps, bucketEnergy, gridIntensity, exportFailures],
   );
 }
 

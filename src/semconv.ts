@@ -60,6 +60,9 @@ export const UNIT = {
   /** Grams CO2e per kilowatt-hour in UCUM ("kW.h": the product of kW and h). */
   gramsPerKwh: "g/kW.h",
   failures: "{failure}",
+  samples: "{sample}",
+  tokens: "{token}",
+  steps: "{step}",
 } as const;
 
 /** OTel instrument kind: counters are cumulative totals, gauges the last interval. */
@@ -88,6 +91,9 @@ export const METRIC = {
   jobPhaseEnergy: "powerprint.job.phase.energy",
   jobCpuTime: "powerprint.job.cpu.time",
   jobDeviceEnergy: "powerprint.job.device.energy",
+  jobSamples: "powerprint.job.samples",
+  jobTokens: "powerprint.job.tokens",
+  jobSteps: "powerprint.job.steps",
   bucketEnergy: "powerprint.bucket.energy",
   gridIntensity: "powerprint.grid.intensity",
   exportFailures: "powerprint.export.failures",
@@ -173,6 +179,29 @@ export const METRICS: readonly MetricSpec[] = [
     unit: UNIT.joules,
     description: "IT energy attributed to the job per device it used (a GPU's energy per pod in node mode; only devices the job drew energy from)",
     attributes: [...JOB_KEYS, ATTR.hwId, ATTR.hwType],
+  },
+  // Units of work from the marks (cumulative counters as last marked): J per sample, gCO2e per
+  // million tokens are ratios of increases, computed at query time (README "Metrics").
+  {
+    name: METRIC.jobSamples,
+    instrument: "counter",
+    unit: UNIT.samples,
+    description: "Samples the job has processed, as its marks last said (POWERPRINT_MARKS `samples`; only jobs that mark it)",
+    attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobTokens,
+    instrument: "counter",
+    unit: UNIT.tokens,
+    description: "Tokens the job has processed, as its marks last said (POWERPRINT_MARKS `tokens`; only jobs that mark it)",
+    attributes: [...JOB_KEYS],
+  },
+  {
+    name: METRIC.jobSteps,
+    instrument: "counter",
+    unit: UNIT.steps,
+    description: "Training steps of the job, as its marks last said (POWERPRINT_MARKS `step`; only jobs that mark it)",
+    attributes: [...JOB_KEYS],
   },
   {
     name: METRIC.bucketEnergy,

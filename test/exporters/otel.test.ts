@@ -74,6 +74,7 @@ describe("instruments", () => {
         gpuWatts: 350,
         phases: { warmup: 50, train: 160 },
         cpuSeconds: 12.25,
+        work: { step: 30, samples: 4096, tokens: 2_097_152 },
       },
       { id: "b", cpuJoules: 1.5 },
     ],
@@ -143,6 +144,10 @@ describe("instruments", () => {
       ["a", 12.25],
       ["b", 0],
     ]);
+    // Work counters as last marked, only for the job that marks them (b marks none).
+    for (const [name, value] of [["powerprint.job.samples", 4096], ["powerprint.job.tokens", 2_097_152], ["powerprint.job.steps", 30]] as const) {
+      expect(points(byName.get(name)).map((p) => [p.attributes["powerprint.job.id"], p.value]), name).toEqual([["a", value]]);
+    }
     expect(points(byName.get("powerprint.job.phase.energy")).map((p) => [p.attributes["powerprint.phase"], p.value])).toEqual([
       ["warmup", 50],
       ["train", 160],

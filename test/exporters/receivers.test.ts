@@ -40,7 +40,7 @@ function twoJobs(scale: number): LedgerSnapshot {
   return snapshot({
     timeMillis: 10_000 * scale,
     jobs: [
-      { id: "train-a", name: "train", attributes: { team: "nlp" }, cpuJoules: 120.125 * scale, gpuJoules: 3456.75 * scale, memoryJoules: 0, cpuSeconds: 42.5 * scale },
+      { id: "train-a", name: "train", attributes: { team: "nlp" }, cpuJoules: 120.125 * scale, gpuJoules: 3456.75 * scale, memoryJoules: 0, cpuSeconds: 42.5 * scale, work: { step: 10 * scale, samples: 640 * scale, tokens: 327_680 * scale } },
       { id: "eval-b", name: "eval", cpuJoules: 10.5 * scale, gpuJoules: 99.25 * scale, phases: { eval: 80 * scale } },
     ],
     systemCpuJoules: 5 * scale,
@@ -103,6 +103,9 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
     // Each job's CPU seconds (issue 8): the ledger's figure; a job without one exports 0.
     const cpu = byLabel(await vm.query("sum by (powerprint.job.id) (powerprint.job.cpu.time)"), "powerprint.job.id");
     expect(cpu).toEqual({ "train-a": 42.5, "eval-b": 0 });
+    // Units of work as last marked, only for the job that marks them.
+    const workSamples = byLabel(await vm.query("powerprint.job.samples"), "powerprint.job.id");
+    expect(workSamples).toEqual({ "train-a": 640 });
     expect(await vm.metricNames()).toEqual(
       [
         "hw.energy",
@@ -117,6 +120,9 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
         "powerprint.job.facility.energy",
         "powerprint.job.phase.energy",
         "powerprint.job.power",
+        "powerprint.job.samples",
+        "powerprint.job.steps",
+        "powerprint.job.tokens",
         "powerprint.job.water",
       ].sort(),
     );
@@ -280,6 +286,9 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
       "powerprint_job_water_total",
       "powerprint_job_phase_energy_total",
       "powerprint_job_cpu_time_total",
+      "powerprint_job_samples_total",
+      "powerprint_job_tokens_total",
+      "powerprint_job_steps_total",
       "powerprint_job_device_energy_total",
       "powerprint_bucket_energy_total",
       "powerprint_grid_intensity",

@@ -24,6 +24,8 @@ export interface JobSpec {
   intensityGramsPerKwh?: number;
   /** CPU seconds of the job's processes. */
   cpuSeconds?: number;
+  /** Cumulative work counters as last marked. */
+  work?: { step?: number; samples?: number; tokens?: number };
 }
 
 /** One job's totals: emissions = facility kWh × intensity; water 1.8 L/kWh of IT energy; embodied 0.01 g/J. */
@@ -46,6 +48,7 @@ export function jobTotals(spec: JobSpec, pue: number, timeMillis: number): JobTo
     firstSeenMillis: 0,
     lastSeenMillis: timeMillis,
     ...(spec.cpuSeconds !== undefined ? { cpuSeconds: spec.cpuSeconds } : {}),
+    ...(spec.work ? { work: { ...spec.work } } : {}),
   };
 }
 
