@@ -131,7 +131,10 @@ export class SelectorJobSource implements DiscoveringSource {
     for (const pid of fresh) {
       const me = this.seen.get(pid)!;
       if (!me.job || members.has(me.ppid) || this.hasMatchingAncestor(me.ppid) || this.isAgentDescendant(me.ppid)) continue;
-      this.trees.addTree(me.job, pid, me.startTicks, !first && me.startTicks > this.firstLookTicks);
+      // A tree started in the clock tick of the first look (10 ms) counts from its start: counting it
+      // from now would lose everything it burned until it was found (it started after the look, or
+      // at most one tick before it).
+      this.trees.addTree(me.job, pid, me.startTicks, !first && me.startTicks >= this.firstLookTicks);
     }
   }
 
