@@ -34,7 +34,7 @@ import { readCgroupMounts, type CgroupMounts } from "../cgroup/mounts.js";
 import { identityFromProcCgroup, parseCgroupPath, type CgroupDriver, type CgroupVersion, type QosClass } from "../cgroup/path.js";
 import type { FetchPodsResult } from "../k8s/client.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
-import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, readEnviron } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
 
 /** OTel semconv key of a container's name (not in RESOURCE_ATTR). */
@@ -154,14 +154,13 @@ export class NodeJobSource implements ProcessSource {
   private readonly reader: CgroupReader;
   private readonly proc: ProcReader;
   private readonly procRoot: string;
-  private readonly ticksPerSecond: number;
   private readonly pods = new Map<string, PodState>();
   private readonly podsByDir = new Map<string, PodState>();
   /** CPU seconds counted by pods that left each job (or moved to another job). */
   private readonly departed = new Map<string, number>();
   private kubepods: string[] | undefined;
   private samples = 0;
-  private lastHost = { busy: 0, total: 0 };
+  private readonly hostCpu: HostCpuCounter;
   private saidNoKubepods = false;
   private foundKubepods = false;
   /** Directory names under kubepods that are no pods (not parsed again). */
@@ -173,7 +172,7 @@ export class NodeJobSource implements ProcessSource {
     this.reader = new CgroupReader(o.maxOpenFiles ?? 4096);
     this.procRoot = o.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
-    this.ticksPerSecond = o.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
+    this.hostCpu = new HostCpuCounter(this.proc, o.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND);
   }
 
   /** Entries held (for probe and tests: bounded by the pods alive now). */
@@ -213,13 +212,9 @@ export class NodeJobSource implements ProcessSource {
     const { jobCpuSeconds, jobs } = this.jobsNow(meta);
     for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
     if (tracking) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
-    const text = this.proc.readText("stat");
-    const host = text === undefined ? undefined : parseHostStat(text);
-    if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
     return {
       jobCpuSeconds,
-      hostBusyCpuSeconds: clockTicksToSeconds(this.lastHost.busy, this.ticksPerSecond),
-      hostTotalCpuSeconds: clockTicksToSeconds(this.lastHost.total, this.ticksPerSecond),
+      ...this.hostCpu.read(),
       members,
       jobProcessCount,
       jobs,

@@ -7,7 +7,7 @@
  * cgroup.procs (no /proc/PID reads).
  */
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
-import { DEFAULT_TICKS_PER_SECOND, ProcReader, clockTicksToSeconds, pageSizeBytes, parseHostStat, readEnviron, readHostMemory } from "../procfs/reader.js";
+import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, pageSizeBytes, readEnviron, readHostMemory } from "../procfs/reader.js";
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CgroupReader } from "./fs.js";
@@ -41,7 +41,7 @@ export class CgroupJobSource implements ProcessSource {
   private readonly proc: ProcReader;
   private readonly procRoot: string;
   private readonly ticksPerSecond: number;
-  private lastHost = { busy: 0, total: 0 };
+  private readonly hostCpu: HostCpuCounter;
   private readonly trackMembers: boolean;
   /** Holds each job's cpu.stat and cgroup.procs open between ticks (pread: a third of open/read/close). */
   private readonly reader = new CgroupReader(64);
@@ -52,6 +52,7 @@ export class CgroupJobSource implements ProcessSource {
     this.procRoot = opts.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
     this.ticksPerSecond = opts.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
+    this.hostCpu = new HostCpuCounter(this.proc, this.ticksPerSecond);
     this.pageSizeBytes = pageSizeBytes(this.procRoot);
   }
 
@@ -114,13 +115,9 @@ export class CgroupJobSource implements ProcessSource {
       jobRssBytes.set(id, rssFromCgroup ?? rssPages * this.pageSizeBytes);
     }
     const memory = readHostMemory(this.procRoot);
-    const text = this.proc.readText("stat");
-    const host = text === undefined ? undefined : parseHostStat(text);
-    if (host) this.lastHost = { busy: host.busyTicks, total: host.totalTicks };
     return {
       jobCpuSeconds,
-      hostBusyCpuSeconds: clockTicksToSeconds(this.lastHost.busy, this.ticksPerSecond),
-      hostTotalCpuSeconds: clockTicksToSeconds(this.lastHost.total, this.ticksPerSecond),
+      ...this.hostCpu.read(),
       members,
       jobProcessCount,
       ...(this.trackMembers && { jobRssBytes }),

@@ -293,6 +293,35 @@ export function readHostCpu(root = "/", ticksPerSecond = DEFAULT_TICKS_PER_SECON
 }
 
 /**
+ * The host's cumulative busy and total CPU seconds from `/proc/stat`, read through `reader` each
+ * call; an unreadable or malformed read keeps the last good figures (the counters never go back),
+ * 0 before the first. Shared by the job sources that take CPU from cgroups (run's job cgroup, the
+ * agent's node mode).
+ */
+export class HostCpuCounter {
+  private busyTicks = 0;
+  private totalTicks = 0;
+
+  constructor(
+    private readonly reader: ProcReader,
+    private readonly ticksPerSecond = DEFAULT_TICKS_PER_SECOND,
+  ) {}
+
+  read(): { hostBusyCpuSeconds: number; hostTotalCpuSeconds: number } {
+    const text = this.reader.readText("stat");
+    const t = text === undefined ? undefined : parseHostStat(text);
+    if (t) {
+      this.busyTicks = t.busyTicks;
+      this.totalTicks = t.totalTicks;
+    }
+    return {
+      hostBusyCpuSeconds: clockTicksToSeconds(this.busyTicks, this.ticksPerSecond),
+      hostTotalCpuSeconds: clockTicksToSeconds(this.totalTicks, this.ticksPerSecond),
+    };
+  }
+}
+
+/**
  * The last PID allocated in the reader's PID namespace: fifth field of /proc/loadavg
  * ("0.85 0.50 0.23 1/86 6444"). undefined when absent or malformed.
  */
