@@ -57,24 +57,26 @@ export class CgroupJobSource implements ProcessSource {
   }
 
   /**
-   * Gives a job its cgroup. Its CPU counts from now (the counter's value now is the baseline; 0 for
-   * a fresh cgroup). Call before addJob, or instead of it when the command entered the cgroup by
+   * Gives a job its cgroup. Its CPU counts from `baselineSeconds` (the counter's value at the
+   * spawn, read by the caller before it; default: the counter's value now, 0 for a fresh cgroup).
+   * Call before addJob, or instead of it when the command entered the cgroup by
    * JobCgroup.wrapCommand.
    */
-  attach(jobId: string, cgroup: JobCgroup): void {
-    const now = cgroup.cpuSeconds() ?? 0;
-    this.jobs.set(jobId, { cgroup, baselineSeconds: now, lastSeconds: 0 });
+  attach(jobId: string, cgroup: JobCgroup, baselineSeconds?: number): void {
+    const baseline = baselineSeconds ?? cgroup.cpuSeconds() ?? 0;
+    this.jobs.set(jobId, { cgroup, baselineSeconds: baseline, lastSeconds: 0 });
   }
 
   /**
    * Registers the job's root process: moved into the job's cgroup (a no-op when it is there already,
-   * e.g. through wrapCommand). Throws when the job has no cgroup: attach() first.
+   * e.g. through wrapCommand; `alreadyMoved`: the caller moved it and saw the kernel accept, so no
+   * second write to cgroup.procs). Throws when the job has no cgroup: attach() first.
    */
-  addJob(jobId: string, rootPid: number): void {
+  addJob(jobId: string, rootPid: number, options: { alreadyMoved?: boolean } = {}): void {
     const job = this.jobs.get(jobId);
     if (!job) throw new Error(`CgroupJobSource.addJob(${jobId}): no cgroup attached; call attach() first`);
     job.rootPid = rootPid;
-    job.cgroup.add(rootPid);
+    if (!options.alreadyMoved) job.cgroup.add(rootPid);
   }
 
   /** The job's cgroup, for kill() and remove() at the end. */

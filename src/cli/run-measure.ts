@@ -5,9 +5,7 @@
  * are written while it runs; at its exit the final sample, a bounded exporter flush, the report
  * and the summary (always printed, whatever happened to the report and the exporters).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import type { Collector, Exporter, Logger, ProcessSource } from "../core/contracts.js";
 import type { CollectorOptions } from "../../collectors/index.js";
 import type { ReportContext, ReportV1 } from "../../exporters/report-json.js";
@@ -28,6 +26,7 @@ import { CompositeSource, FinalCpuSource, JobTrackingSource } from "../jobs/run-
 import { CgroupJobSource } from "../cgroup/job-source.js";
 import type { JobCgroup } from "../cgroup/job.js";
 import { releaseJobCgroup } from "./run-cgroup.js";
+import { ownChildPids, ownChildrenCpuSeconds, removeMarksFolder, sweepStaleMarks, type MarksFolder, type SpawnBaseline } from "./run-spawn.js";
 import { ProcessTracker } from "../jobs/tracker.js";
 import type { Scenario } from "../sim/scenario.js";
 import { version } from "../version.js";
@@ -38,9 +37,6 @@ import { footprintFromGrid } from "./footprint.js";
 const INTENSITY_DEADLINE_MILLIS = 5_000;
 /** A live intensity is asked again after this long, ms (the resolver caches by validity too). */
 const INTENSITY_REFRESH_MILLIS = 60_000;
-/** A marks folder left by a killed powerprint is removed once idle this long, ms. */
-const STALE_MARKS_MILLIS = 60 * 60_000;
-const MARKS_PREFIX = "powerprint-marks-";
 /** How long the end of a run waits for probing still in progress, ms. */
 const SETUP_WAIT_MILLIS = 30_000;
 
@@ -70,83 +66,10 @@ export interface RunMeasureInput {
   onReport?: (report: ReportV1) => Promise<void>;
   /** The job's own cgroup (chooseTracking); the measurement owns it from here and removes it at the end. */
   cgroup?: JobCgroup;
-}
-
-/**
- * Powerprint's own reaped-children CPU seconds (cutime + cstime of /proc/self/stat): the
- * kernel's figure for the wrapped command once reaped.
- */
-export function ownChildrenCpuSeconds(): number | undefined {
-  try {
-    const text = readFileSync("/proc/self/stat", "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    // Fields after comm start at index 3 (state); cutime is field 16, cstime 17 (1-based).
-    return (Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * PIDs of powerprint's own live (or unreaped) children: from /proc/self/task/TID/children, else
- * (kernel without CONFIG_PROC_CHILDREN) by scanning /proc for our PID as parent; undefined when
- * /proc is unreadable.
- */
-export function ownChildPids(): number[] | undefined {
-  try {
-    const pids: number[] = [];
-    for (const tid of readdirSync("/proc/self/task")) {
-      const text = readFileSync(`/proc/self/task/${tid}/children`, "utf8").trim();
-      if (text !== "") pids.push(...text.split(/\s+/).map(Number));
-    }
-    return pids;
-  } catch {
-    /* no children files: scan */
-  }
-  try {
-    const pids: number[] = [];
-    for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-        if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) pids.push(Number(name));
-      } catch {
-        /* gone */
-      }
-    }
-    return pids;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Removes marks folders that killed powerprints left behind (SIGKILL runs no cleanup): those whose
- * owner PID is gone and whose marks file has not changed for STALE_MARKS_MILLIS (an orphaned job
- * may still be writing to a fresher one). Best effort, never fatal.
- */
-function sweepStaleMarks(log: Logger): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  const now = Date.now();
-  for (const name of names) {
-    const m = /^powerprint-marks-(\d+)-/.exec(name);
-    if (!m || existsSync(`/proc/${m[1]}`)) continue;
-    const dir = join(tmpdir(), name);
-    try {
-      const file = join(dir, "marks.jsonl");
-      const mtime = statSync(existsSync(file) ? file : dir).mtimeMs;
-      if (now - mtime < STALE_MARKS_MILLIS) continue;
-      rmSync(dir, { recursive: true, force: true });
-      log.debug(`removed ${dir}, left by a powerprint (pid ${m[1]}) that was killed`);
-    } catch {
-      /* someone else's, or already gone */
-    }
-  }
+  /** The marks folder made before the spawn (its path is in the command's environment); removed at the end. */
+  marks?: MarksFolder;
+  /** The process figures read just before the spawn (see run-spawn.ts); the first interval starts there. */
+  baseline?: SpawnBaseline;
 }
 
 /** The intensity while a live provider has not answered yet: the static table for the zone, else the world average (labelled). */
@@ -167,7 +90,6 @@ interface SimParts {
 
 /** One run's measurement; see the module comment. */
 export class RunMeasurement {
-  readonly marksPath?: string;
   private readonly monitor: Monitor;
   private readonly tracker = new ProcessTracker({ root: "/" });
   private readonly jobSource: JobTrackingSource;
@@ -184,7 +106,6 @@ export class RunMeasurement {
   private readonly pueOrigin: string;
   private readonly footprint: ReturnType<typeof footprintFromGrid>;
   private marks?: MarksReader;
-  private marksDir?: string;
   private setup?: Promise<void>;
   private setupDone = false;
   private commandExited = false;
@@ -197,14 +118,19 @@ export class RunMeasurement {
 
   private constructor(private readonly o: RunMeasureInput, sim?: SimParts) {
     const { log } = o;
-    const startMillis = Date.now();
+    // Set up after the spawn: the job's figures count from the baseline read just before it.
+    const startMillis = o.baseline?.wallMillis ?? Date.now();
     if (o.cgroup) {
+      this.cgroupBaselineSeconds = o.baseline?.cgroupCpuSeconds ?? o.cgroup.cpuSeconds() ?? 0;
       // Members are read each tick too (one cgroup.procs read): GPU processes are matched by PID.
       this.cgroupSource = new CgroupJobSource({ trackMembers: true });
-      this.cgroupSource.attach(o.job.id, o.cgroup);
-      this.cgroupBaselineSeconds = o.cgroup.cpuSeconds() ?? 0;
+      this.cgroupSource.attach(o.job.id, o.cgroup, this.cgroupBaselineSeconds);
     }
-    this.jobSource = new JobTrackingSource(this.tracker, this.cgroupSource && o.cgroup ? { source: this.cgroupSource, cgroup: o.cgroup } : undefined);
+    this.jobSource = new JobTrackingSource(this.tracker, this.cgroupSource && o.cgroup ? { source: this.cgroupSource, cgroup: o.cgroup } : undefined, {
+      // The root was just spawned by us: all its CPU (and its descendants') is the job's, also
+      // what it used before this measurement was set up.
+      countFromProcessStart: o.baseline !== undefined,
+    });
     this.finalSource = new FinalCpuSource(this.jobSource, o.job.id);
     this.resolver = createResolverFromConfig(o.grid, { log });
     const live = this.resolver.provider && !["static-table", "fixed"].includes(this.resolver.provider.id);
@@ -223,7 +149,6 @@ export class RunMeasurement {
     this.ledger.registerJob(o.job.id, o.job.name, o.job.attributes, startMillis);
     this.clock = sim?.clock ?? systemClock;
     this.openMarks();
-    this.marksPath = this.marks?.path;
     this.monitor = new Monitor({
       collectors: [],
       // The final-CPU correction sits below the merge, so the simulated host's busy CPU gets it too.
@@ -277,19 +202,28 @@ export class RunMeasurement {
   }
 
   /**
-   * The command was spawned as `pid`: accounting starts now (process baseline), the hardware is
-   * probed meanwhile (real devices) and sampling starts once it is known. `childCpuBaseline`:
-   * our cutime read just before the spawn (undefined: the final CPU correction is off);
-   * `spawnMonotonicMillis`: performance.now() just before the spawn.
+   * The command was spawned as `pid` (a moment ago: this measurement is set up after the spawn, so
+   * the command never waits for it): accounting reaches back to the baseline read just before the
+   * spawn (RunMeasureInput.baseline), the hardware is probed meanwhile (real devices) and sampling
+   * starts once it is known. `childCpuBaseline`: our cutime read just before the spawn (undefined:
+   * the final CPU correction is off). `cgroupMove`: whether the root was moved into the job's
+   * cgroup at the spawn (run.ts does it before the handshake lets the command exec; an error: the
+   * job is tracked by /proc from its first instruction on); undefined: not tried (moved here).
    */
-  onSpawn(pid: number, childCpuBaseline: number | undefined, spawnMonotonicMillis: number): void {
+  onSpawn(pid: number, childCpuBaseline: number | undefined, cgroupMove?: { status: "ok" } | { status: "error"; reason: string }): void {
+    this.jobSource.moved = cgroupMove;
     this.monitor.addJob(this.o.job.id, pid);
     if (this.jobSource.fallbackReason !== undefined) {
       this.o.log.warn(`job tracked by /proc, not its cgroup: ${this.jobSource.fallbackReason}`);
     }
     if (childCpuBaseline === undefined) this.helperCpuSeconds = undefined;
     if (this.o.scenario) return;
-    this.monitor.prime(spawnMonotonicMillis);
+    const b = this.o.baseline;
+    this.monitor.prime(b?.monotonicMillis, b && {
+      ...(b.hostBusyCpuSeconds !== undefined && { hostBusyCpuSeconds: b.hostBusyCpuSeconds, hostTotalCpuSeconds: b.hostTotalCpuSeconds }),
+      // The job's CPU counts from the baseline (cgroup) or its start (procfs): 0 at the spawn.
+      jobCpuSeconds: new Map([[this.o.job.id, 0]]),
+    });
     this.setup = this.setUpDevices(pid, childCpuBaseline).then(
       () => void (this.setupDone = true),
       (err: unknown) => this.o.log.warn(`measurement disabled: ${errorMessage(err)}; the command runs on`),
@@ -298,7 +232,7 @@ export class RunMeasurement {
 
   private async setUpDevices(pid: number, childCpuBaseline: number | undefined): Promise<void> {
     const { detectCollectors } = await import("../../collectors/index.js");
-    const entries = await detectCollectors(this.o.collectorOptions);
+    const entries = await detectCollectors({ ...this.o.collectorOptions, ...(this.o.baseline && { raplOrigin: this.o.baseline.raplMicrojoules }) });
     const collectors = entries.filter((e) => e.used).map((e) => e.collector);
     this.spawnsHelpers = collectors.some((c) => c.id === "nvidia-smi");
     reportProbe(entries, this.o.log);
@@ -378,15 +312,6 @@ export class RunMeasurement {
     const after = ownChildrenCpuSeconds();
     if (this.spawnsHelpers || baseline === undefined || after === undefined || this.helperCpuSeconds === undefined) return;
     this.finalSource.finalCpuSeconds = after - baseline - this.helperCpuSeconds;
-  }
-
-  /** Stops exporters and collectors without a report (the command never started). */
-  async abandon(): Promise<void> {
-    this.removeMarks();
-    this.cache?.stop();
-    const final = await this.monitor.stop({ finalTick: false });
-    await this.releaseCgroup();
-    await this.monitor.shutdownExporters(final, this.o.flushTimeoutMillis);
   }
 
   /**
@@ -500,15 +425,7 @@ export class RunMeasurement {
 
   private openMarks(): void {
     sweepStaleMarks(this.o.log);
-    try {
-      // The PID in the name lets a later run tell a folder whose powerprint was killed (SIGKILL).
-      this.marksDir = mkdtempSync(join(tmpdir(), `${MARKS_PREFIX}${process.pid}-`));
-      const marksPath = join(this.marksDir, "marks.jsonl");
-      writeFileSync(marksPath, "");
-      this.marks = new MarksReader(marksPath);
-    } catch (err) {
-      this.o.log.warn(`training-loop marks disabled: ${errorMessage(err)}`);
-    }
+    if (this.o.marks) this.marks = new MarksReader(this.o.marks.path);
   }
 
   private readMarks(): void {
@@ -521,12 +438,7 @@ export class RunMeasurement {
   }
 
   private removeMarks(): void {
-    if (!this.marksDir) return;
-    try {
-      rmSync(this.marksDir, { recursive: true, force: true });
-    } catch (err) {
-      this.o.log.debug(`could not remove ${this.marksDir}: ${errorMessage(err)}`);
-    }
+    removeMarksFolder(this.o.marks, this.o.log);
   }
 }
 

@@ -4,13 +4,15 @@ import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
 import type { Exporter, Logger } from "../core/contracts.js";
+import { collectorOptionsFromEnv } from "../../collectors/index.js";
 import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
 import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type GridConfig } from "../grid/config.js";
 import { createStderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
-import { ownChildPids, ownChildrenCpuSeconds, RunMeasurement } from "./run-measure.js";
+import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
+import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
 import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
@@ -82,7 +84,7 @@ interface ValidatedRun {
   checkpointMillis: number;
   flushTimeoutMillis: number;
   prometheusLingerMillis: number;
-  collectorOptions: import("../../collectors/index.js").CollectorOptions;
+  collectorOptions: ReturnType<typeof collectorOptionsFromEnv>;
   reportPath?: string;
   scenario?: import("../sim/scenario.js").Scenario;
   grid: GridConfig;
@@ -102,8 +104,6 @@ async function validate(command: string[], opts: RunOptions, env: NodeJS.Process
   const checkpointMillis = parseDurationFlag(opts.checkpointInterval, "--checkpoint-interval", 10);
   const flushTimeoutMillis = parseDurationFlag(opts.flushTimeout, "--flush-timeout", 0);
   const prometheusLingerMillis = typeof opts.prometheusLinger === "string" ? parseDurationFlag(opts.prometheusLinger, "--prometheus-linger", 0) : 0;
-  // Loaded here, not at start-up: each module only when this run needs it.
-  const { collectorOptionsFromEnv } = await import("../../collectors/index.js");
   const collectorOptions = collectorOptionsFromEnv(env);
   const reportPath = opts.report !== undefined ? (await import("../../exporters/report-json.js")).checkReportPath(opts.report) : undefined;
   let scenario: ValidatedRun["scenario"];
@@ -177,71 +177,81 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   exporters.push(...outputs.exporters);
   await carbonAwareStart(v.grid, log);
 
-  // A signal before the command starts stops us without starting it.
+  // From here to the signal relay installed after the spawn everything is synchronous: a SIGINT/
+  // SIGTERM/SIGHUP arriving meanwhile must not kill powerprint by its default action (a command
+  // started and left unsupervised, a cgroup left behind). This guard only keeps the process alive;
+  // node runs signal listeners from the event loop, so the signal is dispatched once the relay is
+  // in place and reaches the command. (One that arrives while a --sim world is set up, the only
+  // wait in between, is relayed to the command as soon as it runs.)
   let pendingSignal: NodeJS.Signals | undefined;
-  const early = (sig: NodeJS.Signals) => (pendingSignal = sig);
+  const guard = (sig: NodeJS.Signals) => void (pendingSignal ??= sig);
   const earlySignals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const sig of earlySignals) process.on(sig, early);
+  for (const sig of earlySignals) process.on(sig, guard);
 
-  // ---- measurement (fail-open: any failure here only disables measuring) ----
-  let measuring: RunMeasurement | undefined;
-  // Made after any carbon-aware wait and with the early signal handlers in place: every path from
-  // here on either hands it to the measurement (which removes it) or removes it.
+  // Made after any carbon-aware wait and with the guard in place: every path from here on either
+  // hands it to the measurement (which removes it) or removes it.
   const choice = chooseTracking(v.tracking, v.cgroupPrefer, log);
   const cgroup = choice.tracking === "cgroup" ? choice.cgroup : undefined;
-  try {
-    measuring = await RunMeasurement.prepare({ ...v, log, exporters, quiet: opts.quiet, verbose: opts.verbose, command, reportContext: outputs.context, onReport: (r) => outputs.write(r), cgroup });
-  } catch (err) {
-    await cgroup?.remove({ timeoutMillis: 1000 });
-    if (err instanceof UsageError) throw err;
-    log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
-  }
-  if (pendingSignal) {
-    for (const sig of earlySignals) process.off(sig, early);
-    log.warn(`${pendingSignal} received before the command started: not starting it`);
-    await measuring?.abandon().catch(() => undefined);
-    return 128 + signalNumber(pendingSignal);
-  }
+  const marks = createMarksFolder(log);
+  const input: RunMeasureInput = { ...v, log, exporters, quiet: opts.quiet, verbose: opts.verbose, command, reportContext: outputs.context, onReport: (r) => outputs.write(r), cgroup, marks };
+  // A simulated world (--sim) is set up before the spawn, its devices read at once, so its run is
+  // covered edge to edge; real hardware is probed after the spawn, while the command starts.
+  const early = input.scenario ? await prepareMeasurement(input) : undefined;
 
   // The final CPU correction is powerprint's own cutime growth: only sound when the command is its
   // only child from here on (helpers of the probe are accounted by RunMeasurement).
   const otherChildren = ownChildPids();
   // (With cgroup tracking the final figure is the cgroup's counter: helpers do not matter.)
-  if (measuring?.tracking !== "cgroup" && (otherChildren === undefined || otherChildren.length > 0)) {
+  if (!cgroup && (otherChildren === undefined || otherChildren.length > 0)) {
     log.debug(`final CPU correction off: ${otherChildren === undefined ? "own children unreadable" : `helper process(es) ${otherChildren.join(", ")} still running`}`);
   }
   const childCpuBaseline = otherChildren?.length === 0 ? ownChildrenCpuSeconds() : undefined;
-  const childEnv = measuring?.marksPath ? { ...env, POWERPRINT_MARKS: measuring.marksPath } : env;
+  const childEnv = marks ? { ...env, POWERPRINT_MARKS: marks.path } : env;
   // Into the job's cgroup through the handshake of run-cgroup.ts; a command that does not resolve
   // is spawned as is, so its ENOENT/EACCES keeps run's own message and exit code.
-  const wrap = measuring?.tracking === "cgroup" && resolveExecutable(command[0], childEnv.PATH) !== undefined;
-  const spawnMonotonicMillis = performance.now();
+  const wrap = cgroup !== undefined && resolveExecutable(command[0], childEnv.PATH) !== undefined;
+  // The command starts before the measuring pipeline is even loaded (issue 10: start at once);
+  // what the first interval needs is read here, just before the spawn.
+  const baseline = readSpawnBaseline(cgroup, v.collectorOptions.root);
   const argv = wrap ? handshakeArgv(command) : command;
   const child = spawn(argv[0], argv.slice(1), { stdio: wrap ? ["inherit", "inherit", "inherit", "pipe"] : "inherit", shell: false, env: childEnv });
-  // Accounting starts at once (the PID exists as soon as spawn() returns; the 'spawn' event comes
-  // a little later): the process baseline now, the hardware probed while the command starts.
+  // The shell waits on fd 3: it is moved into the cgroup before the command can run (or fork).
+  const cgroupMove = wrap && child.pid !== undefined ? cgroup.add(child.pid) : undefined;
+  // Whatever happened above, fd 3 is closed here, so the command always runs.
+  if (wrap) (child.stdio[3] as import("node:stream").Duplex | null)?.destroy();
+  let measuring: RunMeasurement | undefined = early;
+  const supervisor = superviseChild(child, command, v.graceMillis, log, {
+    jobPids: () => {
+      if (child.pid === undefined) return [];
+      if (measuring) return measuring.jobPids(child.pid);
+      return [...new Set([child.pid, ...(cgroupMove?.status === "ok" ? cgroup?.pids() ?? [] : [])])];
+    },
+    killTree: () => {
+      if (measuring) return measuring.killJob();
+      if (cgroupMove?.status !== "ok" || !cgroup) return false;
+      void cgroup.kill().catch(() => undefined);
+      return true;
+    },
+  });
+  // A budget crossed with --on-budget stop: the job is stopped as a relayed signal would (SIGKILL after the grace).
+  stopJob = (signal) => supervisor.stop(signal);
+  // superviseChild's relay is installed synchronously above; the guard can go.
+  for (const sig of earlySignals) process.off(sig, guard);
+  if (pendingSignal) supervisor.stop(pendingSignal);
+
+  // ---- measurement, set up while the command starts (fail-open: a failure only disables it) ----
+  if (!input.scenario) measuring = await prepareMeasurement({ ...input, baseline });
   if (measuring && child.pid !== undefined) {
     try {
-      measuring.onSpawn(child.pid, childCpuBaseline, spawnMonotonicMillis);
+      measuring.onSpawn(child.pid, childCpuBaseline, cgroupMove);
     } catch (err) {
       log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
       measuring = undefined;
     }
   }
-  // The root is in its cgroup (or tracked by /proc): let the shell exec the command. Whatever
-  // happened above, fd 3 is closed here, so the command always runs.
-  if (wrap) (child.stdio[3] as import("node:stream").Duplex | null)?.destroy();
-  const supervisor = superviseChild(child, command, v.graceMillis, log, {
-    jobPids: () => (measuring && child.pid !== undefined ? measuring.jobPids(child.pid) : child.pid !== undefined ? [child.pid] : []),
-    killTree: () => measuring?.killJob() ?? false,
-  });
-  // A budget crossed with --on-budget stop: the job is stopped as a relayed signal would (SIGKILL after the grace).
-  stopJob = (signal) => supervisor.stop(signal);
-  // superviseChild's relay is installed synchronously above; the early handler can go.
-  for (const sig of earlySignals) process.off(sig, early);
   const outcome = await supervisor.outcome;
-  // Measuring was disabled after the cgroup was made: nobody else will remove it.
-  if (!measuring && cgroup) await releaseJobCgroup(cgroup, log).catch(() => undefined);
+  // Measuring was disabled after the cgroup and the marks folder were made: nobody else removes them.
+  if (!measuring) await releaseUnmeasured(cgroup, marks, log);
 
   if (measuring) {
     try {
@@ -253,6 +263,26 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
     }
   }
   return outputs.exitCode(outcome.exitCode);
+}
+
+/**
+ * The measuring side, loaded and set up (run-measure.ts and the pipeline it imports load here,
+ * after the spawn). undefined, warned, when it cannot be: the command runs unmeasured.
+ */
+async function prepareMeasurement(input: RunMeasureInput): Promise<RunMeasurement | undefined> {
+  try {
+    const { RunMeasurement } = await import("./run-measure.js");
+    return await RunMeasurement.prepare(input);
+  } catch (err) {
+    input.log.warn(`measurement disabled: ${errorMessage(err)}; the command runs unmeasured`);
+    return undefined;
+  }
+}
+
+/** Removes the job cgroup and the marks folder when no measurement owns them. */
+async function releaseUnmeasured(cgroup: import("../cgroup/job.js").JobCgroup | undefined, marks: ReturnType<typeof createMarksFolder>, log: Logger): Promise<void> {
+  removeMarksFolder(marks, log);
+  if (cgroup) await releaseJobCgroup(cgroup, log).catch(() => undefined);
 }
 
 /** Whether `pid` is a live (not zombie) process. */

@@ -9,7 +9,7 @@ import type { Collector, Exporter, Logger, ProcessSample, ProcessSource } from "
 import { systemClock, type MonitorClock } from "./clock.js";
 import type { IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
-import { DEFAULT_COLLECTOR_DEADLINE_MILLIS, Sampler, type IntensityAt, type SamplerStats } from "./sampler.js";
+import { DEFAULT_COLLECTOR_DEADLINE_MILLIS, Sampler, type IntensityAt, type OriginFigures, type SamplerStats } from "./sampler.js";
 import type { IdlePolicy, LedgerSnapshot } from "./types.js";
 import { errorMessage } from "../errors.js";
 
@@ -95,10 +95,11 @@ export class Monitor {
   /**
    * Takes the process-table baseline now (run: at the spawn, while the devices are still being
    * probed): accounting starts here (or at `originMonotonicMillis`, on this Monitor's monotonic
-   * clock, read just before the spawn), and the first interval reaches back to it.
+   * clock, read just before the spawn), and the first interval reaches back to it. `atOrigin`:
+   * process figures read at the origin, when the baseline is taken later (see Sampler.prime).
    */
-  prime(originMonotonicMillis?: number): void {
-    this.sampler.prime(originMonotonicMillis);
+  prime(originMonotonicMillis?: number, atOrigin?: OriginFigures): void {
+    this.sampler.prime(originMonotonicMillis, atOrigin);
   }
 
   /** Adds hardware sources probed after construction; call before start(). */

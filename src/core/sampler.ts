@@ -54,6 +54,14 @@ type CollectorOutcome =
   | { status: "timeout"; stillInFlight: boolean };
 
 /** Counters about the sampler itself, reported in the summary and report. */
+/** Process figures read at the accounting origin (Sampler.prime), overriding those read later. */
+export interface OriginFigures {
+  hostBusyCpuSeconds?: number;
+  hostTotalCpuSeconds?: number;
+  /** Each job's CPU seconds at the origin, in the source's own terms (run: 0, its figures count from the spawn). */
+  jobCpuSeconds?: ReadonlyMap<string, number>;
+}
+
 export interface SamplerStats {
   ticks: number;
   skippedTicks: number;
@@ -113,12 +121,19 @@ export class Sampler {
    * baselines, and the first interval reaches back to this moment (EnergyIntegrator's origin), so
    * its CPU seconds and its energy cover the same span. Call once, before the first tick.
    * `originMonotonicMillis`: when accounting starts, if earlier than now (read just before the
-   * spawn, so the window holds the whole life of the command).
+   * spawn, so the window holds the whole life of the command). `atOrigin`: figures read at the
+   * origin when the baseline is taken later (run sets its measurement up after the spawn): they
+   * replace the host CPU counters and the named jobs' CPU seconds of the sample taken now.
    */
-  prime(originMonotonicMillis?: number): void {
+  prime(originMonotonicMillis?: number, atOrigin?: OriginFigures): void {
     if (this.previous) return;
     try {
       const sample = this.o.processes.sample();
+      if (atOrigin?.hostBusyCpuSeconds !== undefined && atOrigin.hostTotalCpuSeconds !== undefined) {
+        sample.hostBusyCpuSeconds = atOrigin.hostBusyCpuSeconds;
+        sample.hostTotalCpuSeconds = atOrigin.hostTotalCpuSeconds;
+      }
+      for (const [job, seconds] of atOrigin?.jobCpuSeconds ?? []) sample.jobCpuSeconds.set(job, seconds);
       const monotonicMillis = Math.min(originMonotonicMillis ?? Number.POSITIVE_INFINITY, this.clock.monotonicMillis());
       this.previous = { sample, monotonicMillis, wallMillis: this.clock.wallMillis() };
       this.originMillis = monotonicMillis;
@@ -194,7 +209,16 @@ export class Sampler {
     this.stats.ticks++;
     if (!this.devicesBaselined) {
       // First tick: the devices' baselines only.
-      for (const r of readings) this.integrator.interval(r, monotonicMillis, this.originMillis);
+      for (const r of readings) {
+        const notesBefore = this.integrator.notes.length;
+        this.integrator.interval(r, monotonicMillis, this.originMillis);
+        // What the head of the run holds (a counter first read after the spawn): on the device in
+        // the report, and in --verbose; not a warning (nothing is wrong, the span is known).
+        for (const note of this.integrator.notes.splice(notesBefore)) {
+          this.o.ledger.markDevice(r.deviceId, r.kind, r.source, "ok", note, r.model, r.method);
+          this.o.log.debug(note);
+        }
+      }
       this.devicesBaselined = true;
       this.firstMonotonicMillis ??= monotonicMillis;
       // Primed: the spawn's process sample stays the baseline, so the first interval's CPU seconds

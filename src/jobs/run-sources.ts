@@ -88,9 +88,22 @@ export class JobTrackingSource implements ProcessSource {
   /** Why a cgroup-tracked job fell back to /proc at addJob (undefined: it did not). */
   fallbackReason?: string;
 
+  /**
+   * Set before addJob when the root was already moved into the cgroup (or refused) at the spawn,
+   * before the command could fork (run's handshake): addJob then uses that outcome instead of
+   * moving it again.
+   */
+  moved?: { status: "ok" } | { status: "error"; reason: string };
+
+  /**
+   * `countFromProcessStart`: the root was just spawned for this job, so all its CPU (and its
+   * descendants') is the job's, also what it used before addJob (/proc tracking; a cgroup counts
+   * from its own baseline).
+   */
   constructor(
-    private readonly procfs: ProcessSource,
+    private readonly procfs: ProcessSource & { addJob(jobId: string, rootPid: number, options?: { countFrom?: "now" | "process-start" }): void },
     private readonly cgroup?: { source: CgroupJobSource; cgroup: JobCgroup },
+    private readonly options: { countFromProcessStart?: boolean } = {},
   ) {
     this.active = cgroup ? cgroup.source : procfs;
   }
@@ -102,15 +115,15 @@ export class JobTrackingSource implements ProcessSource {
 
   addJob(jobId: string, rootPid: number): void {
     if (this.cgroup && this.active !== this.procfs) {
-      const moved = this.cgroup.cgroup.add(rootPid);
+      const moved = this.moved ?? this.cgroup.cgroup.add(rootPid);
       if (moved.status === "ok") {
-        this.cgroup.source.addJob(jobId, rootPid);
+        this.cgroup.source.addJob(jobId, rootPid, { alreadyMoved: true });
         return;
       }
       this.fallbackReason = moved.reason;
       this.active = this.procfs;
     }
-    this.procfs.addJob(jobId, rootPid);
+    this.procfs.addJob(jobId, rootPid, this.options.countFromProcessStart ? { countFrom: "process-start" } : {});
   }
 
   sample(): ProcessSample {
