@@ -20,6 +20,8 @@ export interface CollectorOptions {
   nvidiaSmiCommand?: string;
   /** TDP of one CPU package for the CPU model, watts (POWERPRINT_CPU_TDP_WATTS): skips the table and the hypervisor cap. */
   cpuTdpWatts?: number;
+  /** RAPL counters read at the accounting origin (run: just before the spawn; see RaplCollectorOptions.origin). */
+  raplOrigin?: ReadonlyMap<string, number>;
 }
 
 /** One collector's probe outcome, and whether it was chosen. */
@@ -81,7 +83,7 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
   entries.push({ collector: amd, result: amdResult, used: amdResult.status === "ok", role: "AMD GPUs" });
 
   const { createRaplCollector } = await import("./rapl.js");
-  const rapl = createRaplCollector({ root: opts.root });
+  const rapl = createRaplCollector({ root: opts.root, origin: opts.raplOrigin });
   const raplResult = await probe(rapl);
   entries.push({ collector: rapl, result: raplResult, used: raplResult.status === "ok", role: "CPU and memory (preferred)" });
   const { createCpuModelCollector } = await import("./cpu-model.js");

@@ -62,6 +62,13 @@ export interface RaplCollectorOptions {
    * which would read as 0 J. Default: 100 when root is "/" (a live system), 0 (off) for fixture roots.
    */
   advanceCheckMillis?: number;
+  /**
+   * The counters as read at the accounting origin (run: just before the spawn, by
+   * readRaplCountersNow), energy_uj path → µJ. The first read() carries each zone's origin value
+   * (DeviceReading.originEnergyJoules), so the energy from the spawn to the first read is counted
+   * exactly although the collector is set up after the command started.
+   */
+  origin?: ReadonlyMap<string, number>;
 }
 
 /** One powercap zone the collector reads. */
@@ -102,6 +109,22 @@ function readText(path: string): ReadOutcome {
     const code = (err as NodeJS.ErrnoException).code ?? "EIO";
     return { ok: false, code, message: (err as Error).message };
   }
+}
+
+/**
+ * Every RAPL zone's energy_uj under `<root>/sys/class/powercap`, read now: path → µJ (unreadable or
+ * malformed ones left out; empty without powercap). One readdir and one read per zone, no probing:
+ * cheap enough to run just before `run` spawns its command (RaplCollectorOptions.origin).
+ */
+export function readRaplCountersNow(root = "/"): Map<string, number> {
+  const counters = new Map<string, number>();
+  for (const dir of listZoneDirs(join(root, "sys", "class", "powercap")).values()) {
+    const path = join(dir, "energy_uj");
+    const text = readText(path);
+    const microjoules = text.ok ? parseMicrojoules(text.text) : undefined;
+    if (microjoules !== undefined) counters.set(path, microjoules);
+  }
+  return counters;
 }
 
 /** Parses a whole number of microjoules as sysfs writes it; undefined for anything else. */
@@ -302,6 +325,7 @@ export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector 
   const advanceCheckMillis = opts.advanceCheckMillis ?? (root === "/" ? 100 : 0);
   let scan: RaplScan | undefined;
   const getScan = (): RaplScan => (scan ??= scanPowercap(root));
+  let origin = opts.origin;
 
   return {
     id: RAPL_COLLECTOR_ID,
@@ -365,8 +389,14 @@ export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector 
         const text = readText(zone.energyPath);
         const microjoules = text.ok ? parseMicrojoules(text.text) : undefined;
         // A zone that stops being readable simply yields no reading this tick (read() never throws).
-        if (microjoules !== undefined) readings.push(readingOf(zone, microjoules));
+        if (microjoules === undefined) continue;
+        const reading = readingOf(zone, microjoules);
+        const atOrigin = origin?.get(zone.energyPath);
+        if (atOrigin !== undefined) reading.originEnergyJoules = atOrigin / MICROJOULES_PER_JOULE;
+        readings.push(reading);
       }
+      // The origin belongs to the first reading only (the integrator's first interval).
+      origin = undefined;
       return readings;
     },
 

@@ -46,6 +46,12 @@ export interface DeviceReading {
   energyJoules?: number;
   /** The counter wraps to 0 after this many joules (RAPL max_energy_range_uj). Absent: no wrap expected. */
   counterRangeJoules?: number;
+  /**
+   * The same counter's value at the accounting origin (run: read just before the spawn, before the
+   * collector was set up), on a device's first reading only: the energy from the origin to this
+   * reading is counted exactly (EnergyIntegrator), not lost.
+   */
+  originEnergyJoules?: number;
   /** Instantaneous or averaged power, watts. */
   powerWatts?: number;
   /** Device utilisation 0..1. */

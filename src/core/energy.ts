@@ -19,6 +19,8 @@ interface DeviceState {
    * interval is extended back over it (see interval()).
    */
   headMillis?: number;
+  /** Counter devices read at the origin too: the energy from the origin to the first reading, J. */
+  headJoules?: number;
 }
 
 /**
@@ -35,6 +37,28 @@ export class EnergyIntegrator {
   constructor(private readonly idle: IdleConfig = {}) {}
 
   /**
+   * The span from the origin to a device's first reading, extended into its first interval: power
+   * and model devices at the first reading's power held back (a model's first reading already
+   * reflects the host's CPU use since the spawn); counter devices by the counter's own delta when
+   * it was also read at the origin (DeviceReading.originEnergyJoules). A counter read only later
+   * starts exactly at its first read (extrapolating it back at the first interval's average power
+   * was seen to overcount a ramping job), and that is said once in the notes.
+   */
+  private head(reading: DeviceReading, timeMillis: number, originMillis: number | undefined): Pick<DeviceState, "headMillis" | "headJoules"> {
+    if (originMillis === undefined) return {};
+    const headMillis = Math.max(0, timeMillis - originMillis);
+    if (reading.energyJoules === undefined) return { headMillis };
+    if (reading.originEnergyJoules !== undefined) {
+      const headJoules = counterDeltaJoules(reading.originEnergyJoules, reading.energyJoules, reading.counterRangeJoules);
+      if (headJoules !== undefined) return { headMillis, headJoules };
+      this.notes.push(`${reading.deviceId}: energy counter went back between the spawn and its first read; counted from the first read`);
+      return {};
+    }
+    if (headMillis > 0) this.notes.push(`${reading.deviceId}: energy counter first read ${Math.round(headMillis)} ms after the spawn; the energy before it is not counted`);
+    return {};
+  }
+
+  /**
    * Returns the interval since the previous reading of this device, or undefined for the first one.
    * `originMillis` (first reading only): when accounting started (the spawn, before the devices
    * were probed). For power and model devices the first interval then reaches back to it, at the
@@ -49,14 +73,7 @@ export class EnergyIntegrator {
       return undefined;
     }
     if (!state) {
-      this.states.set(reading.deviceId, {
-        lastTimeMillis: timeMillis,
-        lastEnergyJoules: reading.energyJoules,
-        lastPowerWatts: reading.powerWatts,
-        // Counters are exact from their first read on: extrapolating one back over the job's start-up
-        // (the first interval's average power held back) was seen to overcount a ramping job.
-        headMillis: originMillis !== undefined && reading.energyJoules === undefined ? Math.max(0, timeMillis - originMillis) : undefined,
-      });
+      this.states.set(reading.deviceId, { lastTimeMillis: timeMillis, lastEnergyJoules: reading.energyJoules, lastPowerWatts: reading.powerWatts, ...this.head(reading, timeMillis, originMillis) });
       return undefined;
     }
     let durationMillis = timeMillis - state.lastTimeMillis;
@@ -84,11 +101,15 @@ export class EnergyIntegrator {
       energyJoules = wattsOverMillisToJoules((previous + reading.powerWatts) / 2, durationMillis);
       if (reading.method === "counter") method = "power";
     }
-    if (energyJoules !== undefined && state.headMillis && state.lastPowerWatts !== undefined) {
+    if (energyJoules !== undefined && state.headMillis && state.headJoules !== undefined) {
+      energyJoules += state.headJoules;
+      durationMillis += state.headMillis;
+    } else if (energyJoules !== undefined && state.headMillis && state.lastPowerWatts !== undefined && state.lastEnergyJoules === undefined) {
       energyJoules += wattsOverMillisToJoules(state.lastPowerWatts, state.headMillis);
       durationMillis += state.headMillis;
     }
     state.headMillis = undefined;
+    state.headJoules = undefined;
     state.lastTimeMillis = timeMillis;
     state.lastEnergyJoules = reading.energyJoules;
     if (reading.powerWatts !== undefined) state.lastPowerWatts = reading.powerWatts;
