@@ -1,4 +1,51 @@
-// Marks the CLI entry point executable after tsc writes it (tsc does not keep modes).
-import { chmodSync, existsSync } from "node:fs";
-const entry = new URL("../dist/src/cli/main.js", import.meta.url);
-if (existsSync(entry)) chmodSync(entry, 0o755);
+// After tsc: bundles the CLI (rolldown) so `powerprint run` starts its command at once (issue 10:
+// Node's ESM loader pays per file: ~45 modules before the spawn cost ~20 ms more than one chunk),
+// then makes dist/src/cli/main.js, the `powerprint` executable, a one-line entry into the bundle
+// and marks it executable (tsc does not keep modes).
+//
+// Layout of dist/bundle/: powerprint.mjs (the entry), run-start-*.mjs (everything `run` needs
+// before its spawn: commander, flag parsing and validation, the job cgroup, the spawn), and one
+// chunk per lazily loaded part (the measuring pipeline, each exporter, each other command).
+// npm packages other than commander stay in node_modules (koffi is native; the OTel SDK loads
+// only when an exporter is asked for).
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const entry = fileURLToPath(new URL("../dist/src/cli/main.js", import.meta.url));
+const outDir = fileURLToPath(new URL("../dist/bundle", import.meta.url));
+const ENTRY_MARK = "// powerprint: entry into the bundle";
+
+if (!existsSync(entry)) {
+  process.stderr.write("postbuild: dist/src/cli/main.js missing (tsc failed?); nothing bundled\n");
+  process.exit(1);
+}
+if (readFileSync(entry, "utf8").includes(ENTRY_MARK)) {
+  // tsc did not rewrite it (nothing emitted): the bundle of the previous build stands.
+  chmodSync(entry, 0o755);
+  process.exit(0);
+}
+
+const { rolldown } = await import("rolldown");
+rmSync(outDir, { recursive: true, force: true });
+const bundle = await rolldown({
+  input: { powerprint: entry },
+  platform: "node",
+  // Bare specifiers stay imports of node_modules, except commander (7 small files on run's path).
+  external: (id) => !id.startsWith(".") && !id.startsWith("/") && !id.startsWith("\0") && id !== "commander" && !id.startsWith("commander/"),
+  logLevel: "warn",
+});
+await bundle.write({
+  dir: outDir,
+  format: "esm",
+  entryFileNames: "[name].mjs",
+  chunkFileNames: "[name]-[hash].mjs",
+  codeSplitting: {
+    groups: [
+      // run's registration and its static imports (kept to what the spawn needs: see src/cli/run.ts).
+      { name: "run-start", test: /dist\/src\/cli\/(program|run)\.js$|node_modules\/commander\//, includeDependenciesRecursively: true },
+    ],
+  },
+});
+await bundle.close();
+writeFileSync(entry, `#!/usr/bin/env node\n${ENTRY_MARK} (scripts/postbuild.mjs; the unbundled sources are beside it)\nimport "../../bundle/powerprint.mjs";\n`);
+chmodSync(entry, 0o755);
