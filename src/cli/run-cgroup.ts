@@ -14,8 +14,10 @@
  * that does not resolve on PATH is spawned directly, unwrapped: the shell would turn ENOENT/EACCES
  * into its own exit 127 and message, and the user keeps run's "command not found" line and 127/126.
  */
-import { accessSync, constants, existsSync, readdirSync, rmdirSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, promises as fsp, readdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { readCgroupMounts } from "../cgroup/mounts.js";
+import { parseProcCgroup } from "../cgroup/path.js";
 import type { Logger } from "../core/contracts.js";
 import { createJobCgroup, jobCgroupParent, type JobCgroup } from "../cgroup/job.js";
 import { UsageError } from "../errors.js";
@@ -28,6 +30,30 @@ export type TrackingChoice = { tracking: "cgroup"; cgroup: JobCgroup } | { track
 
 /** Which cgroup hierarchy to try (POWERPRINT_CGROUP_VERSION: auto, v2, v1). */
 export type CgroupPrefer = "auto" | "v2" | "v1";
+
+/**
+ * Takes the kernel's first-migration wait off the spawn's path. Moving a process between cgroups
+ * takes cgroup_threadgroup_rwsem for writing; after a quiet spell that waits for an RCU grace
+ * period (10–20 ms measured on the 2-core dev VM; bench/RESULTS.md), and the semaphore stays fast
+ * for about one more grace period after a writer. `run` moves its command into the job cgroup
+ * while the command waits to exec, so that wait would delay the command's first instruction. This
+ * starts one migration on libuv's threadpool as `run` begins, while it parses flags: a write of
+ * powerprint's own PID to the cgroup.procs of the cgroup it is in (a move to where it already is,
+ * which changes nothing; a refused write has taken the semaphore too). Best effort: nothing is
+ * awaited, every error is ignored. Not done for --tracking procfs.
+ */
+export function warmCgroupMigration(mode: unknown): void {
+  if (mode === "procfs") return;
+  try {
+    const v2 = readCgroupMounts().v2;
+    const own = parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8")).find((l) => l.version === 2);
+    if (!v2 || !own) return;
+    const rel = v2.root !== "/" && own.path.startsWith(v2.root) ? own.path.slice(v2.root.length) : own.path;
+    fsp.writeFile(join(v2.mountPoint, rel, "cgroup.procs"), String(process.pid)).catch(() => undefined);
+  } catch {
+    /* no cgroup2: the move pays the wait, nothing else changes */
+  }
+}
 
 /** Validates `--tracking` (exit 2 naming the flag). */
 export function parseTrackingFlag(value: unknown): TrackingMode {

@@ -13,7 +13,7 @@ import { createStderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
 import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
-import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
+import { checkCgroupTracking, chooseTracking, warmCgroupMigration, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
 const EXAMPLES = `
@@ -169,6 +169,8 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
  */
 export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
+  // Before anything else: the kernel's first-migration wait elapses while flags are validated.
+  warmCgroupMigration(opts.tracking);
   const v = await validate(command, opts, env);
   // CSV/HTML/time series/budget/live line: flags validated here, before anything runs.
   let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
