@@ -9,7 +9,7 @@
 // jobOfPid by the real Sampler with no member list; kill() and remove() leave no cgroup in either
 // hierarchy.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -26,6 +26,7 @@ import { Sampler } from "../../src/core/sampler.js";
 import { createFixedProvider } from "../../src/grid/static.js";
 import { FinalCpuSource, JobTrackingSource } from "../../src/jobs/run-sources.js";
 import { ProcessTracker } from "../../src/jobs/tracker.js";
+import { pageSizeBytes } from "../../src/procfs/reader.js";
 import { buildStubNvml } from "../native/build-stub.mjs";
 import { recordingLogger } from "../grid/replay-server.js";
 
@@ -205,6 +206,48 @@ describe.each(hierarchies)("run's cgroup source on $prefer with the job's v1 mem
       expect(existsSync(mem!.dir)).toBe(false);
       // Gone: no process holds memory in it any more.
       expect(final.sample().jobRssBytes!.get("job")).toBe(0);
+      source.close();
+    },
+  );
+});
+
+describe("a job whose memory cgroup cannot take it", () => {
+  it.skipIf(!mounts.v2 || !root || !mounts.v1.has("memory"))(
+    "add() still moves it into the job cgroup, drops the memory cgroup (said once), RSS from the members' /proc/PID/stat",
+    async () => {
+      const r = createJobCgroup({ prefer: "v2" });
+      if (r.status !== "ok") throw new Error(r.reason);
+      const cg = r.cgroup;
+      made.push(cg);
+      const memDir = cg.memory!.dir;
+      // Someone removed the (empty) memory cgroup before the job entered it: its cgroup.procs is gone.
+      rmdirSync(memDir);
+      const work = mkdtempSync(join(tmpdir(), "pp-cgmem-"));
+      dirs.push(work);
+      const child = spawn(process.execPath, [allocator, work, "32"], { stdio: "ignore" });
+      children.push(child);
+      expect(cg.add(child.pid!)).toEqual({ status: "ok" });
+      expect(procsOf(cg.dir)).toEqual([child.pid!]);
+      expect(cg.memory).toBeUndefined();
+      expect(cg.memoryNote).toMatch(new RegExp(`^moving PID ${child.pid} into the v1 memory cgroup ${memDir}: .*ENOENT`));
+      await waitFor("allocator ready", () => (existsSync(join(work, `ready-${child.pid}`)) ? true : undefined));
+
+      const log = recordingLogger();
+      const source = new CgroupJobSource({ log });
+      source.attach("job", cg);
+      const rss = source.sample().jobRssBytes!.get("job")!;
+      const statRss = Number(readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ")[21]) * pageSizeBytes();
+      // The same figure /proc/PID/stat gives (field 24, pages).
+      expect(Math.abs(rss - statRss)).toBeLessThanOrEqual(256 * KIB);
+      expect(rss).toBeGreaterThan(32 * MIB);
+      source.sample();
+      const said = log.lines.filter((l) => l.includes("resident memory from its members"));
+      expect(said).toHaveLength(1);
+      expect(said[0]).toContain(memDir);
+      const k = await cg.kill();
+      expect(k.remaining).toBe(0);
+      expect(await cg.remove()).toBe(true);
+      expect(existsSync(cg.dir)).toBe(false);
       source.close();
     },
   );
