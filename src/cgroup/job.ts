@@ -176,6 +176,21 @@ function relativeTo(mountRoot: string, path: string): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** rmdir of a cgroup, retried while it is busy (members still exiting) until `deadline`; true when gone. */
+async function rmdirWait(path: string, deadline: number): Promise<boolean> {
+  for (let pass = 0; ; pass++) {
+    try {
+      rmdirSync(path);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return true;
+      if (code !== "EBUSY" || Date.now() >= deadline) return false;
+    }
+    await sleep(Math.min(50, 2 + pass * 5));
+  }
+}
+
 function makeJobCgroup(version: CgroupVersion, dir: string, place: MemoryPlace): JobCgroup {
   const reader = new CgroupReader();
   const procsFile = join(dir, "cgroup.procs");
@@ -184,19 +199,6 @@ function makeJobCgroup(version: CgroupVersion, dir: string, place: MemoryPlace):
   const ownMemoryDir = "own" in place && place.own ? place.dir : undefined;
   let memory = "dir" in place ? { version: place.version, dir: place.dir } : undefined;
   let memoryNote = "note" in place ? place.note : undefined;
-  const rmdirWait = async (path: string, deadline: number): Promise<boolean> => {
-    for (let pass = 0; ; pass++) {
-      try {
-        rmdirSync(path);
-        return true;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") return true;
-        if (code !== "EBUSY" || Date.now() >= deadline) return false;
-      }
-      await sleep(Math.min(50, 2 + pass * 5));
-    }
-  };
   return {
     version,
     dir,
