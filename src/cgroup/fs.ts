@@ -6,7 +6,9 @@
  *   `cpuacct.usage` (nanoseconds, cpuacct hierarchy only): the kernel's sum over every task that
  *   ever ran in the cgroup or its descendants, exited ones included;
  * - members: `cgroup.procs` (thread-group ids; in this PID namespace);
- * - memory: v2 `memory.current`, v1 `memory.usage_in_bytes` (only where the memory controller is).
+ * - memory: v2 `memory.current`, v1 `memory.usage_in_bytes` (only where the memory controller is);
+ *   resident memory from `memory.stat` (rssBytes: v2 `anon` + `file_mapped`, v1 `total_rss` +
+ *   `total_mapped_file`).
  * Every reader returns undefined, never throws, when the cgroup is gone or the file is absent.
  *
  * Reads go through one reused buffer. With `maxHeldFiles` > 0 the reader keeps each file it reads
@@ -158,6 +160,26 @@ export class CgroupReader {
     return count;
   }
 
+  /**
+   * Resident memory of the cgroup's processes, bytes, from one memory.stat read (pass the memory
+   * hierarchy's dir on v1): v2 `anon + file_mapped`, v1 `total_rss + total_mapped_file` (the
+   * hierarchical figures: the job's own sub-cgroups included). The kernel's cgroup-v1 memory doc:
+   * "'rss + mapped_file' will give you resident set size of cgroup"; v2's anon/file_mapped are the
+   * same counters. Not `+ shmem`: mapped shmem/tmpfs pages are already in (file_)mapped, and unmapped
+   * ones (a file in /dev/shm) are resident in no process. Caveats: a page is counted once however
+   * many members map it (Σ /proc/PID RSS counts shared pages in each), and a file page is counted
+   * only when this cgroup was charged for it (first touched from inside the job; libraries already
+   * in the page cache are not). undefined when the file is absent or the cgroup gone.
+   */
+  rssBytes(dir: string, version: CgroupVersion): number | undefined {
+    const n = this.readFile(dir + "/memory.stat");
+    if (n <= 0) return undefined;
+    const [anon, mapped] = version === 2 ? ["anon ", "file_mapped "] : ["total_rss ", "total_mapped_file "];
+    const a = parseKeyedInteger(this.buf, n, anon);
+    const m = parseKeyedInteger(this.buf, n, mapped);
+    return a === undefined || m === undefined ? undefined : a + m;
+  }
+
   /** Memory charged to the cgroup, bytes: v2 memory.current, v1 memory.usage_in_bytes (pass the memory hierarchy's dir). */
   memoryBytes(dir: string, version: CgroupVersion): number | undefined {
     const n = this.readFile(dir + (version === 2 ? "/memory.current" : "/memory.usage_in_bytes"));
@@ -168,7 +190,11 @@ export class CgroupReader {
 
 /** Pure: `usage_usec N` from cpu.stat text held in `buf[0..length)`. */
 export function parseUsageUsec(buf: Uint8Array, length: number): number | undefined {
-  const key = "usage_usec ";
+  return parseKeyedInteger(buf, length, "usage_usec ");
+}
+
+/** Pure: N of the line `<key>N` (key with its trailing space) of a flat-keyed cgroup file in `buf[0..length)`. */
+export function parseKeyedInteger(buf: Uint8Array, length: number, key: string): number | undefined {
   outer: for (let i = 0; i + key.length <= length; ) {
     for (let k = 0; k < key.length; k++) {
       if (buf[i + k] !== key.charCodeAt(k)) {

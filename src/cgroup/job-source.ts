@@ -1,15 +1,21 @@
 /**
  * CgroupJobSource: the ProcessSource of `run` when the job has its own cgroup (createJobCgroup).
- * Per tick and job: one CPU read (v2 cpu.stat usage_usec / v1 cpuacct.usage) and one cgroup.procs
- * read, whatever the number of processes; plus /proc/stat once for the host. Every descendant is
- * counted, exited ones too (the kernel keeps their time in the cgroup's counter), and none can
- * escape by double-forking or setsid. The process count is the number of thread-group ids in
- * cgroup.procs (no /proc/PID reads).
+ * Per tick and job, whatever the number of processes: one CPU read (v2 cpu.stat usage_usec / v1
+ * cpuacct.usage) and one memory.stat read for its resident memory (the job's cgroup2 with the
+ * memory controller on, or its cgroup in the v1 `memory` hierarchy: JobCgroup.memory); plus
+ * /proc/stat and /proc/meminfo once for the host. Every descendant is counted, exited ones too (the
+ * kernel keeps their time in the cgroup's counter), and none can escape by double-forking or setsid.
+ *
+ * By default (trackMembers false) the member list is not read: GPU processes are matched by
+ * jobOfPid() (one /proc/PID/cgroup read per GPU process, asked by the sampler), and
+ * `members` and `jobProcessCount` stay empty (nothing on `run`'s path reads a process count: the
+ * report shows none). Where the job has no memory cgroup at all (JobCgroup.memory undefined), its
+ * RSS is the sum of its members' /proc/PID/stat RSS, read every `memberRssEveryTicks` ticks and held
+ * in between (said once with log.debug): the only read that grows with the job's size then.
  */
-import type { ProcessSample, ProcessSource } from "../core/contracts.js";
+import type { Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, pageSizeBytes, readEnviron, readHostMemory } from "../procfs/reader.js";
-import { readFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import { CgroupReader } from "./fs.js";
 import type { JobCgroup } from "./job.js";
 import { parseProcCgroup } from "./path.js";
@@ -21,12 +27,18 @@ export interface CgroupJobSourceOptions {
   /** USER_HZ of /proc/stat. Default 100. */
   ticksPerSecond?: number;
   /**
-   * Whether to read cgroup.procs each tick (members and process counts). Members are only needed
-   * to match GPU processes: without a GPU collector, false makes the tick one cpu.stat read per
-   * job whatever its size (cgroup.procs costs ~0.2 ms for 1,000 processes); `members` and
-   * `jobProcessCount` then stay empty, and jobOfPid() answers for single PIDs. Default true.
+   * Whether to read cgroup.procs each tick to list `members` and `jobProcessCount` (~0.2 ms for
+   * 1,000 processes on cgroup2, growing with the job). Not needed to match GPU processes (the
+   * sampler asks jobOfPid() for PIDs `members` lacks). Default false.
    */
   trackMembers?: boolean;
+  /**
+   * Without a memory cgroup for the job: how often (in ticks) the members' RSS is read from
+   * /proc/PID/stat (the value is held in between). Default 10; 1: every tick.
+   */
+  memberRssEveryTicks?: number;
+  /** Says once, at debug level, when a job's RSS comes from its members instead of memory.stat. */
+  log?: Pick<Logger, "debug">;
 }
 
 interface CgroupJob {
@@ -34,6 +46,11 @@ interface CgroupJob {
   rootPid?: number;
   baselineSeconds: number;
   lastSeconds: number;
+  /** Members' RSS fallback: ticks since it was read, and the bytes read then. */
+  rssTicks: number;
+  rssBytes: number;
+  /** The members' RSS fallback was said (log.debug). */
+  saidFallback: boolean;
 }
 
 export class CgroupJobSource implements ProcessSource {
@@ -43,12 +60,16 @@ export class CgroupJobSource implements ProcessSource {
   private readonly ticksPerSecond: number;
   private readonly hostCpu: HostCpuCounter;
   private readonly trackMembers: boolean;
-  /** Holds each job's cpu.stat and cgroup.procs open between ticks (pread: a third of open/read/close). */
+  private readonly memberRssEveryTicks: number;
+  private readonly log?: Pick<Logger, "debug">;
+  /** Holds each job's cpu.stat, memory.stat (and v2 cgroup.procs) open between ticks (pread: a third of open/read/close). */
   private readonly reader = new CgroupReader(64);
   private readonly pageSizeBytes: number;
 
   constructor(opts: CgroupJobSourceOptions = {}) {
-    this.trackMembers = opts.trackMembers ?? true;
+    this.trackMembers = opts.trackMembers ?? false;
+    this.memberRssEveryTicks = Math.max(1, Math.floor(opts.memberRssEveryTicks ?? 10));
+    this.log = opts.log;
     this.procRoot = opts.procRoot ?? "/";
     this.proc = new ProcReader(this.procRoot);
     this.ticksPerSecond = opts.ticksPerSecond ?? DEFAULT_TICKS_PER_SECOND;
@@ -64,7 +85,7 @@ export class CgroupJobSource implements ProcessSource {
    */
   attach(jobId: string, cgroup: JobCgroup, baselineSeconds?: number): void {
     const baseline = baselineSeconds ?? cgroup.cpuSeconds() ?? 0;
-    this.jobs.set(jobId, { cgroup, baselineSeconds: baseline, lastSeconds: 0 });
+    this.jobs.set(jobId, { cgroup, baselineSeconds: baseline, lastSeconds: 0, rssTicks: 0, rssBytes: 0, saidFallback: false });
   }
 
   /**
@@ -94,27 +115,25 @@ export class CgroupJobSource implements ProcessSource {
       // Gone (removed after the job) or unreadable: keep the last value, the counter never goes down.
       if (now !== undefined) job.lastSeconds = Math.max(job.lastSeconds, now - job.baselineSeconds);
       jobCpuSeconds.set(id, job.lastSeconds);
-      if (!this.trackMembers) continue;
-      // Resident memory for the memory split (static part by RSS): the cgroup's memory.stat where
-      // the memory controller is on the job's hierarchy (v2 with it enabled), else the members'
-      // RSS from /proc/PID/stat (one small read each, only what the member list already names).
-      let rssPages = 0;
-      const rssFromCgroup = this.cgroupRssBytes(job);
-      jobProcessCount.set(
-        id,
-        Math.max(
-          0,
-          this.reader.forEachProc(
-            job.cgroup.dir,
-            (pid) => {
-              members.set(pid, id);
-              if (rssFromCgroup === undefined) rssPages += this.proc.readStat(pid)?.rssPages ?? 0;
-            },
-            job.cgroup.version,
-          ),
-        ),
-      );
-      jobRssBytes.set(id, rssFromCgroup ?? rssPages * this.pageSizeBytes);
+      const memory = job.cgroup.memory;
+      // A removed cgroup holds no process: 0 resident bytes.
+      const fromCgroup = memory === undefined ? undefined : (this.reader.rssBytes(memory.dir, memory.version) ?? 0);
+      if (this.trackMembers) {
+        // The member list anyway: the fallback's RSS comes with it (one small read per member).
+        let rssPages = 0;
+        const count = this.reader.forEachProc(
+          job.cgroup.dir,
+          (pid) => {
+            members.set(pid, id);
+            if (fromCgroup === undefined) rssPages += this.proc.readStat(pid)?.rssPages ?? 0;
+          },
+          job.cgroup.version,
+        );
+        jobProcessCount.set(id, Math.max(0, count));
+        jobRssBytes.set(id, fromCgroup ?? rssPages * this.pageSizeBytes);
+      } else {
+        jobRssBytes.set(id, fromCgroup ?? this.membersRssBytes(id, job));
+      }
     }
     const memory = readHostMemory(this.procRoot);
     return {
@@ -122,22 +141,24 @@ export class CgroupJobSource implements ProcessSource {
       ...this.hostCpu.read(),
       members,
       jobProcessCount,
-      ...(this.trackMembers && { jobRssBytes }),
+      jobRssBytes,
       ...(memory && { hostUsedMemoryBytes: memory.usedBytes, hostTotalMemoryBytes: memory.totalBytes }),
     };
   }
 
-  /** anon + file_mapped + shmem of the job cgroup's v2 memory.stat (≈ the members' RSS), when there. */
-  private cgroupRssBytes(job: CgroupJob): number | undefined {
-    if (job.cgroup.version !== 2) return undefined;
-    let text: string;
-    try {
-      text = readFileSync(join(job.cgroup.dir, "memory.stat"), "utf8");
-    } catch {
-      return undefined; // no memory controller on this cgroup
+  /** Σ of the members' /proc/PID/stat RSS, bytes, read every memberRssEveryTicks ticks (held in between). */
+  private membersRssBytes(id: string, job: CgroupJob): number {
+    if (!job.saidFallback) {
+      job.saidFallback = true;
+      this.log?.debug(
+        `job ${id}: resident memory from its members' /proc/PID/stat every ${this.memberRssEveryTicks} tick(s), not memory.stat (${job.cgroup.memoryNote ?? "no memory cgroup"})`,
+      );
     }
-    const field = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-    return field("anon") + field("file_mapped") + field("shmem");
+    if (job.rssTicks++ % this.memberRssEveryTicks !== 0) return job.rssBytes;
+    let rssPages = 0;
+    this.reader.forEachProc(job.cgroup.dir, (pid) => (rssPages += this.proc.readStat(pid)?.rssPages ?? 0), job.cgroup.version);
+    job.rssBytes = rssPages * this.pageSizeBytes;
+    return job.rssBytes;
   }
 
   /**

@@ -19,7 +19,7 @@ import { delimiter, join } from "node:path";
 import { readCgroupMounts } from "../cgroup/mounts.js";
 import { parseProcCgroup } from "../cgroup/path.js";
 import type { Logger } from "../core/contracts.js";
-import { createJobCgroup, jobCgroupParent, type JobCgroup } from "../cgroup/job.js";
+import { createJobCgroup, jobCgroupParents, type JobCgroup } from "../cgroup/job.js";
 import { UsageError } from "../errors.js";
 
 /** `--tracking`: auto (cgroup where possible, else /proc), cgroup (required), procfs. */
@@ -89,8 +89,8 @@ export function chooseTracking(mode: TrackingMode, prefer: CgroupPrefer, log: Lo
   if (mode === "procfs") return { tracking: "procfs", reason: "--tracking procfs" };
   const r = createJobCgroup({ prefer });
   if (r.status === "ok") {
-    log.debug(`job tracking: cgroup v${r.cgroup.version} ${r.cgroup.dir}`);
-    sweepStaleJobCgroups(jobCgroupParent(r.cgroup), log);
+    log.debug(`job tracking: cgroup v${r.cgroup.version} ${r.cgroup.dir}; memory: ${r.cgroup.memory ? `v${r.cgroup.memory.version} ${r.cgroup.memory.dir}` : r.cgroup.memoryNote}`);
+    for (const parent of jobCgroupParents(r.cgroup)) sweepStaleJobCgroups(parent, log);
     return { tracking: "cgroup", cgroup: r.cgroup };
   }
   if (mode === "cgroup") throw required(r.reason);

@@ -122,8 +122,9 @@ export class RunMeasurement {
     const startMillis = o.baseline?.wallMillis ?? Date.now();
     if (o.cgroup) {
       this.cgroupBaselineSeconds = o.baseline?.cgroupCpuSeconds ?? o.cgroup.cpuSeconds() ?? 0;
-      // Members are read each tick too (one cgroup.procs read): GPU processes are matched by PID.
-      this.cgroupSource = new CgroupJobSource({ trackMembers: true });
+      // One CPU read (and one memory.stat read) per tick whatever the job's size: GPU processes are
+      // matched through jobOfPid, not a member list (src/cgroup/job-source.ts).
+      this.cgroupSource = new CgroupJobSource({ log });
       this.cgroupSource.attach(o.job.id, o.cgroup, this.cgroupBaselineSeconds);
     }
     this.jobSource = new JobTrackingSource(this.tracker, this.cgroupSource && o.cgroup ? { source: this.cgroupSource, cgroup: o.cgroup } : undefined, {

@@ -165,8 +165,8 @@ export interface ProcessSource {
    * The job of one live PID, asked by the sampler only for a device's processes (a GPU's few PIDs)
    * that `ProcessSample.members` does not list: lets a source skip listing every member each tick
    * (the node agent reads /proc/PID/cgroup for these few instead of every container's
-   * cgroup.procs). undefined: gone, or in no job. Optional: sources whose members are complete
-   * (run, simulate) leave it out.
+   * cgroup.procs; run's cgroup source reads none either). undefined: gone, or in no job. Optional:
+   * sources whose members are complete (the /proc tracker) leave it out.
    */
   jobOfPid?(pid: number): string | undefined;
 }

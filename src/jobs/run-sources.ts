@@ -39,6 +39,11 @@ export class FinalCpuSource implements ProcessSource {
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     return this.inner.jobEnvironment(jobId, names);
   }
+
+  /** The inner source's answer (a cgroup-tracked job lists no members: GPU PIDs are matched here). */
+  jobOfPid(pid: number): string | undefined {
+    return this.inner.jobOfPid?.(pid);
+  }
 }
 
 /**
@@ -74,6 +79,11 @@ export class CompositeSource implements ProcessSource {
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     return this.real.jobEnvironment(jobId, names);
+  }
+
+  /** The real job's source first, then the scenario's. */
+  jobOfPid(pid: number): string | undefined {
+    return this.real.jobOfPid?.(pid) ?? this.sim.jobOfPid?.(pid);
   }
 }
 
@@ -132,5 +142,10 @@ export class JobTrackingSource implements ProcessSource {
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     return this.active.jobEnvironment(jobId, names);
+  }
+
+  /** Asked of the source tracking the job now (the cgroup source reads /proc/PID/cgroup). */
+  jobOfPid(pid: number): string | undefined {
+    return this.active.jobOfPid?.(pid);
   }
 }

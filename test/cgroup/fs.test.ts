@@ -1,9 +1,10 @@
 // CgroupReader on directories holding files in the kernel's formats (cpu.stat as on this
 // machine's cgroup2, cpuacct.usage in ns, memory files, a cgroup.procs longer than one page).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { CgroupReader, parseCpuStat } from "../../src/cgroup/fs.js";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
@@ -41,6 +42,30 @@ describe("CgroupReader", () => {
     expect(r.memoryBytes(d, 1)).toBe(987654321);
     expect(r.procs(join(d, "gone"))).toBeUndefined();
     expect(r.forEachProc(join(d, "gone"), () => {})).toBe(-1);
+  });
+  it("rssBytes from real memory.stat files: v2 anon + file_mapped, v1 total_rss + total_mapped_file", () => {
+    // Captured files (test/fixtures/PROVENANCE.md, cgroup/memory-stat): the expected sums come from
+    // the files' own lines, split here independently of the reader's byte scanner.
+    const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/cgroup/memory-stat/${name}`, import.meta.url));
+    const fields = (name: string) =>
+      Object.fromEntries(
+        readFileSync(join(fixture(name), "memory.stat"), "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => l.split(" "))
+          .map(([k, v]) => [k, Number(v)]),
+      );
+    const v2 = fields("v2");
+    expect(v2.anon).toBeGreaterThan(0);
+    expect(r.rssBytes(fixture("v2"), 2)).toBe(v2.anon + v2.file_mapped);
+    for (const name of ["v1", "v1-hybrid-vm"]) {
+      const v1 = fields(name);
+      expect(v1.total_rss).toBeGreaterThan(0);
+      expect(r.rssBytes(fixture(name), 1)).toBe(v1.total_rss + v1.total_mapped_file);
+    }
+    // A v2 file read as v1 (or a file without the keys): no figure rather than a wrong one.
+    expect(r.rssBytes(fixture("v2"), 1)).toBeUndefined();
+    expect(r.rssBytes(join(fixture("v2"), "gone"), 2)).toBeUndefined();
   });
   it("parseCpuStat", () => {
     expect(parseCpuStat("usage_usec 5\nuser_usec 3\nsystem_usec 2\n")).toEqual({ usage_usec: 5, user_usec: 3, system_usec: 2 });

@@ -64,7 +64,7 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
 
     const work = mkdtempSync(join(tmpdir(), "pp-cgjob-"));
     dirs.push(work);
-    const source = new CgroupJobSource();
+    const source = new CgroupJobSource({ trackMembers: true });
     source.attach("job", cg);
     const before = source.sample();
     expect(before.jobCpuSeconds.get("job")).toBe(0);
@@ -82,7 +82,7 @@ describe.each(hierarchies)("job cgroup on $prefer", ({ prefer, present }) => {
     expect(mid.members.get(daemonPid)).toBe("job");
     expect(source.jobOfPid(daemonPid)).toBe("job");
     expect(source.jobOfPid(process.pid)).toBeUndefined();
-    const lean = new CgroupJobSource({ trackMembers: false });
+    const lean = new CgroupJobSource(); // as run builds it: no member list
     lean.attach("job", cg);
     expect(lean.sample().members.size).toBe(0);
     expect(lean.jobOfPid(daemonPid)).toBe("job");
