@@ -168,9 +168,17 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
  * before the hardware is probed: probing and the first readings run while it starts.
  */
 export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
-  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   // Before anything else: the kernel's first-migration wait elapses while flags are validated.
-  warmCgroupMigration(opts.tracking);
+  const warming = warmCgroupMigration(opts.tracking);
+  try {
+    return await runWarmed(command, opts, env, warming);
+  } finally {
+    warming.stop();
+  }
+}
+
+async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }): Promise<number> {
+  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   const v = await validate(command, opts, env);
   // CSV/HTML/time series/budget/live line: flags validated here, before anything runs.
   let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
@@ -215,10 +223,12 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
   // The command starts before the measuring pipeline is even loaded (issue 10: start at once);
   // what the first interval needs is read here, just before the spawn.
   const baseline = readSpawnBaseline(cgroup, v.collectorOptions.root);
+  if (wrap) warming.refresh();
   const argv = wrap ? handshakeArgv(command) : command;
   const child = spawn(argv[0], argv.slice(1), { stdio: wrap ? ["inherit", "inherit", "inherit", "pipe"] : "inherit", shell: false, env: childEnv });
   // The shell waits on fd 3: it is moved into the cgroup before the command can run (or fork).
   const cgroupMove = wrap && child.pid !== undefined ? cgroup.add(child.pid) : undefined;
+  warming.stop();
   // Whatever happened above, fd 3 is closed here, so the command always runs.
   if (wrap) (child.stdio[3] as import("node:stream").Duplex | null)?.destroy();
   let measuring: RunMeasurement | undefined = early;
