@@ -2,7 +2,7 @@
 # Builds deploy/docker/Dockerfile with buildah, daemonless and registry-less, then runs
 # `powerprint --version` in the image. No image registry is reachable here, so the Dockerfile's
 # NODE_IMAGE is a local base made `FROM scratch` out of this machine's own Node.js: the node
-# binary and the shared libraries ldd names, npm, /bin/sh, env and ln (what npm's lifecycle scripts
+# binary and the shared libraries ldd names (and those of the native build tools' bindings), npm, /bin/sh, env and ln (what npm's lifecycle scripts
 # and the Dockerfile's RUN steps call), the CA bundle and npm's cafile setting. npm ci inside the
 # build reaches the npm registry like the host does.
 #
@@ -41,6 +41,14 @@ copy_with_libs "$node_bin" /usr/local/bin/node
 copy_with_libs "$(readlink -f /bin/sh)" /bin/sh
 copy_with_libs "$(readlink -f "$(command -v env)")" /usr/bin/env
 copy_with_libs "$(readlink -f "$(command -v ln)")" /bin/ln
+# The libraries of the build's native npm binaries (rolldown's binding: librt, libdl, libpthread),
+# which a real node:20-bookworm-slim base has with its glibc; only their libraries are copied.
+for native in "$repo_root"/node_modules/@rolldown/binding-*/*.node; do
+  [[ -e "$native" ]] || continue
+  ldd "$native" | awk '/=> \//{print $3}' | while read -r lib; do
+    [[ -e "$mnt$lib" ]] || install -D -m 0755 "$(readlink -f "$lib")" "$mnt$lib"
+  done
+done
 mkdir -p "$mnt/usr/local/lib/node_modules" "$mnt/tmp" "$mnt/etc/ssl/certs" "$mnt/usr/local/etc" "$mnt/root"
 chmod 1777 "$mnt/tmp"
 cp -a "$npm_dir" "$mnt/usr/local/lib/node_modules/npm"
