@@ -3,7 +3,8 @@
 // then makes dist/src/cli/main.js, the `powerprint` executable, a one-line entry into the bundle
 // and marks it executable (tsc does not keep modes).
 //
-// Layout of dist/bundle/: powerprint.mjs (the entry), run-start-*.mjs (everything `run` needs
+// Layout of dist/bundle/: powerprint.mjs (the entry), warm-*.mjs (run's cgroup warm-up, started by
+// the entry before the rest loads), run-start-*.mjs (everything `run` needs
 // before its spawn: commander, flag parsing and validation, the job cgroup, the spawn), and one
 // chunk per lazily loaded part (the measuring pipeline, each exporter, each other command).
 // npm packages other than commander stay in node_modules (koffi is native; the OTel SDK loads
@@ -41,8 +42,10 @@ await bundle.write({
   chunkFileNames: "[name]-[hash].mjs",
   codeSplitting: {
     groups: [
+      // What the entry runs before anything else loads (src/cgroup/warm.ts and the mountinfo parser).
+      { name: "warm", test: /dist\/src\/cgroup\/(warm|mounts|path)\.js$/, priority: 2 },
       // run's registration and its static imports (kept to what the spawn needs: see src/cli/run.ts).
-      { name: "run-start", test: /dist\/src\/cli\/(program|run)\.js$|node_modules\/commander\//, includeDependenciesRecursively: true },
+      { name: "run-start", test: /dist\/src\/cli\/(program|run)\.js$|node_modules\/commander\//, includeDependenciesRecursively: true, priority: 1 },
     ],
   },
 });

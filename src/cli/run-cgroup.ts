@@ -14,10 +14,8 @@
  * that does not resolve on PATH is spawned directly, unwrapped: the shell would turn ENOENT/EACCES
  * into its own exit 127 and message, and the user keeps run's "command not found" line and 127/126.
  */
-import { accessSync, constants, existsSync, promises as fsp, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, rmdirSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { readCgroupMounts } from "../cgroup/mounts.js";
-import { parseProcCgroup } from "../cgroup/path.js";
 import type { Logger } from "../core/contracts.js";
 import { createJobCgroup, jobCgroupParents, type JobCgroup } from "../cgroup/job.js";
 import { UsageError } from "../errors.js";
@@ -30,68 +28,6 @@ export type TrackingChoice = { tracking: "cgroup"; cgroup: JobCgroup } | { track
 
 /** Which cgroup hierarchy to try (POWERPRINT_CGROUP_VERSION: auto, v2, v1). */
 export type CgroupPrefer = "auto" | "v2" | "v1";
-
-/** Between two warming writes, ms: well under one RCU grace period, so the semaphore never goes back to its fast-path state. */
-const WARM_PERIOD_MILLIS = 4;
-/** Warming gives up after this long, ms (a carbon-aware wait, a slow exporter start). */
-const WARM_MAX_MILLIS = 2_000;
-
-/**
- * Takes the kernel's first-migration wait off the spawn's path. Moving a process between cgroups
- * takes cgroup_threadgroup_rwsem for writing; after a quiet spell that waits for an RCU grace
- * period (10–20 ms measured on the 2-core dev VM; bench/RESULTS.md), and the semaphore stays in
- * its writer-ready state for only about one more grace period after a writer. `run` moves its
- * command into the job cgroup while the command waits to exec, so that wait would delay the
- * command's first instruction. This migrates powerprint to the cgroup it is already in (a write of
- * its own PID to that cgroup.procs: it changes nothing; a refused write has taken the semaphore
- * too) on libuv's threadpool as `run` begins, and again every WARM_PERIOD_MILLIS until stop() (call
- * it once the job's move is done): the first wait elapses while flags are validated, and the
- * move finds the semaphore ready (refresh() just before the spawn renews it once more). Best effort: nothing is awaited, every error is ignored, it
- * stops by itself after WARM_MAX_MILLIS. Nothing is done for --tracking procfs or without cgroup2.
- */
-export function warmCgroupMigration(mode: unknown): { refresh(): void; stop(): void } {
-  let target: string | undefined;
-  if (mode !== "procfs") {
-    try {
-      const v2 = readCgroupMounts().v2;
-      const own = parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8")).find((l) => l.version === 2);
-      if (v2 && own) target = join(v2.mountPoint, v2.root !== "/" && own.path.startsWith(v2.root) ? own.path.slice(v2.root.length) : own.path, "cgroup.procs");
-    } catch {
-      /* no cgroup2: the move pays the wait, nothing else changes */
-    }
-  }
-  if (!target) return { refresh: () => undefined, stop: () => undefined };
-  const file = target;
-  const deadline = performance.now() + WARM_MAX_MILLIS;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const write = (): void => {
-    if (stopped || performance.now() > deadline) return;
-    void fsp.writeFile(file, String(process.pid)).then(
-      () => {
-        if (!stopped) (timer = setTimeout(write, WARM_PERIOD_MILLIS)).unref();
-      },
-      () => undefined, // refused or gone: give up (a refused write still took the semaphore once)
-    );
-  };
-  write();
-  return {
-    // Synchronous, just before the spawn: the moments between the last timed write and the move
-    // (making the cgroup, the spawn itself: a fork of this process) can outlast the window.
-    refresh() {
-      if (stopped) return;
-      try {
-        writeFileSync(file, String(process.pid));
-      } catch {
-        /* best effort */
-      }
-    },
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    },
-  };
-}
 
 /** Validates `--tracking` (exit 2 naming the flag). */
 export function parseTrackingFlag(value: unknown): TrackingMode {

@@ -5,6 +5,7 @@ import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
 import type { Exporter, Logger } from "../core/contracts.js";
 import { collectorOptionsFromEnv } from "../../collectors/index.js";
+import { cgroupWarming } from "../cgroup/warm.js";
 import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
 import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
 import { errorMessage, UsageError } from "../errors.js";
@@ -13,7 +14,7 @@ import { createStderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
 import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
-import { checkCgroupTracking, chooseTracking, warmCgroupMigration, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
+import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 
 const EXAMPLES = `
@@ -168,8 +169,9 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
  * before the hardware is probed: probing and the first readings run while it starts.
  */
 export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
-  // Before anything else: the kernel's first-migration wait elapses while flags are validated.
-  const warming = warmCgroupMigration(opts.tracking);
+  // Started by the CLI's entry (src/cli/main.ts), else now: the kernel's first-migration wait
+  // elapses while the CLI loads and flags are validated.
+  const warming = cgroupWarming(opts.tracking);
   try {
     return await runWarmed(command, opts, env, warming);
   } finally {
