@@ -9,6 +9,7 @@ import {
   loadHostInfoFromSystemInformation,
   loadTdpTable,
   lookupTdp,
+  lookupTdpInFile,
   modelCpuPowerWatts,
   modelMemoryPowerWatts,
   normalizeCpuName,
@@ -52,6 +53,18 @@ describe("TDP table and lookup", () => {
   it.each(MODEL_NAMES)("%s", (model) => {
     expect(Object.keys(EXPECTED)).toContain(model);
     expect(lookupTdp(model, table)).toEqual(EXPECTED[model]);
+  });
+
+  it("lookupTdpInFile (parses only the lines that can match) answers as lookupTdp over the whole table, for every name in it and the models above", () => {
+    const names = [...MODEL_NAMES, ...table.rows.map((r) => r.name), ...table.rows.filter((_, i) => i % 7 === 0).map((r) => `${r.name} @ 2.40GHz`)];
+    let matched = 0;
+    for (const name of names) {
+      const expected = lookupTdp(name, table);
+      if (expected) matched++;
+      expect(lookupTdpInFile(name), name).toEqual(expected);
+    }
+    // The comparison covers real matches, not only misses.
+    expect(matched).toBeGreaterThan(4000);
   });
 
   it("matches systeminformation's spelling of the brand too", () => {
