@@ -88,7 +88,7 @@ export class Ledger {
   /** Embodied spec per device, looked up once (the lookup matches model names against a table). */
   private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
-  private tickPower = new Map<ConsumerId, EnergyByKind>();
+  private readonly tickPower = new Map<ConsumerId, EnergyByKind>();
   private lastIntensity?: IntensityReading;
   private nowMillis: number;
   /** Finished jobs (agent lifecycle): id → finish time, epoch ms. */
@@ -145,7 +145,13 @@ export class Ledger {
 
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
   beginTick(): void {
-    this.tickPower = new Map();
+    // Zeroed in place: one object per consumer for the ledger's life, not per tick.
+    for (const p of this.tickPower.values()) {
+      p.cpu = 0;
+      p.gpu = 0;
+      p.memory = 0;
+      p.total = 0;
+    }
   }
 
   /**
@@ -167,19 +173,27 @@ export class Ledger {
       device.processUsageMethod = (Object.entries(counts) as [ProcessUsageMethod, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     }
 
-    const embodied = this.embodiedSpec(interval);
+    const embodied = interval.energyJoules > 0 ? this.embodiedSpec(interval) : undefined;
     const pue = this.options.pue;
+    const kind = interval.kind;
+    const deviceId = interval.deviceId;
+    const intensityGramsPerKwh = intensity.intensityGramsPerKwh;
+    const wueLitersPerKwh = this.options.wueLitersPerKwh ?? 0;
+    const waterIntensityLitersPerKwh = this.options.waterIntensityLitersPerKwh ?? 0;
+    const pricePerKwh = this.options.pricePerKwh ?? 0;
+    // Water and cost with zero constants add exactly 0: skipped (this loop runs per job per device per tick).
+    const withWater = wueLitersPerKwh !== 0 || waterIntensityLitersPerKwh !== 0;
     for (const [consumer, energyJoules] of shares) {
       const t = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
-      const kind = interval.kind;
       t.energyJoules[kind] += energyJoules;
       t.energyJoules.total += energyJoules;
       const facilityJoules = facilityEnergyJoules(energyJoules, pue);
+      const emissionsGrams = operationalEmissionsGrams(facilityJoules, intensityGramsPerKwh);
       t.facilityEnergyJoules += facilityJoules;
-      t.emissionsGrams += operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh);
-      t.waterLiters += waterLiters(energyJoules, facilityJoules, this.options.wueLitersPerKwh ?? 0, this.options.waterIntensityLitersPerKwh ?? 0);
-      t.cost += costAmount(facilityJoules, this.options.pricePerKwh ?? 0);
-      if (embodied && interval.energyJoules > 0) {
+      t.emissionsGrams += emissionsGrams;
+      if (withWater) t.waterLiters += waterLiters(energyJoules, facilityJoules, wueLitersPerKwh, waterIntensityLitersPerKwh);
+      if (pricePerKwh !== 0) t.cost += costAmount(facilityJoules, pricePerKwh);
+      if (embodied) {
         t.embodiedEmissionsGrams += embodiedEmissionsGrams({
           totalEmbodiedGrams: embodied.totalGrams,
           lifetimeMillis: embodied.lifetimeMillis,
@@ -187,17 +201,17 @@ export class Ledger {
           share: energyJoules / interval.energyJoules,
         });
       }
-      t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
-      this.phasesOf(consumer)?.addEnergy(energyJoules, operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh));
+      t.deviceEnergyJoules[deviceId] = (t.deviceEnergyJoules[deviceId] ?? 0) + energyJoules;
+      this.phasesOf(consumer)?.addEnergy(energyJoules, emissionsGrams);
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
       // energy over the longest interval.
       const powerWatts = joulesOverMillisToWatts(energyJoules, interval.durationMillis);
-      const tick = this.tickPower.get(consumer) ?? zeroByKind();
+      let tick = this.tickPower.get(consumer);
+      if (!tick) this.tickPower.set(consumer, (tick = zeroByKind()));
       tick[kind] += powerWatts;
       tick.total += powerWatts;
-      this.tickPower.set(consumer, tick);
     }
   }
 
@@ -214,7 +228,15 @@ export class Ledger {
       if (stepMillis > 0) for (const p of this.jobPhases.values()) p.addTime(stepMillis);
       this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
     }
-    for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
+    for (const [id, t] of this.totals) {
+      // Written in place: the totals' objects are the ledger's own (snapshots and restores copy).
+      const p = this.tickPower.get(id);
+      const last = t.lastPowerWatts;
+      last.cpu = p ? p.cpu : 0;
+      last.gpu = p ? p.gpu : 0;
+      last.memory = p ? p.memory : 0;
+      last.total = p ? p.total : 0;
+    }
   }
 
   /** Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside every job). */

@@ -46,7 +46,8 @@ export async function simulate(scenario: Scenario, o: SimulateOptions): Promise<
   const fromScenario = scenarioIntensity(world);
   const monitor = new Monitor({
     collectors: [new SimCollector(world)],
-    processes: new SimProcessSource(world, clock),
+    // Only this Monitor reads the samples (never modifies them): unchanged member maps are reused.
+    processes: new SimProcessSource(world, clock, { reuseUnchangedMaps: true }),
     intensity: fromScenario ?? o.intensity,
     ledger,
     exporters: [],

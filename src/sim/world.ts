@@ -24,6 +24,10 @@ export interface ProcessTable {
   cpu: (CompiledSeries | undefined)[];
   /** ∫ of the CPU series from its first point to the process's start. */
   cpuAtStart: Float64Array;
+  /** Index of the process's CPU series among the world's CPU contributions (−1: none). */
+  cpuPart: Int32Array;
+  /** Sorted distinct times at which a job member starts or ends: membership is constant between them. */
+  memberEvents: Float64Array;
   jobIndex: Int32Array;
   /** Resident memory series, bytes (undefined: holds none). */
   rss: (CompiledSeries | undefined)[];
@@ -36,8 +40,13 @@ export interface ProcessTable {
  * integrals are carried from the previous tick, so a run costs processes × ticks.
  */
 class UsageSum {
+  // Two cached cumulative integrals per contribution (the tick's start and end): the process
+  // source's CPU seconds, this sum's integral and a GPU's per-process shares all ask for the same
+  // two in one tick. Exact-key memo: any other time is computed (same value, bit for bit).
   private readonly lastT: Float64Array;
   private readonly lastCum: Float64Array;
+  private readonly prevT: Float64Array;
+  private readonly prevCum: Float64Array;
   private valueCache: { t: number; value: number } | undefined;
   private clampedCache: { a: number; b: number; value: number } | undefined;
 
@@ -47,6 +56,30 @@ class UsageSum {
   ) {
     this.lastT = new Float64Array(parts.length).fill(Number.NaN);
     this.lastCum = new Float64Array(parts.length);
+    this.prevT = new Float64Array(parts.length).fill(Number.NaN);
+    this.prevCum = new Float64Array(parts.length);
+  }
+
+  /** ∫ of contribution i's series from its first point to x ({@link CompiledSeries.cumulative}). */
+  cumulativeOf(i: number, x: number): number {
+    if (this.lastT[i] === x) return this.lastCum[i];
+    if (this.prevT[i] === x) return this.prevCum[i];
+    const value = this.parts[i].series.cumulative(x);
+    this.prevT[i] = this.lastT[i];
+    this.prevCum[i] = this.lastCum[i];
+    this.lastT[i] = x;
+    this.lastCum[i] = value;
+    return value;
+  }
+
+  /** ∫ of contribution i over [a, b] ∩ its life. */
+  partIntegral(i: number, a: number, b: number): number {
+    const c = this.parts[i];
+    const from = Math.max(a, c.start);
+    const to = Math.min(b, c.end);
+    if (to <= from) return 0;
+    const cumFrom = this.cumulativeOf(i, from);
+    return this.cumulativeOf(i, to) - cumFrom;
   }
 
   /** Value at t: the processes alive at t (start <= t < end), at the value after any step at t. */
@@ -64,19 +97,6 @@ class UsageSum {
     let v = 0;
     for (const c of this.parts) if (t > c.start && t <= c.end) v += c.series.atLeft(t);
     return v * this.scale;
-  }
-
-  /** ∫ of contribution i over [a, b] ∩ its life, from cumulative integrals carried between ticks. */
-  private partIntegral(i: number, a: number, b: number): number {
-    const c = this.parts[i];
-    const from = Math.max(a, c.start);
-    const to = Math.min(b, c.end);
-    if (to <= from) return 0;
-    const cumFrom = this.lastT[i] === from ? this.lastCum[i] : c.series.cumulative(from);
-    const cumTo = c.series.cumulative(to);
-    this.lastT[i] = to;
-    this.lastCum[i] = cumTo;
-    return cumTo - cumFrom;
   }
 
   /**
@@ -139,6 +159,16 @@ class UsageSum {
   }
 }
 
+/** Sorted distinct start and (finite) end times of the given processes. */
+function memberEvents(ps: readonly ScenarioProcess[]): Float64Array {
+  const times = new Set<number>();
+  for (const p of ps) {
+    times.add(p.startSeconds);
+    if (p.endSeconds !== undefined) times.add(p.endSeconds);
+  }
+  return Float64Array.from(times).sort();
+}
+
 /** ∫ min(1, u) over a width w where u goes linearly from u0 to u1. */
 function clampedLinear(u0: number, u1: number, w: number): number {
   if (u0 <= 1 && u1 <= 1) return ((u0 + u1) / 2) * w;
@@ -161,6 +191,8 @@ export class SimWorld {
   private readonly cpuSeries = new Map<number, CompiledSeries>();
   /** ∫ of each process's CPU series from its first point to its start. */
   private readonly cpuAtStart = new Map<number, number>();
+  /** Index of each pid's CPU series in cpuSum. */
+  private readonly cpuPartOf = new Map<number, number>();
   private readonly cpuSum: UsageSum;
   private readonly gpuSums = new Map<string, UsageSum>();
   private readonly gpuParts = new Map<string, { pid: number; part: Contribution }[]>();
@@ -193,6 +225,7 @@ export class SimWorld {
         const series = new CompiledSeries(p.cpu);
         this.cpuSeries.set(p.pid, series);
         this.cpuAtStart.set(p.pid, series.cumulative(p.startSeconds));
+        this.cpuPartOf.set(p.pid, cpuParts.length);
         cpuParts.push({ series, start: p.startSeconds, end });
       }
       for (const [gpu, s] of Object.entries(p.gpu ?? {})) {
@@ -216,6 +249,8 @@ export class SimWorld {
       ends: Float64Array.from(ps, (p) => p.endSeconds ?? Infinity),
       cpu: ps.map((p) => this.cpuSeries.get(p.pid)),
       cpuAtStart: Float64Array.from(ps, (p) => this.cpuAtStart.get(p.pid) ?? 0),
+      cpuPart: Int32Array.from(ps, (p) => this.cpuPartOf.get(p.pid) ?? -1),
+      memberEvents: memberEvents(ps.filter((p) => this.jobOf.has(p.pid))),
       jobIndex: Int32Array.from(ps, (p) => {
         const job = this.jobOf.get(p.pid);
         return job !== undefined ? jobIndex.get(job)! : -1;
@@ -235,6 +270,14 @@ export class SimWorld {
       this.memoryBytesCache = withSize.length > 0 ? withSize.reduce((s, d) => s + d.memoryBytes!, 0) : undefined;
     }
     return this.memoryBytesCache;
+  }
+
+  /**
+   * ∫ of CPU series `part` (ProcessTable.cpuPart) from its first point to x, core-seconds: shared
+   * with the CPU's energy integral, so a tick evaluates each series once at its end.
+   */
+  cpuCumulative(part: number, x: number): number {
+    return this.cpuSum.cumulativeOf(part, x);
   }
 
   secondsAt(epochMillis: number): number {
@@ -299,11 +342,16 @@ export class SimWorld {
   gpuShares(device: ScenarioDevice, a: number, b: number): { pid: number; share: number }[] {
     const out: { pid: number; share: number }[] = [];
     const dt = b - a;
-    for (const { pid, part } of this.gpuParts.get(device.id) ?? []) {
+    const list = this.gpuParts.get(device.id);
+    const sum = this.gpuSums.get(device.id);
+    if (!list || !sum) return out;
+    for (let k = 0; k < list.length; k++) {
+      const { pid, part } = list[k];
       const from = Math.max(a, part.start);
       const to = Math.min(b, part.end);
       if (dt > 0 ? to <= from : !(b >= part.start && b < part.end)) continue;
-      const share = dt > 0 ? part.series.integral(from, to) / dt : part.series.at(b);
+      // The same cumulative integrals the device's energy integral just used (cached in its sum).
+      const share = dt > 0 ? sum.partIntegral(k, a, b) / dt : part.series.at(b);
       out.push({ pid, share });
     }
     return out;
@@ -365,8 +413,7 @@ export class SimCollector implements Collector {
         reading.powerWatts = this.world.powerWatts(d, t);
       }
       if (d.kind === "gpu") {
-        const shares = this.world.gpuShares(d, from, t);
-        reading.processes = shares.map((s) => ({ pid: s.pid, share: s.share }));
+        reading.processes = this.world.gpuShares(d, from, t);
         reading.processUsageMethod = "utilization";
         reading.utilization = Math.min(1, this.world.utilization(d, t));
       } else {
@@ -381,11 +428,27 @@ export class SimCollector implements Collector {
   async close(): Promise<void> {}
 }
 
+/** Options of {@link SimProcessSource}. */
+export interface SimProcessSourceOptions {
+  /**
+   * Hand the previous sample's `members` and `jobProcessCount` maps again while no job member
+   * started or ended since (a 10,000-process table is not rebuilt every tick). Only for a caller
+   * that never modifies a sample's maps (simulate: its own Sampler reads them); `run --sim` and the
+   * agent merge real processes into the sample, so they get fresh maps (the default).
+   */
+  reuseUnchangedMaps?: boolean;
+}
+
 /** The scenario's process table as a ProcessSource; time comes from the sampler's clock. */
 export class SimProcessSource implements ProcessSource {
+  private lastMembers: { t: number; members: Map<number, string>; jobProcessCount: Map<string, number> } | undefined;
+  /** First member event after lastMembers.t (ProcessTable.memberEvents). */
+  private eventCursor = 0;
+
   constructor(
     private readonly world: SimWorld,
     private readonly nowMillis: () => number,
+    private readonly options: SimProcessSourceOptions = {},
   ) {}
 
   addJob(): void {
@@ -397,22 +460,23 @@ export class SimProcessSource implements ProcessSource {
     const table = this.world.processTable();
     const jobs = this.world.jobs();
     const jobCpu = new Float64Array(jobs.length);
-    const jobCount = new Uint32Array(jobs.length);
-    const members = new Map<number, string>();
+    const reused = this.options.reuseUnchangedMaps && this.membersUnchangedAt(t, table.memberEvents) ? this.lastMembers : undefined;
+    const jobCount = reused ? undefined : new Uint32Array(jobs.length);
+    const members = reused ? reused.members : new Map<number, string>();
     const totalMemory = this.world.memoryBytes;
     const jobRss = totalMemory !== undefined ? new Float64Array(jobs.length) : undefined;
     let usedMemory = 0;
     let busy = 0;
     for (let i = 0; i < table.pids.length; i++) {
-      const series = table.cpu[i];
+      const part = table.cpuPart[i];
       const start = table.starts[i];
       const end = Math.min(t, table.ends[i]);
-      const cpu = series && end > start ? series.cumulative(end) - table.cpuAtStart[i] : 0;
+      const cpu = part >= 0 && end > start ? this.world.cpuCumulative(part, end) - table.cpuAtStart[i] : 0;
       busy += cpu;
       const j = table.jobIndex[i];
       if (j >= 0) {
         jobCpu[j] += cpu;
-        if (t >= start && t < table.ends[i]) {
+        if (jobCount && t >= start && t < table.ends[i]) {
           members.set(table.pids[i], jobs[j]);
           jobCount[j]++;
         }
@@ -426,11 +490,14 @@ export class SimProcessSource implements ProcessSource {
       }
     }
     const jobCpuSeconds = new Map<string, number>();
-    const jobProcessCount = new Map<string, number>();
-    jobs.forEach((job, j) => {
-      jobCpuSeconds.set(job, jobCpu[j]);
-      if (jobCount[j] > 0) jobProcessCount.set(job, jobCount[j]);
-    });
+    for (let j = 0; j < jobs.length; j++) jobCpuSeconds.set(jobs[j], jobCpu[j]);
+    let jobProcessCount: Map<string, number>;
+    if (reused) jobProcessCount = reused.jobProcessCount;
+    else {
+      jobProcessCount = new Map();
+      for (let j = 0; j < jobs.length; j++) if (jobCount![j] > 0) jobProcessCount.set(jobs[j], jobCount![j]);
+    }
+    this.lastMembers = { t, members, jobProcessCount };
     const sample: ProcessSample = {
       jobCpuSeconds,
       hostBusyCpuSeconds: busy,
@@ -444,6 +511,19 @@ export class SimProcessSource implements ProcessSource {
       sample.hostTotalMemoryBytes = totalMemory;
     }
     return sample;
+  }
+
+  /** Whether no job member started or ended in (last sample's t, t]: membership is then the same. */
+  private membersUnchangedAt(t: number, events: Float64Array): boolean {
+    const last = this.lastMembers;
+    if (!last || t < last.t) {
+      this.eventCursor = 0;
+      return false;
+    }
+    let k = this.eventCursor;
+    while (k < events.length && events[k] <= last.t) k++;
+    this.eventCursor = k;
+    return !(k < events.length && events[k] <= t);
   }
 
   jobEnvironment(): Record<string, string> {
