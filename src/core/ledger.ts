@@ -43,6 +43,23 @@ export interface LedgerOptions {
 const zeroByKind = (): EnergyByKind => ({ cpu: 0, gpu: 0, memory: 0, total: 0 });
 
 /**
+ * What record() touches per share, found with one lookup (it runs per job per device per tick: a
+ * simulation's 1,000 jobs × 4 devices). Per-device joules are summed in an array by device slot
+ * and written into totals.deviceEnergyJoules (a prototype-free dictionary, slow to update) when a
+ * snapshot is taken: flushDevices().
+ */
+interface ConsumerState {
+  totals: JobTotals;
+  phases: JobPhases | undefined;
+  /** This consumer's entry of Ledger.tickPower. */
+  tick: EnergyByKind;
+  /** Joules per device slot, the whole total (starting from the dictionary's value). */
+  deviceJoules: number[];
+  /** Slots set in deviceJoules, in the order first recorded (the dictionary's key order). */
+  deviceSlots: number[];
+}
+
+/**
  * A prototype-free dictionary: keys are user text (phase names, device ids, tags), and a key such
  * as `constructor` or `__proto__` must be a plain entry, never Object.prototype's.
  */
@@ -89,6 +106,11 @@ export class Ledger {
   private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
   private readonly tickPower = new Map<ConsumerId, EnergyByKind>();
+  /** Per consumer: see ConsumerState (rebuilt from the totals when they are replaced). */
+  private readonly states = new Map<ConsumerId, ConsumerState>();
+  /** Device id → slot in ConsumerState.deviceJoules, and back. */
+  private readonly deviceSlotOf = new Map<string, number>();
+  private readonly deviceIdOfSlot: string[] = [];
   private lastIntensity?: IntensityReading;
   private nowMillis: number;
   /** Finished jobs (agent lifecycle): id → finish time, epoch ms. */
@@ -183,8 +205,10 @@ export class Ledger {
     const pricePerKwh = this.options.pricePerKwh ?? 0;
     // Water and cost with zero constants add exactly 0: skipped (this loop runs per job per device per tick).
     const withWater = wueLitersPerKwh !== 0 || waterIntensityLitersPerKwh !== 0;
+    const slot = this.deviceSlot(deviceId);
     for (const [consumer, energyJoules] of shares) {
-      const t = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
+      const state = this.states.get(consumer) ?? this.newState(consumer, timeMillis);
+      const t = state.totals;
       t.energyJoules[kind] += energyJoules;
       t.energyJoules.total += energyJoules;
       const facilityJoules = facilityEnergyJoules(energyJoules, pue);
@@ -201,15 +225,19 @@ export class Ledger {
           share: energyJoules / interval.energyJoules,
         });
       }
-      t.deviceEnergyJoules[deviceId] = (t.deviceEnergyJoules[deviceId] ?? 0) + energyJoules;
-      this.phasesOf(consumer)?.addEnergy(energyJoules, emissionsGrams);
+      let deviceJoules = state.deviceJoules[slot];
+      if (deviceJoules === undefined) {
+        deviceJoules = t.deviceEnergyJoules[deviceId] ?? 0;
+        state.deviceSlots.push(slot);
+      }
+      state.deviceJoules[slot] = deviceJoules + energyJoules;
+      state.phases?.addEnergy(energyJoules, emissionsGrams);
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
       // energy over the longest interval.
       const powerWatts = joulesOverMillisToWatts(energyJoules, interval.durationMillis);
-      let tick = this.tickPower.get(consumer);
-      if (!tick) this.tickPower.set(consumer, (tick = zeroByKind()));
+      const tick = state.tick;
       tick[kind] += powerWatts;
       tick.total += powerWatts;
     }
@@ -260,6 +288,7 @@ export class Ledger {
   }
 
   snapshot(): LedgerSnapshot {
+    this.flushDevices();
     const clone = (t: JobTotals): JobTotals => {
       const p = this.jobPhases.get(t.id);
       const phases = p?.marked ? p.totals() : undefined;
@@ -324,6 +353,7 @@ export class Ledger {
     this.finished.delete(id);
     this.phases.delete(id);
     this.tickPower.delete(id);
+    this.states.delete(id);
     return this.totals.delete(id);
   }
 
@@ -352,6 +382,9 @@ export class Ledger {
    * `restoredAttributes` (e.g. powerprint.restored=true: what happened since the checkpoint was lost).
    */
   restore(state: LedgerState, restoredAttributes: Record<string, string> = {}): void {
+    // Totals kept (jobs the checkpoint lacks) get their per-device sums; all states are rebuilt.
+    this.flushDevices();
+    this.states.clear();
     const copy = (t: JobTotals): JobTotals => structuredClone(t);
     for (const job of state.jobs) {
       const t = copy(job);
@@ -365,6 +398,33 @@ export class Ledger {
     for (const [job, at] of Object.entries(state.finished)) if (this.totals.has(job)) this.finished.set(job, at);
     // Phase totals rebuilt now, so a restored job that records nothing more still shows them.
     for (const job of state.jobs) if (job.phases) this.phasesOf(job.id);
+  }
+
+  private newState(consumer: ConsumerId, timeMillis: number): ConsumerState {
+    const totals = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
+    let tick = this.tickPower.get(consumer);
+    if (!tick) this.tickPower.set(consumer, (tick = zeroByKind()));
+    const state: ConsumerState = { totals, phases: this.phasesOf(consumer), tick, deviceJoules: [], deviceSlots: [] };
+    this.states.set(consumer, state);
+    return state;
+  }
+
+  private deviceSlot(deviceId: string): number {
+    let slot = this.deviceSlotOf.get(deviceId);
+    if (slot === undefined) {
+      slot = this.deviceIdOfSlot.length;
+      this.deviceSlotOf.set(deviceId, slot);
+      this.deviceIdOfSlot.push(deviceId);
+    }
+    return slot;
+  }
+
+  /** Writes the per-device sums into each consumer's deviceEnergyJoules (keys in first-recorded order). */
+  private flushDevices(): void {
+    for (const state of this.states.values()) {
+      const d = state.totals.deviceEnergyJoules;
+      for (const slot of state.deviceSlots) d[this.deviceIdOfSlot[slot]] = state.deviceJoules[slot];
+    }
   }
 
   private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {

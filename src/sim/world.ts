@@ -3,17 +3,10 @@ import type { IntensityReading } from "../grid/types.js";
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Scenario, ScenarioDevice, ScenarioProcess } from "./scenario.js";
 import { CompiledSeries, seriesAt } from "./series.js";
+import { UsageSum, type Contribution } from "./usage-sum.js";
 
 /** Virtual epoch of simulations: scenario second 0 is this instant (deterministic reports). */
 export const SIM_EPOCH_MILLIS = Date.UTC(2026, 0, 1, 0, 0, 0);
-
-/** One process's series while it is alive: [start, end). */
-interface Contribution {
-  series: CompiledSeries;
-  start: number;
-  /** Infinity: never ends. */
-  end: number;
-}
 
 /** The scenario's processes as parallel arrays; jobIndex −1: in no job. */
 export interface ProcessTable {
@@ -26,155 +19,9 @@ export interface ProcessTable {
   cpuAtStart: Float64Array;
   /** Index of the process's CPU series among the world's CPU contributions (−1: none). */
   cpuPart: Int32Array;
-  /** Sorted distinct times at which a job member starts or ends: membership is constant between them. */
-  memberEvents: Float64Array;
   jobIndex: Int32Array;
   /** Resident memory series, bytes (undefined: holds none). */
   rss: (CompiledSeries | undefined)[];
-}
-
-/**
- * A sum of alive processes' series, times `scale` (busy cores / all cores for CPUs and memory; the
- * sum of shares for one GPU), evaluated once per tick whatever the number of devices reading it.
- * Each query is O(processes) plus the breakpoints inside the interval, and per-process cumulative
- * integrals are carried from the previous tick, so a run costs processes × ticks.
- */
-class UsageSum {
-  // Two cached cumulative integrals per contribution (the tick's start and end): the process
-  // source's CPU seconds, this sum's integral and a GPU's per-process shares all ask for the same
-  // two in one tick. Exact-key memo: any other time is computed (same value, bit for bit).
-  private readonly lastT: Float64Array;
-  private readonly lastCum: Float64Array;
-  private readonly prevT: Float64Array;
-  private readonly prevCum: Float64Array;
-  private valueCache: { t: number; value: number } | undefined;
-  private clampedCache: { a: number; b: number; value: number } | undefined;
-
-  constructor(
-    private readonly parts: readonly Contribution[],
-    private readonly scale: number,
-  ) {
-    this.lastT = new Float64Array(parts.length).fill(Number.NaN);
-    this.lastCum = new Float64Array(parts.length);
-    this.prevT = new Float64Array(parts.length).fill(Number.NaN);
-    this.prevCum = new Float64Array(parts.length);
-  }
-
-  /** ∫ of contribution i's series from its first point to x ({@link CompiledSeries.cumulative}). */
-  cumulativeOf(i: number, x: number): number {
-    if (this.lastT[i] === x) return this.lastCum[i];
-    if (this.prevT[i] === x) return this.prevCum[i];
-    const value = this.parts[i].series.cumulative(x);
-    this.prevT[i] = this.lastT[i];
-    this.prevCum[i] = this.lastCum[i];
-    this.lastT[i] = x;
-    this.lastCum[i] = value;
-    return value;
-  }
-
-  /** ∫ of contribution i over [a, b] ∩ its life. */
-  partIntegral(i: number, a: number, b: number): number {
-    const c = this.parts[i];
-    const from = Math.max(a, c.start);
-    const to = Math.min(b, c.end);
-    if (to <= from) return 0;
-    const cumFrom = this.cumulativeOf(i, from);
-    return this.cumulativeOf(i, to) - cumFrom;
-  }
-
-  /** Value at t: the processes alive at t (start <= t < end), at the value after any step at t. */
-  valueAt(t: number): number {
-    if (this.valueCache?.t === t) return this.valueCache.value;
-    let v = 0;
-    for (const c of this.parts) if (t >= c.start && t < c.end) v += c.series.at(t);
-    const value = v * this.scale;
-    this.valueCache = { t, value };
-    return value;
-  }
-
-  /** Limit from below at t: the processes alive just before t (start < t <= end), value before a step. */
-  private valueLeftOf(t: number): number {
-    let v = 0;
-    for (const c of this.parts) if (t > c.start && t <= c.end) v += c.series.atLeft(t);
-    return v * this.scale;
-  }
-
-  /**
-   * Exact ∫ min(1, value) dt over [a, b]. The sum is linear between breakpoints (series points,
-   * starts, ends); the clamp matters only where it may exceed 1, so the breakpoints inside (a, b)
-   * are visited only then.
-   */
-  clampedIntegral(a: number, b: number): number {
-    if (b <= a) return 0;
-    const cache = this.clampedCache;
-    if (cache && cache.a === a && cache.b === b) return cache.value;
-    let integral = 0;
-    let bound = 0;
-    let inner = false;
-    for (let i = 0; i < this.parts.length; i++) {
-      const c = this.parts[i];
-      if (c.end <= a || c.start >= b) continue;
-      integral += this.partIntegral(i, a, b);
-      if (c.start > a || c.end < b) inner = true;
-      const times = c.series.times;
-      let k = c.series.indexAt(a) + 1;
-      let max = Math.max(c.series.at(Math.max(a, c.start)), c.series.atLeft(Math.min(b, c.end)));
-      for (; k < times.length && times[k] < b; k++) {
-        if (times[k] > a) {
-          inner = true;
-          max = Math.max(max, c.series.values[k]);
-        }
-      }
-      bound += max;
-    }
-    integral *= this.scale;
-    let value: number;
-    if (bound * this.scale <= 1) value = integral;
-    else if (!inner) value = clampedLinear(this.valueAt(a), this.valueLeftOf(b), b - a);
-    else value = this.clampedPiecewise(a, b);
-    this.clampedCache = { a, b, value };
-    return value;
-  }
-
-  /** The clamp may bite and breakpoints lie inside (a, b): segment by segment. */
-  private clampedPiecewise(a: number, b: number): number {
-    const set = new Set<number>();
-    for (const c of this.parts) {
-      if (c.end <= a || c.start >= b) continue;
-      if (c.start > a) set.add(c.start);
-      if (c.end < b) set.add(c.end);
-      const times = c.series.times;
-      for (let k = Math.max(0, c.series.indexAt(a)); k < times.length && times[k] < b; k++) if (times[k] > a) set.add(times[k]);
-    }
-    const points = [a, ...[...set].sort((x, y) => x - y), b];
-    let total = 0;
-    for (let j = 1; j < points.length; j++) {
-      const t0 = points[j - 1];
-      const t1 = points[j];
-      let u0 = 0;
-      for (const c of this.parts) if (t0 >= c.start && t0 < c.end) u0 += c.series.at(t0);
-      total += clampedLinear(u0 * this.scale, this.valueLeftOf(t1), t1 - t0);
-    }
-    return total;
-  }
-}
-
-/** Sorted distinct start and (finite) end times of the given processes. */
-function memberEvents(ps: readonly ScenarioProcess[]): Float64Array {
-  const times = new Set<number>();
-  for (const p of ps) {
-    times.add(p.startSeconds);
-    if (p.endSeconds !== undefined) times.add(p.endSeconds);
-  }
-  return Float64Array.from(times).sort();
-}
-
-/** ∫ min(1, u) over a width w where u goes linearly from u0 to u1. */
-function clampedLinear(u0: number, u1: number, w: number): number {
-  if (u0 <= 1 && u1 <= 1) return ((u0 + u1) / 2) * w;
-  if (u0 >= 1 && u1 >= 1) return w;
-  const f = (1 - u0) / (u1 - u0);
-  return u0 < 1 ? ((u0 + 1) / 2) * f * w + (1 - f) * w : f * w + ((1 + u1) / 2) * (1 - f) * w;
 }
 
 /**
@@ -250,7 +97,6 @@ export class SimWorld {
       cpu: ps.map((p) => this.cpuSeries.get(p.pid)),
       cpuAtStart: Float64Array.from(ps, (p) => this.cpuAtStart.get(p.pid) ?? 0),
       cpuPart: Int32Array.from(ps, (p) => this.cpuPartOf.get(p.pid) ?? -1),
-      memberEvents: memberEvents(ps.filter((p) => this.jobOf.has(p.pid))),
       jobIndex: Int32Array.from(ps, (p) => {
         const job = this.jobOf.get(p.pid);
         return job !== undefined ? jobIndex.get(job)! : -1;
@@ -431,25 +277,32 @@ export class SimCollector implements Collector {
 /** Options of {@link SimProcessSource}. */
 export interface SimProcessSourceOptions {
   /**
-   * Hand the previous sample's `members` and `jobProcessCount` maps again while no job member
-   * started or ended since (a 10,000-process table is not rebuilt every tick). Only for a caller
-   * that never modifies a sample's maps (simulate: its own Sampler reads them); `run --sim` and the
-   * agent merge real processes into the sample, so they get fresh maps (the default).
+   * Samples list no members; the sampler asks {@link SimProcessSource.jobOfPid} for the few PIDs a
+   * GPU reports instead (a 10,000-process table is not copied into a Map every tick). The answer
+   * is exactly what complete members would give: the job of a process alive at this sample or the
+   * previous one. Only for a caller whose samples no one else reads (simulate): `run --sim` and the
+   * agent merge the sample's members with real processes, so they keep complete members (the
+   * default), and a scenario PID must never claim a real process there.
    */
-  reuseUnchangedMaps?: boolean;
+  membersByLookup?: boolean;
 }
 
 /** The scenario's process table as a ProcessSource; time comes from the sampler's clock. */
 export class SimProcessSource implements ProcessSource {
-  private lastMembers: { t: number; members: Map<number, string>; jobProcessCount: Map<string, number> } | undefined;
-  /** First member event after lastMembers.t (ProcessTable.memberEvents). */
-  private eventCursor = 0;
+  /** Scenario seconds of the latest sample and the one before (membersByLookup). */
+  private sampledAt: number | undefined;
+  private sampledBefore: number | undefined;
+  private rowOfPid: Map<number, number> | undefined;
+  /** The job of a PID alive at this sample or the previous one (only with membersByLookup). */
+  readonly jobOfPid?: (pid: number) => string | undefined;
 
   constructor(
     private readonly world: SimWorld,
     private readonly nowMillis: () => number,
-    private readonly options: SimProcessSourceOptions = {},
-  ) {}
+    options: SimProcessSourceOptions = {},
+  ) {
+    if (options.membersByLookup) this.jobOfPid = (pid) => this.jobOfSampledPid(pid);
+  }
 
   addJob(): void {
     // Scenario jobs are declared by the scenario itself.
@@ -460,9 +313,9 @@ export class SimProcessSource implements ProcessSource {
     const table = this.world.processTable();
     const jobs = this.world.jobs();
     const jobCpu = new Float64Array(jobs.length);
-    const reused = this.options.reuseUnchangedMaps && this.membersUnchangedAt(t, table.memberEvents) ? this.lastMembers : undefined;
-    const jobCount = reused ? undefined : new Uint32Array(jobs.length);
-    const members = reused ? reused.members : new Map<number, string>();
+    const jobCount = new Uint32Array(jobs.length);
+    const listMembers = this.jobOfPid === undefined;
+    const members = new Map<number, string>();
     const totalMemory = this.world.memoryBytes;
     const jobRss = totalMemory !== undefined ? new Float64Array(jobs.length) : undefined;
     let usedMemory = 0;
@@ -476,8 +329,8 @@ export class SimProcessSource implements ProcessSource {
       const j = table.jobIndex[i];
       if (j >= 0) {
         jobCpu[j] += cpu;
-        if (jobCount && t >= start && t < table.ends[i]) {
-          members.set(table.pids[i], jobs[j]);
+        if (t >= start && t < table.ends[i]) {
+          if (listMembers) members.set(table.pids[i], jobs[j]);
           jobCount[j]++;
         }
       }
@@ -490,14 +343,13 @@ export class SimProcessSource implements ProcessSource {
       }
     }
     const jobCpuSeconds = new Map<string, number>();
-    for (let j = 0; j < jobs.length; j++) jobCpuSeconds.set(jobs[j], jobCpu[j]);
-    let jobProcessCount: Map<string, number>;
-    if (reused) jobProcessCount = reused.jobProcessCount;
-    else {
-      jobProcessCount = new Map();
-      for (let j = 0; j < jobs.length; j++) if (jobCount![j] > 0) jobProcessCount.set(jobs[j], jobCount![j]);
+    const jobProcessCount = new Map<string, number>();
+    for (let j = 0; j < jobs.length; j++) {
+      jobCpuSeconds.set(jobs[j], jobCpu[j]);
+      if (jobCount[j] > 0) jobProcessCount.set(jobs[j], jobCount[j]);
     }
-    this.lastMembers = { t, members, jobProcessCount };
+    this.sampledBefore = this.sampledAt;
+    this.sampledAt = t;
     const sample: ProcessSample = {
       jobCpuSeconds,
       hostBusyCpuSeconds: busy,
@@ -513,17 +365,13 @@ export class SimProcessSource implements ProcessSource {
     return sample;
   }
 
-  /** Whether no job member started or ended in (last sample's t, t]: membership is then the same. */
-  private membersUnchangedAt(t: number, events: Float64Array): boolean {
-    const last = this.lastMembers;
-    if (!last || t < last.t) {
-      this.eventCursor = 0;
-      return false;
-    }
-    let k = this.eventCursor;
-    while (k < events.length && events[k] <= last.t) k++;
-    this.eventCursor = k;
-    return !(k < events.length && events[k] <= t);
+  private jobOfSampledPid(pid: number): string | undefined {
+    const table = this.world.processTable();
+    this.rowOfPid ??= new Map(table.pids.map((p, i) => [p, i]));
+    const i = this.rowOfPid.get(pid);
+    if (i === undefined || table.jobIndex[i] < 0) return undefined;
+    const aliveAt = (t: number | undefined) => t !== undefined && t >= table.starts[i] && t < table.ends[i];
+    return aliveAt(this.sampledAt) || aliveAt(this.sampledBefore) ? this.world.jobs()[table.jobIndex[i]] : undefined;
   }
 
   jobEnvironment(): Record<string, string> {
