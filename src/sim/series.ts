@@ -60,7 +60,7 @@ export class CompiledSeries {
   readonly times: Float64Array;
   readonly values: Float64Array;
   /** prefix[i] = ∫ from times[0] to times[i], value × seconds. */
-  private readonly prefix: Float64Array;
+  readonly prefix: Float64Array;
   private cursor = 0;
 
   constructor(series: Series) {
@@ -150,38 +150,6 @@ export class CompiledSeries {
     if (i < 0) return this.values[0] * (t - this.times[0]);
     const v = this.at(t);
     return this.prefix[i] + ((this.values[i] + v) / 2) * (t - this.times[i]);
-  }
-
-  /**
-   * The three figures at t in one lookup, written to out[o] = {@link at}, out[o + 1] =
-   * {@link cumulative}, out[o + 2] = {@link atLeft} (bit for bit what those return): the
-   * simulator's per-tick pass needs all three at each tick's end.
-   */
-  evaluateInto(t: number, out: Float64Array, o: number): void {
-    const times = this.times;
-    const values = this.values;
-    const n = times.length;
-    if (n === 0) {
-      out[o] = 0;
-      out[o + 1] = 0;
-      out[o + 2] = 0;
-      return;
-    }
-    const i = this.indexAt(t);
-    let v: number;
-    if (i < 0) v = values[0];
-    else if (i >= n - 1) v = values[n - 1];
-    else {
-      const t0 = times[i];
-      const t1 = times[i + 1];
-      const v0 = values[i];
-      v = t1 === t0 ? values[i + 1] : v0 + ((values[i + 1] - v0) * (t - t0)) / (t1 - t0);
-    }
-    out[o] = v;
-    out[o + 1] = i < 0 ? values[0] * (t - times[0]) : this.prefix[i] + ((values[i] + v) / 2) * (t - times[i]);
-    // Off a point the limit from below is the same expression on the same segment; at a point
-    // (a step may sit there) it is computed apart.
-    out[o + 2] = i < 0 || times[i] < t ? v : this.atLeft(t);
   }
 
   /** Exact integral over [a, b] (as {@link seriesIntegral}); 0 when b <= a. */

@@ -8,9 +8,24 @@ export interface Contribution {
   end: number;
 }
 
-/** Figures per cached point: time, value (right limit), cumulative integral, left limit. */
-const FIELDS = 4;
-const T = 0;
+// Per contribution, STRIDE numbers of one Float64Array, read in order each tick (one or two cache
+// lines per process instead of a series object and its three arrays scattered on the heap):
+// the series' segment around the last time evaluated, then two evaluated points.
+const STRIDE = 16;
+/** The segment is valid for LO <= t < HI. */
+const LO = 0;
+const HI = 1;
+/** 0: before the first point (first value held); 1: between two points; 2: after the last; 3: empty series. */
+const KIND = 2;
+const T0 = 3;
+const V0 = 4;
+const T1 = 5;
+const V1 = 6;
+/** ∫ from the first point to T0. */
+const P0 = 7;
+/** Two points: time, value (right limit), cumulative integral, left limit. */
+const POINT = 8;
+const POINT_SIZE = 4;
 const RIGHT = 1;
 const CUM = 2;
 const LEFT = 3;
@@ -20,52 +35,135 @@ const LEFT = 3;
  * sum of shares for one GPU), evaluated once per tick whatever the number of devices reading it.
  *
  * Each contribution keeps its series evaluated at the two latest times asked (a tick's start and
- * end): value, left limit and cumulative integral, in one typed array. A tick then evaluates each
- * series once, at its end, and the process source's CPU seconds, this sum's exact integral, its
- * values at both ends and a GPU's per-process shares all read those. Exact-key memo: a time not
- * cached is computed, so every figure is bit for bit what the series' own methods return.
- * A run costs processes × ticks, plus the breakpoints inside each interval.
+ * end: value, left limit and cumulative integral) and the segment those fell in, in one typed
+ * array. A tick then evaluates each series once, at its end, from that segment (the series' own
+ * arrays are read only when a point is crossed), and the process source's CPU seconds, this sum's
+ * exact integral, its values at both ends and a GPU's per-process shares all read the result.
+ * The arithmetic is CompiledSeries' own, expression for expression, so every figure is bit for bit
+ * what at(), atLeft() and cumulative() return. A run costs processes × ticks, plus the points
+ * inside each interval.
  */
 export class UsageSum {
-  /** Two slots per contribution, FIELDS numbers each; NaN time: empty. */
-  private readonly points: Float64Array;
-  /** Which of a contribution's two slots was written last. */
+  private readonly state: Float64Array;
+  /** Which of a contribution's two points was written last. */
   private readonly newest: Uint8Array;
+  readonly starts: Float64Array;
+  /** Infinity: never ends. */
+  readonly ends: Float64Array;
+  private readonly series: CompiledSeries[];
   private valueCache: { t: number; value: number } | undefined;
   private leftCache: { t: number; value: number } | undefined;
   private clampedCache: { a: number; b: number; value: number } | undefined;
 
   constructor(
-    private readonly parts: readonly Contribution[],
+    parts: readonly Contribution[],
     private readonly scale: number,
   ) {
-    this.points = new Float64Array(parts.length * 2 * FIELDS);
-    for (let k = 0; k < this.points.length; k += FIELDS) this.points[k + T] = Number.NaN;
-    this.newest = new Uint8Array(parts.length);
+    const n = parts.length;
+    this.state = new Float64Array(n * STRIDE).fill(Number.NaN);
+    this.newest = new Uint8Array(n);
+    this.starts = Float64Array.from(parts, (c) => c.start);
+    this.ends = Float64Array.from(parts, (c) => c.end);
+    this.series = parts.map((c) => c.series);
   }
 
-  /** Offset in `points` of contribution i evaluated at x (evaluated now if neither slot holds x). */
+  get length(): number {
+    return this.series.length;
+  }
+
+  /** Offset in `state` of contribution i's point at x (evaluated now if neither point is x). */
   private pointAt(i: number, x: number): number {
-    const newest = (2 * i + this.newest[i]) * FIELDS;
-    if (this.points[newest + T] === x) return newest;
-    const other = (2 * i + 1 - this.newest[i]) * FIELDS;
-    if (this.points[other + T] === x) return other;
-    this.parts[i].series.evaluateInto(x, this.points, other + RIGHT);
-    this.points[other + T] = x;
+    const base = i * STRIDE + POINT;
+    const newest = base + this.newest[i] * POINT_SIZE;
+    if (this.state[newest] === x) return newest;
+    const other = base + (1 - this.newest[i]) * POINT_SIZE;
+    if (this.state[other] === x) return other;
+    this.evaluate(i, x, other);
     this.newest[i] = 1 - this.newest[i];
     return other;
   }
 
+  /** Writes the point at x to state[o..o+3], as CompiledSeries.at / cumulative / atLeft compute it. */
+  private evaluate(i: number, x: number, o: number): void {
+    const s = this.state;
+    const base = i * STRIDE;
+    // NaN bounds (never evaluated) fail the test too.
+    if (!(x >= s[base + LO] && x < s[base + HI])) this.seek(i, x);
+    const kind = s[base + KIND];
+    const t0 = s[base + T0];
+    const v0 = s[base + V0];
+    let v: number;
+    let cum: number;
+    if (kind === 1) {
+      const t1 = s[base + T1];
+      v = v0 + ((s[base + V1] - v0) * (x - t0)) / (t1 - t0);
+      cum = s[base + P0] + ((v0 + v) / 2) * (x - t0);
+    } else if (kind === 0) {
+      v = v0;
+      cum = v0 * (x - t0);
+    } else if (kind === 2) {
+      v = v0;
+      cum = s[base + P0] + ((v0 + v) / 2) * (x - t0);
+    } else {
+      v = 0;
+      cum = 0;
+    }
+    s[o] = x;
+    s[o + RIGHT] = v;
+    s[o + CUM] = cum;
+    // Off a point the limit from below is the same expression on the same segment; at a point (a
+    // step may sit there) it is the series' own.
+    s[o + LEFT] = kind === 3 ? 0 : kind === 0 || x > t0 ? v : this.series[i].atLeft(x);
+  }
+
+  /** Loads the segment of contribution i's series that holds x (CompiledSeries.indexAt). */
+  private seek(i: number, x: number): void {
+    const s = this.state;
+    const base = i * STRIDE;
+    const series = this.series[i];
+    const n = series.length;
+    if (n === 0) {
+      s[base + LO] = Number.NEGATIVE_INFINITY;
+      s[base + HI] = Number.POSITIVE_INFINITY;
+      s[base + KIND] = 3;
+      return;
+    }
+    const k = series.indexAt(x);
+    const { times, values, prefix } = series;
+    if (k < 0) {
+      s[base + LO] = Number.NEGATIVE_INFINITY;
+      s[base + HI] = times[0];
+      s[base + KIND] = 0;
+      s[base + T0] = times[0];
+      s[base + V0] = values[0];
+    } else if (k >= n - 1) {
+      s[base + LO] = times[n - 1];
+      s[base + HI] = Number.POSITIVE_INFINITY;
+      s[base + KIND] = 2;
+      s[base + T0] = times[n - 1];
+      s[base + V0] = values[n - 1];
+      s[base + P0] = prefix[n - 1];
+    } else {
+      s[base + LO] = times[k];
+      s[base + HI] = times[k + 1];
+      s[base + KIND] = 1;
+      s[base + T0] = times[k];
+      s[base + V0] = values[k];
+      s[base + T1] = times[k + 1];
+      s[base + V1] = values[k + 1];
+      s[base + P0] = prefix[k];
+    }
+  }
+
   /** ∫ of contribution i's series from its first point to x ({@link CompiledSeries.cumulative}). */
   cumulativeOf(i: number, x: number): number {
-    return this.points[this.pointAt(i, x) + CUM];
+    return this.state[this.pointAt(i, x) + CUM];
   }
 
   /** ∫ of contribution i over [a, b] ∩ its life. */
   partIntegral(i: number, a: number, b: number): number {
-    const c = this.parts[i];
-    const from = Math.max(a, c.start);
-    const to = Math.min(b, c.end);
+    const from = Math.max(a, this.starts[i]);
+    const to = Math.min(b, this.ends[i]);
     if (to <= from) return 0;
     const cumFrom = this.cumulativeOf(i, from);
     return this.cumulativeOf(i, to) - cumFrom;
@@ -75,9 +173,8 @@ export class UsageSum {
   valueAt(t: number): number {
     if (this.valueCache?.t === t) return this.valueCache.value;
     let v = 0;
-    for (let i = 0; i < this.parts.length; i++) {
-      const c = this.parts[i];
-      if (t >= c.start && t < c.end) v += this.points[this.pointAt(i, t) + RIGHT];
+    for (let i = 0; i < this.series.length; i++) {
+      if (t >= this.starts[i] && t < this.ends[i]) v += this.state[this.pointAt(i, t) + RIGHT];
     }
     const value = v * this.scale;
     this.valueCache = { t, value };
@@ -88,7 +185,7 @@ export class UsageSum {
   private valueLeftOf(t: number): number {
     if (this.leftCache?.t === t) return this.leftCache.value;
     let v = 0;
-    for (const c of this.parts) if (t > c.start && t <= c.end) v += c.series.atLeft(t);
+    for (let i = 0; i < this.series.length; i++) if (t > this.starts[i] && t <= this.ends[i]) v += this.series[i].atLeft(t);
     return v * this.scale;
   }
 
@@ -102,37 +199,41 @@ export class UsageSum {
     if (b <= a) return 0;
     const cache = this.clampedCache;
     if (cache && cache.a === a && cache.b === b) return cache.value;
-    const points = this.points;
+    const s = this.state;
     let integral = 0;
     let bound = 0;
     let inner = false;
     let rightAtB = 0;
     let leftAtB = 0;
-    for (let i = 0; i < this.parts.length; i++) {
-      const c = this.parts[i];
-      if (c.end <= a || c.start >= b) {
+    for (let i = 0; i < this.series.length; i++) {
+      const start = this.starts[i];
+      const end = this.ends[i];
+      if (end <= a || start >= b) {
         // Alive at b only if it starts there.
-        if (c.start === b && b < c.end) rightAtB += points[this.pointAt(i, b) + RIGHT];
+        if (start === b && b < end) rightAtB += s[this.pointAt(i, b) + RIGHT];
         continue;
       }
-      const from = Math.max(a, c.start);
-      const to = Math.min(b, c.end);
-      const atFrom = this.pointAt(i, from);
-      const atTo = this.pointAt(i, to);
-      integral += points[atTo + CUM] - points[atFrom + CUM];
-      if (c.start > a || c.end < b) inner = true;
-      const left = points[atTo + LEFT];
-      let max = Math.max(points[atFrom + RIGHT], left);
-      const times = c.series.times;
-      for (let k = c.series.indexAt(a) + 1; k < times.length && times[k] < b; k++) {
-        if (times[k] > a) {
-          inner = true;
-          max = Math.max(max, c.series.values[k]);
+      const atFrom = this.pointAt(i, Math.max(a, start));
+      const atTo = this.pointAt(i, Math.min(b, end));
+      integral += s[atTo + CUM] - s[atFrom + CUM];
+      if (start > a || end < b) inner = true;
+      const left = s[atTo + LEFT];
+      let max = Math.max(s[atFrom + RIGHT], left);
+      // Points strictly inside (a, b): none when the segment held spans both ends.
+      const base = i * STRIDE;
+      if (!(s[base + LO] <= a && b <= s[base + HI])) {
+        const series = this.series[i];
+        const times = series.times;
+        for (let k = series.indexAt(a) + 1; k < times.length && times[k] < b; k++) {
+          if (times[k] > a) {
+            inner = true;
+            max = Math.max(max, series.values[k]);
+          }
         }
       }
       bound += max;
-      if (b <= c.end) leftAtB += left;
-      if (b < c.end) rightAtB += points[atTo + RIGHT];
+      if (b <= end) leftAtB += left;
+      if (b < end) rightAtB += s[atTo + RIGHT];
     }
     integral *= this.scale;
     let value: number;
@@ -149,12 +250,15 @@ export class UsageSum {
   /** The clamp may bite and breakpoints lie inside (a, b): segment by segment. */
   private clampedPiecewise(a: number, b: number): number {
     const set = new Set<number>();
-    for (const c of this.parts) {
-      if (c.end <= a || c.start >= b) continue;
-      if (c.start > a) set.add(c.start);
-      if (c.end < b) set.add(c.end);
-      const times = c.series.times;
-      for (let k = Math.max(0, c.series.indexAt(a)); k < times.length && times[k] < b; k++) if (times[k] > a) set.add(times[k]);
+    for (let i = 0; i < this.series.length; i++) {
+      const start = this.starts[i];
+      const end = this.ends[i];
+      if (end <= a || start >= b) continue;
+      if (start > a) set.add(start);
+      if (end < b) set.add(end);
+      const series = this.series[i];
+      const times = series.times;
+      for (let k = Math.max(0, series.indexAt(a)); k < times.length && times[k] < b; k++) if (times[k] > a) set.add(times[k]);
     }
     const points = [a, ...[...set].sort((x, y) => x - y), b];
     let total = 0;
@@ -162,7 +266,7 @@ export class UsageSum {
       const t0 = points[j - 1];
       const t1 = points[j];
       let u0 = 0;
-      for (const c of this.parts) if (t0 >= c.start && t0 < c.end) u0 += c.series.at(t0);
+      for (let i = 0; i < this.series.length; i++) if (t0 >= this.starts[i] && t0 < this.ends[i]) u0 += this.series[i].at(t0);
       total += clampedLinear(u0 * this.scale, this.valueLeftOf(t1), t1 - t0);
     }
     return total;

@@ -43,6 +43,8 @@ export class SimWorld {
   private readonly cpuSum: UsageSum;
   private readonly gpuSums = new Map<string, UsageSum>();
   private readonly gpuParts = new Map<string, { pid: number; part: Contribution }[]>();
+  /** The PIDs of gpuParts, in order (read each tick). */
+  private readonly gpuPids = new Map<string, Int32Array>();
   private table: ProcessTable | undefined;
   /** null: not computed yet. */
   private memoryBytesCache: number | undefined | null = null;
@@ -82,7 +84,10 @@ export class SimWorld {
       }
     }
     this.cpuSum = new UsageSum(cpuParts, this.totalCores > 0 ? 1 / this.totalCores : 0);
-    for (const [gpu, list] of this.gpuParts) this.gpuSums.set(gpu, new UsageSum(list.map((x) => x.part), 1));
+    for (const [gpu, list] of this.gpuParts) {
+      this.gpuSums.set(gpu, new UsageSum(list.map((x) => x.part), 1));
+      this.gpuPids.set(gpu, Int32Array.from(list, (x) => x.pid));
+    }
   }
 
   /** The processes as parallel arrays (the process source's per-tick loop), in scenario order. */
@@ -188,17 +193,17 @@ export class SimWorld {
   gpuShares(device: ScenarioDevice, a: number, b: number): { pid: number; share: number }[] {
     const out: { pid: number; share: number }[] = [];
     const dt = b - a;
-    const list = this.gpuParts.get(device.id);
+    const pids = this.gpuPids.get(device.id);
     const sum = this.gpuSums.get(device.id);
-    if (!list || !sum) return out;
-    for (let k = 0; k < list.length; k++) {
-      const { pid, part } = list[k];
-      const from = Math.max(a, part.start);
-      const to = Math.min(b, part.end);
-      if (dt > 0 ? to <= from : !(b >= part.start && b < part.end)) continue;
+    if (!pids || !sum) return out;
+    const { starts, ends } = sum;
+    for (let k = 0; k < pids.length; k++) {
+      const start = starts[k];
+      const end = ends[k];
+      if (dt > 0 ? Math.min(b, end) <= Math.max(a, start) : !(b >= start && b < end)) continue;
       // The same cumulative integrals the device's energy integral just used (cached in its sum).
-      const share = dt > 0 ? sum.partIntegral(k, a, b) / dt : part.series.at(b);
-      out.push({ pid, share });
+      const share = dt > 0 ? sum.partIntegral(k, a, b) / dt : this.gpuParts.get(device.id)![k].part.series.at(b);
+      out.push({ pid: pids[k], share });
     }
     return out;
   }
