@@ -20,7 +20,8 @@ export function attributeDevice(
   policy: IdlePolicy,
 ): Map<ConsumerId, number> {
   const out = new Map<ConsumerId, number>();
-  const used = usages.filter((u) => u.activeWeight > 0 || u.idleWeight > 0);
+  // Usually every usage has a weight (cpuUsages, gpuUsages): then no filtered copy.
+  const used = usages.every(hasWeight) ? usages : usages.filter(hasWeight);
   if (energyJoules <= 0) return out;
   if (used.length === 0) {
     out.set(IDLE, energyJoules);
@@ -56,6 +57,7 @@ export function attributeDevice(
   return out;
 }
 
+const hasWeight = (u: ConsumerUsage): boolean => u.activeWeight > 0 || u.idleWeight > 0;
 const activeWeightOf = (u: ConsumerUsage): number => u.activeWeight;
 const idleWeightOf = (u: ConsumerUsage): number => u.idleWeight;
 const identity = (x: number): number => x;

@@ -375,8 +375,12 @@ export class SimProcessSource implements ProcessSource {
     this.rowOfPid ??= new Map(table.pids.map((p, i) => [p, i]));
     const i = this.rowOfPid.get(pid);
     if (i === undefined || table.jobIndex[i] < 0) return undefined;
-    const aliveAt = (t: number | undefined) => t !== undefined && t >= table.starts[i] && t < table.ends[i];
-    return aliveAt(this.sampledAt) || aliveAt(this.sampledBefore) ? this.world.jobs()[table.jobIndex[i]] : undefined;
+    const start = table.starts[i];
+    const end = table.ends[i];
+    const now = this.sampledAt;
+    const before = this.sampledBefore;
+    const alive = (now !== undefined && now >= start && now < end) || (before !== undefined && before >= start && before < end);
+    return alive ? this.world.jobs()[table.jobIndex[i]] : undefined;
   }
 
   jobEnvironment(): Record<string, string> {
