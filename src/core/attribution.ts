@@ -180,14 +180,13 @@ export function gpuUsages(
 ): GpuUsageResult {
   const processes = reading.processes ?? [];
   const haveShares = reading.processUsageMethod === "utilization" && processes.some((p) => p.share !== undefined);
+  // The resident consumers, in first-seen order, are this map's keys.
   const active = new Map<string, number>();
-  const resident = new Set<string>();
   let matchedAny = false;
   for (const p of processes) {
     const job = members.get(p.pid);
     if (job !== undefined) matchedAny = true;
     const consumer = job ?? SYSTEM;
-    resident.add(consumer);
     const w = haveShares ? (p.share ?? 0) : 1;
     active.set(consumer, (active.get(consumer) ?? 0) + w);
   }
@@ -208,7 +207,7 @@ export function gpuUsages(
   }
   if (processes.length === 0) return { usages: [], method: "none" };
   const usages: ConsumerUsage[] = [];
-  for (const consumer of resident) usages.push({ consumer, activeWeight: active.get(consumer) ?? 0, idleWeight: 1 });
+  for (const [consumer, activeWeight] of active) usages.push({ consumer, activeWeight, idleWeight: 1 });
   return { usages, method: haveShares ? "utilization" : "equal" };
 }
 

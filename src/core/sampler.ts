@@ -373,7 +373,8 @@ class IntervalMembers implements MemberLookup {
   ) {}
 
   get(pid: number): string | undefined {
-    return this.now.get(pid) ?? this.before.get(pid) ?? this.resolved?.get(pid);
+    // A members-free source (jobOfPid) gives empty maps: skipped without hashing.
+    return (this.now.size > 0 ? this.now.get(pid) : undefined) ?? (this.before.size > 0 ? this.before.get(pid) : undefined) ?? this.resolved?.get(pid);
   }
 
   has(pid: number): boolean {
