@@ -267,12 +267,22 @@ export class Ledger {
     }
   }
 
-  /** Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside every job). */
-  recordCpuSeconds(deltas: ReadonlyMap<string, number>): void {
+  /**
+   * Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside
+   * every job). `systemSeconds`, when given, is the system bucket's (it wins over a `system` entry
+   * of `deltas`): the sampler passes its jobs' map as it is, without a copy to add the bucket to.
+   */
+  recordCpuSeconds(deltas: ReadonlyMap<string, number>, systemSeconds?: number): void {
     for (const [job, seconds] of deltas) {
-      const t = this.totals.get(job);
-      if (t && seconds > 0) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
+      if (systemSeconds !== undefined && job === SYSTEM) continue;
+      this.addCpuSeconds(job, seconds);
     }
+    if (systemSeconds !== undefined) this.addCpuSeconds(SYSTEM, systemSeconds);
+  }
+
+  private addCpuSeconds(id: ConsumerId, seconds: number): void {
+    const t = this.totals.get(id);
+    if (t && seconds > 0) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
   }
 
   /** Marks a device lost (GPU fell off the bus); its totals so far stay. */

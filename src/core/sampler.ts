@@ -233,8 +233,7 @@ export class Sampler {
     // correction can raise a job above what /proc/stat showed in the same interval).
     let jobsCpu = 0;
     for (const v of jobCpuDelta.values()) if (v > 0) jobsCpu += v;
-    this.o.ledger.recordCpuSeconds(jobCpuDelta);
-    this.o.ledger.recordCpuSeconds(new Map([[SYSTEM, Math.max(0, hostBusyDelta - jobsCpu)]]));
+    this.o.ledger.recordCpuSeconds(jobCpuDelta, Math.max(0, hostBusyDelta - jobsCpu));
     for (const reading of readings) {
       if (reading.status === "lost") {
         if (!this.lostDevices.has(reading.deviceId)) {
