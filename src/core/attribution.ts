@@ -20,7 +20,8 @@ export function attributeDevice(
   policy: IdlePolicy,
 ): Map<ConsumerId, number> {
   const out = new Map<ConsumerId, number>();
-  const used = usages.filter((u) => u.activeWeight > 0 || u.idleWeight > 0);
+  // Usually every usage has a weight (cpuUsages, gpuUsages): then no filtered copy.
+  const used = usages.every(hasWeight) ? usages : usages.filter(hasWeight);
   if (energyJoules <= 0) return out;
   if (used.length === 0) {
     out.set(IDLE, energyJoules);
@@ -29,55 +30,69 @@ export function attributeDevice(
   const idlePart = Math.min(Math.max(0, idleJoules), energyJoules);
   const activePart = energyJoules - idlePart;
 
-  const totalActive = sum(used.map((u) => u.activeWeight));
-  const totalIdle = sum(used.map((u) => u.idleWeight));
-  const activeWeights = totalActive > 0 ? used.map((u) => u.activeWeight) : used.map((u) => u.idleWeight);
+  const totalActive = neumaier(used, activeWeightOf);
+  const totalIdle = neumaier(used, idleWeightOf);
+  const activeWeight = totalActive > 0 ? activeWeightOf : idleWeightOf;
   const activeTotal = totalActive > 0 ? totalActive : totalIdle;
 
-  const add = (id: ConsumerId, joules: number) => {
-    if (joules !== 0) out.set(id, (out.get(id) ?? 0) + joules);
-  };
-  splitInto(activePart, used, activeWeights, activeTotal, add);
+  splitInto(out, activePart, used, activeWeight, activeTotal);
   if (policy === "separate" || totalIdle <= 0) {
-    add(IDLE, idlePart);
+    addShare(out, IDLE, idlePart);
   } else {
-    splitInto(idlePart, used, used.map((u) => u.idleWeight), totalIdle, add);
+    splitInto(out, idlePart, used, idleWeightOf, totalIdle);
   }
   // Exact conservation: fold the rounding residue into the largest share.
-  const residue = energyJoules - sum([...out.values()]);
+  const residue = energyJoules - neumaier(out.values(), identity);
   if (residue !== 0) {
     let largest: ConsumerId | undefined;
-    for (const [id, v] of out) if (largest === undefined || v > (out.get(largest) ?? 0)) largest = id;
-    if (largest !== undefined) out.set(largest, (out.get(largest) ?? 0) + residue);
+    let largestJoules = 0;
+    for (const [id, v] of out) {
+      if (largest === undefined || v > largestJoules) {
+        largest = id;
+        largestJoules = v;
+      }
+    }
+    if (largest !== undefined) out.set(largest, largestJoules + residue);
   }
   return out;
 }
 
+const hasWeight = (u: ConsumerUsage): boolean => u.activeWeight > 0 || u.idleWeight > 0;
+const activeWeightOf = (u: ConsumerUsage): number => u.activeWeight;
+const idleWeightOf = (u: ConsumerUsage): number => u.idleWeight;
+const identity = (x: number): number => x;
+
+function addShare(out: Map<ConsumerId, number>, id: ConsumerId, joules: number): void {
+  if (joules !== 0) out.set(id, (out.get(id) ?? 0) + joules);
+}
+
+// Runs per device per tick over every job (a simulation's 1,000 jobs): no arrays or closures made here.
 function splitInto(
+  out: Map<ConsumerId, number>,
   joules: number,
   usages: readonly ConsumerUsage[],
-  weights: readonly number[],
+  weightOf: (u: ConsumerUsage) => number,
   totalWeight: number,
-  add: (id: ConsumerId, joules: number) => void,
 ): void {
   if (joules === 0 || totalWeight <= 0) return;
   for (let i = 0; i < usages.length; i++) {
-    const w = weights[i];
-    if (w > 0) add(usages[i].consumer, (joules * w) / totalWeight);
+    const w = weightOf(usages[i]);
+    if (w > 0) addShare(out, usages[i].consumer, (joules * w) / totalWeight);
   }
 }
 
-const sum = (xs: readonly number[]): number => {
-  // Neumaier summation: conservation is checked to 1e-9 relative over thousands of intervals.
+/** Neumaier summation of f(x) over xs: conservation is checked to 1e-9 relative over thousands of intervals. */
+function neumaier<T>(xs: Iterable<T>, f: (x: T) => number): number {
   let s = 0;
   let c = 0;
-  for (const x of xs) {
+  for (const item of xs) {
+    const x = f(item);
     const t = s + x;
     c += Math.abs(s) >= Math.abs(x) ? s - t + x : x - t + s;
     s = t;
   }
   return s + c;
-};
+}
 
 /**
  * CPU (and memory) usage: each job's CPU seconds in the interval, and `system` for the rest of the
@@ -137,6 +152,12 @@ export function memoryUsages(cpu: readonly ConsumerUsage[], held: MemoryHolding)
   return [...consumers].map((consumer) => ({ consumer, activeWeight: active.get(consumer) ?? 0, idleWeight: bytes.get(consumer) ?? 0 }));
 }
 
+/** pid → job id of the processes a GPU's process list is matched against (a Map, or a view over several). */
+export interface MemberLookup {
+  get(pid: number): string | undefined;
+  has(pid: number): boolean;
+}
+
 /** Result of matching a GPU's processes to jobs. */
 export interface GpuUsageResult {
   usages: ConsumerUsage[];
@@ -154,19 +175,18 @@ export interface GpuUsageResult {
  */
 export function gpuUsages(
   reading: Pick<DeviceReading, "processes" | "processUsageMethod" | "index" | "uuid" | "utilization">,
-  members: ReadonlyMap<number, string>,
+  members: MemberLookup,
   opts: { isVisiblePid?: (pid: number) => boolean; jobDevices?: ReadonlyMap<string, readonly string[]> } = {},
 ): GpuUsageResult {
   const processes = reading.processes ?? [];
   const haveShares = reading.processUsageMethod === "utilization" && processes.some((p) => p.share !== undefined);
+  // The resident consumers, in first-seen order, are this map's keys.
   const active = new Map<string, number>();
-  const resident = new Set<string>();
   let matchedAny = false;
   for (const p of processes) {
     const job = members.get(p.pid);
     if (job !== undefined) matchedAny = true;
     const consumer = job ?? SYSTEM;
-    resident.add(consumer);
     const w = haveShares ? (p.share ?? 0) : 1;
     active.set(consumer, (active.get(consumer) ?? 0) + w);
   }
@@ -187,7 +207,7 @@ export function gpuUsages(
   }
   if (processes.length === 0) return { usages: [], method: "none" };
   const usages: ConsumerUsage[] = [];
-  for (const consumer of resident) usages.push({ consumer, activeWeight: active.get(consumer) ?? 0, idleWeight: 1 });
+  for (const [consumer, activeWeight] of active) usages.push({ consumer, activeWeight, idleWeight: 1 });
   return { usages, method: haveShares ? "utilization" : "equal" };
 }
 

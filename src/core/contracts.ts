@@ -126,7 +126,10 @@ export interface ProcessSample {
    * sources whose jobs are added explicitly (run, simulate).
    */
   jobs?: ReadonlyMap<string, DiscoveredJob>;
-  /** Live member processes: pid → job id (used to match GPU process lists). */
+  /**
+   * Live member processes: pid → job id (used to match GPU process lists). May be left empty by a
+   * source that answers {@link ProcessSource.jobOfPid} instead (the node agent, `simulate`).
+   */
   members: Map<number, string>;
   /** Number of live processes per job. */
   jobProcessCount: Map<string, number>;
@@ -165,8 +168,9 @@ export interface ProcessSource {
    * The job of one live PID, asked by the sampler only for a device's processes (a GPU's few PIDs)
    * that `ProcessSample.members` does not list: lets a source skip listing every member each tick
    * (the node agent reads /proc/PID/cgroup for these few instead of every container's
-   * cgroup.procs; run's cgroup source reads none either). undefined: gone, or in no job. Optional:
-   * sources whose members are complete (the /proc tracker) leave it out.
+   * cgroup.procs; run's cgroup source reads none either; `simulate` looks its scenario up instead
+   * of listing 10,000 members a tick). undefined: gone, or in no job. Optional: sources whose
+   * members are complete (the /proc tracker, `run --sim`'s simulated side) leave it out.
    */
   jobOfPid?(pid: number): string | undefined;
 }

@@ -43,6 +43,23 @@ export interface LedgerOptions {
 const zeroByKind = (): EnergyByKind => ({ cpu: 0, gpu: 0, memory: 0, total: 0 });
 
 /**
+ * What record() touches per share, found with one lookup (it runs per job per device per tick: a
+ * simulation's 1,000 jobs × 4 devices). Per-device joules are summed in an array by device slot
+ * and written into totals.deviceEnergyJoules (a prototype-free dictionary, slow to update) when a
+ * snapshot is taken: flushDevices().
+ */
+interface ConsumerState {
+  totals: JobTotals;
+  phases: JobPhases | undefined;
+  /** This consumer's entry of Ledger.tickPower. */
+  tick: EnergyByKind;
+  /** Joules per device slot, the whole total (starting from the dictionary's value). */
+  deviceJoules: number[];
+  /** Slots set in deviceJoules, in the order first recorded (the dictionary's key order). */
+  deviceSlots: number[];
+}
+
+/**
  * A prototype-free dictionary: keys are user text (phase names, device ids, tags), and a key such
  * as `constructor` or `__proto__` must be a plain entry, never Object.prototype's.
  */
@@ -88,7 +105,12 @@ export class Ledger {
   /** Embodied spec per device, looked up once (the lookup matches model names against a table). */
   private readonly embodied = new Map<string, EmbodiedSpec | undefined>();
   /** Average power per consumer over the intervals recorded in the current tick, watts by kind. */
-  private tickPower = new Map<ConsumerId, EnergyByKind>();
+  private readonly tickPower = new Map<ConsumerId, EnergyByKind>();
+  /** Per consumer: see ConsumerState (rebuilt from the totals when they are replaced). */
+  private readonly states = new Map<ConsumerId, ConsumerState>();
+  /** Device id → slot in ConsumerState.deviceJoules, and back. */
+  private readonly deviceSlotOf = new Map<string, number>();
+  private readonly deviceIdOfSlot: string[] = [];
   private lastIntensity?: IntensityReading;
   private nowMillis: number;
   /** Finished jobs (agent lifecycle): id → finish time, epoch ms. */
@@ -145,7 +167,13 @@ export class Ledger {
 
   /** Starts a tick: per-tick power gauges are computed over the intervals recorded until endTick. */
   beginTick(): void {
-    this.tickPower = new Map();
+    // Zeroed in place: one object per consumer for the ledger's life, not per tick.
+    for (const p of this.tickPower.values()) {
+      p.cpu = 0;
+      p.gpu = 0;
+      p.memory = 0;
+      p.total = 0;
+    }
   }
 
   /**
@@ -167,19 +195,29 @@ export class Ledger {
       device.processUsageMethod = (Object.entries(counts) as [ProcessUsageMethod, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     }
 
-    const embodied = this.embodiedSpec(interval);
+    const embodied = interval.energyJoules > 0 ? this.embodiedSpec(interval) : undefined;
     const pue = this.options.pue;
+    const kind = interval.kind;
+    const deviceId = interval.deviceId;
+    const intensityGramsPerKwh = intensity.intensityGramsPerKwh;
+    const wueLitersPerKwh = this.options.wueLitersPerKwh ?? 0;
+    const waterIntensityLitersPerKwh = this.options.waterIntensityLitersPerKwh ?? 0;
+    const pricePerKwh = this.options.pricePerKwh ?? 0;
+    // Water and cost with zero constants add exactly 0: skipped (this loop runs per job per device per tick).
+    const withWater = wueLitersPerKwh !== 0 || waterIntensityLitersPerKwh !== 0;
+    const slot = this.deviceSlot(deviceId);
     for (const [consumer, energyJoules] of shares) {
-      const t = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
-      const kind = interval.kind;
+      const state = this.states.get(consumer) ?? this.newState(consumer, timeMillis);
+      const t = state.totals;
       t.energyJoules[kind] += energyJoules;
       t.energyJoules.total += energyJoules;
       const facilityJoules = facilityEnergyJoules(energyJoules, pue);
+      const emissionsGrams = operationalEmissionsGrams(facilityJoules, intensityGramsPerKwh);
       t.facilityEnergyJoules += facilityJoules;
-      t.emissionsGrams += operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh);
-      t.waterLiters += waterLiters(energyJoules, facilityJoules, this.options.wueLitersPerKwh ?? 0, this.options.waterIntensityLitersPerKwh ?? 0);
-      t.cost += costAmount(facilityJoules, this.options.pricePerKwh ?? 0);
-      if (embodied && interval.energyJoules > 0) {
+      t.emissionsGrams += emissionsGrams;
+      if (withWater) t.waterLiters += waterLiters(energyJoules, facilityJoules, wueLitersPerKwh, waterIntensityLitersPerKwh);
+      if (pricePerKwh !== 0) t.cost += costAmount(facilityJoules, pricePerKwh);
+      if (embodied) {
         t.embodiedEmissionsGrams += embodiedEmissionsGrams({
           totalEmbodiedGrams: embodied.totalGrams,
           lifetimeMillis: embodied.lifetimeMillis,
@@ -187,17 +225,21 @@ export class Ledger {
           share: energyJoules / interval.energyJoules,
         });
       }
-      t.deviceEnergyJoules[interval.deviceId] = (t.deviceEnergyJoules[interval.deviceId] ?? 0) + energyJoules;
-      this.phasesOf(consumer)?.addEnergy(energyJoules, operationalEmissionsGrams(facilityJoules, intensity.intensityGramsPerKwh));
+      let deviceJoules = state.deviceJoules[slot];
+      if (deviceJoules === undefined) {
+        deviceJoules = t.deviceEnergyJoules[deviceId] ?? 0;
+        state.deviceSlots.push(slot);
+      }
+      state.deviceJoules[slot] = deviceJoules + energyJoules;
+      state.phases?.addEnergy(energyJoules, emissionsGrams);
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
       // energy over the longest interval.
       const powerWatts = joulesOverMillisToWatts(energyJoules, interval.durationMillis);
-      const tick = this.tickPower.get(consumer) ?? zeroByKind();
+      const tick = state.tick;
       tick[kind] += powerWatts;
       tick.total += powerWatts;
-      this.tickPower.set(consumer, tick);
     }
   }
 
@@ -214,15 +256,33 @@ export class Ledger {
       if (stepMillis > 0) for (const p of this.jobPhases.values()) p.addTime(stepMillis);
       this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
     }
-    for (const [id, t] of this.totals) t.lastPowerWatts = { ...(this.tickPower.get(id) ?? zeroByKind()) };
+    for (const [id, t] of this.totals) {
+      // Written in place: the totals' objects are the ledger's own (snapshots and restores copy).
+      const p = this.tickPower.get(id);
+      const last = t.lastPowerWatts;
+      last.cpu = p ? p.cpu : 0;
+      last.gpu = p ? p.gpu : 0;
+      last.memory = p ? p.memory : 0;
+      last.total = p ? p.total : 0;
+    }
   }
 
-  /** Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside every job). */
-  recordCpuSeconds(deltas: ReadonlyMap<string, number>): void {
+  /**
+   * Adds CPU seconds used in the last interval, per job id (and `system`: host busy CPU outside
+   * every job). `systemSeconds`, when given, is the system bucket's (it wins over a `system` entry
+   * of `deltas`): the sampler passes its jobs' map as it is, without a copy to add the bucket to.
+   */
+  recordCpuSeconds(deltas: ReadonlyMap<string, number>, systemSeconds?: number): void {
     for (const [job, seconds] of deltas) {
-      const t = this.totals.get(job);
-      if (t && seconds > 0) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
+      if (systemSeconds !== undefined && job === SYSTEM) continue;
+      this.addCpuSeconds(job, seconds);
     }
+    if (systemSeconds !== undefined) this.addCpuSeconds(SYSTEM, systemSeconds);
+  }
+
+  private addCpuSeconds(id: ConsumerId, seconds: number): void {
+    const t = this.totals.get(id);
+    if (t && seconds > 0) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
   }
 
   /** Marks a device lost (GPU fell off the bus); its totals so far stay. */
@@ -238,6 +298,7 @@ export class Ledger {
   }
 
   snapshot(): LedgerSnapshot {
+    this.flushDevices();
     const clone = (t: JobTotals): JobTotals => {
       const p = this.jobPhases.get(t.id);
       const phases = p?.marked ? p.totals() : undefined;
@@ -302,6 +363,7 @@ export class Ledger {
     this.finished.delete(id);
     this.phases.delete(id);
     this.tickPower.delete(id);
+    this.states.delete(id);
     return this.totals.delete(id);
   }
 
@@ -330,6 +392,9 @@ export class Ledger {
    * `restoredAttributes` (e.g. powerprint.restored=true: what happened since the checkpoint was lost).
    */
   restore(state: LedgerState, restoredAttributes: Record<string, string> = {}): void {
+    // Totals kept (jobs the checkpoint lacks) get their per-device sums; all states are rebuilt.
+    this.flushDevices();
+    this.states.clear();
     const copy = (t: JobTotals): JobTotals => structuredClone(t);
     for (const job of state.jobs) {
       const t = copy(job);
@@ -343,6 +408,33 @@ export class Ledger {
     for (const [job, at] of Object.entries(state.finished)) if (this.totals.has(job)) this.finished.set(job, at);
     // Phase totals rebuilt now, so a restored job that records nothing more still shows them.
     for (const job of state.jobs) if (job.phases) this.phasesOf(job.id);
+  }
+
+  private newState(consumer: ConsumerId, timeMillis: number): ConsumerState {
+    const totals = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
+    let tick = this.tickPower.get(consumer);
+    if (!tick) this.tickPower.set(consumer, (tick = zeroByKind()));
+    const state: ConsumerState = { totals, phases: this.phasesOf(consumer), tick, deviceJoules: [], deviceSlots: [] };
+    this.states.set(consumer, state);
+    return state;
+  }
+
+  private deviceSlot(deviceId: string): number {
+    let slot = this.deviceSlotOf.get(deviceId);
+    if (slot === undefined) {
+      slot = this.deviceIdOfSlot.length;
+      this.deviceSlotOf.set(deviceId, slot);
+      this.deviceIdOfSlot.push(deviceId);
+    }
+    return slot;
+  }
+
+  /** Writes the per-device sums into each consumer's deviceEnergyJoules (keys in first-recorded order). */
+  private flushDevices(): void {
+    for (const state of this.states.values()) {
+      const d = state.totals.deviceEnergyJoules;
+      for (const slot of state.deviceSlots) d[this.deviceIdOfSlot[slot]] = state.deviceJoules[slot];
+    }
   }
 
   private embodiedSpec(interval: DeviceInterval): EmbodiedSpec | undefined {

@@ -60,7 +60,7 @@ export class CompiledSeries {
   readonly times: Float64Array;
   readonly values: Float64Array;
   /** prefix[i] = ∫ from times[0] to times[i], value × seconds. */
-  private readonly prefix: Float64Array;
+  readonly prefix: Float64Array;
   private cursor = 0;
 
   constructor(series: Series) {

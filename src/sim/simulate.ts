@@ -46,7 +46,8 @@ export async function simulate(scenario: Scenario, o: SimulateOptions): Promise<
   const fromScenario = scenarioIntensity(world);
   const monitor = new Monitor({
     collectors: [new SimCollector(world)],
-    processes: new SimProcessSource(world, clock),
+    // Only this Monitor reads the samples: GPU PIDs are looked up instead of listing every member.
+    processes: new SimProcessSource(world, clock, { membersByLookup: true }),
     intensity: fromScenario ?? o.intensity,
     ledger,
     exporters: [],

@@ -3,17 +3,10 @@ import type { IntensityReading } from "../grid/types.js";
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Scenario, ScenarioDevice, ScenarioProcess } from "./scenario.js";
 import { CompiledSeries, seriesAt } from "./series.js";
+import { UsageSum, type Contribution } from "./usage-sum.js";
 
 /** Virtual epoch of simulations: scenario second 0 is this instant (deterministic reports). */
 export const SIM_EPOCH_MILLIS = Date.UTC(2026, 0, 1, 0, 0, 0);
-
-/** One process's series while it is alive: [start, end). */
-interface Contribution {
-  series: CompiledSeries;
-  start: number;
-  /** Infinity: never ends. */
-  end: number;
-}
 
 /** The scenario's processes as parallel arrays; jobIndex −1: in no job. */
 export interface ProcessTable {
@@ -24,127 +17,11 @@ export interface ProcessTable {
   cpu: (CompiledSeries | undefined)[];
   /** ∫ of the CPU series from its first point to the process's start. */
   cpuAtStart: Float64Array;
+  /** Index of the process's CPU series among the world's CPU contributions (−1: none). */
+  cpuPart: Int32Array;
   jobIndex: Int32Array;
   /** Resident memory series, bytes (undefined: holds none). */
   rss: (CompiledSeries | undefined)[];
-}
-
-/**
- * A sum of alive processes' series, times `scale` (busy cores / all cores for CPUs and memory; the
- * sum of shares for one GPU), evaluated once per tick whatever the number of devices reading it.
- * Each query is O(processes) plus the breakpoints inside the interval, and per-process cumulative
- * integrals are carried from the previous tick, so a run costs processes × ticks.
- */
-class UsageSum {
-  private readonly lastT: Float64Array;
-  private readonly lastCum: Float64Array;
-  private valueCache: { t: number; value: number } | undefined;
-  private clampedCache: { a: number; b: number; value: number } | undefined;
-
-  constructor(
-    private readonly parts: readonly Contribution[],
-    private readonly scale: number,
-  ) {
-    this.lastT = new Float64Array(parts.length).fill(Number.NaN);
-    this.lastCum = new Float64Array(parts.length);
-  }
-
-  /** Value at t: the processes alive at t (start <= t < end), at the value after any step at t. */
-  valueAt(t: number): number {
-    if (this.valueCache?.t === t) return this.valueCache.value;
-    let v = 0;
-    for (const c of this.parts) if (t >= c.start && t < c.end) v += c.series.at(t);
-    const value = v * this.scale;
-    this.valueCache = { t, value };
-    return value;
-  }
-
-  /** Limit from below at t: the processes alive just before t (start < t <= end), value before a step. */
-  private valueLeftOf(t: number): number {
-    let v = 0;
-    for (const c of this.parts) if (t > c.start && t <= c.end) v += c.series.atLeft(t);
-    return v * this.scale;
-  }
-
-  /** ∫ of contribution i over [a, b] ∩ its life, from cumulative integrals carried between ticks. */
-  private partIntegral(i: number, a: number, b: number): number {
-    const c = this.parts[i];
-    const from = Math.max(a, c.start);
-    const to = Math.min(b, c.end);
-    if (to <= from) return 0;
-    const cumFrom = this.lastT[i] === from ? this.lastCum[i] : c.series.cumulative(from);
-    const cumTo = c.series.cumulative(to);
-    this.lastT[i] = to;
-    this.lastCum[i] = cumTo;
-    return cumTo - cumFrom;
-  }
-
-  /**
-   * Exact ∫ min(1, value) dt over [a, b]. The sum is linear between breakpoints (series points,
-   * starts, ends); the clamp matters only where it may exceed 1, so the breakpoints inside (a, b)
-   * are visited only then.
-   */
-  clampedIntegral(a: number, b: number): number {
-    if (b <= a) return 0;
-    const cache = this.clampedCache;
-    if (cache && cache.a === a && cache.b === b) return cache.value;
-    let integral = 0;
-    let bound = 0;
-    let inner = false;
-    for (let i = 0; i < this.parts.length; i++) {
-      const c = this.parts[i];
-      if (c.end <= a || c.start >= b) continue;
-      integral += this.partIntegral(i, a, b);
-      if (c.start > a || c.end < b) inner = true;
-      const times = c.series.times;
-      let k = c.series.indexAt(a) + 1;
-      let max = Math.max(c.series.at(Math.max(a, c.start)), c.series.atLeft(Math.min(b, c.end)));
-      for (; k < times.length && times[k] < b; k++) {
-        if (times[k] > a) {
-          inner = true;
-          max = Math.max(max, c.series.values[k]);
-        }
-      }
-      bound += max;
-    }
-    integral *= this.scale;
-    let value: number;
-    if (bound * this.scale <= 1) value = integral;
-    else if (!inner) value = clampedLinear(this.valueAt(a), this.valueLeftOf(b), b - a);
-    else value = this.clampedPiecewise(a, b);
-    this.clampedCache = { a, b, value };
-    return value;
-  }
-
-  /** The clamp may bite and breakpoints lie inside (a, b): segment by segment. */
-  private clampedPiecewise(a: number, b: number): number {
-    const set = new Set<number>();
-    for (const c of this.parts) {
-      if (c.end <= a || c.start >= b) continue;
-      if (c.start > a) set.add(c.start);
-      if (c.end < b) set.add(c.end);
-      const times = c.series.times;
-      for (let k = Math.max(0, c.series.indexAt(a)); k < times.length && times[k] < b; k++) if (times[k] > a) set.add(times[k]);
-    }
-    const points = [a, ...[...set].sort((x, y) => x - y), b];
-    let total = 0;
-    for (let j = 1; j < points.length; j++) {
-      const t0 = points[j - 1];
-      const t1 = points[j];
-      let u0 = 0;
-      for (const c of this.parts) if (t0 >= c.start && t0 < c.end) u0 += c.series.at(t0);
-      total += clampedLinear(u0 * this.scale, this.valueLeftOf(t1), t1 - t0);
-    }
-    return total;
-  }
-}
-
-/** ∫ min(1, u) over a width w where u goes linearly from u0 to u1. */
-function clampedLinear(u0: number, u1: number, w: number): number {
-  if (u0 <= 1 && u1 <= 1) return ((u0 + u1) / 2) * w;
-  if (u0 >= 1 && u1 >= 1) return w;
-  const f = (1 - u0) / (u1 - u0);
-  return u0 < 1 ? ((u0 + 1) / 2) * f * w + (1 - f) * w : f * w + ((1 + u1) / 2) * (1 - f) * w;
 }
 
 /**
@@ -161,9 +38,13 @@ export class SimWorld {
   private readonly cpuSeries = new Map<number, CompiledSeries>();
   /** ∫ of each process's CPU series from its first point to its start. */
   private readonly cpuAtStart = new Map<number, number>();
+  /** Index of each pid's CPU series in cpuSum. */
+  private readonly cpuPartOf = new Map<number, number>();
   private readonly cpuSum: UsageSum;
   private readonly gpuSums = new Map<string, UsageSum>();
   private readonly gpuParts = new Map<string, { pid: number; part: Contribution }[]>();
+  /** The PIDs of gpuParts, in order (read each tick). */
+  private readonly gpuPids = new Map<string, Int32Array>();
   private table: ProcessTable | undefined;
   /** null: not computed yet. */
   private memoryBytesCache: number | undefined | null = null;
@@ -193,6 +74,7 @@ export class SimWorld {
         const series = new CompiledSeries(p.cpu);
         this.cpuSeries.set(p.pid, series);
         this.cpuAtStart.set(p.pid, series.cumulative(p.startSeconds));
+        this.cpuPartOf.set(p.pid, cpuParts.length);
         cpuParts.push({ series, start: p.startSeconds, end });
       }
       for (const [gpu, s] of Object.entries(p.gpu ?? {})) {
@@ -202,7 +84,10 @@ export class SimWorld {
       }
     }
     this.cpuSum = new UsageSum(cpuParts, this.totalCores > 0 ? 1 / this.totalCores : 0);
-    for (const [gpu, list] of this.gpuParts) this.gpuSums.set(gpu, new UsageSum(list.map((x) => x.part), 1));
+    for (const [gpu, list] of this.gpuParts) {
+      this.gpuSums.set(gpu, new UsageSum(list.map((x) => x.part), 1));
+      this.gpuPids.set(gpu, Int32Array.from(list, (x) => x.pid));
+    }
   }
 
   /** The processes as parallel arrays (the process source's per-tick loop), in scenario order. */
@@ -216,6 +101,7 @@ export class SimWorld {
       ends: Float64Array.from(ps, (p) => p.endSeconds ?? Infinity),
       cpu: ps.map((p) => this.cpuSeries.get(p.pid)),
       cpuAtStart: Float64Array.from(ps, (p) => this.cpuAtStart.get(p.pid) ?? 0),
+      cpuPart: Int32Array.from(ps, (p) => this.cpuPartOf.get(p.pid) ?? -1),
       jobIndex: Int32Array.from(ps, (p) => {
         const job = this.jobOf.get(p.pid);
         return job !== undefined ? jobIndex.get(job)! : -1;
@@ -235,6 +121,14 @@ export class SimWorld {
       this.memoryBytesCache = withSize.length > 0 ? withSize.reduce((s, d) => s + d.memoryBytes!, 0) : undefined;
     }
     return this.memoryBytesCache;
+  }
+
+  /**
+   * ∫ of CPU series `part` (ProcessTable.cpuPart) from its first point to x, core-seconds: shared
+   * with the CPU's energy integral, so a tick evaluates each series once at its end.
+   */
+  cpuCumulative(part: number, x: number): number {
+    return this.cpuSum.cumulativeOf(part, x);
   }
 
   secondsAt(epochMillis: number): number {
@@ -299,12 +193,17 @@ export class SimWorld {
   gpuShares(device: ScenarioDevice, a: number, b: number): { pid: number; share: number }[] {
     const out: { pid: number; share: number }[] = [];
     const dt = b - a;
-    for (const { pid, part } of this.gpuParts.get(device.id) ?? []) {
-      const from = Math.max(a, part.start);
-      const to = Math.min(b, part.end);
-      if (dt > 0 ? to <= from : !(b >= part.start && b < part.end)) continue;
-      const share = dt > 0 ? part.series.integral(from, to) / dt : part.series.at(b);
-      out.push({ pid, share });
+    const pids = this.gpuPids.get(device.id);
+    const sum = this.gpuSums.get(device.id);
+    if (!pids || !sum) return out;
+    const { starts, ends } = sum;
+    for (let k = 0; k < pids.length; k++) {
+      const start = starts[k];
+      const end = ends[k];
+      if (dt > 0 ? Math.min(b, end) <= Math.max(a, start) : !(b >= start && b < end)) continue;
+      // The same cumulative integrals the device's energy integral just used (cached in its sum).
+      const share = dt > 0 ? sum.partIntegral(k, a, b) / dt : this.gpuParts.get(device.id)![k].part.series.at(b);
+      out.push({ pid: pids[k], share });
     }
     return out;
   }
@@ -365,8 +264,7 @@ export class SimCollector implements Collector {
         reading.powerWatts = this.world.powerWatts(d, t);
       }
       if (d.kind === "gpu") {
-        const shares = this.world.gpuShares(d, from, t);
-        reading.processes = shares.map((s) => ({ pid: s.pid, share: s.share }));
+        reading.processes = this.world.gpuShares(d, from, t);
         reading.processUsageMethod = "utilization";
         reading.utilization = Math.min(1, this.world.utilization(d, t));
       } else {
@@ -381,12 +279,35 @@ export class SimCollector implements Collector {
   async close(): Promise<void> {}
 }
 
+/** Options of {@link SimProcessSource}. */
+export interface SimProcessSourceOptions {
+  /**
+   * Samples list no members; the sampler asks {@link SimProcessSource.jobOfPid} for the few PIDs a
+   * GPU reports instead (a 10,000-process table is not copied into a Map every tick). The answer
+   * is exactly what complete members would give: the job of a process alive at this sample or the
+   * previous one. Only for a caller whose samples no one else reads (simulate): `run --sim` and the
+   * agent merge the sample's members with real processes, so they keep complete members (the
+   * default), and a scenario PID must never claim a real process there.
+   */
+  membersByLookup?: boolean;
+}
+
 /** The scenario's process table as a ProcessSource; time comes from the sampler's clock. */
 export class SimProcessSource implements ProcessSource {
+  /** Scenario seconds of the latest sample and the one before (membersByLookup). */
+  private sampledAt: number | undefined;
+  private sampledBefore: number | undefined;
+  private rowOfPid: Map<number, number> | undefined;
+  /** The job of a PID alive at this sample or the previous one (only with membersByLookup). */
+  readonly jobOfPid?: (pid: number) => string | undefined;
+
   constructor(
     private readonly world: SimWorld,
     private readonly nowMillis: () => number,
-  ) {}
+    options: SimProcessSourceOptions = {},
+  ) {
+    if (options.membersByLookup) this.jobOfPid = (pid) => this.jobOfSampledPid(pid);
+  }
 
   addJob(): void {
     // Scenario jobs are declared by the scenario itself.
@@ -398,22 +319,23 @@ export class SimProcessSource implements ProcessSource {
     const jobs = this.world.jobs();
     const jobCpu = new Float64Array(jobs.length);
     const jobCount = new Uint32Array(jobs.length);
+    const listMembers = this.jobOfPid === undefined;
     const members = new Map<number, string>();
     const totalMemory = this.world.memoryBytes;
     const jobRss = totalMemory !== undefined ? new Float64Array(jobs.length) : undefined;
     let usedMemory = 0;
     let busy = 0;
     for (let i = 0; i < table.pids.length; i++) {
-      const series = table.cpu[i];
+      const part = table.cpuPart[i];
       const start = table.starts[i];
       const end = Math.min(t, table.ends[i]);
-      const cpu = series && end > start ? series.cumulative(end) - table.cpuAtStart[i] : 0;
+      const cpu = part >= 0 && end > start ? this.world.cpuCumulative(part, end) - table.cpuAtStart[i] : 0;
       busy += cpu;
       const j = table.jobIndex[i];
       if (j >= 0) {
         jobCpu[j] += cpu;
         if (t >= start && t < table.ends[i]) {
-          members.set(table.pids[i], jobs[j]);
+          if (listMembers) members.set(table.pids[i], jobs[j]);
           jobCount[j]++;
         }
       }
@@ -427,10 +349,12 @@ export class SimProcessSource implements ProcessSource {
     }
     const jobCpuSeconds = new Map<string, number>();
     const jobProcessCount = new Map<string, number>();
-    jobs.forEach((job, j) => {
-      jobCpuSeconds.set(job, jobCpu[j]);
-      if (jobCount[j] > 0) jobProcessCount.set(job, jobCount[j]);
-    });
+    for (let j = 0; j < jobs.length; j++) {
+      jobCpuSeconds.set(jobs[j], jobCpu[j]);
+      if (jobCount[j] > 0) jobProcessCount.set(jobs[j], jobCount[j]);
+    }
+    this.sampledBefore = this.sampledAt;
+    this.sampledAt = t;
     const sample: ProcessSample = {
       jobCpuSeconds,
       hostBusyCpuSeconds: busy,
@@ -444,6 +368,19 @@ export class SimProcessSource implements ProcessSource {
       sample.hostTotalMemoryBytes = totalMemory;
     }
     return sample;
+  }
+
+  private jobOfSampledPid(pid: number): string | undefined {
+    const table = this.world.processTable();
+    this.rowOfPid ??= new Map(table.pids.map((p, i) => [p, i]));
+    const i = this.rowOfPid.get(pid);
+    if (i === undefined || table.jobIndex[i] < 0) return undefined;
+    const start = table.starts[i];
+    const end = table.ends[i];
+    const now = this.sampledAt;
+    const before = this.sampledBefore;
+    const alive = (now !== undefined && now >= start && now < end) || (before !== undefined && before >= start && before < end);
+    return alive ? this.world.jobs()[table.jobIndex[i]] : undefined;
   }
 
   jobEnvironment(): Record<string, string> {
