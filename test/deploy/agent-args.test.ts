@@ -162,15 +162,22 @@ describe.skipIf(skip)("the manifests' agent containers run", () => {
     const r = await runUntilReady(p, health, async () => {
       const live = container.livenessProbe?.httpGet;
       expect((await fetch(`http://127.0.0.1:${health.port}${live?.path}`)).status).toBe(200);
-      // Training starts once the startup probe passed: it opens a phase; wait for a sample taken
-      // more than one interval after it (the agent's /jobs carries the snapshot's time).
+      // Training starts once the startup probe passed: it opens a phase. A sample taken after the
+      // mark was written has read it (marks are read before each sample), so energy the pod gains
+      // after such a sample is the phase's: wait for that (the agent's /jobs carries the snapshot's
+      // time and the jobs' energy), not for a time (a tick whose reads ran late records nothing).
       const markedAt = Date.now();
       writeFileSync(marks, `${JSON.stringify({ phase: "train", step: 0 })}\n`, { flag: "a" });
       const deadline = Date.now() + 30_000;
+      let atPhaseJoules: number | undefined;
       for (;;) {
-        const jobs = (await (await fetch(`http://127.0.0.1:${health.port}/jobs`)).json()) as { timeMillis: number };
-        if (jobs.timeMillis > markedAt + 1500) break;
-        if (Date.now() > deadline) throw new Error("no sample after the mark within 30 s");
+        const view = (await (await fetch(`http://127.0.0.1:${health.port}/jobs`)).json()) as { timeMillis: number; jobs: { energyJoules: number }[] };
+        const joules = view.jobs.reduce((a, j) => a + j.energyJoules, 0);
+        if (view.timeMillis > markedAt + 100) {
+          if (atPhaseJoules === undefined) atPhaseJoules = joules;
+          else if (joules > atPhaseJoules) break;
+        }
+        if (Date.now() > deadline) throw new Error("no energy recorded after the mark within 30 s");
         await new Promise((res) => setTimeout(res, 200));
       }
     });
