@@ -14,6 +14,7 @@ import { PodMetadataCache } from "../../src/k8s/cache.js";
 import { fetchPods } from "../../src/k8s/client.js";
 import { makeLayout, movePid, podPaths, removeTree, type Driver, type PodSpec } from "../cgroup/kube-layout.js";
 import { recordingLogger, startReplayServer, type ReplayServer } from "../grid/replay-server.js";
+import { waitFor } from "../helpers/wait.js";
 
 const burnerScript = fileURLToPath(new URL("../cgroup/scripts/pod-burner.mjs", import.meta.url));
 const kubeletFixture = (name: string): { items: unknown[] } =>
@@ -29,16 +30,6 @@ afterAll(async () => {
   for (const s of servers) await s.close();
   for (const d of tmp) rmSync(d, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, f: () => T | undefined, timeoutMillis = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMillis;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The PID a script published in `file`, once it is there whole. */
 const readPid = (file: string): number | undefined => {

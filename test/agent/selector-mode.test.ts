@@ -11,18 +11,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SelectorJobSource, parseSelector } from "../../src/agent/selector-source.js";
 import { UsageError } from "../../src/errors.js";
+import { waitFor } from "../helpers/wait.js";
 
 const SCRIPT = join(import.meta.dirname, "scripts", "job-tree.mjs");
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMillis = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMillis;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Measured {
   tag: string;

@@ -29,6 +29,7 @@ import { ProcessTracker } from "../../src/jobs/tracker.js";
 import { pageSizeBytes } from "../../src/procfs/reader.js";
 import { buildStubNvml } from "../native/build-stub.mjs";
 import { recordingLogger } from "../grid/replay-server.js";
+import { waitFor } from "../helpers/wait.js";
 
 const allocator = fileURLToPath(new URL("./scripts/allocator.mjs", import.meta.url));
 const made: JobCgroup[] = [];
@@ -44,16 +45,6 @@ afterAll(async () => {
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, f: () => T | undefined, timeoutMillis = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMillis;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const KIB = 1024;
 const MIB = 1024 * KIB;

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createJobCgroup, type JobCgroup } from "../../src/cgroup/job.js";
 import { CgroupJobSource } from "../../src/cgroup/job-source.js";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
+import { waitFor } from "../helpers/wait.js";
 
 const burner = fileURLToPath(new URL("./scripts/burner.mjs", import.meta.url));
 const made: JobCgroup[] = [];
@@ -22,16 +23,6 @@ afterAll(async () => {
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, f: () => T | undefined, timeoutMillis = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMillis;
-  for (;;) {
-    const v = f();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const alive = (pid: number): boolean => {
   try {

@@ -90,13 +90,4 @@ export async function scrape(url: string): Promise<string> {
   return res.text();
 }
 
-/** Polls `probe` every 50 ms until it gives a value (an event, not a sleep). */
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMillis = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMillis;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { waitFor } from "../helpers/wait.js";

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { CLI, runCli } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
 
 const job = join(import.meta.dirname, "..", "fixtures", "scripts", "daemonizing-job.mjs");
 const isRoot = process.getuid?.() === 0;
@@ -50,9 +51,6 @@ const tmp = () => {
   return d;
 };
 
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 20));
-}
 function isLive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -130,7 +128,7 @@ describe.each(["v2", "v1"] as const)("cgroup tracking (%s)", (version) => {
       onSpawn: (c) => (pp = c),
       timeoutMillis: 60_000,
     });
-    await until(() => existsSync(join(dir, "parent.ready")));
+    await waitFor("the parent's ready file", () => existsSync(join(dir, "parent.ready")));
     const daemonPid = Number(readFileSync(join(dir, "daemon.pid"), "utf8"));
     pidsToKill.push(daemonPid, Number(readFileSync(join(dir, "parent.ready"), "utf8")));
     // The daemon is in powerprint's job cgroup although it left the process tree.

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
 const stubborn = join(import.meta.dirname, "..", "fixtures", "scripts", "stubborn-tree.mjs");
@@ -33,10 +34,6 @@ const tmp = () => {
 };
 
 /** Waits for a condition that the processes under test make true (polled; no time window asserted). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 20));
-}
-
 /** Live (not zombie) process. */
 function isLive(pid: number): boolean {
   try {
@@ -61,7 +58,7 @@ describe("powerprint SIGKILLed mid-run", () => {
       { onSpawn: (c) => (pp = c), timeoutMillis: 60_000 },
     );
     // The first checkpoint is the event: the report appears (atomically renamed into place).
-    await until(() => existsSync(report) && pidsIn(jobPids).length === 1);
+    await waitFor("the checkpoint and one live member", () => existsSync(report) && pidsIn(jobPids).length === 1);
     const jobPid = pidsIn(jobPids)[0];
     pidsToKill.push(jobPid);
     pp!.kill("SIGKILL");
@@ -112,13 +109,13 @@ describe("the grace SIGKILL reaches every live member of the job", () => {
       timeoutMillis: 60_000,
     });
     // All three have their SIGTERM handling in place.
-    await until(() => pidsIn(pids).length === 3);
+    await waitFor("three live members", () => pidsIn(pids).length === 3);
     pidsToKill.push(...pidsIn(pids));
     pp!.kill("SIGTERM");
     const r = await run;
     expect(r.code, r.stderr).toBe(code);
     expect(r.stderr).toMatch(/still alive .* after SIGTERM: sending SIGKILL to all/);
     // Before the fix the children were never killed: this wait would not end.
-    await until(() => pidsIn(pids).every((p) => !isLive(p)));
+    await waitFor("every member gone", () => pidsIn(pids).every((p) => !isLive(p)));
   }, 60_000);
 });

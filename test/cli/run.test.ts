@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
+import { waitFor } from "../helpers/wait.js";
 
 const fixtures = join(import.meta.dirname, "..", "fixtures");
 const scenario = join(fixtures, "scenarios", "shared-gpu-two-jobs.json");
@@ -28,14 +29,6 @@ process.on(${JSON.stringify(sig)}, () => {
 fs.writeFileSync(${JSON.stringify(ready)}, "ready\\n");
 setInterval(() => {}, 1000);`;
   return { ready, got, args: [process.execPath, "-e", script] };
-}
-
-async function waitFor(cond: () => boolean, millis = 10_000): Promise<void> {
-  const end = Date.now() + millis;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe("powerprint run: wrapping", () => {
@@ -87,7 +80,7 @@ describe("powerprint run: wrapping", () => {
     const { ready, got, args } = signalRecorder(dir, sig, "exit");
     let pid = 0;
     const done = runCli(["run", "--quiet", "--", ...args], { onSpawn: (c) => (pid = c.pid!) });
-    await waitFor(() => existsSync(ready), 30_000);
+    await waitFor("the ready file", () => existsSync(ready), 30_000);
     process.kill(pid, sig);
     const r = await done;
     expect(readFileSync(got, "utf8")).toBe(`got ${sig}\n`);
@@ -100,7 +93,7 @@ describe("powerprint run: wrapping", () => {
     const { ready, got, args } = signalRecorder(dir, "SIGTERM", "ignore");
     let pid = 0;
     const done = runCli(["run", "--quiet", "--grace", "700ms", "--", ...args], { onSpawn: (c) => (pid = c.pid!) });
-    await waitFor(() => existsSync(ready), 30_000);
+    await waitFor("the ready file", () => existsSync(ready), 30_000);
     process.kill(pid, "SIGTERM");
     const r = await done;
     expect(readFileSync(got, "utf8")).toBe("got SIGTERM\n");

@@ -8,10 +8,7 @@ import { createIntensityResolver } from "../../src/grid/resolver.js";
 import { staticReading } from "../../src/grid/static.js";
 import type { IntensityProvider, IntensityReading } from "../../src/grid/types.js";
 import { recordingLogger } from "../exporters/snapshots.js";
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
+import { waitFor } from "../helpers/wait.js";
 
 describe("CachedIntensity", () => {
   it("answers at once from memory while the provider is silent (the zone's static value, counted), gives up each refresh at its deadline, and serves the answer once it comes", async () => {
@@ -33,7 +30,7 @@ describe("CachedIntensity", () => {
     expect(first).toEqual(initial);
     expect(cache.counts.initial).toBe(1);
     expect(asked).toBe(1);
-    await until(() => cache.counts.timeouts === 1);
+    await waitFor("the refresh's timeout", () => cache.counts.timeouts === 1, 60_000, 5);
     expect(log.lines.filter((l) => /no answer within 0.02 s/.test(l.message))).toHaveLength(1);
     // Within refreshMillis no new request; the tick still gets its answer at once.
     expect((await cache.at(new Date(now))).source).toBe(initial.source);

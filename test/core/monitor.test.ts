@@ -14,6 +14,7 @@ import { createFixedProvider } from "../../src/grid/static.js";
 import { ProcessTracker } from "../../src/jobs/tracker.js";
 import { FakeProc } from "../procfs/fixture-tree.js";
 import { recordingLogger } from "../exporters/snapshots.js";
+import { waitFor } from "../helpers/wait.js";
 
 const fakes: FakeProc[] = [];
 afterEach(() => {
@@ -213,10 +214,10 @@ describe("Monitor: the timer and the end", () => {
     const monitor = new Monitor({ collectors: [hanging], processes: tracker, intensity, ledger, exporters: [], intervalMillis: 10, idlePolicy: "attribute", log: recordingLogger() });
     await monitor.start();
     expect(monitor.stats.ticks).toBe(1);
-    await until(() => monitor.stats.skippedTicks >= 3);
+    await waitFor("3 skipped ticks", () => monitor.stats.skippedTicks >= 3, 60_000, 5);
     expect(reads).toBe(2);
     release?.();
-    await until(() => monitor.stats.ticks >= 3);
+    await waitFor("3 ticks", () => monitor.stats.ticks >= 3, 60_000, 5);
     const final = await monitor.stop();
     expect(final.devices.find((d) => d.id === "dev")?.energyJoules).toBeGreaterThan(0);
     const ticks = monitor.stats.ticks;
@@ -244,10 +245,6 @@ describe("Monitor: the timer and the end", () => {
 });
 
 /** Waits for a condition the code under test makes true (polls on a short timer; no time window asserted). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 describe("Monitor: accounting from the spawn (prime)", () => {
   it("the process baseline at the spawn; devices probed later: the first interval reaches back to the spawn for a power device, counters count from their first read", async () => {
     const { f, tracker } = host();

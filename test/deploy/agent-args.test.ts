@@ -28,6 +28,7 @@ import type { IIoK8sApiCoreV1PodSpec as PodSpec } from "kubernetes-models/v1/Pod
 import { CLI } from "../helpers/cli.js";
 import { freePort, receiversSkipReason, startVictoriaMetrics, type Receiver } from "../helpers/receivers.js";
 import { containersOf, kubectlBinary, kubernetesDir, kustomize, podTemplates, type K8sObject } from "./k8s.js";
+import { waitFor } from "../helpers/wait.js";
 
 const cli = process.env.POWERPRINT_TEST_CLI ?? CLI;
 // A CLI without the command prints the top-level help instead of the agent's.
@@ -166,20 +167,17 @@ describe.skipIf(skip)("the manifests' agent containers run", () => {
       // mark was written has read it (marks are read before each sample), so energy the pod gains
       // after such a sample is the phase's: wait for that (the agent's /jobs carries the snapshot's
       // time and the jobs' energy), not for a time (a tick whose reads ran late records nothing).
-      const markedAt = Date.now();
       writeFileSync(marks, `${JSON.stringify({ phase: "train", step: 0 })}\n`, { flag: "a" });
-      const deadline = Date.now() + 30_000;
+      // Taken after the write: a tick stamped later began after it, so it read the mark.
+      const markedAt = Date.now();
       let atPhaseJoules: number | undefined;
-      for (;;) {
+      await waitFor("energy recorded after the mark was read", async () => {
         const view = (await (await fetch(`http://127.0.0.1:${health.port}/jobs`)).json()) as { timeMillis: number; jobs: { energyJoules: number }[] };
         const joules = view.jobs.reduce((a, j) => a + j.energyJoules, 0);
-        if (view.timeMillis > markedAt + 100) {
-          if (atPhaseJoules === undefined) atPhaseJoules = joules;
-          else if (joules > atPhaseJoules) break;
-        }
-        if (Date.now() > deadline) throw new Error("no energy recorded after the mark within 30 s");
-        await new Promise((res) => setTimeout(res, 200));
-      }
+        if (view.timeMillis <= markedAt) return false;
+        atPhaseJoules ??= joules;
+        return joules > atPhaseJoules;
+      }, 30_000, 200);
     });
     expect(r.code, r.stderr).toBe(0);
     // --state-file: the checkpoint is in the state emptyDir.

@@ -24,7 +24,7 @@ import { parse, stringify } from "yaml";
 import { afterEach, describe, expect, test } from "vitest";
 import { z } from "zod";
 import { runCli } from "../helpers/cli.js";
-import { freePort, receiversSkipReason, startVictoriaMetrics } from "../helpers/receivers.js";
+import { eventually, freePort, receiversSkipReason, startVictoriaMetrics } from "../helpers/receivers.js";
 import { repoRoot } from "./k8s.js";
 
 const duration = z.string().regex(/^\d+(\.\d+)?(ns|us|µs|ms|s|m|h)$/, "a Go duration such as 1s or 5m");
@@ -274,11 +274,14 @@ describe.skipIf(noCollector)("the real Collector (core components from Debian's 
       collector.kill("SIGTERM");
       await exited;
     });
-    const deadline = Date.now() + 60_000;
-    while (!/Everything is ready/.test(log)) {
-      if (collector.exitCode !== null || Date.now() > deadline) throw new Error(`Collector did not start:\n${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // Ready when it says so on stderr (an event), or failed when it exits first.
+    await new Promise<void>((resolve, reject) => {
+      const check = () => /Everything is ready/.test(log) && resolve();
+      check();
+      collector.stderr?.on("data", check);
+      collector.once("exit", () => reject(new Error(`Collector did not start:\n${log}`)));
+      setTimeout(() => reject(new Error(`Collector not ready within 60 s:\n${log}`)), 60_000).unref();
+    });
     const dir = mkdtempSync(join(tmpdir(), "pp-otelcol-run-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const report = join(dir, "report.json");
@@ -291,12 +294,11 @@ describe.skipIf(noCollector)("the real Collector (core components from Debian's 
     const written = JSON.parse(readFileSync(report, "utf8")) as { jobs: { id: string; energyJoules: { total: number } }[] };
     const want = Object.fromEntries(written.jobs.map((j) => [j.id, j.energyJoules.total]));
     const query = "sum by (powerprint_job_id) (powerprint_job_energy_joules_total)";
-    let got: Record<string, number> = {};
-    while (Date.now() < deadline + 30_000) {
-      got = Object.fromEntries((await vm.query(query)).map((s) => [s.metric.powerprint_job_id, s.value]));
-      if (Object.keys(got).length === written.jobs.length && written.jobs.every((j) => Math.abs(got[j.id] - j.energyJoules.total) < 1e-6)) break;
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    const got = await eventually(
+      async () => Object.fromEntries((await vm.query(query)).map((s) => [s.metric.powerprint_job_id, s.value])) as Record<string, number>,
+      (g) => Object.keys(g).length === written.jobs.length && written.jobs.every((j) => Math.abs(g[j.id] - j.energyJoules.total) < 1e-6),
+      30_000,
+    );
     expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
     for (const [id, joules] of Object.entries(want)) expect(got[id], id).toBeCloseTo(joules, 6);
   }, 120_000);

@@ -17,6 +17,7 @@ import {
   type PromSample,
   type Receiver,
 } from "../helpers/receivers.js";
+import { waitFor } from "../helpers/wait.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "shared-gpu-two-jobs.json");
 
@@ -64,10 +65,6 @@ function expectSameEnergy(report: Report, received: Record<string, number>): voi
 }
 
 /** Resolves once `path` exists (polled every 25 ms, at most 30 s). */
-async function waitForFile(path: string): Promise<void> {
-  for (let i = 0; i < 1200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 25));
-}
-
 const noOtelEnv = {
   OTEL_EXPORTER_OTLP_ENDPOINT: "",
   OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "",
@@ -137,7 +134,7 @@ describe.skipIf(receiversSkipReason("victoria-metrics") !== undefined)("run --ot
     const ready = join(report, "..", "ready");
     const r = await runCli(
       ["run", "--sim", scenario, "--interval", "250ms", "--report", report, "--otlp", `${vm.baseUrl}/opentelemetry`, "--", "sh", "-c", `touch '${ready}'; exec sleep 30`],
-      { env: noOtelEnv, onSpawn: (child) => void waitForFile(ready).then(() => child.kill("SIGTERM")) },
+      { env: noOtelEnv, onSpawn: (child) => void waitFor("the ready file", () => existsSync(ready)).then(() => child.kill("SIGTERM")) },
     );
     expect(r.code).toBe(143);
     const written = readReport(report);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLI, runCli } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
 
 const scenario = join(import.meta.dirname, "..", "fixtures", "scenarios", "design-example.json");
 const hasTmux = (() => {
@@ -17,18 +18,9 @@ const hasTmux = (() => {
     return false;
   }
 })();
+/** `until(f, millis, what)`: the shared waitFor, polling the terminal every 100 ms. */
+const untilValue = <T>(f: () => T | undefined, millis: number, what: string): Promise<T> => waitFor(what, f, millis, 100);
 const LIVE = /powerprint ▸ (\S+ \S+) · (\S+ \S+) · (\S+ \S+) · (\S+ \S+) CO2e/;
-
-/** Polls `f` until it returns a value (not undefined), every 100 ms, up to `millis`. */
-async function until<T>(f: () => T | undefined, millis: number, what: string): Promise<T> {
-  const end = Date.now() + millis;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!hasTmux)("live status line (tmux; .ci/run installs it)", () => {
   it("updates in a terminal at most once per second and is erased at the end", async () => {
@@ -45,14 +37,14 @@ describe.skipIf(!hasTmux)("live status line (tmux; .ci/run installs it)", () => 
     try {
       tmux("-u", "new-session", "-d", "-s", "live", "-x", "160", "-y", "40", `${cmd}; echo EXITED $?; sleep 600`);
       const pane = () => tmux("capture-pane", "-p", "-t", "live");
-      const first = await until(() => LIVE.exec(pane())?.[1], 30_000, "the live line");
-      const second = await until(() => {
+      const first = await untilValue(() => LIVE.exec(pane())?.[1], 30_000, "the live line");
+      const second = await untilValue(() => {
         const m = LIVE.exec(pane());
         return m && m[1] !== first ? m[1] : undefined;
       }, 30_000, "the live line to update");
       expect(second).not.toBe(first);
       writeFileSync(stop, "");
-      const final = await until(() => (pane().includes("EXITED") ? pane() : undefined), 30_000, "the run to end");
+      const final = await untilValue(() => (pane().includes("EXITED") ? pane() : undefined), 30_000, "the run to end");
       expect(final).toContain("EXITED 0");
       expect(final).toContain("powerprint summary");
       expect(final).not.toMatch(LIVE); // erased before the summary
