@@ -11,20 +11,9 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { compileForBench } from "./compile.mjs";
-import { round, stats } from "./lib.mjs";
+import { round, stats, rng } from "./lib.mjs";
 
 const MS = 3_600_000; // 1 h in ms
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Power per millisecond, watts. */
 const traces = {

@@ -59,3 +59,15 @@ export function run(cmd, args, opts = {}) {
     opts.onSpawn?.(child);
   });
 }
+
+/** Deterministic PRNG (mulberry32): every bench run generates the same scenario and traces. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

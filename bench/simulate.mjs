@@ -12,20 +12,9 @@ import { mkdtempSync, symlinkSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileForBench, repoRoot } from "./compile.mjs";
+import { rng } from "./lib.mjs";
 
 const ENTRIES = ["src/sim/simulate.ts", "src/sim/scenario.ts", "src/log.ts"];
-
-/** Deterministic PRNG (mulberry32) so every run simulates the same scenario. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function benchScenario(processCount, durationSeconds) {
   const r = rng(processCount * 7919 + durationSeconds);

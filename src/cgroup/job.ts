@@ -21,7 +21,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, 
 import { dirname, join, posix } from "node:path";
 import { errorMessage } from "../errors.js";
 import { CgroupReader } from "./fs.js";
-import { readCgroupMounts, type CgroupMounts } from "./mounts.js";
+import { readCgroupMounts, relativeTo, type CgroupMounts } from "./mounts.js";
 import { parseProcCgroup, type CgroupVersion, type ProcCgroupLine } from "./path.js";
 
 /** One job cgroup. Methods never throw for a vanished cgroup or process. */
@@ -166,12 +166,6 @@ function memoryCgroup(version: CgroupVersion, dir: string, name: string, mounts:
   const memDir = join(v1.mountPoint, relativeTo(v1.root, line?.path ?? "/"), name);
   const failed = makeCgroupDir(memDir);
   return failed === undefined ? { version: 1, dir: memDir, own: true } : { note: `cannot create a v1 memory cgroup (${failed})` };
-}
-
-/** `path` (as /proc/PID/cgroup shows it) relative to a mount whose root is `mountRoot`. */
-function relativeTo(mountRoot: string, path: string): string {
-  if (mountRoot === "/" || mountRoot === "") return path;
-  return path.startsWith(mountRoot) ? path.slice(mountRoot.length) || "/" : path;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

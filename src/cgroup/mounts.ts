@@ -32,6 +32,12 @@ export interface CgroupMounts {
 
 const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
+/** `path` (as /proc/PID/cgroup shows it) relative to a mount whose root is `mountRoot`. */
+export function relativeTo(mountRoot: string, path: string): string {
+  if (mountRoot === "/" || mountRoot === "") return path;
+  return path.startsWith(mountRoot) ? path.slice(mountRoot.length) || "/" : path;
+}
+
 /** Parses mountinfo text; malformed lines are skipped (upstream captures carry stray quotes). Never throws. */
 export function parseMountinfo(text: string): MountInfoEntry[] {
   const out: MountInfoEntry[] = [];

@@ -6,7 +6,7 @@
  */
 import { promises as fsp, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readCgroupMounts } from "./mounts.js";
+import { readCgroupMounts, relativeTo } from "./mounts.js";
 import { parseProcCgroup } from "./path.js";
 
 /** A warm-up in progress. */
@@ -64,7 +64,7 @@ function startWarming(mode: unknown): CgroupWarming {
     try {
       const v2 = readCgroupMounts().v2;
       const own = parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8")).find((l) => l.version === 2);
-      if (v2 && own) target = join(v2.mountPoint, v2.root !== "/" && own.path.startsWith(v2.root) ? own.path.slice(v2.root.length) : own.path, "cgroup.procs");
+      if (v2 && own) target = join(v2.mountPoint, relativeTo(v2.root, own.path), "cgroup.procs");
     } catch {
       /* no cgroup2: the move pays the wait, nothing else changes */
     }

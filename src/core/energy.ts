@@ -104,7 +104,7 @@ export class EnergyIntegrator {
     if (energyJoules !== undefined && state.headMillis && state.headJoules !== undefined) {
       energyJoules += state.headJoules;
       durationMillis += state.headMillis;
-    } else if (energyJoules !== undefined && state.headMillis && state.lastPowerWatts !== undefined && state.lastEnergyJoules === undefined) {
+    } else if (energyJoules !== undefined && state.headMillis && state.lastPowerWatts !== undefined) {
       energyJoules += wattsOverMillisToJoules(state.lastPowerWatts, state.headMillis);
       durationMillis += state.headMillis;
     }

@@ -8,6 +8,7 @@ import { singleClock } from "../../src/core/clock.js";
 import { createStderrLogger } from "../../src/log.js";
 import type { Collector, DeviceReading, ProcessSample, ProcessSource, ProbeResult } from "../../src/core/contracts.js";
 import type { JobTotals } from "../../src/core/types.js";
+import { rng } from "../helpers/rng.js";
 
 // simulate() evaluates each series once per tick from per-process segment state, shares those
 // evaluations between the CPU seconds, the devices' energy and the GPU shares, and looks GPU PIDs
@@ -17,18 +18,6 @@ import type { JobTotals } from "../../src/core/types.js";
 // in every interval, complete member lists. Per-job energies must agree.
 
 type Points = [number, number][];
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DURATION_SECONDS = 600;
 

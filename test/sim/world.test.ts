@@ -6,17 +6,7 @@ import { describe, expect, it } from "vitest";
 import { CompiledSeries, seriesAt, seriesIntegral } from "../../src/sim/series.js";
 import { validateScenario, type Scenario } from "../../src/sim/scenario.js";
 import { SimWorld } from "../../src/sim/world.js";
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "../helpers/rng.js";
 
 /** A random series with uneven times and a step (duplicate time) now and then. */
 function randomSeries(r: () => number, points: number, span: number, maxValue: number): [number, number][] {
