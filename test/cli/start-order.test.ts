@@ -1,7 +1,8 @@
 // "Start at once" (issue 10): `powerprint run` execs the command before it loads its measuring
 // pipeline (run-measure, the Monitor, the collectors), in both tracking modes. Observed from the
 // outside with strace (-f: every process, syscalls in the order they completed): the command's
-// execve comes before powerprint opens any of those modules.
+// process is exec'd (the command itself, or the cgroup handshake's shell, released at once)
+// before powerprint opens any of those modules.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,7 +28,13 @@ function traced(args: string[]): string[] {
 }
 
 function order(lines: string[]): { exec: number; pipeline: number; runStart: number } {
-  const exec = lines.findIndex((l) => l.includes('execve("/bin/echo"'));
+  // The command's process starting: /bin/echo itself (/proc tracking), or the cgroup handshake's
+  // shell that execs it (its argv names /bin/echo). The shell is released (fd 3 closed) right
+  // after the spawn, before run.ts awaits anything, so its exec of echo may be logged after
+  // powerprint's next syscalls: the shell's own execve is the event that orders the two.
+  // (Not powerprint's own execve, whose argv names /bin/echo too.)
+  const powerprintPid = lines[0].split(" ")[0];
+  const exec = lines.findIndex((l) => !l.startsWith(`${powerprintPid} `) && l.includes("execve(") && l.includes('"/bin/echo"'));
   // The measuring side: its bundle chunks, or the unbundled modules if the build is not bundled.
   const pipeline = lines.findIndex((l) => /openat\(.*(run-measure[-.][^"]*m?js|core\/monitor\.js|monitor-[^"]*\.mjs|cpu-model[-.][^"]*m?js)"/.test(l));
   const runStart = lines.findIndex((l) => /openat\(.*(run-start-[^"]*\.mjs|cli\/run\.js)"/.test(l));
