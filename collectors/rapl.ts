@@ -26,10 +26,12 @@
  * {@link RAPL_PERMISSION_FIX}.
  */
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { MICROJOULES_PER_JOULE } from "../src/units.js";
 import type { Collector, DeviceInfo, DeviceKind, DeviceReading, ProbeResult } from "../src/core/contracts.js";
+import { isDirectory, listZoneDirs, parseMicrojoules, readText, ZONE_DIR } from "./rapl-counters.js";
+
+export { parseMicrojoules, readRaplCountersNow } from "./rapl-counters.js";
 
 /** Collector id. */
 export const RAPL_COLLECTOR_ID = "rapl";
@@ -95,76 +97,8 @@ interface RaplScan {
   powercapDir: string;
 }
 
-const ZONE_DIR = /^intel-rapl:([0-9a-f]+)(?::([0-9a-f]+))?$/;
 const PACKAGE_NAME = /^package-(\d+(?:-die-\d+)?)$/;
 const PSYS_NAME = /^psys(?:-\d+)?$/;
-const COUNTER_TEXT = /^\d+$/;
-
-type ReadOutcome = { ok: true; text: string } | { ok: false; code: string; message: string };
-
-function readText(path: string): ReadOutcome {
-  try {
-    return { ok: true, text: readFileSync(path, "utf8").trim() };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "EIO";
-    return { ok: false, code, message: (err as Error).message };
-  }
-}
-
-/**
- * Every RAPL zone's energy_uj under `<root>/sys/class/powercap`, read now: path → µJ (unreadable or
- * malformed ones left out; empty without powercap). One readdir and one read per zone, no probing:
- * cheap enough to run just before `run` spawns its command (RaplCollectorOptions.origin).
- */
-export function readRaplCountersNow(root = "/"): Map<string, number> {
-  const counters = new Map<string, number>();
-  for (const dir of listZoneDirs(join(root, "sys", "class", "powercap")).values()) {
-    const path = join(dir, "energy_uj");
-    const text = readText(path);
-    const microjoules = text.ok ? parseMicrojoules(text.text) : undefined;
-    if (microjoules !== undefined) counters.set(path, microjoules);
-  }
-  return counters;
-}
-
-/** Parses a whole number of microjoules as sysfs writes it; undefined for anything else. */
-export function parseMicrojoules(text: string): number | undefined {
-  if (!COUNTER_TEXT.test(text)) return undefined;
-  const value = Number(text);
-  return Number.isSafeInteger(value) ? value : undefined;
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory(); // follows the class dir's symlinks
-  } catch {
-    return false;
-  }
-}
-
-/** Zone directories, deduplicated by name: the class dir lists every zone flat (as symlinks), and each package dir also holds its sub-zones. */
-function listZoneDirs(powercapDir: string): Map<string, string> {
-  const found = new Map<string, string>();
-  const visit = (dir: string, depth: number): void => {
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const entry of entries.sort()) {
-      const match = ZONE_DIR.exec(entry);
-      if (!match) continue;
-      const path = join(dir, entry);
-      if (!isDirectory(path)) continue;
-      if (!found.has(entry)) found.set(entry, path);
-      // Sub-zones live one level down (intel-rapl:0/intel-rapl:0:0) in the device tree layout.
-      if (depth === 0 && match[2] === undefined) visit(path, 1);
-    }
-  };
-  visit(powercapDir, 0);
-  return found;
-}
 
 function zoneOrder(a: string, b: string): number {
   const pa = ZONE_DIR.exec(a)!;

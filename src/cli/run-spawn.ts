@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Logger } from "../core/contracts.js";
 import { errorMessage } from "../errors.js";
 import { readHostCpu } from "../procfs/reader.js";
-import { readRaplCountersNow } from "../../collectors/rapl.js";
+import { readRaplCountersNow } from "../../collectors/rapl-counters.js";
 
 /**
  * Powerprint's own reaped-children CPU seconds (cutime + cstime of /proc/self/stat): the
