@@ -3,7 +3,7 @@
  * served at /metrics in the Prometheus text format by @opentelemetry/exporter-prometheus, on our
  * own node:http server (so port 0 works and we know the bound address and when a scrape happened).
  * Names: dots become underscores, counters get `_total`; the exporter appends no unit suffix
- * (README.md "Metrics" lists the real names). Resource attributes go to `target_info`; host.name and
+ * (docs/metrics.md lists the real names). Resource attributes go to `target_info`; host.name and
  * service.name are also copied onto every series as host_name and service_name labels.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";

@@ -1,5 +1,5 @@
 /**
- * The zod schemas of the JSON report (version 1, README "Report format"), apart from the code that
+ * The zod schemas of the JSON report (version 1, docs/reports.md), apart from the code that
  * builds and writes reports so that `powerprint run` loads zod only where a report is read back
  * (`powerprint report`, tests): zod alone is about 14 MiB of a wrapped job's RSS.
  */
@@ -80,7 +80,7 @@ const totals = z.object({
     .optional(),
 });
 
-/** JSON report, schema version 1 (documented in README "Report format"). */
+/** JSON report, schema version 1 (documented in docs/reports.md). */
 export const reportSchemaV1 = z.object({
   schemaVersion: z.literal(1),
   tool: z.object({ name: z.literal("powerprint"), version: z.string() }),

@@ -68,7 +68,7 @@ export const UNIT = {
 /** OTel instrument kind: counters are cumulative totals, gauges the last interval. */
 export type InstrumentKind = "counter" | "gauge";
 
-/** One exported metric: the table in README.md "Metrics" is generated from the same facts. */
+/** One exported metric: the table in docs/metrics.md "The metrics" lists the same facts. */
 export interface MetricSpec {
   name: string;
   instrument: InstrumentKind;
@@ -78,7 +78,7 @@ export interface MetricSpec {
   attributes: string[];
 }
 
-/** Metric names (OTel, dotted; see README.md "Metrics" for how backends render them). */
+/** Metric names (OTel, dotted; see docs/metrics.md for how backends render them). */
 export const METRIC = {
   hwEnergy: "hw.energy",
   hwPower: "hw.power",
@@ -181,7 +181,7 @@ export const METRICS: readonly MetricSpec[] = [
     attributes: [...JOB_KEYS, ATTR.hwId, ATTR.hwType],
   },
   // Units of work from the marks (cumulative counters as last marked): J per sample, gCO2e per
-  // million tokens are ratios of increases, computed at query time (README "Metrics").
+  // million tokens are ratios of increases, computed at query time (docs/metrics.md).
   {
     name: METRIC.jobSamples,
     instrument: "counter",

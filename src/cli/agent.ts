@@ -42,7 +42,7 @@ Examples:
   $ powerprint agent --sim scenario.json --prometheus 127.0.0.1:0 --retention 30s
 
 Runs until SIGTERM or SIGINT, then takes a final sample, writes the checkpoint, flushes the
-exporters (bounded by --flush-timeout) and exits 0. See README "Kubernetes agent".`;
+exporters (bounded by --flush-timeout) and exits 0. See docs/kubernetes.md.`;
 
 interface AgentFlags extends MeasureOptions, ExportOptions {
   mode: string;

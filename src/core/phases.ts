@@ -8,7 +8,7 @@
  * phase like any other).
  */
 
-/** Name of the phase before the first mark (README "Training-loop marks"). */
+/** Name of the phase before the first mark (docs/marks.md). */
 export const BEFORE_FIRST_MARK = "(before first mark)";
 
 /** Cumulative work counters a mark may carry. */

@@ -9,7 +9,7 @@ import { UsageError } from "../errors.js";
 import { isKnownZone } from "../grid/static.js";
 
 /**
- * Bounds of a scenario (README "Scenario format"): a scenario is replayed in memory, tick by tick,
+ * Bounds of a scenario (docs/scenarios.md): a scenario is replayed in memory, tick by tick,
  * so its size is capped where a run would take hours or gigabytes rather than failing later.
  */
 export const SCENARIO_LIMITS = {
@@ -172,13 +172,13 @@ export function validateScenario(data: unknown, origin = "scenario"): Scenario {
   // hundreds of MB to parse only to be refused).
   const processes = typeof data === "object" && data !== null ? (data as { processes?: unknown }).processes : undefined;
   if (Array.isArray(processes) && processes.length > L.maxProcesses) {
-    throw new UsageError(`${origin}: processes`, `${processes.length} processes; at most ${L.maxProcesses} (see README 'Scenario format')`);
+    throw new UsageError(`${origin}: processes`, `${processes.length} processes; at most ${L.maxProcesses} (see docs/scenarios.md)`);
   }
   const r = scenarioSchema.safeParse(data);
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = formatPath(issue.path);
-    throw new UsageError(`${origin}: ${field}`, `${issue.message}${issue.code === "unrecognized_keys" ? "" : ""} (see README 'Scenario format')`);
+    throw new UsageError(`${origin}: ${field}`, `${issue.message}${issue.code === "unrecognized_keys" ? "" : ""} (see docs/scenarios.md)`);
   }
   return r.data;
 }

@@ -1,7 +1,7 @@
 /**
  * deploy/docker/Dockerfile: lints clean (dockerfile-utils, every rule at error severity), follows
  * the image rules (multi-stage, exec form only, non-root USER, ENTRYPOINT ["powerprint"]), runs
- * exactly the commands the README lists, and — where buildah is installed — builds (daemonless,
+ * exactly the commands docs/kubernetes.md lists, and — where buildah is installed — builds (daemonless,
  * from a local base: no registry here) and runs `powerprint --version`.
  */
 import { spawnSync } from "node:child_process";
@@ -15,6 +15,7 @@ import { repoRoot } from "./k8s.js";
 const dockerfilePath = join(repoRoot, "deploy", "docker", "Dockerfile");
 const dockerfile = readFileSync(dockerfilePath, "utf8");
 const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+const kubernetesDoc = readFileSync(join(repoRoot, "docs", "kubernetes.md"), "utf8");
 
 /** Every optional dockerfile-utils rule raised to an error. */
 const strict: ValidatorSettings = Object.fromEntries(
@@ -61,10 +62,10 @@ export function runCommands(text: string): string[] {
   );
 }
 
-/** Commands of the first ```sh block after a heading, comments and blank lines dropped. */
+/** Commands of the first ```sh block after a heading of a Markdown doc, comments and blank lines dropped. */
 export function readmeCommands(text: string, heading: string): string[] {
   const at = text.indexOf(`\n${heading}\n`);
-  if (at < 0) throw new Error(`README has no heading '${heading}'`);
+  if (at < 0) throw new Error(`no heading '${heading}' in the doc`);
   const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
   if (!block) throw new Error(`no sh block after '${heading}'`);
   return block[1]
@@ -91,8 +92,8 @@ describe("deploy/docker/Dockerfile", () => {
     expect(dockerfileProblems(singleStage).join("\n")).toMatch(/not multi-stage/);
   });
 
-  test("its RUN commands are the README's, which start with the quick start's install", () => {
-    const image = readmeCommands(readme, "### Container image");
+  test("its RUN commands are docs/kubernetes.md's, which start with the README quick start's install", () => {
+    const image = readmeCommands(kubernetesDoc, "## Container image");
     expect(runCommands(dockerfile)).toEqual(image);
     expect(image[0]).toBe(readmeCommands(readme, "## Quick start")[0]);
     expect(runCommands(dockerfile.replace('"prune", "--omit=dev"', '"prune"'))).not.toEqual(image);

@@ -38,7 +38,7 @@ const queries = panelQueries(dashboard).map((q) => ({ ...q, promql: substitute(q
 const CADVISOR = ["container_cpu_usage_seconds_total", "container_memory_working_set_bytes"];
 const clusterOnly = (q: PanelQuery) => CADVISOR.some((name) => q.expr.includes(name));
 
-// Names as the two backends write them (README "The metrics", pinned by test/exporters/receivers.test.ts).
+// Names as the two backends write them (docs/metrics.md "The metrics", pinned by test/exporters/receivers.test.ts).
 const UNIT_SUFFIX: Record<string, string> = { J: "joules", W: "watts", g: "grams", L: "L", s: "seconds", "g/kW.h": "grams_per_kW.h", "{failure}": "", "{sample}": "", "{token}": "", "{step}": "" };
 function backendNames(spec: MetricSpec): { prometheus: string; victoriaMetrics: string } {
   const base = spec.name.replaceAll(".", "_");

@@ -1,6 +1,6 @@
 /**
  * deploy/otel-collector/config.yaml, checked against a schema written from the documented
- * configuration of each component (no Collector binary is built here; the README says so).
+ * configuration of each component (no Collector binary is built here; docs/kubernetes.md says so).
  * Every object is strict, so a misspelt or unsupported key fails like the Collector's own
  * unmarshalling ("has invalid keys") would. Sources, go.opentelemetry.io/collector (core repo):
  *   receiver/otlpreceiver/config.go + config/confighttp ServerConfig, config/configgrpc ServerConfig

@@ -1,4 +1,4 @@
-// Scenario bounds (README "Scenario format"): each refused with one line naming the field and the
+// Scenario bounds (docs/scenarios.md): each refused with one line naming the field and the
 // limit; device ids and job names equal to Object.prototype keys are ordinary names.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,7 +42,7 @@ describe("scenario bounds", () => {
 
   it("10^6 processes are refused by count, before any of them is parsed", () => {
     const processes = new Array(1_000_000).fill(null); // not even valid objects: never looked at
-    expect(refusal({ ...base(), processes })).toBe(`s.json: processes: 1000000 processes; at most ${SCENARIO_LIMITS.maxProcesses} (see README 'Scenario format')`);
+    expect(refusal({ ...base(), processes })).toBe(`s.json: processes: 1000000 processes; at most ${SCENARIO_LIMITS.maxProcesses} (see docs/scenarios.md)`);
   });
 
   it("a month at 1 s ticks, the documented upper end, is accepted", () => {
