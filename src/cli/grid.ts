@@ -5,8 +5,10 @@
 import { Command } from "commander";
 import type { Logger } from "../core/contracts.js";
 import { UsageError, errorMessage } from "../errors.js";
-import { createProviderFromConfig, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
+import { createProviderFromConfig, gridConfigFromOptions } from "../grid/config.js";
+import { createIntensityResolver } from "../grid/resolver.js";
 import type { IntensityReading } from "../grid/types.js";
+import { formatPlain } from "../units.js";
 
 export { addGridOptions, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
 
@@ -34,17 +36,19 @@ const stderrLog: Logger = {
   debug: () => {},
 };
 
+/** An intensity for people: 3 significant digits, as every figure powerprint prints ("344 gCO2e/kWh"). */
+const gramsPerKwh = (v: number): string => `${formatPlain(v)} gCO2e/kWh`;
+
 /** One line describing a reading: value, source, zone, validity, flags. */
 export function formatReading(r: IntensityReading): string {
-  const parts = [`${r.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh`, `zone ${r.zone}`, `source ${r.source}`];
+  const parts = [gramsPerKwh(r.intensityGramsPerKwh), `zone ${r.zone}`, `source ${r.source}`];
   if (r.validFrom) parts.push(`from ${r.validFrom.toISOString()}`);
   if (r.validUntil) parts.push(`until ${r.validUntil.toISOString()}`);
   if (r.year !== undefined) parts.push(`year ${r.year}`);
   if (r.emissionFactorType) parts.push(r.emissionFactorType);
   if (r.isEstimated) parts.push("estimated");
   if (r.fallback) parts.push(`FALLBACK ${r.fallback}${r.staleAgeSeconds !== undefined ? ` (age ${r.staleAgeSeconds} s)` : ""}`);
-  if (r.note) parts.push(`(${r.note})`);
-  return parts.join(", ");
+  return parts.join(", ") + (r.note ? ` (${r.note})` : "");
 }
 
 /** Registers the `grid` command on the program. */
@@ -77,7 +81,8 @@ Examples:
       const hours = Number(opts.hours);
       if (!Number.isFinite(hours) || hours <= 0 || hours > 72) throw new UsageError("--hours", `must be a number of hours in (0, 72], got '${String(opts.hours)}'`);
       const gridDeps = { fetch: deps.fetch, now: deps.now, log };
-      const resolver = createResolverFromConfig(config, gridDeps);
+      // Asked once: a failure is said without the retry a run would make (the command exits now).
+      const resolver = createIntensityResolver({ provider: createProviderFromConfig(config, gridDeps), zone: config.zone, fixedGramsPerKwh: config.fixedIntensityGramsPerKwh, now: deps.now, log, oneShot: true });
       const now = (deps.now ?? (() => new Date()))();
       const current = await resolver.at(now);
       let forecast: IntensityReading[] | undefined;
@@ -98,14 +103,17 @@ Examples:
         return;
       }
       write(`${formatReading(current)}\n`);
-      write(`(${resolver.describe()})\n`);
+      // The reading says where it came from; the resolver's chain adds something only when a live
+      // provider was asked and did not answer (what it fell back through).
+      const live = resolver.provider !== undefined && resolver.provider.id !== "static-table";
+      if (live && current.fallback) write(`(${resolver.describe()})\n`);
       if (forecastError) write(`${forecastError}\n`);
       if (forecast) {
         write(`forecast, ${forecast.length} points:\n`);
-        for (const p of forecast) write(`  ${p.validFrom?.toISOString() ?? "?"}  ${p.intensityGramsPerKwh.toFixed(1).padStart(7)} gCO2e/kWh\n`);
+        for (const p of forecast) write(`  ${p.validFrom?.toISOString() ?? "?"}  ${gramsPerKwh(p.intensityGramsPerKwh).padStart(15)}\n`);
         if (forecast.length > 0) {
           const best = forecast.reduce((a, b) => (b.intensityGramsPerKwh < a.intensityGramsPerKwh ? b : a));
-          write(`lowest: ${best.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh at ${best.validFrom?.toISOString()}\n`);
+          write(`lowest: ${gramsPerKwh(best.intensityGramsPerKwh)} at ${best.validFrom?.toISOString()}\n`);
         }
       }
     });

@@ -58,6 +58,11 @@ export interface IntensityResolverOptions {
   maxStaleMillis?: number;
   /** Path of the static table (tests); default data/grid_intensity.csv. */
   staticTablePath?: string;
+  /**
+   * The caller asks once and exits (`powerprint grid`): a failure is warned without the
+   * "retrying in N s" a run's resolver says (there is no retry to make).
+   */
+  oneShot?: boolean;
 }
 
 const NO_LOG: Logger = { info() {}, warn() {}, warnOnce() {}, debug() {} };
@@ -203,7 +208,9 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
         disabledReason = errorMessage(err);
         log.warnOnce(
           `grid:${live.id}:auth`,
-          `grid intensity: ${errorMessage(err)}; not asking ${live.id} again this run (check its credentials in the environment); using fallbacks`,
+          opts.oneShot
+            ? `grid intensity: ${errorMessage(err)}; check its credentials in the environment; using the fallback below`
+            : `grid intensity: ${errorMessage(err)}; not asking ${live.id} again this run (check its credentials in the environment); using fallbacks`,
         );
       } else {
         const waitMillis =
@@ -211,7 +218,9 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
         blockedUntilMillis = wallMillis + waitMillis;
         log.warnOnce(
           `grid:${live.id}:${kind}`,
-          `grid intensity: ${errorMessage(err)}; retrying in ${Math.round(millisToSeconds(waitMillis))} s, using fallbacks meanwhile (counted in the summary)`,
+          opts.oneShot
+            ? `grid intensity: ${errorMessage(err)}; using the fallback below`
+            : `grid intensity: ${errorMessage(err)}; retrying in ${Math.round(millisToSeconds(waitMillis))} s, using fallbacks meanwhile (counted in the summary)`,
         );
       }
       return fallBack(timeMillis);

@@ -5,6 +5,7 @@ import { UsageError } from "../../src/errors.js";
 import { registerGridCommand } from "../../src/cli/grid.js";
 import { addGridOptions, gridConfigFromOptions } from "../../src/grid/config.js";
 import { staticReading } from "../../src/grid/static.js";
+import { formatPlain } from "../../src/units.js";
 import { fixture, recordingLogger, startReplayServer, type ReplayServer } from "./replay-server.js";
 
 /** Parses argv through the real commander wiring, then validates. */
@@ -113,7 +114,7 @@ describe("powerprint grid", () => {
 
   it("prints the static-table value for a zone", async () => {
     const { text } = await runGrid(["--zone", "FR"], {});
-    expect(text).toContain(`${staticReading("FR").intensityGramsPerKwh.toFixed(1)} gCO2e/kWh`);
+    expect(text).toContain(`${formatPlain(staticReading("FR").intensityGramsPerKwh)} gCO2e/kWh`);
     expect(text).toContain("source static-table");
   });
 
@@ -123,10 +124,10 @@ describe("powerprint grid", () => {
     const { text } = await runGrid(["--zone", "GB", "--intensity-provider", "uk-carbon-intensity", "--forecast"], {
       POWERPRINT_UK_CARBON_INTENSITY_URL: server.url,
     }, new Date("2023-07-04T23:40:00Z"));
-    expect(text).toContain(`${national.data[0].intensity.actual.toFixed(1)} gCO2e/kWh`);
+    expect(text).toContain(`${formatPlain(national.data[0].intensity.actual)} gCO2e/kWh`);
     expect(text).toContain("forecast, 2 points");
     // Periods already past carry their actual value, which wins over the forecast.
-    expect(text).toMatch(new RegExp(`lowest: ${Math.min(...national.data.map((d) => d.intensity.actual ?? d.intensity.forecast)).toFixed(1)}`));
+    expect(text).toMatch(new RegExp(`lowest: ${formatPlain(Math.min(...national.data.map((d) => d.intensity.actual ?? d.intensity.forecast)))} gCO2e/kWh`));
     expect(server.requests.some((r) => /^\/intensity\/2023-07-04T23:40Z\/fw24h$/.test(r.path))).toBe(true);
   });
 
