@@ -74,6 +74,10 @@ export interface NvmlProcessRecord {
   pid: number;
   /** Device memory the process holds, bytes; absent when NVML reports NVML_VALUE_NOT_AVAILABLE. */
   usedGpuMemoryBytes?: number;
+  /** MIG: the GPU instance the process runs in (absent when NVML reports 0xFFFFFFFF: MIG off). */
+  gpuInstanceId?: number;
+  /** MIG: the compute instance within it. */
+  computeInstanceId?: number;
 }
 
 /** Result of decoding a process-record buffer. */
@@ -110,6 +114,12 @@ function decodeWith(buf: Buffer, count: number, stride: ProcessRecordStride): Nv
     const memory = buf.readBigUInt64LE(offset + 8);
     const record: NvmlProcessRecord = { pid: buf.readUInt32LE(offset) };
     if (memory !== NVML_VALUE_NOT_AVAILABLE_U64) record.usedGpuMemoryBytes = Number(memory);
+    if (offset + 24 <= buf.length) {
+      const gi = buf.readUInt32LE(offset + 16);
+      const ci = buf.readUInt32LE(offset + 20);
+      if (gi !== INSTANCE_ID_NONE && gi <= INSTANCE_ID_MAX) record.gpuInstanceId = gi;
+      if (ci !== INSTANCE_ID_NONE && ci <= INSTANCE_ID_MAX) record.computeInstanceId = ci;
+    }
     records.push(record);
   }
   return records;
@@ -210,4 +220,75 @@ export function sharesFromSamples(samples: NvmlProcessUtilizationSample[]): Map<
   const shares = new Map<number, number>();
   for (const [pid, mean] of means) shares.set(pid, mean / all);
   return shares;
+}
+
+// ---- MIG and GPM (nvml.h: "Multi Instance GPU Management", "GPM Functions") ----
+
+/** NVML_DEVICE_MIG_ENABLE: nvmlDeviceGetMigMode's current mode when MIG is on. */
+export const NVML_DEVICE_MIG_ENABLE = 1;
+
+/**
+ * GPU instance profile ids (NVML_GPU_INSTANCE_PROFILE_1_SLICE .. _6_SLICE = 0x0..0x6: 1, 2, 3, 4, 7, 8
+ * and 6 slices). The largest profile a GPU answers is the whole GPU: its slice count is the GPU's.
+ */
+export const GPU_INSTANCE_PROFILE_IDS = [0, 1, 2, 3, 4, 5, 6] as const;
+
+/** sizeof(nvmlDeviceAttributes_t): 8 × u32 (SMs, shared CE/DEC/ENC/JPEG/OFA, GI slices, CI slices) + u64 memorySizeMB. */
+export const DEVICE_ATTRIBUTES_BYTES = 40;
+
+/** The fields of nvmlDeviceAttributes_t this project uses (MIG device handles only). */
+export interface NvmlDeviceAttributes {
+  multiprocessorCount: number;
+  gpuInstanceSliceCount: number;
+  computeInstanceSliceCount: number;
+  memorySizeMebibytes: number;
+}
+
+/** Decodes nvmlDeviceAttributes_t. */
+export function decodeDeviceAttributes(buf: Buffer): NvmlDeviceAttributes {
+  return {
+    multiprocessorCount: buf.readUInt32LE(0),
+    gpuInstanceSliceCount: buf.readUInt32LE(24),
+    computeInstanceSliceCount: buf.readUInt32LE(28),
+    memorySizeMebibytes: Number(buf.readBigUInt64LE(32)),
+  };
+}
+
+/** sizeof(nvmlGpuInstanceProfileInfo_t): 10 × u32 (id, isP2pSupported, sliceCount, ...) + u64 memorySizeMB. */
+export const GPU_INSTANCE_PROFILE_INFO_BYTES = 48;
+/** Offset of nvmlGpuInstanceProfileInfo_t.sliceCount. */
+export const PROFILE_INFO_SLICE_COUNT_OFFSET = 8;
+
+/** NVML_GPM_SUPPORT_VERSION, and sizeof(nvmlGpmSupport_t) {u32 version; u32 isSupportedDevice}. */
+export const GPM_SUPPORT_VERSION = 1;
+export const GPM_SUPPORT_BYTES = 8;
+
+/** NVML_GPM_METRIC_SM_UTIL: "Percentage of SMs that were busy. 0.0 - 100.0". */
+export const GPM_METRIC_SM_UTIL = 2;
+/** NVML_GPM_METRICS_GET_VERSION. */
+export const GPM_METRICS_GET_VERSION = 1;
+/** NVML_GPM_METRIC_MAX: nvmlGpmMetricsGet_t holds this many nvmlGpmMetric_t. */
+export const GPM_METRIC_MAX = 333;
+/** sizeof(nvmlGpmMetric_t): {u32 metricId; i32 nvmlReturn; double value; 3 × char* metricInfo}. */
+export const GPM_METRIC_BYTES = 40;
+/** Offset of nvmlGpmMetricsGet_t.metrics: {u32 version; u32 numMetrics; sample1; sample2 (one pointer each)}. */
+export const GPM_METRICS_OFFSET = 24;
+/** sizeof(nvmlGpmMetricsGet_t). */
+export const GPM_METRICS_GET_BYTES = GPM_METRICS_OFFSET + GPM_METRIC_MAX * GPM_METRIC_BYTES;
+
+/** An nvmlGpmMetricsGet_t asking for `metricIds` between two samples (handles as koffi pointer values). */
+export function encodeGpmMetricsGet(sample1: bigint, sample2: bigint, metricIds: readonly number[]): Buffer {
+  const buf = Buffer.alloc(GPM_METRICS_GET_BYTES);
+  buf.writeUInt32LE(GPM_METRICS_GET_VERSION, 0);
+  buf.writeUInt32LE(metricIds.length, 4);
+  buf.writeBigUInt64LE(sample1, 8);
+  buf.writeBigUInt64LE(sample2, 16);
+  metricIds.forEach((id, i) => buf.writeUInt32LE(id, GPM_METRICS_OFFSET + i * GPM_METRIC_BYTES));
+  return buf;
+}
+
+/** Metric `i` of a filled nvmlGpmMetricsGet_t: its value, or the nvmlReturn_t that says why there is none. */
+export function decodeGpmMetric(buf: Buffer, i: number): { status: number; value: number } {
+  const at = GPM_METRICS_OFFSET + i * GPM_METRIC_BYTES;
+  return { status: buf.readInt32LE(at + 4), value: buf.readDoubleLE(at + 8) };
 }

@@ -24,8 +24,10 @@ import {
   decodeProcessUtilizationSamples,
   nvmlReturnName,
   sharesFromSamples,
+  type NvmlProcessRecord,
   type ProcessRecordStride,
 } from "./gpu-nvml-abi.js";
+import { MIG_FUNCTIONS, MigReader, type NvmlMigApi } from "./nvml-mig.js";
 
 /** Options of {@link createNvmlCollector}. */
 export interface NvmlCollectorOptions {
@@ -50,6 +52,10 @@ interface NvmlApi {
   getComputeRunningProcesses?: (device: bigint, count: Buffer, infos: Buffer | null) => number;
   /** Absent when the driver lacks the symbol. */
   getProcessUtilization?: (device: bigint, samples: Buffer | null, count: Buffer, lastSeenMicros: bigint) => number;
+  /** Absent in old drivers: processes are then matched to GPUs by index. */
+  getMinorNumber?: (device: bigint, minor: Buffer) => number;
+  /** MIG and GPM entry points (R450+ / R520+); absent ones: MIG GPUs are read as whole GPUs, or split by slices. */
+  mig: NvmlMigApi;
 }
 
 interface NvmlDevice {
@@ -67,6 +73,10 @@ interface NvmlDevice {
   lastSampleMicros: bigint;
   /** Record size established by a decisive probe (two or more processes). */
   processStride?: ProcessRecordStride;
+  /** nvmlDeviceGetMinorNumber: the GPU's /dev/nvidia<minor>. */
+  minorNumber?: number;
+  /** MIG mode is on: the GPU's instances are read each time (src/core/gpu-split.ts splits its energy). */
+  mig?: MigReader;
 }
 
 type OpenState =
@@ -77,14 +87,16 @@ const DEFAULT_LIBRARY = "libnvidia-ml.so.1";
 
 function bindApi(lib: LibraryHandle): { api: NvmlApi; missing: string[] } {
   const missing: string[] = [];
-  const optional = <T>(definition: string): T | undefined => {
+  const optional = <T>(definition: string, said = true): T | undefined => {
     try {
       return lib.func(definition) as unknown as T;
     } catch {
-      missing.push(definition.replace(/^.*?\s(\w+)\(.*$/, "$1"));
+      if (said) missing.push(definition.replace(/^.*?\s(\w+)\(.*$/, "$1"));
       return undefined;
     }
   };
+  // MIG and GPM functions: a driver without them has no MIG GPU to read (not worth a note).
+  const mig = Object.fromEntries(Object.entries(MIG_FUNCTIONS).map(([name, definition]) => [name, optional(definition, false)])) as unknown as NvmlMigApi;
   // nvmlDevice_t is an opaque pointer: 'void *', passed as koffi's BigInt pointer values. Out
   // parameters are plain Buffers decoded here, so struct layouts stay explicit.
   const api: NvmlApi = {
@@ -103,6 +115,8 @@ function bindApi(lib: LibraryHandle): { api: NvmlApi; missing: string[] } {
     getProcessUtilization: optional(
       "int nvmlDeviceGetProcessUtilization(void *device, void *utilization, void *processSamplesCount, unsigned long long lastSeenTimeStamp)",
     ),
+    getMinorNumber: optional("int nvmlDeviceGetMinorNumber(void *device, void *minorNumber)", false),
+    mig,
   };
   return { api, missing };
 }
@@ -215,6 +229,9 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
       if (api.getUuid(device.handle, text, text.length) === NVML_RETURN.SUCCESS) device.uuid = readCString(text);
       const memory = Buffer.alloc(24);
       if (api.getMemoryInfo(device.handle, memory) === NVML_RETURN.SUCCESS) device.totalMemoryBytes = Number(memory.readBigUInt64LE(0));
+      const minor = Buffer.alloc(4);
+      if (api.getMinorNumber?.(device.handle, minor) === NVML_RETURN.SUCCESS) device.minorNumber = minor.readUInt32LE(0);
+      device.mig = MigReader.open(api.mig, device.handle, `gpu${index}`);
     }
     state = {
       status: "ok",
@@ -248,33 +265,41 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     };
   }
 
+  /**
+   * The compute processes NVML lists for `handle` (the GPU's, or one of its MIG devices'), decoded
+   * with the GPU's established record size.
+   */
+  function processRecords(api: NvmlApi, device: NvmlDevice, handle: bigint): { records: NvmlProcessRecord[]; note?: string; lost?: boolean } {
+    if (!api.getComputeRunningProcesses) return { records: [], note: "nvmlDeviceGetComputeRunningProcesses_v3 missing: no process list" };
+    const countBuf = Buffer.alloc(4);
+    let code = api.getComputeRunningProcesses(handle, countBuf, null);
+    if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
+    if (code === NVML_RETURN.SUCCESS) return { records: [] };
+    if (code !== NVML_RETURN.ERROR_INSUFFICIENT_SIZE) return { records: [], note: `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}` };
+    // Room for processes that start between the two calls; sized for the larger record layout. Bounded:
+    // NVML never lists more processes than a GPU can hold contexts for.
+    const capacity = Math.min(countBuf.readUInt32LE(0), 4096) + 8;
+    const infos = Buffer.alloc(capacity * 32);
+    countBuf.writeUInt32LE(capacity, 0);
+    code = api.getComputeRunningProcesses(handle, countBuf, infos);
+    if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
+    if (code !== NVML_RETURN.SUCCESS) return { records: [], note: `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}` };
+    const decoded = decodeProcessRecords(infos, Math.min(countBuf.readUInt32LE(0), capacity), {
+      totalMemoryBytes: device.totalMemoryBytes,
+      preferredStride: device.processStride,
+    });
+    if (!decoded.ambiguous && decoded.plausible) device.processStride = decoded.stride;
+    return decoded.plausible ? { records: decoded.records } : { records: decoded.records, note: `process records implausible at both strides; decoded at ${decoded.stride} bytes` };
+  }
+
   function readProcesses(
     api: NvmlApi,
     device: NvmlDevice,
-  ): { processes?: ProcessUsage[]; method?: DeviceReading["processUsageMethod"]; note?: string; lost?: boolean } {
-    if (!api.getComputeRunningProcesses) return { note: "nvmlDeviceGetComputeRunningProcesses_v3 missing: no process list" };
-    const countBuf = Buffer.alloc(4);
-    let code = api.getComputeRunningProcesses(device.handle, countBuf, null);
-    if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { lost: true };
-    let records: { pid: number; usedGpuMemoryBytes?: number }[] = [];
-    let note: string | undefined;
-    if (code === NVML_RETURN.ERROR_INSUFFICIENT_SIZE) {
-      // Room for processes that start between the two calls; sized for the larger record layout.
-      const capacity = countBuf.readUInt32LE(0) + 8;
-      const infos = Buffer.alloc(capacity * 32);
-      countBuf.writeUInt32LE(capacity, 0);
-      code = api.getComputeRunningProcesses(device.handle, countBuf, infos);
-      if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { lost: true };
-      if (code === NVML_RETURN.SUCCESS) {
-        const decoded = decodeProcessRecords(infos, countBuf.readUInt32LE(0), {
-          totalMemoryBytes: device.totalMemoryBytes,
-          preferredStride: device.processStride,
-        });
-        if (!decoded.ambiguous && decoded.plausible) device.processStride = decoded.stride;
-        if (!decoded.plausible) note = `process records implausible at both strides; decoded at ${decoded.stride} bytes`;
-        records = decoded.records;
-      } else note = `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}`;
-    } else if (code !== NVML_RETURN.SUCCESS) note = `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}`;
+  ): { processes?: ProcessUsage[]; records?: NvmlProcessRecord[]; method?: DeviceReading["processUsageMethod"]; note?: string; lost?: boolean } {
+    const listed = processRecords(api, device, device.handle);
+    if (listed.lost) return { lost: true };
+    const { records, note } = listed;
+    let code: number;
 
     const processes = new Map<number, ProcessUsage>();
     for (const r of records) {
@@ -311,7 +336,7 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
       }
       for (const usage of processes.values()) usage.share ??= 0;
     }
-    return { processes: [...processes.values()], method: shares ? "utilization" : "equal", note };
+    return { processes: [...processes.values()], records, method: shares ? "utilization" : "equal", note };
   }
 
   function readDevice(api: NvmlApi, device: NvmlDevice): DeviceReading | undefined {
@@ -362,6 +387,18 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     const procs = readProcesses(api, device);
     if (procs.lost) return lostReading(device);
     if (procs.note) notes.push(procs.note);
+    let mig: DeviceReading["mig"];
+    if (device.mig) {
+      // MIG: each instance's processes from its own list (the GPU's list adds any it lacks, by the
+      // records' instance ids); the GPU keeps only the processes no instance holds.
+      const read = device.mig.read((handle) => processRecords(api, device, handle), procs.records ?? [], (fn, code) => checkLost(api, device, fn, code));
+      if (read.lost) return lostReading(device);
+      mig = read.partition;
+      const held = new Set(mig.instances.flatMap((i) => i.processes.map((p) => p.pid)));
+      procs.processes = (procs.processes ?? []).filter((p) => !held.has(p.pid));
+      procs.method = "equal";
+      if (read.note) notes.push(read.note);
+    }
 
     const reading: DeviceReading = {
       ...base,
@@ -372,6 +409,8 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     if (utilization !== undefined) reading.utilization = utilization;
     if (procs.processes) reading.processes = procs.processes;
     if (procs.method) reading.processUsageMethod = procs.method;
+    if (device.minorNumber !== undefined) reading.minorNumber = device.minorNumber;
+    if (mig) reading.mig = mig;
     if (notes.length > 0) reading.note = notes.join("; ");
     return reading;
   }
@@ -424,6 +463,7 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     },
     async close(): Promise<void> {
       if (state?.status === "ok") {
+        for (const device of state.devices) device.mig?.close();
         state.api.shutdown();
         state.lib.unload();
       }

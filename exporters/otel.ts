@@ -104,6 +104,14 @@ function jobAttributes(job: JobTotals): Attributes {
   return { ...job.attributes, [ATTR.jobId]: job.id, [ATTR.jobName]: job.name };
 }
 
+/** hw.parent of a MIG instance, powerprint.gpu.shared of a GPU a sidecar counts a share of. */
+function partAttributes(device: LedgerSnapshot["devices"][number]): Attributes {
+  const attrs: Attributes = {};
+  if (device.parent !== undefined) attrs[ATTR.hwParent] = device.parent;
+  if (device.shared) attrs[ATTR.gpuShared] = "true";
+  return attrs;
+}
+
 /** Device kinds present on this host: job energy is reported for these kinds (zeros included) and any non-zero one. */
 function kindsToReport(snapshot: LedgerSnapshot, energy: EnergyByKind): DeviceKind[] {
   return KINDS.filter((kind) => energy[kind] !== 0 || snapshot.devices.some((d) => d.kind === kind));
@@ -158,10 +166,12 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
           [ATTR.source]: device.source,
         };
         if (device.model) attrs[ATTR.hwName] = device.model;
+        Object.assign(attrs, partAttributes(device));
         result.observe(hwEnergy, device.energyJoules, attrs);
         result.observe(hwPower, device.lastPowerWatts, attrs);
       }
       const kindOf = new Map(snapshot.devices.map((d) => [d.id, d.kind]));
+      const partOf = new Map(snapshot.devices.filter((d) => d.parent !== undefined || d.shared).map((d) => [d.id, partAttributes(d)]));
       for (const job of snapshot.jobs) {
         const base = jobAttributes(job);
         // Per job and device (issue 8: GPU series with pod labels). Bounded: only the devices the
@@ -169,7 +179,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         for (const [deviceId, energyJoules] of Object.entries(job.deviceEnergyJoules)) {
           const kind = kindOf.get(deviceId);
           if (kind === undefined) continue;
-          result.observe(jobDeviceEnergy, energyJoules, { ...base, [ATTR.hwId]: deviceId, [ATTR.hwType]: kind });
+          result.observe(jobDeviceEnergy, energyJoules, { ...base, [ATTR.hwId]: deviceId, [ATTR.hwType]: kind, ...partOf.get(deviceId) });
         }
         for (const kind of kindsToReport(snapshot, job.energyJoules)) {
           const attrs = { ...base, [ATTR.hwType]: kind };

@@ -132,6 +132,9 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
       ...(d.processUsageIntervals !== undefined ? { processUsageIntervals: d.processUsageIntervals } : {}),
       status: d.status,
       notes: d.notes,
+      ...(d.parent !== undefined ? { parent: d.parent } : {}),
+      ...(d.shared ? { shared: true } : {}),
+      ...(d.partitionMethod !== undefined ? { partitionMethod: d.partitionMethod } : {}),
     })),
     totals: {
       energyJoules: sum((t) => t.energyJoules.total),

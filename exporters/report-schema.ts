@@ -121,6 +121,12 @@ export const reportSchemaV1 = z.object({
       processUsageIntervals: z.record(z.string(), z.number()).optional(),
       status: z.enum(["ok", "lost"]),
       notes: z.array(z.string()),
+      /** A MIG instance's GPU (hw.parent). */
+      parent: z.string().optional(),
+      /** Pod mode: only the pod's estimated share of a GPU shared with other pods (processUsageMethod "estimate"). */
+      shared: z.boolean().optional(),
+      /** A MIG instance's share of its GPU: by GPM "activity" or by "slices". */
+      partitionMethod: z.enum(["activity", "slices"]).optional(),
     }),
   ),
   totals: z.object({ energyJoules: z.number(), facilityEnergyJoules: z.number(), emissionsGrams: z.number() }),

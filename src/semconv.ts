@@ -14,6 +14,10 @@ export const ATTR = {
   hwType: "hw.type",
   /** OTel semconv: device model name ("NVIDIA H100 80GB HBM3"). */
   hwName: "hw.name",
+  /** OTel semconv: the device this one is part of (a MIG instance's GPU, "gpu0"); only on such parts. */
+  hwParent: "hw.parent",
+  /** "true" on a GPU shared with other pods of which a sidecar counts only its pod's estimated share (pod mode). */
+  gpuShared: "powerprint.gpu.shared",
   /** How the device figure was obtained: "counter" | "power" | "model". */
   method: "powerprint.method",
   /** Collector that read the device ("nvml", "rapl", "sim"...). */
@@ -108,14 +112,14 @@ export const METRICS: readonly MetricSpec[] = [
     instrument: "counter",
     unit: UNIT.joules,
     description: "Energy consumed by the device since powerprint started (hardware counter, or integrated power/model: see powerprint.method)",
-    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source],
+    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source, ATTR.hwParent, ATTR.gpuShared],
   },
   {
     name: METRIC.hwPower,
     instrument: "gauge",
     unit: UNIT.watts,
     description: "Average power of the device over the last sampling interval",
-    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source],
+    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source, ATTR.hwParent, ATTR.gpuShared],
   },
   {
     name: METRIC.jobEnergy,
@@ -178,7 +182,7 @@ export const METRICS: readonly MetricSpec[] = [
     instrument: "counter",
     unit: UNIT.joules,
     description: "IT energy attributed to the job per device it used (a GPU's energy per pod in node mode; only devices the job drew energy from)",
-    attributes: [...JOB_KEYS, ATTR.hwId, ATTR.hwType],
+    attributes: [...JOB_KEYS, ATTR.hwId, ATTR.hwType, ATTR.hwParent, ATTR.gpuShared],
   },
   // Units of work from the marks (cumulative counters as last marked): J per sample, gCO2e per
   // million tokens are ratios of increases, computed at query time (docs/metrics.md).
@@ -233,6 +237,8 @@ export const RESERVED_JOB_ATTRIBUTE_KEYS: ReadonlySet<string> = new Set<string>(
   ATTR.hwType,
   ATTR.hwId,
   ATTR.hwName,
+  ATTR.hwParent,
+  ATTR.gpuShared,
   ATTR.phase,
   ATTR.bucket,
 ]);

@@ -64,10 +64,13 @@ const device = z.object({
   energyJoules: finite,
   lastPowerWatts: finite,
   idleOrigin: z.string(),
-  processUsageMethod: z.enum(["utilization", "equal", "device-assignment"]).optional(),
+  processUsageMethod: z.enum(["utilization", "equal", "device-assignment", "engine-time", "estimate"]).optional(),
   processUsageIntervals: z.record(z.string(), finite).optional(),
   status: z.enum(["ok", "lost"]),
   notes: z.array(z.string()),
+  parent: z.string().optional(),
+  shared: z.boolean().optional(),
+  partitionMethod: z.enum(["activity", "slices"]).optional(),
 });
 
 /** What the state file holds. `host` guards against a file of another node (a shared hostPath). */

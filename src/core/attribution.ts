@@ -161,8 +161,8 @@ export interface MemberLookup {
 /** Result of matching a GPU's processes to jobs. */
 export interface GpuUsageResult {
   usages: ConsumerUsage[];
-  /** "utilization" | "equal" | "device-assignment" | "none" (no using process: all to idle). */
-  method: "utilization" | "equal" | "device-assignment" | "none";
+  /** How the active part was split; "none": no using process (all to idle). */
+  method: "utilization" | "engine-time" | "equal" | "device-assignment" | "none";
 }
 
 /**
@@ -179,7 +179,9 @@ export function gpuUsages(
   opts: { isVisiblePid?: (pid: number) => boolean; jobDevices?: ReadonlyMap<string, readonly string[]> } = {},
 ): GpuUsageResult {
   const processes = reading.processes ?? [];
-  const haveShares = reading.processUsageMethod === "utilization" && processes.some((p) => p.share !== undefined);
+  // Per-process shares: NVML's SM samples ("utilization") or DRM engine time ("engine-time").
+  const sharesMethod = reading.processUsageMethod === "utilization" || reading.processUsageMethod === "engine-time";
+  const haveShares = sharesMethod && processes.some((p) => p.share !== undefined);
   // The resident consumers, in first-seen order, are this map's keys.
   const active = new Map<string, number>();
   let matchedAny = false;
@@ -208,7 +210,7 @@ export function gpuUsages(
   if (processes.length === 0) return { usages: [], method: "none" };
   const usages: ConsumerUsage[] = [];
   for (const [consumer, activeWeight] of active) usages.push({ consumer, activeWeight, idleWeight: 1 });
-  return { usages, method: haveShares ? "utilization" : "equal" };
+  return { usages, method: haveShares ? (reading.processUsageMethod === "engine-time" ? "engine-time" : "utilization") : "equal" };
 }
 
 /**

@@ -18,7 +18,9 @@ export type DeviceKind = "gpu" | "cpu" | "memory";
 export type ProcessUsageMethod =
   | "utilization" // per-process utilisation samples (NVML process utilisation, simulated shares)
   | "equal" // resident processes known, no per-process utilisation: equal split
-  | "device-assignment"; // PIDs not visible (container): job holds the device via *_VISIBLE_DEVICES
+  | "device-assignment" // PIDs not visible (container): job holds the device via *_VISIBLE_DEVICES
+  | "engine-time" // per-client engine busy time (DRM fdinfo: amdgpu, i915, xe)
+  | "estimate"; // pod mode on a shared GPU: the pod's estimated share (see DeviceReading.estimatedShare)
 
 /** One process using a device during the last interval. */
 export interface ProcessUsage {
@@ -65,8 +67,67 @@ export interface DeviceReading {
   method: Method;
   /** "lost": the device fell off the bus (NVML GPU_IS_LOST); the run goes on without it. */
   status?: "ok" | "lost";
+  /** Minor number of the GPU's character device (/dev/nvidia<minor>; NVML nvmlDeviceGetMinorNumber). */
+  minorNumber?: number;
+  /** PCI address of the device, "0000:03:00.0" (DRM cards are matched to fdinfo's drm-pdev by it). */
+  pciBusId?: string;
+  /**
+   * A GPU partitioned into MIG instances: each instance is a device of its own and takes a share of
+   * this GPU's energy (src/core/gpu-split.ts). The GPU's own `processes` are then those no instance holds.
+   */
+  mig?: MigPartition;
+  /**
+   * Set by an observer that sees only part of a shared GPU (pod mode): only this fraction of the
+   * device's energy is its to attribute; the rest is other pods' (see src/agent/gpu-filter.ts).
+   */
+  estimatedShare?: ShareEstimate;
   /** Why the method is weaker than it could be, e.g. "energy counter NOT_SUPPORTED: integrating power". */
   note?: string;
+}
+
+/** The MIG instances of one GPU, as its collector read them. */
+export interface MigPartition {
+  /** Slices of the whole GPU (the largest GPU instance profile's, e.g. 7 on A100/H100); absent: the instances' sum. */
+  totalSlices?: number;
+  instances: MigInstance[];
+  /**
+   * Only these instances are the observer's (pod mode: the pod's MIG devices): the GPU's remainder
+   * (other instances, unallocated slices) is not recorded by it.
+   */
+  partial?: boolean;
+}
+
+/** One MIG device (a compute instance of a GPU instance). */
+export interface MigInstance {
+  /** Stable id of the instance: "<parent>/gi<GPU instance id>/ci<compute instance id>". */
+  deviceId: string;
+  /** MIG device UUID ("MIG-..."): NVIDIA_VISIBLE_DEVICES may name it. */
+  uuid?: string;
+  /** "NVIDIA A100-SXM4-80GB MIG 3g.40gb". */
+  model?: string;
+  gpuInstanceId: number;
+  computeInstanceId: number;
+  /**
+   * This instance's slices of the GPU: its GPU instance's slices × its compute slices / the compute
+   * slices of all compute instances of that GPU instance listed (compute instances share their GPU instance).
+   */
+  sliceCount: number;
+  /** Streaming multiprocessors of the instance (weights its activity); absent: slices weigh it. */
+  multiprocessorCount?: number;
+  /** Share of the instance's SMs busy over the interval, 0..1 (GPM SM utilisation); absent: not measured. */
+  activity?: number;
+  /** Processes running in the instance (NVML gives no per-process utilisation under MIG: no shares). */
+  processes: ProcessUsage[];
+  /** Pod mode: the pod's estimated share of this instance (time-slicing inside a MIG device). */
+  estimatedShare?: ShareEstimate;
+}
+
+/** An observer's estimated share of a device it cannot see whole (pod mode on a shared GPU). */
+export interface ShareEstimate {
+  /** Fraction of the device's energy that is the observer's, 0..1. */
+  fraction: number;
+  /** How it was estimated, said in the device's notes. */
+  note: string;
 }
 
 /** What probe() found about one device. */

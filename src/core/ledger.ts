@@ -188,6 +188,9 @@ export class Ledger {
     device.lastPowerWatts = interval.powerWatts;
     device.method = weakerMethod(device.method, interval.method);
     device.idleOrigin = interval.idleOrigin;
+    if (interval.shared) device.shared = true;
+    // A MIG instance's split is labelled by the weaker method seen (slices once any interval used them).
+    if (interval.partitionMethod && device.partitionMethod !== "slices") device.partitionMethod = interval.partitionMethod;
     if (interval.processUsageMethod) {
       const counts = (device.processUsageIntervals ??= {});
       counts[interval.processUsageMethod] = (counts[interval.processUsageMethod] ?? 0) + 1;
@@ -222,7 +225,8 @@ export class Ledger {
           totalEmbodiedGrams: embodied.totalGrams,
           lifetimeMillis: embodied.lifetimeMillis,
           heldMillis: interval.durationMillis,
-          share: energyJoules / interval.energyJoules,
+          // A part of a device (MIG instance, a pod's share of a shared GPU) holds that fraction of it.
+          share: (energyJoules / interval.energyJoules) * (interval.deviceFraction ?? 1),
         });
       }
       let deviceJoules = state.deviceJoules[slot];
@@ -465,6 +469,7 @@ export class Ledger {
         idleOrigin: interval.idleOrigin,
         status: "ok",
         notes: [],
+        ...(interval.parentId !== undefined ? { parent: interval.parentId } : {}),
       };
       this.devices.set(interval.deviceId, d);
     }

@@ -4,6 +4,7 @@ import type { IntensityReading } from "../grid/types.js";
 import type { ProcessSample, ProcessSource } from "./contracts.js";
 import { attributeDevice, cpuUsages, gpuUsages, memoryUsages, parseVisibleDevices, type MemberLookup } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
+import { devicePieces, gpuProcesses, shareNotes } from "./gpu-split.js";
 import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
 import { errorMessage } from "../errors.js";
@@ -273,20 +274,25 @@ export class Sampler {
       // A counter reset is said on the device itself too (the report's device notes), once.
       for (const note of this.integrator.notes.slice(notesBefore)) this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", note);
       if (!interval) continue;
-      let usages;
-      if (reading.kind === "gpu") {
-        const g = gpuUsages(reading, members, { isVisiblePid: this.o.isVisiblePid, jobDevices: this.jobDevices });
-        usages = g.usages;
-        if (g.method !== "none") interval.processUsageMethod = g.method;
-      } else if (reading.kind === "memory" && sample.jobRssBytes && sample.hostTotalMemoryBytes !== undefined) {
-        // Memory: the static part by resident memory, the active part by CPU seconds.
-        usages = memoryUsages(cpu, { jobRssBytes: sample.jobRssBytes, hostUsedMemoryBytes: sample.hostUsedMemoryBytes, hostTotalMemoryBytes: sample.hostTotalMemoryBytes });
-      } else {
-        usages = cpu;
+      // A GPU may stand for several devices (MIG instances) or for a share of one (pod mode on a
+      // shared GPU): src/core/gpu-split.ts. Anything else is one piece.
+      for (const piece of devicePieces(reading, interval)) {
+        let usages;
+        if (reading.kind === "gpu") {
+          const g = gpuUsages(piece.usage, members, { isVisiblePid: this.o.isVisiblePid, jobDevices: this.jobDevices });
+          usages = g.usages;
+          if (g.method !== "none" && piece.interval.processUsageMethod !== "estimate") piece.interval.processUsageMethod = g.method;
+        } else if (reading.kind === "memory" && sample.jobRssBytes && sample.hostTotalMemoryBytes !== undefined) {
+          // Memory: the static part by resident memory, the active part by CPU seconds.
+          usages = memoryUsages(cpu, { jobRssBytes: sample.jobRssBytes, hostUsedMemoryBytes: sample.hostUsedMemoryBytes, hostTotalMemoryBytes: sample.hostTotalMemoryBytes });
+        } else {
+          usages = cpu;
+        }
+        const shares = attributeDevice(piece.attributeJoules, piece.attributeIdleJoules, usages, this.o.idlePolicy);
+        this.o.ledger.record(piece.interval, shares, intensity, timeMillis);
       }
-      const shares = attributeDevice(interval.energyJoules, interval.idleJoules, usages, this.o.idlePolicy);
-      this.o.ledger.record(interval, shares, intensity, timeMillis);
       if (reading.note) this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", reading.note);
+      for (const note of shareNotes(reading)) this.o.ledger.markDevice(note.deviceId, reading.kind, reading.source, "ok", note.text);
     }
     for (const note of this.integrator.notes.splice(0)) {
       this.o.log.warnOnce(`energy:${note}`, note);
@@ -311,7 +317,7 @@ export class Sampler {
     if (!jobOfPid) return undefined;
     const resolved = new Map<number, string>();
     for (const r of readings) {
-      for (const p of r.processes ?? []) {
+      for (const p of gpuProcesses(r)) {
         if (members.has(p.pid) || resolved.has(p.pid)) continue;
         let job: string | undefined;
         try {

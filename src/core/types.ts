@@ -19,7 +19,21 @@ export interface DeviceInterval {
   /** Average power over the interval, watts. */
   powerWatts: number;
   processUsageMethod?: ProcessUsageMethod;
+  /** The device this one is part of (a MIG instance's GPU): OTel hw.parent. */
+  parentId?: string;
+  /**
+   * Fraction of the physical device this interval stands for (a MIG instance's share of its GPU's
+   * energy, a sidecar's estimated share of a shared GPU); embodied emissions are scaled by it. Absent: 1.
+   */
+  deviceFraction?: number;
+  /** Only an estimated share of a GPU shared with other pods (pod mode). */
+  shared?: boolean;
+  /** How a MIG instance's share of its GPU was found: by GPM activity, or by slices. */
+  partitionMethod?: PartitionMethod;
 }
+
+/** How a MIG GPU's active energy is split among its instances: GPM per-instance SM activity, or slices. */
+export type PartitionMethod = "activity" | "slices";
 
 /** A party energy is attributed to: a job, or the `system` / `idle` buckets. */
 export type ConsumerId = string;
@@ -88,6 +102,12 @@ export interface DeviceTotals {
   processUsageIntervals?: Partial<Record<ProcessUsageMethod, number>>;
   status: "ok" | "lost";
   notes: string[];
+  /** The GPU a MIG instance belongs to (OTel hw.parent). */
+  parent?: string;
+  /** Pod mode: only the pod's estimated share of a GPU shared with other pods is counted (powerprint.gpu.shared). */
+  shared?: boolean;
+  /** MIG instance: how its share of the GPU was split ("slices" once any interval fell back to slices). */
+  partitionMethod?: PartitionMethod;
 }
 
 /** Read-only view of the ledger at one time: what exporters and reports consume. */
