@@ -4,6 +4,7 @@ import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals,
 import { IDLE, SYSTEM } from "./types.js";
 import { joulesOverMillisToWatts } from "../units.js";
 import { JobPhases, type WorkCounters } from "./phases.js";
+import { ServingAccount, type ServingIncrement } from "./serving.js";
 import { costAmount, embodiedEmissionsGrams, facilityEnergyJoules, operationalEmissionsGrams, waterLiters } from "./footprint.js";
 
 /** Embodied emissions of a device and its lifetime (SCI "M" inputs). */
@@ -57,6 +58,8 @@ interface ConsumerState {
   deviceJoules: number[];
   /** Slots set in deviceJoules, in the order first recorded (the dictionary's key order). */
   deviceSlots: number[];
+  /** The job's serving account (--work-from), when it has one. */
+  serving: ServingAccount | undefined;
 }
 
 /**
@@ -117,6 +120,8 @@ export class Ledger {
   private readonly finished = new Map<string, number>();
   /** Monotonic milliseconds from the first sample to the latest (undefined before any tick). */
   private elapsedMillis?: number;
+  /** Serving accounts of the jobs measured with --work-from (src/core/serving.ts). */
+  private readonly serving = new Map<string, ServingAccount>();
 
   constructor(
     private readonly options: LedgerOptions,
@@ -137,6 +142,27 @@ export class Ledger {
 
   hasJob(id: string): boolean {
     return this.totals.has(id);
+  }
+
+  // ---- serving (--work-from): energy per unit of an inference server's work (src/core/serving.ts) ----
+
+  /** Starts a job's serving account (its energy from the next interval on is joined with its work). */
+  enableServing(id: string, source: string): void {
+    if (id === SYSTEM || id === IDLE || this.serving.has(id)) return;
+    const account = new ServingAccount(source);
+    this.serving.set(id, account);
+    const state = this.states.get(id);
+    if (state) state.serving = account;
+  }
+
+  /** The tag of a scrape of the job's endpoint started now (ServingAccount.token); undefined without an account. */
+  servingToken(id: string): number | undefined {
+    return this.serving.get(id)?.token();
+  }
+
+  /** The work a scrape tagged `token` counted, per model (ServingAccount.addWork). */
+  recordWork(id: string, token: number, engine: string, models: ReadonlyMap<string, ServingIncrement>, event?: "none" | "restart" | "inconsistent"): void {
+    this.serving.get(id)?.addWork(token, engine, models, event);
   }
 
   /**
@@ -236,6 +262,7 @@ export class Ledger {
       }
       state.deviceJoules[slot] = deviceJoules + energyJoules;
       state.phases?.addEnergy(energyJoules, emissionsGrams);
+      state.serving?.addEnergy(energyJoules, emissionsGrams);
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
@@ -260,6 +287,7 @@ export class Ledger {
       if (stepMillis > 0) for (const p of this.jobPhases.values()) p.addTime(stepMillis);
       this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
     }
+    for (const account of this.serving.values()) account.closeInterval();
     for (const [id, t] of this.totals) {
       // Written in place: the totals' objects are the ledger's own (snapshots and restores copy).
       const p = this.tickPower.get(id);
@@ -307,6 +335,7 @@ export class Ledger {
       const p = this.jobPhases.get(t.id);
       const phases = p?.marked ? p.totals() : undefined;
       const work = p?.marked ? p.counters() : undefined;
+      const serving = this.serving.get(t.id);
       return {
         ...t,
         attributes: dict(t.attributes),
@@ -316,6 +345,7 @@ export class Ledger {
         deviceEnergyJoules: dict(t.deviceEnergyJoules),
         ...(phases ? { phases } : {}),
         ...(work && Object.keys(work).length > 0 ? { work } : {}),
+        ...(serving ? { serving: serving.totals() } : {}),
       };
     };
     const jobs: JobTotals[] = [];
@@ -368,6 +398,7 @@ export class Ledger {
     this.phases.delete(id);
     this.tickPower.delete(id);
     this.states.delete(id);
+    this.serving.delete(id);
     return this.totals.delete(id);
   }
 
@@ -401,6 +432,7 @@ export class Ledger {
     this.states.clear();
     const copy = (t: JobTotals): JobTotals => structuredClone(t);
     for (const job of state.jobs) {
+      if (job.serving) this.serving.set(job.id, ServingAccount.restore(job.serving));
       const t = copy(job);
       t.attributes = { ...t.attributes, ...restoredAttributes };
       this.totals.set(t.id, t);
@@ -418,7 +450,7 @@ export class Ledger {
     const totals = this.totals.get(consumer) ?? this.createImplicit(consumer, timeMillis);
     let tick = this.tickPower.get(consumer);
     if (!tick) this.tickPower.set(consumer, (tick = zeroByKind()));
-    const state: ConsumerState = { totals, phases: this.phasesOf(consumer), tick, deviceJoules: [], deviceSlots: [] };
+    const state: ConsumerState = { totals, phases: this.phasesOf(consumer), tick, deviceJoules: [], deviceSlots: [], serving: this.serving.get(consumer) };
     this.states.set(consumer, state);
     return state;
   }

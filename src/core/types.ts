@@ -1,6 +1,7 @@
 import type { DeviceKind, Method, ProcessUsageMethod } from "./contracts.js";
 import type { IntensityReading } from "../grid/types.js";
 import type { PhaseTotals, WorkCounters } from "./phases.js";
+import type { ServingTotals } from "./serving.js";
 
 /** Energy of one device over one interval, after counter wrap handling or power integration. */
 export interface DeviceInterval {
@@ -78,6 +79,8 @@ export interface JobTotals {
   phases?: PhaseTotals[];
   /** The job's cumulative work counters as last marked. */
   work?: WorkCounters;
+  /** Energy per token and per request of an inference server (--work-from), per model. */
+  serving?: ServingTotals;
   /** Per device, joules. */
   deviceEnergyJoules: Record<string, number>;
   firstSeenMillis: number;

@@ -117,8 +117,9 @@ export async function getJson(
  * Reads a response body as UTF-8, at most `maxBytes`: a Content-Length above it is refused before
  * reading, and a streamed body is cancelled as soon as it passes it (kind "too-large"), so a 20 MB
  * answer costs at most ~1 MiB of memory. Read errors are "timeout" (the deadline) or "network".
+ * Also the serving scraper's body reader (src/serving/scraper.ts).
  */
-async function readCapped(providerId: string, where: string, res: Response, maxBytes: number): Promise<string> {
+export async function readCapped(providerId: string, where: string, res: Response, maxBytes: number): Promise<string> {
   const tooLarge = (what: string) =>
     new ProviderError(providerId, "too-large", `${where}: response too large (${what}, limit ${maxBytes} bytes)`);
   const declared = Number(res.headers.get("content-length"));
