@@ -203,9 +203,14 @@ export function checkReportPath(path: string, flag = "--report"): string {
  * (ENOSPC, a folder removed, a refused target). Throws ExportError("report") naming the path.
  */
 export function writeJsonAtomic(path: string, data: unknown): void {
+  writeTextAtomic(path, JSON.stringify(data, null, 2) + "\n");
+}
+
+/** writeJsonAtomic for text already formatted (YAML, HTML, a README): the same guarantees. */
+export function writeTextAtomic(path: string, text: string): void {
   const full = resolve(path);
   const tmp = `${full}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  const bytes = Buffer.from(JSON.stringify(data, null, 2) + "\n", "utf8");
+  const bytes = Buffer.from(text, "utf8");
   let fd: number | undefined;
   try {
     fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);

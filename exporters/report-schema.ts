@@ -38,6 +38,12 @@ export const timeSeriesSchema = z.object({
   cumulativeEnergyJoules: series,
   cumulativeFacilityEnergyJoules: series,
   cumulativeEmissionsGrams: series,
+  jobCumulative: z
+    .record(
+      z.string(),
+      z.object({ cpuEnergyJoules: series, gpuEnergyJoules: series, memoryEnergyJoules: series, facilityEnergyJoules: series, emissionsGrams: series }),
+    )
+    .optional(),
 });
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });

@@ -36,7 +36,29 @@ export interface TimeSeries {
   cumulativeFacilityEnergyJoules: number[];
   /** Cumulative operational emissions at the end of each point, grams CO2e. */
   cumulativeEmissionsGrams: number[];
+  /**
+   * Per job, the ledger's own cumulative totals at the end of each point (a job not yet seen: 0; a
+   * job gone from the snapshots: its last value), so differences of consecutive points are the
+   * job's exact figures per point and sum to its totals (planning profiles, Impact Framework
+   * observations). Absent in reports written before it was added.
+   */
+  jobCumulative?: Record<string, JobCumulativeSeries>;
 }
+
+/** One job's cumulative totals per point (see TimeSeries.jobCumulative). */
+export interface JobCumulativeSeries {
+  /** IT energy by device kind, joules. */
+  cpuEnergyJoules: number[];
+  gpuEnergyJoules: number[];
+  memoryEnergyJoules: number[];
+  /** Facility energy (IT × PUE), joules. */
+  facilityEnergyJoules: number[];
+  /** Operational emissions (each interval at its own intensity), grams CO2e. */
+  emissionsGrams: number[];
+}
+
+/** cpu, gpu, memory, facility joules and emissions grams of one job at a point. */
+type JobPoint = [number, number, number, number, number];
 
 
 interface Point {
@@ -48,6 +70,8 @@ interface Point {
   energy: number;
   facility: number;
   emissions: number;
+  /** Cumulative figures of the jobs in the snapshot (JobPoint). */
+  jobTotals: Map<string, JobPoint>;
 }
 
 /** Exporter that records a bounded, downsampled time series from ledger snapshots. */
@@ -77,6 +101,7 @@ export class TimeSeriesRecorder implements Exporter {
       energy: all.reduce((a, t) => a + t.energyJoules.total, 0),
       facility: all.reduce((a, t) => a + t.facilityEnergyJoules, 0),
       emissions: all.reduce((a, t) => a + t.emissionsGrams, 0),
+      jobTotals: new Map(s.jobs.map((j) => [j.id, [j.energyJoules.cpu, j.energyJoules.gpu, j.energyJoules.memory, j.facilityEnergyJoules, j.emissionsGrams]])),
     });
     if (this.points.length > this.maxPoints) this.halve();
   }
@@ -101,7 +126,16 @@ export class TimeSeriesRecorder implements Exporter {
       cumulativeEnergyJoules: this.points.map((p) => p.energy),
       cumulativeFacilityEnergyJoules: this.points.map((p) => p.facility),
       cumulativeEmissionsGrams: this.points.map((p) => p.emissions),
+      jobCumulative: Object.fromEntries(jobIds.map((id) => [id, this.jobCumulative(id)])),
     };
+  }
+
+  /** One job's cumulative columns, held at its last value after it left the snapshots. */
+  private jobCumulative(id: string): JobCumulativeSeries {
+    let held: JobPoint = [0, 0, 0, 0, 0];
+    const rows = this.points.map((p) => (held = p.jobTotals.get(id) ?? held));
+    const column = (k: number) => rows.map((r) => r[k]);
+    return { cpuEnergyJoules: column(0), gpuEnergyJoules: column(1), memoryEnergyJoules: column(2), facilityEnergyJoules: column(3), emissionsGrams: column(4) };
   }
 
   /** Merges adjacent pairs: the count halves, so merging costs O(1) per update amortised. */
@@ -131,5 +165,7 @@ function mergePoints(a: Point, b: Point): Point {
     energy: b.energy,
     facility: b.facility,
     emissions: b.emissions,
+    // Cumulative: the later point's, keeping a job the later snapshot no longer has.
+    jobTotals: new Map([...a.jobTotals, ...b.jobTotals]),
   };
 }

@@ -13,6 +13,7 @@ const COMMANDS: [name: string, load: () => Promise<Register>][] = [
   ["probe", async () => (await import("./probe.js")).registerProbeCommand],
   ["grid", async () => (await import("./grid.js")).registerGridCommand],
   ["report", async () => (await import("./report.js")).registerReportCommand],
+  ["plan", async () => (await import("./plan.js")).registerPlanCommand],
   ["python-path", async () => (await import("./marks-path.js")).registerMarksPathCommand],
   ["agent", async () => (await import("./agent.js")).registerAgentCommand],
 ];

@@ -52,6 +52,22 @@ describe("TimeSeriesRecorder", () => {
     expect(jobJoules / job.energyJoules.total).toBeCloseTo(1, 9);
   }, 120_000);
 
+  it("keeps each job's cumulative ledger totals per point: they end at the job's totals after merging", async () => {
+    const rec = new TimeSeriesRecorder(8);
+    const { final } = await run(20, 1000, rec);
+    const t = rec.series();
+    for (const job of final.jobs) {
+      const c = t.jobCumulative![job.id];
+      expect(c.cpuEnergyJoules.at(-1)).toBe(job.energyJoules.cpu);
+      expect(c.gpuEnergyJoules.at(-1)).toBe(job.energyJoules.gpu);
+      expect(c.memoryEnergyJoules.at(-1)).toBe(job.energyJoules.memory);
+      expect(c.facilityEnergyJoules.at(-1)).toBe(job.facilityEnergyJoules);
+      expect(c.emissionsGrams.at(-1)).toBe(job.emissionsGrams);
+      // Cumulative: never decreasing, so per-point differences are the job's energy per point.
+      for (let i = 1; i < t.pointCount; i++) expect(c.facilityEnergyJoules[i]).toBeGreaterThanOrEqual(c.facilityEnergyJoules[i - 1]);
+    }
+  });
+
   it("halves by merging adjacent pairs once over the bound; the JSON stays small", async () => {
     const rec = new TimeSeriesRecorder(8);
     await run(20, 1000, rec);
