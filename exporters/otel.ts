@@ -268,6 +268,46 @@ export function buildResource(attributes: Record<string, string>): Resource {
 // ---------------------------------------------------------------------------------------------
 // Resilient push exporter
 
+/** Socket errors that mean the receiver cannot be reached at all (no request was sent). */
+const CONNECT_FAILURES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
+
+/**
+ * Connection failures of an OTLP transport's sockets, as they happen. The SDK's transport retries
+ * a refused connection inside its own timeout (10 s) and tells nothing meanwhile, so a final export
+ * to a receiver that is not there outlasted the run's flush deadline and was labelled a timeout
+ * instead of its cause. With this, the final export gives up on the first such failure and names it.
+ */
+export class ConnectionWatch {
+  private readonly waiters = new Set<(err: Error) => void>();
+  /** The last connection attempt's failure; cleared when a connection is made. */
+  failing?: Error;
+
+  /** Called with every socket error of the transport's agent. */
+  readonly note = (err: Error): void => {
+    if (!CONNECT_FAILURES.has(String((err as NodeJS.ErrnoException).code))) return;
+    this.failing = err;
+    for (const w of [...this.waiters]) w(err);
+  };
+
+  /** Called when one of the transport's sockets connects. */
+  readonly connected = (): void => {
+    this.failing = undefined;
+  };
+
+  /** The next connection failure, and a function that stops waiting for it. */
+  next(): { failure: Promise<Error>; cancel: () => void } {
+    let waiter: (err: Error) => void = () => undefined;
+    const failure = new Promise<Error>((resolve) => {
+      waiter = (err) => {
+        this.waiters.delete(waiter);
+        resolve(err);
+      };
+      this.waiters.add(waiter);
+    });
+    return { failure, cancel: () => void this.waiters.delete(waiter) };
+  }
+}
+
 /** Options of the failure-handling wrapper. */
 export interface ResilientOptions {
   /** Name in failure kinds and messages: "otlp", "console". */
@@ -280,6 +320,8 @@ export interface ResilientOptions {
   initialBackoffMillis?: number;
   maxBackoffMillis?: number;
   now?: () => number;
+  /** The transport's connection failures: in final mode an export gives up on the first one (ConnectionWatch). */
+  connections?: ConnectionWatch;
 }
 
 class SkippedExport extends Error {
@@ -307,6 +349,8 @@ export class ResilientMetricExporter implements PushMetricExporter {
   successes = 0;
   /** Collections dropped because one was in flight or the exporter was backing off. */
   skipped = 0;
+  /** The final export gave up on a refused connection: the transport's pending retries are not awaited. */
+  private abandoned = false;
 
   constructor(
     private readonly inner: PushMetricExporter,
@@ -334,15 +378,15 @@ export class ResilientMetricExporter implements PushMetricExporter {
       }
     }
     const previous = this.inFlight;
+    const connections = this.final ? this.options.connections : undefined;
     const run = async (): Promise<void> => {
-      if (previous) await previous;
-      const result = await new Promise<ExportResult>((resolve) => {
-        try {
-          this.inner.export(metrics, resolve);
-        } catch (err) {
-          resolve({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
-        }
-      });
+      let result: ExportResult;
+      if (connections) {
+        result = await this.finalAttempt(metrics, previous, connections);
+      } else {
+        if (previous) await previous;
+        result = await this.send(metrics);
+      }
       this.onResult(result);
       resultCallback(result);
     };
@@ -351,6 +395,41 @@ export class ResilientMetricExporter implements PushMetricExporter {
     void current.finally(() => {
       if (this.inFlight === current) this.inFlight = undefined;
     });
+  }
+
+  private send(metrics: ResourceMetrics): Promise<ExportResult> {
+    return new Promise<ExportResult>((resolve) => {
+      try {
+        this.inner.export(metrics, resolve);
+      } catch (err) {
+        resolve({ code: ExportResultCode.FAILED, error: err instanceof Error ? err : new Error(String(err)) });
+      }
+    });
+  }
+
+  /**
+   * The final totals, against a receiver that may not be reachable: the SDK's transport retries a
+   * refused connection until its own timeout, past the run's flush deadline, so the final export
+   * ended as a "timeout" and its cause was lost. Here the first refusal ends it, named. An export
+   * still in flight while connections are being refused is not waited for; without one, the final
+   * export is always tried (the receiver may be back).
+   */
+  private async finalAttempt(metrics: ResourceMetrics, previous: Promise<void> | undefined, connections: ConnectionWatch): Promise<ExportResult> {
+    const watch = connections.next();
+    const refused = (error: Error): ExportResult => {
+      this.abandoned = true;
+      return { code: ExportResultCode.FAILED, error };
+    };
+    try {
+      if (previous && connections.failing) return refused(connections.failing);
+      if (previous) {
+        const failure = await Promise.race([previous.then(() => undefined), watch.failure]);
+        if (failure) return refused(failure);
+      }
+      return await Promise.race([this.send(metrics), watch.failure.then(refused)]);
+    } finally {
+      watch.cancel();
+    }
   }
 
   private onResult(result: ExportResult): void {
@@ -366,6 +445,11 @@ export class ResilientMetricExporter implements PushMetricExporter {
     }
     const kind = failureKind(result.error);
     failures.record(exporterName, kind);
+    if (this.final) {
+      // Once per kind, as the periodic ones (the summary counts them all).
+      log.warnOnce(`${exporterName}:${kind}`, `${exporterName}: final export to ${target} failed (${kind}: ${errorMessage(result.error)}): the last totals were not delivered`);
+      return;
+    }
     this.consecutiveFailures += 1;
     const initial = this.options.initialBackoffMillis ?? 1000;
     const max = this.options.maxBackoffMillis ?? 30_000;
@@ -380,11 +464,17 @@ export class ResilientMetricExporter implements PushMetricExporter {
 
   async forceFlush(): Promise<void> {
     if (this.inFlight) await this.inFlight;
+    // The transport would wait for the send it is still retrying: given up already.
+    if (this.abandoned) return;
     await this.inner.forceFlush();
   }
 
   async shutdown(): Promise<void> {
     if (this.inFlight) await this.inFlight;
+    if (this.abandoned) {
+      void this.inner.shutdown().catch(() => undefined);
+      return;
+    }
     await this.inner.shutdown();
   }
 
@@ -547,18 +637,36 @@ export class MeterExporter implements Exporter {
 const TEMPORALITY_PREFERENCE = { cumulative: 1, delta: 0, lowmemory: 2 } as const;
 
 /** The OTel SDK exporter for a config: the proto exporter for http/protobuf, the http one for http/json. */
-export function createOtlpPushExporter(config: OtlpConfig): PushMetricExporter {
+export function createOtlpPushExporter(config: OtlpConfig, connections?: ConnectionWatch): PushMetricExporter {
   const options = {
     url: config.url,
     headers: config.headers,
     timeoutMillis: config.timeoutMillis,
     temporalityPreference: TEMPORALITY_PREFERENCE[config.temporality],
     compression: config.compression,
+    // The SDK's own agent (keep-alive, as its default), with every socket's errors also seen by
+    // `connections` (listening adds nothing to the request's own handling of them).
+    ...(connections && { httpAgentOptions: (protocol: string) => watchedAgent(protocol, connections) }),
   };
   // The compression enum's values are the strings "none" | "gzip".
   return config.protocol === "http/json"
     ? new OTLPJsonMetricExporter(options as ConstructorParameters<typeof OTLPJsonMetricExporter>[0])
     : new OTLPProtoMetricExporter(options as ConstructorParameters<typeof OTLPProtoMetricExporter>[0]);
+}
+
+/** An HTTP(S) agent as the SDK makes it (keep-alive), its sockets' errors passed to `connections`. */
+async function watchedAgent(protocol: string, connections: ConnectionWatch): Promise<import("node:http").Agent> {
+  // Loaded when the first export connects (the SDK's advice: not at module load).
+  const mod = protocol === "https:" ? await import("node:https") : await import("node:http");
+  const agent = new mod.Agent({ keepAlive: true });
+  const create = agent.createConnection.bind(agent) as (...args: unknown[]) => import("node:net").Socket | undefined;
+  (agent as unknown as { createConnection: (...args: unknown[]) => unknown }).createConnection = (...args: unknown[]) => {
+    const socket = create(...args);
+    socket?.on("error", connections.note);
+    socket?.on("connect", connections.connected);
+    return socket;
+  };
+  return agent;
 }
 
 /** Shared pieces every OTel-backed exporter of one run gets. */
@@ -575,12 +683,13 @@ export interface OtelDeps {
 export function createPeriodicExporter(
   id: string,
   push: PushMetricExporter,
-  settings: { exportIntervalMillis: number; timeoutMillis: number; target: string },
+  settings: { exportIntervalMillis: number; timeoutMillis: number; target: string; connections?: ConnectionWatch },
   deps: OtelDeps,
 ): MeterExporter {
   const resilient = new ResilientMetricExporter(push, {
     exporterName: id,
     target: settings.target,
+    connections: settings.connections,
     failures: deps.failures,
     log: deps.log,
     initialBackoffMillis: Math.max(1000, settings.exportIntervalMillis),
@@ -616,10 +725,11 @@ export function createPeriodicExporter(
 
 /** The OTLP exporter ("otlp"): protobuf or JSON over HTTP to config.url. */
 export function createOtlpExporter(config: OtlpConfig, deps: OtelDeps): MeterExporter {
+  const connections = new ConnectionWatch();
   return createPeriodicExporter(
     "otlp",
-    createOtlpPushExporter(config),
-    { exportIntervalMillis: config.exportIntervalMillis, timeoutMillis: config.timeoutMillis, target: `${config.url} (${config.protocol})` },
+    createOtlpPushExporter(config, connections),
+    { exportIntervalMillis: config.exportIntervalMillis, timeoutMillis: config.timeoutMillis, target: `${config.url} (${config.protocol})`, connections },
     deps,
   );
 }

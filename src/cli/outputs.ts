@@ -38,7 +38,7 @@ export function addBudgetOptions(cmd: Command): Command {
     .option("--max-energy <energy>", "energy budget of the job (facility energy, IT × PUE), e.g. 5kWh, 500Wh, 2MJ")
     .option("--max-emissions <mass>", "emissions budget of the job (operational CO2e), e.g. 2kg, 500g")
     .addOption(
-      new Option("--on-budget <action>", `when a budget is crossed: warn, or stop the job (SIGTERM, SIGKILL after --grace; powerprint exits ${BUDGET_EXIT_CODE})`).choices(["warn", "stop"]),
+      new Option("--on-budget <action>", `when a budget is crossed: warn (the default), or stop the job (SIGTERM, SIGKILL after --grace; powerprint exits ${BUDGET_EXIT_CODE})`).choices(["warn", "stop"]),
     )
     .option("--no-live", "no live status line on stderr (it is shown only when stderr is a terminal)");
 }
@@ -92,7 +92,8 @@ export async function prepareOutputs(
           const r = csv!.appendCsv(flags.csv, report);
           if (r.status === "diverted") o.log.warn(`--csv: ${r.reason} now: wrote the row(s) to ${r.path} instead`);
         } catch (err) {
-          o.log.warn(`--csv: could not append to ${flags.csv}: ${errorMessage(err)} (the JSON report, if any, has the figures)`);
+          // Only outputs that were asked for are named.
+          o.log.warn(`--csv: could not append to ${flags.csv}: ${errorMessage(err)}${flags.report !== undefined ? ` (the JSON report ${flags.report} has the figures)` : ""}`);
         }
       }
       if (flags.html !== undefined) {

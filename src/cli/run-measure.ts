@@ -323,7 +323,7 @@ export class RunMeasurement {
     const { log } = this.o;
     // Probing still running (a slow nvidia-smi): its own timeouts bound it; this bound is the safety net.
     if (this.setup && !(await settlesWithin(this.setup, SETUP_WAIT_MILLIS))) {
-      log.warn(`hardware probing still running ${SETUP_WAIT_MILLIS / 1000} s after the command exited: the report has what was measured`);
+      log.warn(`hardware probing still running ${SETUP_WAIT_MILLIS / 1000} s after the command exited: the figures end with what was measured so far`);
     }
     const final = this.setupDone || !this.setup ? await this.monitor.stop() : await this.monitor.stop({ finalTick: false });
     this.cache?.stop();

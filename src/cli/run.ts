@@ -10,7 +10,7 @@ import { addExportOptions, createExporters, type ExportOptions } from "../../exp
 import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type GridConfig } from "../grid/config.js";
-import { createStderrLogger } from "../log.js";
+import { createStderrLogger, type StderrLogger } from "../log.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
 import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
@@ -24,13 +24,23 @@ Examples:
   $ powerprint run --otlp http://collector:4318 --job-name resnet50 --tag team=vision -- torchrun train.py
   $ powerprint run --sim scenario.json --report out.json -- sleep 5
   $ powerprint run --intensity-provider uk-carbon-intensity --zone GB --start-within 6h --below 150 -- python train.py
-  $ powerprint run --max-energy 2kWh --on-budget stop --csv emissions.csv --html run.html -- python train.py
+  $ powerprint run --max-energy 2kWh --on-budget stop --csv emissions.csv --html run.html -- python train.py`;
 
-powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the
-command's exit code (128 + signal number when the command was killed by a signal, 127 when it
-cannot be found), or 86 when --on-budget stop stopped it (a budget was crossed). If measuring
-fails, powerprint warns once and the command runs on untouched. With --report, the report is checkpointed every --checkpoint-interval ("complete": false) so a
-powerprint killed by SIGKILL loses at most that much; the command itself is left running.`;
+/** The closing paragraph of run's help, wrapped to the help's width when shown (helpText). */
+const BEHAVIOUR =
+  "powerprint writes only to stderr; the command keeps stdin, stdout and stderr. It exits with the " +
+  "command's exit code (128 + signal number when the command was killed by a signal, 127 when it " +
+  "cannot be found), or 86 when --on-budget stop stopped it (a budget was crossed). If measuring " +
+  "fails, powerprint warns once and the command runs on untouched. With --report, the report is " +
+  'checkpointed every --checkpoint-interval ("complete": false) so a powerprint killed by SIGKILL ' +
+  "loses at most that much; the command itself is left running.";
+
+/** Examples as written (command lines do not wrap), then the paragraph wrapped as commander wraps option text. */
+function helpText(context: { command: Command }): string {
+  // Commander's own width: the terminal's columns, else 80.
+  const width = process.stdout.isTTY ? process.stdout.columns : 80;
+  return `${EXAMPLES}\n\n${context.command.createHelp().boxWrap(BEHAVIOUR, width)}`;
+}
 
 interface RunOptions extends MeasureOptions {
   sim?: string;
@@ -55,13 +65,14 @@ export function registerRunCommand(program: Command): void {
     .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL every process of the job still alive after this time", "10s")
     .option("--checkpoint-interval <duration>", "with --report: rewrite the report (marked \"complete\": false) this often while the command runs", "30s")
     .option("--flush-timeout <duration>", "after the command exits, give up on exporters that have not flushed within this time (counted and said)", "2s")
-    .option("--tracking <how>", "how the job's processes are found: auto (a cgroup of its own where powerprint can create one, else /proc), cgroup (required: exit 2 when impossible), procfs", "auto");
+    // No commander default: its "(default: ...)" tail would follow "procfs" and read as its default.
+    .option("--tracking <how>", "how the job's processes are found: auto, the default (a cgroup of its own where powerprint can create one, else /proc); cgroup (required: exit 2 when impossible); or procfs (/proc only)");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
   addExportOptions(cmd);
   addFileOutputOptions(cmd);
   addBudgetOptions(cmd);
-  cmd.passThroughOptions().addHelpText("after", EXAMPLES);
+  cmd.passThroughOptions().addHelpText("after", helpText);
   cmd.action(async (command: string[], opts: RunOptions) => {
     const code = await runCommand(command, opts, process.env);
     // Exit now: a stray handle (a socket of a receiver that never answered) must not keep the
@@ -319,7 +330,7 @@ function superviseChild(
   child: ChildProcess,
   command: string[],
   graceMillis: number,
-  log: Logger,
+  log: StderrLogger,
   hooks: { jobPids: () => number[]; killTree: () => boolean },
 ): { outcome: Promise<{ exitCode: number; started: boolean }>; stop: (signal: NodeJS.Signals) => void } {
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
@@ -378,13 +389,13 @@ function superviseChild(
     });
     child.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ENOENT") {
-        log.warn(`command not found: ${command[0]} (check the name and your PATH)`);
+        log.error(`command not found: ${command[0]} (check the name and your PATH)`);
         done(127);
       } else if (err.code === "EACCES") {
-        log.warn(`permission denied: ${command[0]} is not executable`);
+        log.error(`permission denied: ${command[0]} is not executable`);
         done(126);
       } else {
-        log.warn(`cannot run ${command[0]}: ${err.message}`);
+        log.error(`cannot run ${command[0]}: ${err.message}`);
         done(127);
       }
     });

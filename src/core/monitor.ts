@@ -233,7 +233,7 @@ export class Monitor {
         try {
           const outcome = await withDeadline(e.shutdown(final), deadlineMillis);
           if (outcome === TIMED_OUT) {
-            this.o.log.warn(`${e.id}: final export did not finish within ${deadlineMillis / 1000} s: given up (counted; the report has the figures)`);
+            this.o.log.warn(`${e.id}: final export did not finish within ${deadlineMillis / 1000} s: given up (counted as ${e.id}:timeout)`);
             add(`${e.id}:timeout`, 1);
           }
         } catch (err) {

@@ -65,6 +65,6 @@ describe("probe --agent", () => {
   it("an unknown mode: exit 2 naming --mode", async () => {
     const r = await runCli(["probe", "--mode", "daemonset"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("powerprint: --mode: 'daemonset' is not a mode: use pod, node or selector\n");
+    expect(r.stderr).toBe("powerprint: error: --mode: 'daemonset' is not a mode: use pod, node or selector\n");
   });
 });

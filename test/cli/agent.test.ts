@@ -121,12 +121,12 @@ describe("agent retention", () => {
 
 describe("agent bad input", () => {
   const usage: [string, string[], RegExp][] = [
-    ["unknown mode", ["--mode", "daemonset"], /^powerprint: --mode: 'daemonset' is not a mode: use pod, node or selector\n$/],
-    ["unreadable proc root", ["--proc-root", "/nonexistent-pp"], /^powerprint: --proc-root: cannot read \/nonexistent-pp\/proc \(ENOENT\).*\n$/],
-    ["selector without a selector", ["--mode", "selector"], /^powerprint: --mode: selector needs --match-cmdline REGEX or --match-env KEY\[=VALUE\]\n$/],
-    ["bad regex", ["--mode", "selector", "--match-cmdline", "("], /^powerprint: --match-cmdline: .*not a regular expression.*\n$/],
-    ["bad retention", ["--retention", "soon"], /^powerprint: --retention: .*\n$/],
-    ["state file in a missing directory", ["--state-file", "/nonexistent-pp/state.json"], /^powerprint: --state-file: directory \/nonexistent-pp does not exist.*\n$/],
+    ["unknown mode", ["--mode", "daemonset"], /^powerprint: error: --mode: 'daemonset' is not a mode: use pod, node or selector\n$/],
+    ["unreadable proc root", ["--proc-root", "/nonexistent-pp"], /^powerprint: error: --proc-root: cannot read \/nonexistent-pp\/proc \(ENOENT\).*\n$/],
+    ["selector without a selector", ["--mode", "selector"], /^powerprint: error: --mode: selector needs --match-cmdline REGEX or --match-env KEY\[=VALUE\]\n$/],
+    ["bad regex", ["--mode", "selector", "--match-cmdline", "("], /^powerprint: error: --match-cmdline: .*not a regular expression.*\n$/],
+    ["bad retention", ["--retention", "soon"], /^powerprint: error: --retention: .*\n$/],
+    ["state file in a missing directory", ["--state-file", "/nonexistent-pp/state.json"], /^powerprint: error: --state-file: directory \/nonexistent-pp does not exist.*\n$/],
   ];
   for (const [name, args, message] of usage) {
     it(`${name}: exit 2, one line naming the flag`, async () => {

@@ -87,7 +87,7 @@ describe("budget flags", () => {
     const marker = join(dir, "ran");
     const r = await runCli(["run", "--max-energy", "lots", "--", process.execPath, "-e", `require("fs").writeFileSync(${JSON.stringify(marker)}, "")`]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^powerprint: --max-energy: 'lots' is not an energy/m);
+    expect(r.stderr).toMatch(/^powerprint: error: --max-energy: 'lots' is not an energy/m);
     expect(() => readFileSync(marker)).toThrow();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -19,6 +19,6 @@ describe("POWERPRINT_CPU_TDP_WATTS", () => {
     const r = await runCli(["run", "--", "sh", "-c", "echo ran"], { env: { ...env, POWERPRINT_CPU_TDP_WATTS: value } });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^powerprint: POWERPRINT_CPU_TDP_WATTS: must be the TDP of one CPU package/)]);
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^powerprint: error: POWERPRINT_CPU_TDP_WATTS: must be the TDP of one CPU package/)]);
   });
 });

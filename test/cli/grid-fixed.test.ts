@@ -15,7 +15,7 @@ describe("powerprint grid with a fixed intensity", () => {
   it("--intensity-provider fixed alone: one line naming the flag to add, exit 2", async () => {
     const r = await runCli(["grid", "--intensity-provider", "fixed"]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n")).toEqual(["powerprint: --intensity-provider: fixed needs --intensity <gPerKwh>"]);
+    expect(r.stderr.trim().split("\n")).toEqual(["powerprint: error: --intensity-provider: fixed needs --intensity <gPerKwh>"]);
     const help = await runCli(["grid", "--help"]);
     expect(help.stdout).toMatch(/--intensity <gPerKwh>/);
   });

@@ -28,7 +28,7 @@ describe("--help of every command", () => {
     const report = join(dir, "r.json");
     const r = await runCli(["simulate", scenario, "--report", report, "--start-within", "1h"]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^powerprint: --start-within: applies to 'powerprint run' only/)]);
+    expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^powerprint: error: --start-within: applies to 'powerprint run' only/)]);
     expect(existsSync(report)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });

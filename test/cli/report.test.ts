@@ -69,7 +69,7 @@ describe("powerprint report", () => {
     for (const f of [bad, notReport, join(dir, "missing.json")]) {
       const r = await runCli(["report", f, "--json", out]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`powerprint: ${f}: not a`);
+      expect(r.stderr).toContain(`powerprint: error: ${f}: not a`);
     }
     expect(() => readFileSync(out)).toThrow();
     rmSync(dir, { recursive: true, force: true });

@@ -225,7 +225,7 @@ describe("tracking choice", () => {
     expect(r.status, r.stderr).toBe(2);
     const lines = r.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^powerprint: --tracking: cgroup: .*permission denied/);
+    expect(lines[0]).toMatch(/^powerprint: error: --tracking: cgroup: .*permission denied/);
 
     // auto as nobody: /proc tracking, said once, and the command runs.
     const auto = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, "run", "--", "/bin/sh", "-c", "exit 42"], { encoding: "utf8", cwd: "/", timeout: 60_000 });

@@ -182,8 +182,8 @@ describe("bad input: exit 2, one line naming the field, nothing written", () => 
     ["negative watts", () => ["simulate", badScenario("s.json", { ...base, devices: [{ ...base.devices[0], idleWatts: -5 }, ...base.devices.slice(1)] }).file], /devices\[0\]\.idleWatts/],
     ["unknown device kind", () => ["simulate", badScenario("s.json", { ...base, devices: [...base.devices, { id: "x", kind: "tpu", idleWatts: 1, maxWatts: 2 }] }).file], /devices\[3\]\.kind/],
     ["scenario through run --sim", () => ["run", "--sim", badScenario("s.json", { ...base, durationSeconds: -1 }).file, "--", "true"], /durationSeconds/],
-    ["no command", () => ["run"], /^powerprint: command: missing: put the command after --/],
-    ["an empty command name", () => ["run", "--", ""], /^powerprint: command: the command name is empty/],
+    ["no command", () => ["run"], /^powerprint: error: command: missing: put the command after --/],
+    ["an empty command name", () => ["run", "--", ""], /^powerprint: error: command: the command name is empty/],
   ];
   it.each(cases)("%s", async (_name, args, field) => {
     const dir = tmp();

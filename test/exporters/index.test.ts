@@ -191,7 +191,7 @@ describe("OTEL_* variables and flags, observed on the wire", () => {
     // Without the 200 ms timeout the export would succeed after 3 s: the counted timeout proves it.
     await otlp.shutdown(final);
     expect(otlp.failures?.()).toEqual({ "otlp:timeout": 1 });
-    expect(log.lines.filter((l) => l.level === "warn").map((l) => l.message).join("\n")).toMatch(/otlp: export to .* failed \(timeout/);
+    expect(log.lines.filter((l) => l.level === "warn").map((l) => l.message).join("\n")).toMatch(/otlp: (final )?export to .* failed \(timeout/);
   });
 
   test("an HTTP error status is a counted failure of kind http_<status>, warned once", async () => {

@@ -15,6 +15,7 @@ import {
 } from "@opentelemetry/sdk-metrics";
 import { describe, expect, test } from "vitest";
 import {
+  ConnectionWatch,
   FailureTracker,
   ResilientMetricExporter,
   createOtlpPushExporter,
@@ -319,6 +320,32 @@ describe("ResilientMetricExporter against a refusing port", () => {
     await send();
     expect(failures.counts()).toEqual({ "otlp:ECONNREFUSED": 3 });
     expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(1);
+    await wrapper.shutdown();
+  });
+
+  test("with a ConnectionWatch, the final export ends at the first refusal, named, and shutdown does not wait for the transport's retries", async () => {
+    const port = await freePort();
+    const failures = new FailureTracker();
+    const log = recordingLogger();
+    const connections = new ConnectionWatch();
+    // The SDK transport alone retries a refused connection until its timeout (here 60 s).
+    const wrapper = new ResilientMetricExporter(createOtlpPushExporter({ ...config(port), timeoutMillis: 60_000 }, connections), {
+      exporterName: "otlp",
+      target: "test",
+      failures,
+      log,
+      connections,
+    });
+    const metrics = await collectBatch();
+    wrapper.finalMode();
+    const result = await new Promise<ExportResult>((resolve) => wrapper.export(metrics, resolve));
+    expect(result.code).toBe(ExportResultCode.FAILED);
+    expect(failureKind(result.error)).toBe("ECONNREFUSED");
+    expect(connections.failing).toBeDefined();
+    expect(failures.counts()).toEqual({ "otlp:ECONNREFUSED": 1 });
+    expect(log.lines.map((l) => l.message)).toEqual([expect.stringMatching(/^otlp: final export to test failed \(ECONNREFUSED: .*\): the last totals were not delivered$/)]);
+    // Settles although the transport is still retrying (the test's own timeout would catch a wait).
+    await wrapper.forceFlush();
     await wrapper.shutdown();
   });
 });
