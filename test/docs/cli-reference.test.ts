@@ -7,7 +7,8 @@
  */
 import { describe, expect, test } from "vitest";
 import { METRICS } from "../../src/semconv.js";
-import { allCommands, type Doc, inlineCommands, invokesPowerprint, loadDocs, powerprintArgvs, prose } from "./docs.js";
+import { allCommands, codeBlocks, type Doc, inlineCommands, invokesPowerprint, loadDocs, powerprintArgvs, prose } from "./docs.js";
+import { buildProgram } from "../../src/cli/program.js";
 import { optionsByCommand, parseOnly } from "./parse.js";
 
 const docs = loadDocs();
@@ -52,7 +53,53 @@ function foreignToCommand(text: string): string[] {
   return [...text.matchAll(/(?<![\w-])--[a-z][a-z0-9-]*/g)].map((m) => m[0]).filter((f) => !known.has(f) && !(f in FOREIGN_FLAGS)).map((f) => `${text}: ${f}`);
 }
 
+/** Commander's default of each option, per command (empty lists and unset defaults left out). */
+const program = await buildProgram();
+const defaults = new Map<string, Map<string, string>>(
+  program.commands.map((c) => [
+    c.name(),
+    new Map(c.options.filter((o) => o.long && typeof o.defaultValue === "string").map((o) => [o.long!, o.defaultValue as string])),
+  ]),
+);
+
+/**
+ * Defaults docs/cli.md's tables state that differ from the parser's: for each row naming one flag,
+ * in a section about one command (`## \`agent\``) or several (every command with that flag).
+ */
+function wrongDefaults(cliText: string): string[] {
+  const problems: string[] = [];
+  for (const section of cliText.split(/^## /m).slice(1)) {
+    const heading = section.split("\n")[0];
+    const named = [...heading.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]).filter((n) => defaults.has(n));
+    let defaultColumn = -1;
+    for (const row of section.split("\n").filter((l) => l.startsWith("| "))) {
+      const cells = row.slice(2, -2).split(" | ");
+      if (cells.includes("default")) {
+        defaultColumn = cells.indexOf("default");
+        continue;
+      }
+      const flags = [...cells[0].matchAll(/`(--[a-z][a-z0-9-]*)/g)].map((m) => m[1]);
+      if (defaultColumn < 0 || flags.length !== 1) continue;
+      const commands = named.length > 0 ? named : [...defaults.keys()];
+      for (const command of commands) {
+        const value = defaults.get(command)?.get(flags[0]);
+        if (value !== undefined && !cells[defaultColumn].replace(/`/g, "").split(/[\s,;]+/).includes(value)) {
+          problems.push(`${command} ${flags[0]}: cli.md says ${JSON.stringify(cells[defaultColumn])}, the parser ${JSON.stringify(value)}`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
 describe("docs against the CLI", () => {
+  test("the defaults docs/cli.md states are the parser's", () => {
+    expect(wrongDefaults(cliDoc.text)).toEqual([]);
+    expect(wrongDefaults(cliDoc.text.replace("| `--retention D` | `5m` |", "| `--retention D` | `10m` |"))).toEqual([
+      'agent --retention: cli.md says "`10m`", the parser "5m"',
+    ]);
+  });
+
   test("docs/cli.md names every option of every command", () => {
     expect(undocumentedOptions(cliDoc.text)).toEqual([]);
     expect(undocumentedOptions(cliDoc.text.replaceAll("`--retention", "`--keep"))).toEqual(["agent --retention"]);
@@ -64,7 +111,15 @@ describe("docs against the CLI", () => {
   });
 
   test("every synopsis and inline example names only its own command's flags", () => {
-    const inline = docs.flatMap(inlineCommands).filter((c) => !c.text.startsWith("powerprint ▸"));
+    const inline = [
+      ...docs.flatMap(inlineCommands),
+      // Synopses in plain blocks (no shell, no prompt): `powerprint plan REPORT... --zones ...`.
+      ...docs.flatMap((d) =>
+        codeBlocks(d.text)
+          .filter((b) => b.lang === "" && !b.body.includes("$ "))
+          .flatMap((b) => b.body.split("\n").filter((l) => l.startsWith("powerprint ")).map((text) => ({ doc: d.path, text }))),
+      ),
+    ].filter((c) => !c.text.startsWith("powerprint ▸"));
     expect(inline.length).toBeGreaterThan(10);
     expect(inline.flatMap((c) => foreignToCommand(c.text).map((p) => `${c.doc}: ${p}`))).toEqual([]);
     expect(foreignToCommand("powerprint probe [--json] [--listen H]")).toEqual(["powerprint probe [--json] [--listen H]: --listen"]);
