@@ -152,6 +152,16 @@ async function createExportersFailOpen(opts: RunOptions, deps: Parameters<typeof
   }
 }
 
+/** The measured profile of an earlier run (--profile): a bad file is a usage error (exit 2, nothing run). */
+async function loadStartProfile(path: string) {
+  const [{ readReportFile }, { profileFromReport }] = await Promise.all([import("./report.js"), import("../plan/profile.js")]);
+  try {
+    return profileFromReport(readReportFile(path), path);
+  } catch (err) {
+    throw err instanceof RangeError ? new UsageError("--profile", err.message) : err;
+  }
+}
+
 /** Carbon-aware start: waits for a low-intensity slot (--start-within), never fatal at run time. */
 async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
   if (grid.startWithinMillis === undefined) return;
@@ -164,6 +174,7 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
       zone: grid.zone ?? "",
       withinMillis: grid.startWithinMillis,
       below: grid.belowGramsPerKwh,
+      profile: grid.profilePath !== undefined ? await loadStartProfile(grid.profilePath) : undefined,
       log,
       // A ref'd timer: while waiting, nothing else keeps the process alive.
       sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),

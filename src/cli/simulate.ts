@@ -25,7 +25,7 @@ export function registerSimulateCommand(program: Command): void {
   addGridOptions(cmd);
   addFileOutputOptions(cmd);
   // Carbon-aware start waits in wall time for a real command: nothing to wait for in virtual time.
-  for (const o of cmd.options) if (o.long === "--start-within" || o.long === "--below") o.hideHelp();
+  for (const o of cmd.options) if (o.long === "--start-within" || o.long === "--below" || o.long === "--profile") o.hideHelp();
   cmd.addHelpText("after", EXAMPLES).action(async (file: string, opts: MeasureOptions & Record<string, unknown>) => {
     const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
     for (const [key, flag] of [["startWithin", "--start-within"], ["below", "--below"]] as const) {

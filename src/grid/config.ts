@@ -83,6 +83,8 @@ export interface GridConfig {
   /** Carbon-aware start: the longest wait (--start-within) and the threshold (--below, gCO2e/kWh). */
   startWithinMillis?: number;
   belowGramsPerKwh?: number;
+  /** Carbon-aware start: a JSON report of an earlier run whose measured profile the planner uses (--profile). */
+  profilePath?: string;
 }
 
 /** Registers the grid, water and cost flags on a command. */
@@ -99,7 +101,8 @@ export function addGridOptions(cmd: Command): Command {
     .option("--price-per-kwh <amount>", "electricity price per facility kWh, for the cost figure")
     .option("--currency <code>", "ISO 4217 currency of --price-per-kwh (default USD)")
     .option("--start-within <duration>", "carbon-aware start: wait at most this long (e.g. 6h, 90m) for the lowest-intensity forecast slot")
-    .option("--below <gPerKwh>", "carbon-aware start: start as soon as the intensity is below this, gCO2e/kWh (needs --start-within)");
+    .option("--below <gPerKwh>", "carbon-aware start: start as soon as the intensity is below this, gCO2e/kWh (needs --start-within)")
+    .option("--profile <report>", "carbon-aware start: plan with the measured profile of an earlier run of this job (its JSON report) instead of the lowest slot (needs --start-within)");
 }
 
 function nonNegativeNumber(flag: string, value: unknown): number | undefined {
@@ -201,6 +204,10 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
   if (below !== undefined && startWithinMillis === undefined) {
     throw new UsageError("--below", "needs --start-within (the longest wait), e.g. --start-within 6h --below 150");
   }
+  const profilePath = typeof opts.profile === "string" && opts.profile.trim() !== "" ? opts.profile : undefined;
+  if (opts.profile !== undefined && (profilePath === undefined || startWithinMillis === undefined)) {
+    throw new UsageError("--profile", "needs --start-within and a JSON report of an earlier run, e.g. --start-within 12h --profile last-run.json");
+  }
 
   let currency: string | undefined;
   if (opts.currency !== undefined) {
@@ -224,6 +231,7 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
     currency,
     startWithinMillis,
     belowGramsPerKwh: below,
+    profilePath,
   };
 }
 

@@ -5,6 +5,9 @@
  */
 import type { Logger } from "../core/contracts.js";
 import { errorMessage } from "../errors.js";
+import { meanIntensity, planZone, type IntensitySlot } from "../plan/planner.js";
+import { flatProfile, type JobProfile } from "../plan/profile.js";
+import { formatGrams, joulesToKwh } from "../units.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
 
 /** Why a start time was chosen. */
@@ -16,23 +19,44 @@ export interface StartPlan {
   kind: StartKind;
   /** One line for the user. */
   reason: string;
-  /** Forecast intensity of the chosen slot, gCO2e/kWh (undefined without a forecast). */
+  /** Forecast intensity of the chosen slot (with a profile: the job's energy-weighted mean), gCO2e/kWh (undefined without a forecast). */
   expectedGramsPerKwh?: number;
+  /** With a profile: the job's expected operational gCO2e from the chosen start. */
+  expectedGrams?: number;
 }
 
 const fmt = (d: Date) => d.toISOString().replace(".000Z", "Z");
 
+/** Forecast points as planner slots: a point without an end holds until the next (the last: forever). */
+function forecastSlots(forecast: readonly IntensityReading[]): IntensitySlot[] {
+  const points = forecast.filter((p) => p.validFrom !== undefined).sort((a, b) => a.validFrom!.getTime() - b.validFrom!.getTime());
+  const slots: IntensitySlot[] = [];
+  points.forEach((p, i) => {
+    const fromMillis = p.validFrom!.getTime();
+    const untilMillis = p.validUntil?.getTime() ?? points[i + 1]?.validFrom?.getTime() ?? Number.POSITIVE_INFINITY;
+    if (untilMillis > fromMillis && !(slots.length && fromMillis < slots[slots.length - 1].untilMillis)) slots.push({ fromMillis, untilMillis, gramsPerKwh: p.intensityGramsPerKwh });
+  });
+  return slots;
+}
+
+/** The job's zero-length stand-in without a profile: the intensity at the start instant decides. */
+const INSTANT = flatProfile(0, 1, "flat");
+
 /**
  * Chooses when to start. Slots considered: forecast points whose validity overlaps
  * [now, now + within); a slot starting before now counts from now. With `belowGramsPerKwh`, the
- * first slot strictly below it wins; otherwise (or when none is below) the lowest slot wins,
- * the earliest on ties. With no usable point, start now. The result is never after now + within.
+ * first slot strictly below it wins. Otherwise (or when none is below) the planner decides among
+ * now and each slot's start up to the limit: with the job's measured `profile`, the lowest
+ * expected gCO2e of the whole job (it may run past the limit, not past the forecast); without
+ * one (flat), the lowest slot; the earliest on ties. With no usable point, start now. The result
+ * is never after now + within.
  */
 export function planStart(args: {
   forecast: readonly IntensityReading[];
   now: Date;
   withinMillis: number;
   belowGramsPerKwh?: number;
+  profile?: JobProfile;
 }): StartPlan {
   const nowMillis = args.now.getTime();
   const limitMillis = nowMillis + Math.max(0, args.withinMillis);
@@ -60,14 +84,32 @@ export function planStart(args: {
       };
     }
   }
-  let best = slots[0];
-  for (const s of slots) if (s.p.intensityGramsPerKwh < best.p.intensityGramsPerKwh) best = s;
   const missed = args.belowGramsPerKwh !== undefined ? ` (nothing below ${args.belowGramsPerKwh} before ${fmt(new Date(limitMillis))})` : "";
+  const planSlots = forecastSlots(args.forecast);
+  const starts = [nowMillis, ...planSlots.map((s) => s.fromMillis).filter((t) => t > nowMillis && t <= limitMillis)];
+  const plan = (profile: JobProfile) => planZone({ profile, slots: planSlots, windowStartMillis: nowMillis, windowEndMillis: Number.POSITIVE_INFINITY, starts });
+  const withProfile = args.profile ? plan(args.profile) : undefined;
+  if (withProfile?.best && args.profile) {
+    const p = args.profile;
+    const best = withProfile.best;
+    const now = withProfile.now ? `; ${formatGrams(withProfile.now.expectedGrams)} if started now` : "";
+    return {
+      startAt: new Date(best.startMillis),
+      kind: "lowest-in-window",
+      reason: `lowest expected CO2e for the job's profile (${p.source}): ${formatGrams(best.expectedGrams)} starting at ${fmt(new Date(best.startMillis))}${now}${missed}`,
+      expectedGramsPerKwh: p.facilityEnergyJoules > 0 ? best.expectedGrams / joulesToKwh(p.facilityEnergyJoules) : undefined,
+      expectedGrams: best.expectedGrams,
+    };
+  }
+  const best = plan(INSTANT).best;
+  if (!best) return { startAt: new Date(nowMillis), kind: "no-forecast", reason: "no forecast covers the window: starting now" };
+  const gramsPerKwh = meanIntensity(planSlots, best.startMillis, best.startMillis)!;
+  const short = args.profile ? ` (the forecast does not cover the job's ${(args.profile.durationSeconds / 3600).toFixed(1)} h profile from any start: lowest slot used)` : "";
   return {
-    startAt: new Date(Math.min(best.startMillis, limitMillis)),
+    startAt: new Date(best.startMillis),
     kind: "lowest-in-window",
-    reason: `lowest forecast in the window: ${best.p.intensityGramsPerKwh.toFixed(0)} gCO2e/kWh at ${fmt(new Date(best.startMillis))}${missed}`,
-    expectedGramsPerKwh: best.p.intensityGramsPerKwh,
+    reason: `lowest forecast in the window: ${gramsPerKwh.toFixed(0)} gCO2e/kWh at ${fmt(new Date(best.startMillis))}${missed}${short}`,
+    expectedGramsPerKwh: gramsPerKwh,
   };
 }
 
@@ -94,6 +136,8 @@ export async function waitForStart(args: {
   sleep?: (millis: number) => Promise<void>;
   log?: Logger;
   replanMillis?: number;
+  /** The job's measured profile (run --profile); without it the lowest slot decides. */
+  profile?: JobProfile;
 }): Promise<StartResult> {
   const now = args.now ?? (() => new Date());
   const sleep = args.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.()));
@@ -119,7 +163,7 @@ export async function waitForStart(args: {
       args.log?.warn(`carbon-aware start: forecast unavailable (${errorMessage(err)}); starting now`);
       return done("forecast-failed", `forecast unavailable: ${errorMessage(err)}`);
     }
-    const plan = planStart({ forecast, now: new Date(t), withinMillis: deadlineMillis - t, belowGramsPerKwh: args.below });
+    const plan = planStart({ forecast, now: new Date(t), withinMillis: deadlineMillis - t, belowGramsPerKwh: args.below, profile: args.profile });
     if (plan.startAt.getTime() <= t) return done(plan.kind, plan.reason, plan.expectedGramsPerKwh);
     const line = `carbon-aware start: waiting until ${fmt(plan.startAt)}: ${plan.reason}; limit ${fmt(new Date(deadlineMillis))}`;
     if (line !== announced) {

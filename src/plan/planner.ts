@@ -99,19 +99,22 @@ export function planZone(args: {
   windowStartMillis: number;
   windowEndMillis: number;
   stepMillis?: number;
+  /** Explicit start times instead of the rolling grid (run --start-within: now and each slot's start). */
+  starts?: readonly number[];
 }): ZonePlan {
   const { profile, slots } = args;
   const dataUntilMillis = slots.length ? slots[slots.length - 1].untilMillis : args.windowStartMillis;
   const stepMillis = args.stepMillis ?? (slots.length ? slots[0].untilMillis - slots[0].fromMillis : 0);
   const candidates: Candidate[] = [];
-  if (slots.length === 0 || !(stepMillis > 0)) return { candidates, stepMillis, dataUntilMillis };
-  const first = Math.max(args.windowStartMillis, slots[0].fromMillis);
+  if (slots.length === 0 || (!args.starts && !(stepMillis > 0))) return { candidates, stepMillis, dataUntilMillis };
   const jobMillis = profile.durationSeconds * 1000;
   const lastStart = Math.min(args.windowEndMillis, dataUntilMillis) - jobMillis;
-  for (let start = first; start <= lastStart; start += stepMillis) {
-    const expectedGrams = expectedEmissionsGrams(profile, slots, start);
+  const consider = (start: number) => {
+    const expectedGrams = start <= lastStart ? expectedEmissionsGrams(profile, slots, start) : undefined;
     if (expectedGrams !== undefined) candidates.push({ startMillis: start, expectedGrams });
-  }
+  };
+  if (args.starts) for (const start of args.starts) consider(start);
+  else for (let start = Math.max(args.windowStartMillis, slots[0].fromMillis); start <= lastStart; start += stepMillis) consider(start);
   let best: Candidate | undefined;
   for (const c of candidates) if (!best || c.expectedGrams < best.expectedGrams * (1 - TIE)) best = c;
   const now = candidates[0]?.startMillis === args.windowStartMillis ? candidates[0] : undefined;
