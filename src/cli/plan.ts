@@ -140,7 +140,7 @@ export function registerPlanCommand(program: Command): void {
       `
 Examples:
   $ powerprint plan run.json --zones uk-carbon-intensity:GB --within 24h
-  $ powerprint plan sweep-*.json --zones em:DE,em:FR --within 2d --deadline 2025-06-03T08:00Z --html plan.html`,
+  $ powerprint plan sweep-1.json sweep-2.json --zones uk:GB,DE --within 30h --html plan.html`,
     )
     .action(async (files: string[], flags: PlanFlags) => {
       try {
