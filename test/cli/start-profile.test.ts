@@ -56,7 +56,8 @@ describe("run --start-within --profile", () => {
     const marker = join(dir, "ran");
     const a = await runCli(["run", "--profile", ramp, "--", "touch", marker]);
     expect(a.code).toBe(2);
-    expect(a.stderr.trim()).toMatch(/^powerprint: --profile: needs --start-within/);
+    expect(a.stderr.trim().split("\n")).toHaveLength(1);
+    expect(a.stderr).toMatch(/--profile: needs --start-within/);
     server = await startReplayServer(() => ({ body: { data: [] } }));
     const b = await runCli(["run", "--intensity-provider", "uk", "--zone", "GB", "--start-within", "10s", "--profile", bad, "--", "touch", marker], {
       env: { POWERPRINT_UK_CARBON_INTENSITY_URL: server.url },
