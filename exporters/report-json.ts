@@ -53,6 +53,8 @@ const pickTotals = (t: JobTotals) => ({
   deviceEnergyJoules: t.deviceEnergyJoules,
   cpuSeconds: t.cpuSeconds ?? 0,
   ...workFields(t),
+  // --work-from: the serving figures as the ledger computed them (src/core/serving.ts).
+  ...(t.serving ? { serving: t.serving } : {}),
 });
 
 const orNull = (x: number | undefined): number | null => (x === undefined ? null : x);

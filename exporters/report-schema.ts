@@ -47,6 +47,35 @@ export const timeSeriesSchema = z.object({
 });
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });
+
+const nullableCount = z.number().nonnegative().nullable();
+/** Serving figures of one model or of the whole job (src/core/serving.ts ServingFigures; docs/serving.md). */
+const servingFigures = z.object({
+  promptTokens: nullableCount,
+  generatedTokens: nullableCount,
+  requests: nullableCount,
+  inferences: nullableCount.optional(),
+  energyJoules: z.number(),
+  activeEnergyJoules: z.number(),
+  idleEnergyJoules: z.number(),
+  prefillEnergyJoules: z.number().nullable(),
+  decodeEnergyJoules: z.number().nullable(),
+  emissionsGrams: z.number(),
+  joulesPerGeneratedToken: z.number().nullable(),
+  joulesPerRequest: z.number().nullable(),
+  emissionsGramsPerThousandTokens: z.number().nullable(),
+});
+/** `jobs[].serving` (--work-from): energy per token and per request, per model. */
+export const servingReportSchema = z.object({
+  engine: z.string(),
+  source: z.string(),
+  activeFrom: z.enum(["running-gauge", "counter-increases"]),
+  prefillDecode: z.enum(["engine-times", "none"]),
+  restarts: z.number().int(),
+  inconsistentReadings: z.number().int(),
+  total: servingFigures,
+  models: z.array(servingFigures.extend({ model: z.string() })),
+});
 const totals = z.object({
   id: z.string(),
   name: z.string(),
@@ -60,6 +89,7 @@ const totals = z.object({
   phaseEnergyJoules: z.record(z.string(), z.number()),
   deviceEnergyJoules: z.record(z.string(), z.number()),
   cpuSeconds: z.number(),
+  serving: servingReportSchema.optional(),
   // Work counters and per-unit figures (marks with step/samples/tokens); null where unknown.
   samples: z.number().nullable().optional(),
   tokens: z.number().nullable().optional(),

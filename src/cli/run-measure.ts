@@ -32,6 +32,8 @@ import type { Scenario } from "../sim/scenario.js";
 import { version } from "../version.js";
 import type { parseMeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
+import type { WorkConfig } from "../serving/flags.js";
+import { scrapeDeadlineMillis, WorkSource } from "../serving/source.js";
 
 /** A background intensity refresh gives up after this long, ms (the tick never waits for it). */
 const INTENSITY_DEADLINE_MILLIS = 5_000;
@@ -70,6 +72,8 @@ export interface RunMeasureInput {
   marks?: MarksFolder;
   /** The process figures read just before the spawn (see run-spawn.ts); the first interval starts there. */
   baseline?: SpawnBaseline;
+  /** --work-from: the served units of work (src/serving). */
+  work?: WorkConfig;
 }
 
 /** The intensity while a live provider has not answered yet: the static table for the zone, else the world average (labelled). */
@@ -106,6 +110,8 @@ export class RunMeasurement {
   private readonly pueOrigin: string;
   private readonly footprint: ReturnType<typeof footprintFromGrid>;
   private marks?: MarksReader;
+  /** --work-from: the server's endpoint, scraped in the background (src/serving/source.ts). */
+  private readonly work?: WorkSource;
   private setup?: Promise<void>;
   private setupDone = false;
   private commandExited = false;
@@ -148,6 +154,11 @@ export class RunMeasurement {
     this.footprint = footprintFromGrid(o.grid);
     this.ledger = new Ledger({ pue, ...this.footprint.ledger }, startMillis);
     this.ledger.registerJob(o.job.id, o.job.name, o.job.attributes, startMillis);
+    if (o.work) {
+      // The server starts under measurement: its counters count from zero.
+      this.work = new WorkSource({ ledger: this.ledger, log, engines: o.work.engines, timeoutMillis: scrapeDeadlineMillis(o.intervalMillis), countFromZero: true });
+      this.work.attach(o.job.id, o.work.url);
+    }
     this.clock = sim?.clock ?? systemClock;
     this.openMarks();
     this.monitor = new Monitor({
@@ -163,7 +174,10 @@ export class RunMeasurement {
       log,
       clock: this.clock,
       isVisiblePid: (pid: number) => existsSync(`/proc/${pid}`),
-      beforeTick: () => this.readMarks(),
+      beforeTick: () => {
+        this.readMarks();
+        this.work?.poll();
+      },
     });
     if (o.reportPath) this.monitor.onSnapshot((s) => this.checkpoint(s));
   }
@@ -327,6 +341,7 @@ export class RunMeasurement {
     }
     const final = this.setupDone || !this.setup ? await this.monitor.stop() : await this.monitor.stop({ finalTick: false });
     this.cache?.stop();
+    this.work?.close();
     await this.releaseCgroup();
     const exportFailures = await this.monitor.shutdownExporters(final, (e) => this.o.flushTimeoutMillis + (e.id === "prometheus" ? this.o.prometheusLingerMillis : 0));
     if (this.marks && (this.marks.malformed > 0 || this.marks.oversized > 0)) {

@@ -16,6 +16,7 @@ import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
 import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
 import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
+import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
 
 const EXAMPLES = `
 Examples:
@@ -72,6 +73,7 @@ export function registerRunCommand(program: Command): void {
   addExportOptions(cmd);
   addFileOutputOptions(cmd);
   addBudgetOptions(cmd);
+  addServingOptions(cmd);
   cmd.passThroughOptions().addHelpText("after", helpText);
   cmd.action(async (command: string[], opts: RunOptions) => {
     const code = await runCommand(command, opts, process.env);
@@ -103,6 +105,8 @@ interface ValidatedRun {
   job: JobIdentity;
   tracking: TrackingMode;
   cgroupPrefer: CgroupPrefer;
+  /** --work-from / --work-metric: the served units of work (docs/serving.md). */
+  work?: WorkConfig;
 }
 
 async function validate(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<ValidatedRun> {
@@ -117,6 +121,7 @@ async function validate(command: string[], opts: RunOptions, env: NodeJS.Process
   const flushTimeoutMillis = parseDurationFlag(opts.flushTimeout, "--flush-timeout", 0);
   const prometheusLingerMillis = typeof opts.prometheusLinger === "string" ? parseDurationFlag(opts.prometheusLinger, "--prometheus-linger", 0) : 0;
   const collectorOptions = collectorOptionsFromEnv(env);
+  const work = workConfigFromOptions(opts);
   const reportPath = opts.report !== undefined ? (await import("../../exporters/report-json.js")).checkReportPath(opts.report) : undefined;
   let scenario: ValidatedRun["scenario"];
   let gridOpts: Record<string, unknown> = opts;
@@ -135,7 +140,7 @@ async function validate(command: string[], opts: RunOptions, env: NodeJS.Process
   });
   // Last: every other flag is valid, so the probe cgroup is made and removed only for a run that goes ahead.
   await checkCgroupTracking(tracking, cgroupPrefer);
-  return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job, tracking, cgroupPrefer };
+  return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job, tracking, cgroupPrefer, work };
 }
 
 /**

@@ -23,7 +23,6 @@
  * - Anything else: `--work-metric generated=NAME,prompt=NAME,requests=NAME[,running=NAME][,model=LABEL]`.
  */
 import type { Exposition, Sample } from "./exposition.js";
-import { UsageError } from "../errors.js";
 
 /** The counters a work reading has per model (cumulative; absent: the engine has no such counter). */
 export const WORK_COUNTERS = ["promptTokens", "generatedTokens", "requests", "inferences", "prefillSeconds", "decodeSeconds"] as const;
@@ -185,49 +184,4 @@ export function readWork(body: Extract<Exposition, { status: "ok" }>, spec: Engi
   add("running", spec.running);
   const start = body.samples.get("process_start_time_seconds")?.[0]?.value;
   return { reading: { engine: spec.id, models, ...(start !== undefined && Number.isFinite(start) ? { processStartSeconds: start } : {}) }, rejected };
-}
-
-/** Keys of --work-metric and the counter each names. */
-const WORK_METRIC_KEYS: Record<string, WorkCounter | "running" | "model"> = {
-  generated: "generatedTokens",
-  prompt: "promptTokens",
-  requests: "requests",
-  running: "running",
-  model: "model",
-};
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-/**
- * Parses `--work-metric generated=NAME,prompt=NAME,requests=NAME[,running=NAME][,model=LABEL]`
- * into an engine spec ("custom"). NAME is a sample name as exposed (a histogram's `_sum` is fine);
- * LABEL names the model. UsageError naming the flag on anything else.
- */
-export function parseWorkMetric(text: string): EngineSpec {
-  const flag = "--work-metric";
-  const example = "e.g. --work-metric generated=myserver_output_tokens_total,requests=myserver_requests_total";
-  if (text.length > 2048) throw new UsageError(flag, "is longer than 2048 characters");
-  const spec: EngineSpec = { id: "custom", counters: {} };
-  const seen = new Set<string>();
-  for (const part of text.split(",")) {
-    const m = /^\s*([a-z]+)\s*=\s*(\S+)\s*$/.exec(part);
-    if (!m) throw new UsageError(flag, `'${part.slice(0, 80)}' is not KEY=NAME (${example})`);
-    const [, key, name] = m;
-    const target = WORK_METRIC_KEYS[key];
-    if (!target) throw new UsageError(flag, `unknown key '${key}': use generated, prompt, requests, running or model (${example})`);
-    if (seen.has(key)) throw new UsageError(flag, `'${key}' given twice`);
-    seen.add(key);
-    if (target === "model") {
-      if (!LABEL_NAME.test(name)) throw new UsageError(flag, `model=${name.slice(0, 80)}: not a label name`);
-      spec.modelLabel = name;
-      continue;
-    }
-    if (!METRIC_NAME.test(name)) throw new UsageError(flag, `${key}=${name.slice(0, 80)}: not a metric name`);
-    if (target === "running") spec.running = [ref(name)];
-    else spec.counters[target] = [ref(name)];
-  }
-  if (!spec.counters.generatedTokens && !spec.counters.promptTokens && !spec.counters.requests) {
-    throw new UsageError(flag, `name at least one of generated, prompt or requests (${example})`);
-  }
-  return spec;
 }

@@ -6,7 +6,6 @@
  */
 import type { Logger } from "../core/contracts.js";
 import type { ServingIncrement } from "../core/serving.js";
-import { UsageError } from "../errors.js";
 import { ENGINES, WORK_COUNTERS, type EngineSpec, type WorkReading } from "./engines.js";
 import { increment, zeroReading } from "./increments.js";
 import { BackgroundScraper, MAX_SCRAPE_BYTES, type Completed, type ScrapeFailure } from "./scraper.js";
@@ -46,31 +45,22 @@ interface Target {
   scraper: BackgroundScraper;
   last?: WorkReading;
   answered: boolean;
+  /** Failed scrapes since the last answer. */
+  consecutiveFailures: number;
   attachedAtMillis: number;
   lastFailure?: { kind: ScrapeFailure; message: string };
 }
 
+/** Deadline of one scrape at a sampling interval, ms: the interval, within 1–5 s (as a collector read's). */
+export function scrapeDeadlineMillis(intervalMillis: number): number {
+  return Math.max(1_000, Math.min(intervalMillis, 5_000));
+}
+
+/** Refused or timed-out scrapes in a row that make a warning (see WorkSource.persistent). */
+export const TRANSIENT_FAILURES = 3;
+
 /** Scrapes failed, by kind, over the source's life (the report's serving notes). */
 export type WorkFailures = Partial<Record<ScrapeFailure, number>>;
-
-/**
- * Parses a --work-from URL: http(s) only; a URL without a path scrapes `/metrics`. UsageError
- * naming the flag otherwise.
- */
-export function parseWorkFrom(text: string, flag = "--work-from"): URL {
-  const example = "e.g. --work-from http://127.0.0.1:8000/metrics";
-  if (text.length > 2048) throw new UsageError(flag, "is longer than 2048 characters");
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(flag, `'${text.slice(0, 100)}' is not a URL (${example})`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(flag, `'${url.protocol}' is not http: or https: (${example})`);
-  if (url.username || url.password) throw new UsageError(flag, "must not carry credentials");
-  if (url.pathname === "/" && url.search === "") url.pathname = "/metrics";
-  return url;
-}
 
 /** The work source; see the module comment. */
 export class WorkSource {
@@ -84,7 +74,7 @@ export class WorkSource {
     if (this.targets.has(jobId)) return;
     this.o.ledger.enableServing(jobId, url.href);
     const scraper = new BackgroundScraper({ url, engines: this.o.engines ?? ENGINES, timeoutMillis: this.o.timeoutMillis, maxBytes: this.o.maxBytes ?? MAX_SCRAPE_BYTES, fetch: this.o.fetch });
-    this.targets.set(jobId, { url, scraper, answered: false, attachedAtMillis: this.now() });
+    this.targets.set(jobId, { url, scraper, answered: false, consecutiveFailures: 0, attachedAtMillis: this.now() });
   }
 
   /** Stops scraping for a job (finished, or its endpoint now belongs to another job); its figures stay in the ledger. */
@@ -125,12 +115,12 @@ export class WorkSource {
     if (out.status === "failed") {
       this.failures[out.kind] = (this.failures[out.kind] ?? 0) + 1;
       t.lastFailure = { kind: out.kind, message: out.message };
-      // Refused before the first answer: the server may still be loading its model.
-      const starting = !t.answered && out.kind === "network" && this.now() - t.attachedAtMillis < (this.o.startupGraceMillis ?? 120_000);
-      if (!starting) this.warn(t, out.message);
+      t.consecutiveFailures++;
+      if (this.persistent(t, out.kind)) this.warn(t, out.message);
       return;
     }
     t.answered = true;
+    t.consecutiveFailures = 0;
     if (out.rejectedSamples > 0) this.o.log.warnOnce(`work:${t.url.href}:rejected`, `work from ${t.url.href}: ${out.rejectedSamples} sample(s) negative or not a number skipped`);
     const cur = out.reading;
     let prev = t.last;
@@ -151,6 +141,20 @@ export class WorkSource {
       this.o.log.warnOnce(`work:${t.url.href}:inconsistent`, `work from ${t.url.href}: some counters went down while others went up (not a restart): such readings are skipped (counted in the report)`);
     }
     this.o.ledger.recordWork(jobId, done.token, cur.engine, inc.models, inc.event);
+  }
+
+  /**
+   * Whether a failure is worth saying now. A body that is not what was asked (HTTP error, too
+   * large, not Prometheus text, no known names) is said at once. A refused connection or a
+   * deadline passed may be the server starting (loading its model: refused for up to
+   * startupGraceMillis before it ever answered) or stopping (a server being shut down stops
+   * answering): said once it persists for TRANSIENT_FAILURES scrapes in a row, or at close() when
+   * the endpoint never answered at all.
+   */
+  private persistent(t: Target, kind: ScrapeFailure): boolean {
+    if (kind !== "network" && kind !== "timeout") return true;
+    if (!t.answered && kind === "network") return this.now() - t.attachedAtMillis >= (this.o.startupGraceMillis ?? 120_000);
+    return t.consecutiveFailures >= TRANSIENT_FAILURES;
   }
 
   /** One warning per endpoint, whatever goes wrong with it (the report counts each failure). */

@@ -22,6 +22,9 @@ const FOREIGN_FLAGS: Record<string, string> = {
   "--build-arg": "docker build (docs/kubernetes.md, the image)",
   "--omit": "npm prune (the image's RUN steps)",
   "--enable-feature": "prometheus (its OTLP receiver, docs/metrics.md)",
+  "--metrics": "llama-server, the served command (docs/serving.md)",
+  "--port": "llama-server, the served command (docs/serving.md)",
+  "--enable-metrics": "SGLang's server (docs/serving.md)",
 };
 
 /** Variables the docs' command lines expand, as a user would have them set. */
