@@ -16,6 +16,9 @@ import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./s
 import { startHealthServer, type HealthServer } from "./health.js";
 import { MarksReader } from "../jobs/marks.js";
 import type { ListenAddress } from "../../exporters/prometheus.js";
+import { AgentWork } from "../serving/agent-work.js";
+import type { WorkConfig } from "../serving/flags.js";
+import { scrapeDeadlineMillis } from "../serving/source.js";
 
 export interface AgentOptions {
   mode: string;
@@ -44,6 +47,8 @@ export interface AgentOptions {
   extraAttributes?: Record<string, string>;
   /** Training-loop marks file (POWERPRINT_MARKS of the training container) and the job its phases belong to. */
   marks?: { path: string; jobId: string };
+  /** --work-from: the served units of work of the pod's job (jobId) or of the newest live selector job (src/serving/agent-work.ts). */
+  work?: { config: WorkConfig; jobId?: string };
 }
 
 export class Agent {
@@ -57,6 +62,7 @@ export class Agent {
   private stopping?: Promise<LedgerSnapshot>;
   private marksReader?: MarksReader;
   private marksPolled = false;
+  private readonly work?: AgentWork;
   /** Checkpoints written, and the last failure (disk full...) if any. */
   readonly checkpoints = { written: 0, failed: 0 };
 
@@ -73,11 +79,15 @@ export class Agent {
       // A job's device assignment (CUDA_/NVIDIA_VISIBLE_DEVICES of its processes) is read when it
       // has processes: at registration a pod's job may have none yet. Discovering sources ignore
       // the root PID of addJob; the Monitor then notes the job's devices from its environment.
-      onLive: (id) => this.monitor.addJob(id, 0),
+      onLive: (id) => {
+        this.monitor.addJob(id, 0);
+        this.work?.live(id);
+      },
       nowMillis: () => o.clock.wallMillis(),
       log: o.log,
     });
     this.restore();
+    if (o.work) this.work = new AgentWork({ ledger: this.ledger, log: o.log, config: o.work.config, jobId: o.work.jobId, timeoutMillis: scrapeDeadlineMillis(o.intervalMillis) });
     this.monitor = new Monitor({
       collectors: o.collectors,
       processes: this.source,
@@ -93,6 +103,7 @@ export class Agent {
       beforeTick: () => {
         this.lastTickStartMonotonicMillis = o.clock.monotonicMillis();
         this.pollMarks();
+        this.work?.poll();
       },
     });
   }
@@ -188,6 +199,7 @@ export class Agent {
     this.stopping ??= (async () => {
       if (this.checkpointTimer) clearInterval(this.checkpointTimer);
       const final = await this.monitor.stop();
+      this.work?.close();
       this.checkpoint(true);
       await this.monitor.shutdownExporters(final, this.o.finalExportDeadlineMillis);
       await this.health?.close();

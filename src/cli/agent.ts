@@ -29,6 +29,7 @@ import { version } from "../version.js";
 import { parseTags } from "../config/identity.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
+import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
 
 export const AGENT_MODES = ["pod", "node", "selector"] as const;
 export type AgentMode = (typeof AGENT_MODES)[number];
@@ -99,6 +100,7 @@ export function registerAgentCommand(program: Command): void {
   addMeasureOptions(cmd);
   addGridOptions(cmd);
   addExportOptions(cmd);
+  addServingOptions(cmd);
   cmd.addHelpText("after", EXAMPLES);
   cmd.action(async (opts: AgentFlags) => {
     const code = await runAgent(opts, process.env, cmd.getOptionValueSource("mode") === "default");
@@ -129,6 +131,8 @@ interface AgentConfig {
   realJobs: boolean;
   /** --tag attributes, on every discovered job. */
   tags: Record<string, string>;
+  /** --work-from / --work-metric (pod and selector modes): the served units of work (docs/serving.md). */
+  work?: WorkConfig;
 }
 
 function checkProcRoot(dir: string): string {
@@ -172,6 +176,8 @@ function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulte
   if (mode === "selector" && realJobs && !selector.cmdline && !selector.env) throw new UsageError("--mode", "selector needs --match-cmdline REGEX or --match-env KEY[=VALUE]");
   if (mode !== "selector" && (selector.cmdline || selector.env)) throw new UsageError(selector.cmdline ? "--match-cmdline" : "--match-env", "only applies to --mode selector");
   if (opts.marks !== undefined && mode !== "pod") throw new UsageError("--marks", "only applies to --mode pod (run sets POWERPRINT_MARKS itself)");
+  const work = workConfigFromOptions(opts);
+  if (work && mode === "node") throw new UsageError("--work-from", "node mode reads each pod's endpoint from its powerprint.io/work-from annotation (docs/serving.md); --work-from applies to --mode pod and selector");
   if (opts.groupByLabel !== undefined && mode !== "node") throw new UsageError("--group-by-label", "only applies to --mode node");
   if (opts.groupByLabel !== undefined && opts.groupByLabel.trim() === "") throw new UsageError("--group-by-label", "must not be empty (e.g. training.kubeflow.org/job-name)");
   const grid = gridConfigFromOptions(scenario ? gridOptionsWithScenarioZone(opts, scenario, opts.sim!) : opts, env);
@@ -194,6 +200,7 @@ function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulte
     nodeName: (opts.nodeName ?? env.NODE_NAME)?.trim() || undefined,
     realJobs,
     tags: parseTags((opts.tag as string[] | undefined) ?? []),
+    work,
   };
 }
 
@@ -312,14 +319,17 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
   let real: DiscoveringSource | undefined;
   let cache: PodMetadataCache | undefined;
   let marks: { path: string; jobId: string } | undefined;
+  let work: { config: WorkConfig; jobId?: string } | undefined;
   if (c.realJobs) {
     if (c.mode === "pod") {
       const pod = podSource(c, opts, log);
       real = pod;
       if (opts.marks !== undefined) marks = { path: resolve(opts.marks), jobId: pod.job.id };
+      if (c.work) work = { config: c.work, jobId: pod.job.id };
       collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.trainingEnvironment(VISIBLE_DEVICE_VARIABLES), log));
     } else if (c.mode === "selector") {
       real = new SelectorJobSource({ procRoot: c.procRoot, selector: c.selector });
+      if (c.work) work = { config: c.work };
     } else {
       ({ source: real, cache } = nodeSource(c, opts, log));
     }
@@ -348,6 +358,7 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
     finalExportDeadlineMillis: c.flushTimeoutMillis,
     extraAttributes: c.tags,
     marks,
+    work,
   });
   // The first pod list (bounded: the client has its own deadline) before the first sample, so pods
   // are named from the start; later ones refresh in the background.

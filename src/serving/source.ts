@@ -45,6 +45,8 @@ interface Target {
   scraper: BackgroundScraper;
   last?: WorkReading;
   answered: boolean;
+  /** Whether the first reading counts from zero (see WorkSourceOptions.countFromZero). */
+  countFromZero: boolean;
   /** Failed scrapes since the last answer. */
   consecutiveFailures: number;
   attachedAtMillis: number;
@@ -69,12 +71,15 @@ export class WorkSource {
 
   constructor(private readonly o: WorkSourceOptions) {}
 
-  /** Measures job `jobId`'s work from `url` from now on (its serving account starts now). */
-  attach(jobId: string, url: URL): void {
+  /**
+   * Measures job `jobId`'s work from `url` from now on (its serving account starts now, or goes on
+   * if it has one). `countFromZero` overrides the source's default for this job's first reading.
+   */
+  attach(jobId: string, url: URL, o: { countFromZero?: boolean } = {}): void {
     if (this.targets.has(jobId)) return;
     this.o.ledger.enableServing(jobId, url.href);
     const scraper = new BackgroundScraper({ url, engines: this.o.engines ?? ENGINES, timeoutMillis: this.o.timeoutMillis, maxBytes: this.o.maxBytes ?? MAX_SCRAPE_BYTES, fetch: this.o.fetch });
-    this.targets.set(jobId, { url, scraper, answered: false, consecutiveFailures: 0, attachedAtMillis: this.now() });
+    this.targets.set(jobId, { url, scraper, answered: false, countFromZero: o.countFromZero ?? this.o.countFromZero, consecutiveFailures: 0, attachedAtMillis: this.now() });
   }
 
   /** Stops scraping for a job (finished, or its endpoint now belongs to another job); its figures stay in the ledger. */
@@ -129,7 +134,7 @@ export class WorkSource {
       prev = undefined;
     }
     t.last = cur;
-    if (!prev && !this.o.countFromZero) {
+    if (!prev && !t.countFromZero) {
       // The baseline: what was counted before it is not ours; its intervals get the running gauge only.
       this.o.ledger.recordWork(jobId, done.token, cur.engine, runningOnly(cur));
       return;
