@@ -15,7 +15,7 @@
  */
 import { execFile } from "node:child_process";
 import { createRequire } from "node:module";
-import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "../src/core/contracts.js";
+import type { Collector, DeviceInfo, DeviceReading, MigInstance, ProbeResult, ProcessUsage } from "../src/core/contracts.js";
 import { CollectorError } from "../src/errors.js";
 
 const require = createRequire(import.meta.url);
@@ -45,6 +45,21 @@ export interface NvidiaSmiGpu {
   /** `<utilization><gpu_util>` as 0..1. */
   utilization?: number;
   processes: NvidiaSmiProcess[];
+  /** `<mig_mode><current_mig>` is Enabled. */
+  migEnabled?: boolean;
+  /** `<mig_devices>`: the GPU's MIG devices (only when MIG is on). */
+  migDevices?: NvidiaSmiMigDevice[];
+}
+
+/** One `<mig_device>`. The XML names no profile and no slice count: its SMs are the only size it gives. */
+export interface NvidiaSmiMigDevice {
+  index: number;
+  gpuInstanceId: number;
+  computeInstanceId: number;
+  /** `<device_attributes><shared><multiprocessor_count>`. */
+  multiprocessorCount?: number;
+  /** `<fb_memory_usage><total>`, bytes. */
+  memoryTotalBytes?: number;
 }
 
 /** One `<process_info>`. */
@@ -55,6 +70,9 @@ export interface NvidiaSmiProcess {
   name?: string;
   /** `<used_memory>`, bytes; absent when N/A (Windows WDDM). */
   memoryBytes?: number;
+  /** MIG: `<gpu_instance_id>` / `<compute_instance_id>` (N/A without MIG: absent). */
+  gpuInstanceId?: number;
+  computeInstanceId?: number;
 }
 
 /** A parsed `nvidia-smi -q -x` document. */
@@ -124,6 +142,28 @@ function power(gpu: XmlNode): { powerWatts?: number; powerField?: string } {
   return {};
 }
 
+/** `<mig_mode>` and `<mig_devices>` of one `<gpu>` (DTD v11+; absent on boards without MIG). */
+function migDevices(gpu: XmlNode): Pick<NvidiaSmiGpu, "migEnabled" | "migDevices"> {
+  const mode = present(text(child(child(gpu, "mig_mode"), "current_mig")));
+  if (mode === undefined) return {};
+  const enabled = /^enabled$/i.test(mode);
+  if (!enabled) return { migEnabled: false };
+  const devices: NvidiaSmiMigDevice[] = [];
+  for (const d of asList(child(child(gpu, "mig_devices"), "mig_device")).slice(0, 16)) {
+    const index = number(child(d, "index"));
+    const gpuInstanceId = number(child(d, "gpu_instance_id"));
+    const computeInstanceId = number(child(d, "compute_instance_id"));
+    if (index === undefined || gpuInstanceId === undefined || computeInstanceId === undefined) continue;
+    const device: NvidiaSmiMigDevice = { index, gpuInstanceId, computeInstanceId };
+    const sms = number(child(child(child(d, "device_attributes"), "shared"), "multiprocessor_count"));
+    if (sms !== undefined) device.multiprocessorCount = sms;
+    const total = mebibytes(child(child(d, "fb_memory_usage"), "total"));
+    if (total !== undefined) device.memoryTotalBytes = total;
+    devices.push(device);
+  }
+  return { migEnabled: true, migDevices: devices };
+}
+
 /** Turns the xml2js tree of `nvidia-smi -q -x` (options { explicitArray: false, trim: true }) into an {@link NvidiaSmiLog}. */
 export function parseNvidiaSmiLog(tree: XmlNode): NvidiaSmiLog {
   const root = child(tree, "nvidia_smi_log");
@@ -155,8 +195,13 @@ export function parseNvidiaSmiLog(tree: XmlNode): NvidiaSmiLog {
       if (name) proc.name = name;
       const memory = mebibytes(child(p, "used_memory"));
       if (memory !== undefined) proc.memoryBytes = memory;
+      const gi = number(child(p, "gpu_instance_id"));
+      const ci = number(child(p, "compute_instance_id"));
+      if (gi !== undefined) proc.gpuInstanceId = gi;
+      if (ci !== undefined) proc.computeInstanceId = ci;
       out.processes.push(proc);
     }
+    Object.assign(out, migDevices(gpu));
     return out;
   });
   const driverVersion = present(text(child(root, "driver_version")));
@@ -203,9 +248,42 @@ export function nvidiaSmiReadings(log: NvidiaSmiLog): DeviceReading[] {
     if (gpu.model !== undefined) reading.model = gpu.model;
     if (gpu.uuid !== undefined) reading.uuid = gpu.uuid;
     if (gpu.utilization !== undefined) reading.utilization = gpu.utilization;
+    if (gpu.migEnabled && gpu.migDevices && gpu.migDevices.length > 0) withMig(reading, gpu, gpu.migDevices);
     readings.push(reading);
   }
   return readings;
+}
+
+/**
+ * A MIG GPU's instances from `<mig_devices>`, its processes placed by their instance ids. The XML
+ * gives no slice counts: each instance is weighed by its SMs (a slice's worth of SMs is fixed on a
+ * GPU, so this is the slice share up to rounding), and the unallocated slices cannot be seen (their
+ * idle share is spread over the instances), said in the note.
+ */
+function withMig(reading: DeviceReading, gpu: NvidiaSmiGpu, devices: NvidiaSmiMigDevice[]): void {
+  const instances: MigInstance[] = devices.map((d) => {
+    const instance: MigInstance = {
+      deviceId: `gpu${gpu.index}/gi${d.gpuInstanceId}/ci${d.computeInstanceId}`,
+      model: `${gpu.model ?? "NVIDIA GPU"} MIG${d.multiprocessorCount !== undefined ? ` (${d.multiprocessorCount} SMs)` : ""}`,
+      gpuInstanceId: d.gpuInstanceId,
+      computeInstanceId: d.computeInstanceId,
+      sliceCount: d.multiprocessorCount ?? 1,
+      processes: [],
+    };
+    if (d.multiprocessorCount !== undefined) instance.multiprocessorCount = d.multiprocessorCount;
+    return instance;
+  });
+  const own: ProcessUsage[] = [];
+  for (const p of gpu.processes) {
+    const usage: ProcessUsage = p.memoryBytes !== undefined ? { pid: p.pid, memoryBytes: p.memoryBytes } : { pid: p.pid };
+    const target =
+      instances.find((i) => i.gpuInstanceId === p.gpuInstanceId && i.computeInstanceId === p.computeInstanceId) ??
+      instances.find((i) => i.gpuInstanceId === p.gpuInstanceId);
+    (target ? target.processes : own).push(usage);
+  }
+  reading.processes = own;
+  reading.mig = { instances };
+  reading.note = `${reading.note}; MIG: ${instances.length} instances from <mig_devices>, weighed by their SMs (the XML has no slice counts or GPM activity)`;
 }
 
 /** Options of {@link createNvidiaSmiCollector}. */

@@ -104,6 +104,40 @@ describe("parseNvidiaSmiXml on every captured file", () => {
   });
 });
 
+describe("MIG from <mig_devices> (the A100 MIG capture)", () => {
+  const xml = readFileSync(join(fixtures, "telegraf__a100-sxm4-80gb_drv535_mig.xml"), "utf8");
+
+  it("names each MIG device as a device of its own under gpu0, weighed by its SMs", () => {
+    const gpu = parseNvidiaSmiXml(xml).gpus[0];
+    expect(gpu.migEnabled).toBe(true);
+    expect(gpu.migDevices).toEqual([3, 4, 5, 6].map((gi, index) => ({ index, gpuInstanceId: gi, computeInstanceId: 0, multiprocessorCount: 14, memoryTotalBytes: 19968 * MiB })));
+    const [reading] = nvidiaSmiReadings(parseNvidiaSmiXml(xml));
+    expect(reading.mig?.instances.map((i) => [i.deviceId, i.model, i.sliceCount, i.multiprocessorCount, i.processes])).toEqual(
+      [3, 4, 5, 6].map((gi) => [`gpu0/gi${gi}/ci0`, "NVIDIA A100-SXM4-80GB MIG (14 SMs)", 14, 14, []]),
+    );
+    expect(reading.mig?.totalSlices).toBeUndefined();
+    expect(reading.note).toContain("MIG: 4 instances from <mig_devices>, weighed by their SMs");
+  });
+
+  it("places each process in its instance by its GPU/compute instance ids; one outside every instance stays on the GPU", () => {
+    // The capture has no process: two are added in the DTD's <process_info> form.
+    const info = (gi: string, pid: number) =>
+      `<process_info><gpu_instance_id>${gi}</gpu_instance_id><compute_instance_id>${gi === "N/A" ? "N/A" : "0"}</compute_instance_id><pid>${pid}</pid><type>C</type><process_name>python</process_name><used_memory>100 MiB</used_memory></process_info>`;
+    const withProcesses = xml.replace("<processes />", `<processes>${info("5", 4242)}${info("N/A", 4343)}</processes>`);
+    expect(withProcesses).not.toBe(xml);
+    const [reading] = nvidiaSmiReadings(parseNvidiaSmiXml(withProcesses));
+    expect(reading.mig?.instances.find((i) => i.deviceId === "gpu0/gi5/ci0")?.processes).toEqual([{ pid: 4242, memoryBytes: 100 * MiB }]);
+    expect(reading.processes).toEqual([{ pid: 4343, memoryBytes: 100 * MiB }]);
+  });
+
+  it("a GPU without MIG (or MIG off) has no partition", () => {
+    for (const file of ["telegraf__tesla-t4_drv515_processes.xml", "powerprint__h200_drv580_load_processes.xml"]) {
+      const [reading] = nvidiaSmiReadings(parseNvidiaSmiXml(readFileSync(join(fixtures, file), "utf8")));
+      expect(reading.mig).toBeUndefined();
+    }
+  });
+});
+
 describe("nvidia-smi collector with a fake nvidia-smi", () => {
   let dir: string;
   let bin: string;

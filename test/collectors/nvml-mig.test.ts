@@ -2,9 +2,10 @@
 // instances enumerated with their ids, slices, SMs, names and UUIDs; processes mapped to instances
 // (their own lists, and the GPU's list by the records' instance ids); GPM SM utilisation per GPU
 // instance between two reads; a MIG-capable GPU with MIG off read as a whole GPU.
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createNvmlCollector } from "../../collectors/nvml.js";
 import type { Collector, DeviceReading } from "../../src/core/contracts.js";
@@ -181,38 +182,60 @@ describe("NVML collector: MIG", () => {
     expect(gpu0.note).toContain("no GPM on this GPU");
   });
 
-  it("two compute instances of one GPU instance share its slices by compute slices; a process outside every instance stays on the GPU", async () => {
-    script([
-      "count 1",
-      "gpu0.name NVIDIA H200",
-      "gpu0.energy_mj 1000",
-      "gpu0.mig 1",
-      "gpu0.procs 4999:1048576",
-      // The H200 capture's layout: GI 2 (3g) split into a 1c and a 2c compute instance, GI 3 (2g).
-      "gpu0.mig0.gi 2",
-      "gpu0.mig0.ci 0",
-      "gpu0.mig0.gi_slices 3",
-      "gpu0.mig0.ci_slices 1",
-      "gpu0.mig0.sms 16",
-      "gpu0.mig1.gi 2",
-      "gpu0.mig1.ci 1",
-      "gpu0.mig1.gi_slices 3",
-      "gpu0.mig1.ci_slices 2",
-      "gpu0.mig1.sms 32",
-      "gpu0.mig1.procs 12249:2300575744",
-      "gpu0.mig2.gi 3",
-      "gpu0.mig2.ci 0",
-      "gpu0.mig2.gi_slices 2",
-      "gpu0.mig2.ci_slices 2",
-      "gpu0.mig2.sms 32",
-    ]);
+  it("the H200 MIG capture's layout (nvidia-smi -L and -q): compute instances of one GPU instance share its slices; processes land in theirs", async () => {
+    const capture = readFileSync(fileURLToPath(new URL("../fixtures/nvidia-smi-text/gpuexporter__h200-mig__590.48.01__list-and-load-query.txt", import.meta.url)), "utf8");
+    const layout = h200Layout(capture);
+    expect(layout.devices).toHaveLength(5);
+    const lines = ["count 1", "gpu0.name NVIDIA H200", "gpu0.energy_mj 1000", "gpu0.mig 1", "gpu0.total_slices 7", "gpu0.procs 4999:1048576"];
+    layout.devices.forEach((d, j) => {
+      const procs = layout.processes.filter((p) => p.gi === d.gi && p.ci === d.ci).map((p) => `${p.pid}:${p.mib * 2 ** 20}`);
+      lines.push(
+        `gpu0.mig${j}.gi ${d.gi}`,
+        `gpu0.mig${j}.ci ${d.ci}`,
+        `gpu0.mig${j}.gi_slices ${d.giSlices}`,
+        `gpu0.mig${j}.ci_slices ${d.ciSlices}`,
+        `gpu0.mig${j}.sms ${d.sms}`,
+        `gpu0.mig${j}.name NVIDIA H200 MIG ${d.profile}`,
+        ...(procs.length > 0 ? [`gpu0.mig${j}.procs ${procs.join(",")}`] : []),
+      );
+    });
+    script(lines);
     const [gpu0] = await collector().read();
-    expect(gpu0.mig?.instances.map((i) => [i.deviceId, i.sliceCount])).toEqual([
-      ["gpu0/gi2/ci0", 1],
-      ["gpu0/gi2/ci1", 2],
-      ["gpu0/gi3/ci0", 2],
+    // GI 2 (3g) holds a 1c and a 2c compute instance: 1 and 2 of its 3 slices; GI 3 2g; GI 9, 10 1g: 7 in all.
+    expect(gpu0.mig?.instances.map((i) => [i.deviceId, i.sliceCount, i.multiprocessorCount, i.model])).toEqual([
+      ["gpu0/gi2/ci0", 1, 16, "NVIDIA H200 MIG 1c.3g.71gb"],
+      ["gpu0/gi2/ci1", 2, 32, "NVIDIA H200 MIG 2c.3g.71gb"],
+      ["gpu0/gi3/ci0", 2, 32, "NVIDIA H200 MIG 2g.35gb"],
+      ["gpu0/gi9/ci0", 1, 16, "NVIDIA H200 MIG 1g.18gb"],
+      ["gpu0/gi10/ci0", 1, 16, "NVIDIA H200 MIG 1g.18gb"],
     ]);
-    expect(gpu0.mig?.instances[1].processes).toEqual([{ pid: 12249, memoryBytes: 2300575744 }]);
+    expect(gpu0.mig?.instances.reduce((a, i) => a + i.sliceCount, 0)).toBe(7);
+    expect(gpu0.mig?.instances[1].processes.map((p) => p.pid)).toEqual([12249, 12250, 12267]);
+    expect(gpu0.mig?.instances.filter((i) => i.processes.length > 0).map((i) => i.deviceId)).toEqual(["gpu0/gi2/ci1"]);
+    // A process NVML lists on the GPU outside every instance stays on the GPU.
     expect(gpu0.processes).toEqual([{ pid: 4999, memoryBytes: 1048576 }]);
   });
 });
+
+/**
+ * The MIG layout of the captured H200: profiles from `nvidia-smi -L` ("MIG 2c.3g.71gb Device 1"),
+ * GPU/compute instance ids and SMs from the `-q` "MIG Device" blocks (same order), processes from
+ * its "Processes" block.
+ */
+function h200Layout(text: string) {
+  const profiles = [...text.matchAll(/^\s+MIG (\S+)\s+Device\s+(\d+):/gm)].map((m) => m[1]);
+  const blocks = text.split(/^\s+MIG Device$/m).slice(1);
+  const field = (block: string, name: string) => Number(new RegExp(`${name}\\s+:\\s+(\\d+)`).exec(block)![1]);
+  const devices = blocks.map((block, j) => {
+    // "2c.3g.71gb": 2 of the 3 slices of a 3g GPU instance; "2g.35gb": a whole 2g.
+    const m = /^(?:(\d+)c\.)?(\d+)g\./.exec(profiles[j])!;
+    return { profile: profiles[j], gi: field(block, "GPU Instance ID"), ci: field(block, "Compute Instance ID"), sms: field(block, "Multiprocessor count"), giSlices: Number(m[2]), ciSlices: Number(m[1] ?? m[2]) };
+  });
+  const processes = [...text.matchAll(/GPU instance ID\s+:\s+(\d+)\s+Compute instance ID\s+:\s+(\d+)\s+Process ID\s+:\s+(\d+)[\s\S]*?Used GPU Memory\s+:\s+(\d+) MiB/g)].map((m) => ({
+    gi: Number(m[1]),
+    ci: Number(m[2]),
+    pid: Number(m[3]),
+    mib: Number(m[4]),
+  }));
+  return { devices, processes };
+}
