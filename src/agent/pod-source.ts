@@ -53,6 +53,8 @@ export class PodJobSource implements DiscoveringSource {
   private firstLookTicks: number | undefined;
   /** PIDs (pid@start) known to be the agent's or PID 1: skipped without reading their ancestry again. */
   private readonly excluded = new Map<number, number>();
+  /** The job's processes at the last sample. */
+  private lastPids: number[] = [];
 
   constructor(private readonly o: PodJobSourceOptions) {
     this.trees = new RootedJobs(o.procRoot);
@@ -75,7 +77,8 @@ export class PodJobSource implements DiscoveringSource {
 
   sample(): ProcessSample {
     const s = this.trees.sample();
-    this.discover(new Set(s.rawMembers.keys()));
+    this.lastPids = [...s.rawMembers.keys()];
+    this.discover(new Set(this.lastPids));
     const { rawMembers: _raw, ...sample } = s;
     if (!sample.jobs!.has(this.o.job.id)) {
       // No training process yet: the job still exists (zeros) so the pod shows up at once.
@@ -88,6 +91,11 @@ export class PodJobSource implements DiscoveringSource {
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     return this.trees.jobEnvironment(jobId, names);
+  }
+
+  /** The pod's processes at the last sample (PIDs in the pod's namespace; the GPU filter counts their GPU descriptors). */
+  memberPids(): readonly number[] {
+    return this.lastPids;
   }
 
   /** The training processes' variables `names`; undefined while the pod runs no training process. */

@@ -326,7 +326,9 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
       real = pod;
       if (opts.marks !== undefined) marks = { path: resolve(opts.marks), jobId: pod.job.id };
       if (c.work) work = { config: c.work, jobId: pod.job.id };
-      collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.trainingEnvironment(VISIBLE_DEVICE_VARIABLES), log));
+      // Shared GPUs: the pod's processes holding a GPU's /dev/nvidia<minor> are counted against NVML's list.
+      const view = { procRoot: c.procRoot, devRoot: collectorOptionsFromEnv(env).devRoot ?? "/", podPids: () => pod.memberPids() };
+      collectors = collectors.map((col) => new PodGpuFilter(col, () => pod.trainingEnvironment(VISIBLE_DEVICE_VARIABLES), log, view));
     } else if (c.mode === "selector") {
       real = new SelectorJobSource({ procRoot: c.procRoot, selector: c.selector });
       if (c.work) work = { config: c.work };

@@ -220,8 +220,9 @@ export class Ledger {
     if (interval.processUsageMethod) {
       const counts = (device.processUsageIntervals ??= {});
       counts[interval.processUsageMethod] = (counts[interval.processUsageMethod] ?? 0) + 1;
-      // The method used most often names the device's split; the counts say the rest.
-      device.processUsageMethod = (Object.entries(counts) as [ProcessUsageMethod, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+      // The method used most often names the device's split; the counts say the rest. An estimate
+      // (a sidecar's share of a shared GPU) names it whenever there was one: its figures are estimates.
+      device.processUsageMethod = counts.estimate ? "estimate" : (Object.entries(counts) as [ProcessUsageMethod, number][]).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     }
 
     const embodied = interval.energyJoules > 0 ? this.embodiedSpec(interval) : undefined;

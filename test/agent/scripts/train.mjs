@@ -2,7 +2,7 @@
 // their own CPU time, then writes train.json (its own PID and CPU, the burners' PIDs and CPU) and
 // idles with them until the pod ends. PIDs are those of its PID namespace.
 import { fork } from "node:child_process";
-import { appendFileSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, openSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = process.argv[2];
@@ -14,6 +14,8 @@ if (process.argv[3] === "burn") {
   process.send({ pid: process.pid, cpuSeconds: cpu(), x: x > 0 });
   setInterval(() => undefined, 1 << 30);
 } else {
+  // A CUDA process holds its GPU's device node open: GPU_DEVICE_NODE stands in for /dev/nvidia<minor>.
+  if (process.env.GPU_DEVICE_NODE) openSync(process.env.GPU_DEVICE_NODE, "r");
   // Training-loop marks, as a training container with POWERPRINT_MARKS on a shared volume writes them.
   appendFileSync(join(dir, "marks.jsonl"), JSON.stringify({ phase: "train", step: 0 }) + "\n");
   const results = [];
