@@ -10,6 +10,7 @@ import { Option, type Command } from "commander";
 import type { JobIdentity } from "../src/config/identity.js";
 import { UsageError } from "../src/errors.js";
 import { parseDurationMillis } from "../src/units.js";
+import { checkDurationBound } from "../src/config/options.js";
 import {
   DEFAULT_PROMETHEUS_HOST,
   DEFAULT_PROMETHEUS_PORT,
@@ -123,13 +124,13 @@ function parsePositiveMillis(value: string, field: string): number {
   if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
     throw new UsageError(field, `'${value}' must be a positive whole number of milliseconds`);
   }
-  return Number(value);
+  return checkDurationBound(Number(value), field, value);
 }
 
 function parseDuration(value: string, field: string): number {
   const millis = parseDurationMillis(value);
   if (millis === undefined) throw new UsageError(field, `'${value}' is not a duration (e.g. 500ms, 5s, 1m)`);
-  return millis;
+  return checkDurationBound(millis, field, value);
 }
 
 /** Export interval: --export-interval, else OTEL_METRIC_EXPORT_INTERVAL (ms), else the default. */

@@ -10,10 +10,11 @@ import { Ledger, type LedgerOptions } from "../core/ledger.js";
 import { Monitor } from "../core/monitor.js";
 import type { IntensityAt } from "../core/sampler.js";
 import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, UsageError } from "../errors.js";
 import { AgentSource, type DiscoveringSource } from "./lifecycle.js";
 import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./state.js";
 import { startHealthServer, type HealthServer } from "./health.js";
+import { removeStaleTempFiles } from "./temp-files.js";
 import { MarksReader } from "../jobs/marks.js";
 import type { ListenAddress } from "../../exporters/prometheus.js";
 import { AgentWork } from "../serving/agent-work.js";
@@ -41,6 +42,8 @@ export interface AgentOptions {
   retentionMillis: number;
   maxTerminated?: number;
   listen?: ListenAddress;
+  /** --strict-endpoints: a --listen address that cannot be bound is exit 2 (else warned, measuring goes on). */
+  strictEndpoints?: boolean;
   /** Bound of the final export at shutdown, ms. */
   finalExportDeadlineMillis: number;
   /** Attributes on every discovered job (--tag). */
@@ -135,7 +138,9 @@ export class Agent {
   private restore(): void {
     const path = this.o.stateFile;
     if (!path) return;
-    const r = loadState(path, { host: this.o.host, nowMillis: this.o.clock.wallMillis() });
+    const stale = removeStaleTempFiles(path);
+    if (stale.length > 0) this.o.log.info(`state: removed ${stale.length} temp file(s) of an interrupted checkpoint (${stale.slice(0, 3).join(", ")}${stale.length > 3 ? ", ..." : ""})`);
+    const r = loadState(path, { host: this.o.host, mode: this.o.mode, nowMillis: this.o.clock.wallMillis() });
     if (r.status === "absent") {
       this.o.log.info(`state: ${path} does not exist yet: starting from zero`);
     } else if (r.status === "set-aside") {
@@ -157,12 +162,17 @@ export class Agent {
   /** Starts the health endpoint, the exporters, the sampling loop and the checkpoints. */
   async start(): Promise<void> {
     if (this.o.listen) {
-      this.health = await startHealthServer(this.o.listen, {
-        ready: () => this.monitor.ready,
-        notLive: () => this.notLive(),
-        jobs: () => this.jobsView(),
-      });
-      this.o.log.info(`health: ${this.health.url}/healthz, /readyz, /jobs`);
+      try {
+        this.health = await startHealthServer(this.o.listen, {
+          ready: () => this.monitor.ready,
+          notLive: () => this.notLive(),
+          jobs: () => this.jobsView(),
+        });
+        this.o.log.info(`health: ${this.health.url}/healthz, /readyz, /jobs`);
+      } catch (err) {
+        if (this.o.strictEndpoints || !(err instanceof UsageError) || !/cannot listen/.test(err.message)) throw err;
+        this.o.log.warn(`${err.message}: measuring on without /healthz, /readyz and /jobs (--strict-endpoints makes this exit 2)`);
+      }
     }
     // The Monitor's timers never hold the process; the agent runs until a signal.
     this.keepAlive = setInterval(() => undefined, 1 << 30);

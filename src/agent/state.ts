@@ -16,18 +16,36 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { LedgerState } from "../core/ledger.js";
 import { errorMessage } from "../errors.js";
+import { MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES_PER_JOB, MAX_JOB_ID_CHARS, MAX_JOB_NAME_CHARS } from "../core/bounds.js";
 
 export const STATE_SCHEMA = "powerprint.agent-state";
 export const STATE_VERSION = 1;
 /** Attribute a job restored from a checkpoint carries (its energy since the checkpoint, up to the restart, is lost). */
 export const RESTORED_ATTRIBUTE = "powerprint.restored";
 
-const finite = z.number().finite();
+/**
+ * Restored figures are checked against what a real agent can have counted: every total is ≥ 0 and
+ * below MAX_TOTAL (10^15: a 10 kW node for 3,000 years in joules; far beyond any real total);
+ * times are epoch milliseconds before the year 5000. A value outside (a hand edit, a bug) sets the
+ * whole file aside as corrupt: a counter that goes back or jumps to 1e308 would poison every rate.
+ */
+export const MAX_TOTAL = 1e15;
+const MAX_EPOCH_MILLIS = 95_617_584_000_000;
+/** Text bounds of the file: those of src/core/bounds.ts (the agent writes nothing longer). */
+const id = z.string().min(1).max(MAX_JOB_ID_CHARS);
+const text = (max: number) => z.string().max(max);
+const finite = z.number().finite().min(0).max(MAX_TOTAL);
+const epochMillis = z.number().finite().min(0).max(MAX_EPOCH_MILLIS);
+const attributes = z
+  .record(text(MAX_ATTRIBUTE_KEY_CHARS), text(MAX_ATTRIBUTE_VALUE_CHARS))
+  .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES_PER_JOB, { message: `more than ${MAX_ATTRIBUTES_PER_JOB} attributes` });
+/** Phase names are at most 64 characters (marks), device ids are short; 256 leaves room. */
+const key = text(256);
 const byKind = z.object({ cpu: finite, gpu: finite, memory: finite, total: finite });
 const totals = z.object({
-  id: z.string().min(1),
-  name: z.string(),
-  attributes: z.record(z.string(), z.string()),
+  id,
+  name: text(MAX_JOB_NAME_CHARS),
+  attributes,
   energyJoules: byKind,
   facilityEnergyJoules: finite,
   emissionsGrams: finite,
@@ -35,11 +53,11 @@ const totals = z.object({
   waterLiters: finite,
   cost: finite,
   lastPowerWatts: byKind,
-  phaseEnergyJoules: z.record(z.string(), finite),
+  phaseEnergyJoules: z.record(key, finite),
   phases: z
     .array(
       z.object({
-        name: z.string(),
+        name: key,
         energyJoules: finite,
         emissionsGrams: finite,
         durationSeconds: finite,
@@ -50,25 +68,25 @@ const totals = z.object({
     )
     .optional(),
   work: z.object({ step: finite.optional(), samples: finite.optional(), tokens: finite.optional() }).optional(),
-  deviceEnergyJoules: z.record(z.string(), finite),
-  firstSeenMillis: finite,
-  lastSeenMillis: finite,
+  deviceEnergyJoules: z.record(key, finite),
+  firstSeenMillis: epochMillis,
+  lastSeenMillis: epochMillis,
   cpuSeconds: finite.optional(),
 });
 const device = z.object({
-  id: z.string().min(1),
+  id: key.min(1),
   kind: z.enum(["gpu", "cpu", "memory"]),
-  model: z.string().optional(),
-  source: z.string(),
+  model: key.optional(),
+  source: key,
   method: z.enum(["counter", "power", "model"]),
   energyJoules: finite,
   lastPowerWatts: finite,
-  idleOrigin: z.string(),
+  idleOrigin: key,
   processUsageMethod: z.enum(["utilization", "equal", "device-assignment", "engine-time", "estimate"]).optional(),
-  processUsageIntervals: z.record(z.string(), finite).optional(),
+  processUsageIntervals: z.record(key, finite).optional(),
   status: z.enum(["ok", "lost"]),
-  notes: z.array(z.string()),
-  parent: z.string().optional(),
+  notes: z.array(text(1024)).max(64),
+  parent: key.optional(),
   shared: z.boolean().optional(),
   partitionMethod: z.enum(["activity", "slices"]).optional(),
 });
@@ -77,19 +95,19 @@ const device = z.object({
 const stateSchema = z.object({
   schema: z.literal(STATE_SCHEMA),
   version: z.literal(STATE_VERSION),
-  host: z.string(),
-  mode: z.string(),
-  savedMillis: finite,
+  host: key,
+  mode: key,
+  savedMillis: epochMillis,
   /** Written at a clean stop (SIGTERM): nothing measured after it was lost. */
   final: z.boolean().optional(),
   ledger: z.object({
-    startMillis: finite,
-    timeMillis: finite,
+    startMillis: epochMillis,
+    timeMillis: epochMillis,
     jobs: z.array(totals),
     buckets: z.object({ system: totals, idle: totals }),
-    devices: z.array(device),
-    phases: z.record(z.string(), z.string()),
-    finished: z.record(z.string(), finite),
+    devices: z.array(device).max(1024),
+    phases: z.record(id, key),
+    finished: z.record(id, epochMillis),
   }),
 });
 
@@ -106,8 +124,21 @@ export function buildState(ledger: LedgerState, o: { host: string; mode: string;
   return { schema: STATE_SCHEMA, version: STATE_VERSION, host: o.host, mode: o.mode, savedMillis: o.savedMillis, ...(o.final ? { final: true } : {}), ledger } as AgentState;
 }
 
-/** The state in `text`, or why it is not ours to restore (garbage, another schema, version or host). */
-function rejectReason(text: string, host: string): { reason: string } | { state: AgentState } {
+/** Who reads the file: a file of another host or --mode is not restored. */
+export interface StateOwner {
+  host: string;
+  /** The agent's mode (pod, node, selector, sim); absent: any. */
+  mode?: string;
+}
+
+/**
+ * The largest state file read, bytes (32 MiB): 20,000 jobs of bounded text take ~15 MiB; parsing
+ * a larger file would take the agent past its memory limit before the first sample.
+ */
+export const MAX_STATE_FILE_BYTES = 32 * 1024 * 1024;
+
+/** The state in `text`, or why it is not ours to restore (garbage, another schema, version, host or mode). */
+function rejectReason(text: string, owner: StateOwner): { reason: string } | { state: AgentState } {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -123,7 +154,8 @@ function rejectReason(text: string, host: string): { reason: string } | { state:
     const issue = parsed.error.issues[0];
     return { reason: `invalid at ${issue.path.join(".") || "(root)"}: ${issue.message}` };
   }
-  if (parsed.data.host !== host) return { reason: `written by host '${parsed.data.host}', this is '${host}'` };
+  if (parsed.data.host !== owner.host) return { reason: `written by host '${parsed.data.host}', this is '${owner.host}'` };
+  if (owner.mode !== undefined && parsed.data.mode !== owner.mode) return { reason: `written by --mode ${parsed.data.mode}, this agent runs --mode ${owner.mode}` };
   return { state: parsed.data };
 }
 
@@ -131,19 +163,20 @@ function rejectReason(text: string, host: string): { reason: string } | { state:
  * Loads the state file: restored, absent, or set aside (renamed `.corrupt-<epoch ms>`) with the
  * reason. Never throws. A symlink is not followed (set aside as foreign).
  */
-export function loadState(path: string, o: { host: string; nowMillis: number }): LoadResult {
+export function loadState(path: string, o: StateOwner & { nowMillis: number }): LoadResult {
   let text: string;
   try {
     const st = lstatSync(path);
     if (st.isSymbolicLink()) return setAside(path, "is a symbolic link (never followed)", o.nowMillis);
     if (!st.isFile()) return { status: "set-aside", reason: "is not a regular file (left as it is)" };
+    if (st.size > MAX_STATE_FILE_BYTES) return setAside(path, `is ${st.size} bytes, more than the ${MAX_STATE_FILE_BYTES} a state file can hold`, o.nowMillis);
     text = readFileSync(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { status: "absent" };
     return { status: "set-aside", reason: `unreadable (${code ?? errorMessage(err)})` };
   }
-  const r = rejectReason(text, o.host);
+  const r = rejectReason(text, o);
   if ("state" in r) return { status: "restored", state: r.state };
   return setAside(path, r.reason, o.nowMillis);
 }

@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { collectorOptionsFromEnv, detectCollectors } from "../../collectors/index.js";
-import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
+import { addExportOptions, type ExportOptions } from "../../exporters/index.js";
 import { parseListenAddress, type ListenAddress } from "../../exporters/prometheus.js";
 import { buildReport, checkReportPath, writeJsonAtomic } from "../../exporters/report-json.js";
 import { Agent } from "../agent/agent.js";
@@ -30,6 +30,8 @@ import { parseTags } from "../config/identity.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
 import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
+import { addStrictEndpointsOption, createExportersFailOpen } from "./endpoints.js";
+import { removeStaleTempFiles } from "../agent/temp-files.js";
 
 export const AGENT_MODES = ["pod", "node", "selector"] as const;
 export type AgentMode = (typeof AGENT_MODES)[number];
@@ -67,6 +69,7 @@ interface AgentFlags extends MeasureOptions, ExportOptions {
   kubeletCaFile?: string;
   kubeletInsecureSkipTlsVerify?: boolean;
   nodeName?: string;
+  strictEndpoints?: boolean;
   [key: string]: unknown;
 }
 
@@ -99,11 +102,13 @@ export function registerAgentCommand(program: Command): void {
     .option("--node-name <name>", "node mode: this node's name (default NODE_NAME)");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
+  addStrictEndpointsOption(cmd);
   addExportOptions(cmd);
   addServingOptions(cmd);
   cmd.addHelpText("after", EXAMPLES);
   cmd.action(async (opts: AgentFlags) => {
-    const code = await runAgent(opts, process.env, cmd.getOptionValueSource("mode") === "default");
+    const defaulted = (name: string) => cmd.getOptionValueSource(name) === "default";
+    const code = await runAgent(opts, process.env, { modeDefaulted: defaulted("mode"), podinfoDirDefaulted: defaulted("podinfoDir") });
     process.exitCode = code;
     process.stderr.write("", () => process.exit(code));
   });
@@ -163,7 +168,32 @@ function parseCount(value: string, flag: string): number {
   return Number(value);
 }
 
-function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulted: boolean): AgentConfig {
+/** --kubelet-url: an http(s) URL (the kubelet's /pods or the API server's pod list). */
+function checkKubeletUrl(text: string | undefined): void {
+  if (text === undefined) return;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError("--kubelet-url", `'${text}' is not a URL (e.g. https://$NODE_NAME:10250/pods)`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new UsageError("--kubelet-url", `'${text}': only https:// and http:// are supported (e.g. https://$NODE_NAME:10250/pods)`);
+}
+
+/** --podinfo-dir given explicitly must be a directory; the default may be absent (said at start). */
+function checkPodinfoDir(dir: string, defaulted: boolean): void {
+  if (defaulted) return;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError("--podinfo-dir", `${dir} is not a directory (mount the downward API volume there, or leave the flag out)`);
+}
+
+/** Which flags were left at their defaults (commander's value sources). */
+export interface AgentFlagSources {
+  modeDefaulted?: boolean;
+  podinfoDirDefaulted?: boolean;
+}
+
+function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, sources: AgentFlagSources): AgentConfig {
+  const modeDefaulted = sources.modeDefaulted ?? false;
   if (!(AGENT_MODES as readonly string[]).includes(opts.mode)) throw new UsageError("--mode", `'${opts.mode}' is not a mode: use pod, node or selector`);
   const mode = opts.mode as AgentMode;
   const measure = parseMeasureOptions(opts);
@@ -180,6 +210,8 @@ function parseAgentConfig(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulte
   if (work && mode === "node") throw new UsageError("--work-from", "node mode reads each pod's endpoint from its powerprint.io/work-from annotation (docs/serving.md); --work-from applies to --mode pod and selector");
   if (opts.groupByLabel !== undefined && mode !== "node") throw new UsageError("--group-by-label", "only applies to --mode node");
   if (opts.groupByLabel !== undefined && opts.groupByLabel.trim() === "") throw new UsageError("--group-by-label", "must not be empty (e.g. training.kubeflow.org/job-name)");
+  checkKubeletUrl(opts.kubeletUrl);
+  if (mode === "pod" && realJobs) checkPodinfoDir(opts.podinfoDir, sources.podinfoDirDefaulted ?? true);
   const grid = gridConfigFromOptions(scenario ? gridOptionsWithScenarioZone(opts, scenario, opts.sim!) : opts, env);
   return {
     mode,
@@ -284,15 +316,17 @@ function writeAgentReport(
  * Runs the agent until SIGTERM/SIGINT. Returns the exit code (0 after a clean stop). Usage errors
  * throw before anything is started.
  */
-export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDefaulted = false): Promise<number> {
+export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, sources: AgentFlagSources = {}): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
-  const c = parseAgentConfig(opts, env, modeDefaulted);
+  const c = parseAgentConfig(opts, env, sources);
+  // Temp files of a report write a SIGKILL interrupted (the state file's: at restore).
+  if (c.reportPath) removeStaleTempFiles(c.reportPath);
   // From here a signal stops the agent cleanly (a signal during probing waits for the start).
   const stopped = new Promise<NodeJS.Signals>((resolveSignal) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));
   });
   const host = c.nodeName ?? hostname();
-  const exporters = await createExporters(opts, { env, log, hostName: hostname(), job: { id: "agent", name: "agent", attributes: {}, origin: "generated" } });
+  const exporters = await createExportersFailOpen(opts, { env, log, hostName: hostname(), job: { id: "agent", name: "agent", attributes: {}, origin: "generated" } }, opts.strictEndpoints === true);
   const startMillis = Date.now();
   let clock: MonitorClock = systemClock;
   let collectors: Collector[];
@@ -358,6 +392,7 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, modeDef
     maxTerminated: c.maxFinishedJobs,
     listen: c.listen,
     finalExportDeadlineMillis: c.flushTimeoutMillis,
+    strictEndpoints: opts.strictEndpoints === true,
     extraAttributes: c.tags,
     marks,
     work,

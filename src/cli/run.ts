@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
-import type { Exporter, Logger } from "../core/contracts.js";
+import type { Logger } from "../core/contracts.js";
 import { collectorOptionsFromEnv } from "../../collectors/index.js";
 import { cgroupWarming } from "../cgroup/warm.js";
-import { addExportOptions, createExporters, type ExportOptions } from "../../exporters/index.js";
+import { addExportOptions, type ExportOptions } from "../../exporters/index.js";
 import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type GridConfig } from "../grid/config.js";
@@ -17,6 +17,8 @@ import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseli
 import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
 import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
 import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
+import { addStrictEndpointsOption, createExportersFailOpen } from "./endpoints.js";
+import { removeStaleTempFiles } from "../agent/temp-files.js";
 
 const EXAMPLES = `
 Examples:
@@ -70,6 +72,7 @@ export function registerRunCommand(program: Command): void {
     .option("--tracking <how>", "how the job's processes are found: auto, the default (a cgroup of its own where powerprint can create one, else /proc); cgroup (required: exit 2 when impossible); or procfs (/proc only)");
   addMeasureOptions(cmd);
   addGridOptions(cmd);
+  addStrictEndpointsOption(cmd);
   addExportOptions(cmd);
   addFileOutputOptions(cmd);
   addBudgetOptions(cmd);
@@ -143,20 +146,6 @@ async function validate(command: string[], opts: RunOptions, env: NodeJS.Process
   return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job, tracking, cgroupPrefer, work };
 }
 
-/**
- * The exporters; a --prometheus address that cannot be bound (port taken) is runtime trouble, not
- * bad input: warn and measure on without the endpoint (the other exporters as asked).
- */
-async function createExportersFailOpen(opts: RunOptions, deps: Parameters<typeof createExporters>[1]): Promise<Exporter[]> {
-  try {
-    return await createExporters(opts as ExportOptions, deps);
-  } catch (err) {
-    if (!(err instanceof UsageError) || err.field !== "--prometheus" || !/cannot listen/.test(err.message)) throw err;
-    deps.log.warn(`${err.message}: measuring on without the Prometheus endpoint`);
-    return createExporters({ ...(opts as ExportOptions), prometheus: undefined }, deps);
-  }
-}
-
 /** The measured profile of an earlier run (--profile): a bad file is a usage error (exit 2, nothing run). */
 async function loadStartProfile(path: string) {
   const [{ readReportFile }, { profileFromReport }] = await Promise.all([import("./report.js"), import("../plan/profile.js")]);
@@ -209,10 +198,12 @@ export async function runCommand(command: string[], opts: RunOptions, env: NodeJ
 async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   const v = await validate(command, opts, env);
+  // Temp files of report checkpoints a SIGKILL interrupted in an earlier run.
+  if (v.reportPath) removeStaleTempFiles(v.reportPath);
   // CSV/HTML/time series/budget/live line: flags validated here, before anything runs.
   let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
   const outputs = await prepareOutputs(opts, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: opts.quiet ? undefined : process.stderr });
-  const exporters = await createExportersFailOpen(opts, { env, log, hostName: hostname(), job: v.job });
+  const exporters = await createExportersFailOpen(opts as ExportOptions, { env, log, hostName: hostname(), job: v.job }, opts.strictEndpoints === true);
   exporters.push(...outputs.exporters);
   await carbonAwareStart(v.grid, log);
 

@@ -10,12 +10,25 @@ export function parsePue(value: string, flag = "--pue"): number {
   return n;
 }
 
-/** A duration flag: "500ms", "2s", "5m", "6h", or seconds. */
+/**
+ * The longest duration any flag or variable takes: 24 days (2,073,600,000 ms). Node's timers hold
+ * at most 2^31 − 1 ms (24.8 days); a longer delay fires after 1 ms, so `--interval 25d` would
+ * sample continuously. Longer values are refused, naming this limit.
+ */
+export const MAX_DURATION_MILLIS = 24 * 86_400_000;
+
+/** UsageError unless `millis` is within MAX_DURATION_MILLIS (the text as given names the value). */
+export function checkDurationBound(millis: number, flag: string, text: string): number {
+  if (!(millis <= MAX_DURATION_MILLIS)) throw new UsageError(flag, `'${text}' is longer than the maximum of 24d (${MAX_DURATION_MILLIS} ms: Node's timers hold no longer)`);
+  return millis;
+}
+
+/** A duration flag: "500ms", "2s", "5m", "6h", or seconds; at most MAX_DURATION_MILLIS. */
 export function parseDurationFlag(value: string, flag: string, minMillis = 1): number {
   const ms = parseDurationMillis(value);
   if (ms === undefined) throw new UsageError(flag, `must be a duration such as 500ms, 2s, 5m or 1h, got '${value}'`);
   if (ms < minMillis) throw new UsageError(flag, `must be at least ${minMillis} ms, got '${value}'`);
-  return ms;
+  return checkDurationBound(ms, flag, value);
 }
 
 export function parseIdlePolicy(value: string): IdlePolicy {

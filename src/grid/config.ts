@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import type { Logger } from "../core/contracts.js";
 import { UsageError } from "../errors.js";
 import { parseDurationMillis } from "../units.js";
+import { checkDurationBound } from "../config/options.js";
 import { waterIntensityDefaultFor, wueDefault } from "../core/footprint.js";
 import { createCarbonAwareSdkProvider } from "./carbonaware.js";
 import { ELECTRICITYMAPS_DEFAULT_URL, createElectricityMapsProvider } from "./electricitymaps.js";
@@ -195,6 +196,7 @@ export function gridConfigFromOptions(opts: Record<string, unknown>, env: NodeJS
     if (startWithinMillis === undefined || startWithinMillis <= 0) {
       throw new UsageError("--start-within", `must be a duration such as 6h, 90m or 1h30m, got '${String(opts.startWithin)}'`);
     }
+    checkDurationBound(startWithinMillis, "--start-within", String(opts.startWithin));
     if (!provider || !LIVE_PROVIDERS.includes(provider)) {
       // The GB API needs no key: name it when the zone is British, so the fix is one flag away.
       const hint = zone && /^(GB|UK)(-|$)/i.test(zone) ? " (for GB zones: --intensity-provider uk-carbon-intensity, no key needed)" : "";

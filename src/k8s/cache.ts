@@ -97,12 +97,26 @@ export class PodMetadataCache implements PodMetadataLookup {
     return [...this.pods.values()];
   }
 
+  /**
+   * Pods by UID. A UID listed twice (a kubelet or proxy bug: UIDs are unique by design) keeps its
+   * first pod and is said once per UID, naming both; never silently the last.
+   */
+  private byUidOnce(pods: readonly PodMetadata[], source: string): Map<string, PodMetadata> {
+    const out = new Map<string, PodMetadata>();
+    for (const p of pods) {
+      const first = out.get(p.uid);
+      if (!first) out.set(p.uid, p);
+      else this.o.log.warnOnce(`k8s:duplicate-uid:${p.uid}`, `the ${source} lists pod UID ${p.uid} twice (${first.namespace}/${first.name} and ${p.namespace}/${p.name}): the first is used`);
+    }
+    return out;
+  }
+
   private apply(r: FetchPodsResult): void {
     this.last = r;
     const source = this.o.sourceName ?? "kubelet";
     if (r.status === "ok") {
       this.stats.ok++;
-      this.pods = new Map(r.pods.map((p) => [p.uid, p]));
+      this.pods = this.byUidOnce(r.pods, source);
       for (const uid of this.asked.keys()) if (this.pods.has(uid)) this.asked.delete(uid);
       if (this.failing) this.o.log.info(`pod metadata from the ${source} is back (${r.pods.length} pods)`);
       this.failing = false;

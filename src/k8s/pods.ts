@@ -5,6 +5,10 @@
  * bad entry is skipped and counted, never fatal.
  */
 import { z } from "zod";
+import { boundAttributes, boundText, MAX_ATTRIBUTE_VALUE_CHARS } from "../core/bounds.js";
+
+/** Containers kept per pod (init containers first): more than any real pod has. */
+const MAX_CONTAINERS = 64;
 
 /** One container of a pod. */
 export interface PodContainer {
@@ -98,14 +102,16 @@ export function parsePodList(body: unknown): PodListParse {
       continue;
     }
     const { metadata, spec, status } = p.data;
+    // Bounded on the way in (src/core/bounds.ts): a hostile or broken list never puts a megabyte
+    // label into a job id, an attribute or the state file.
     const pod: PodMetadata = {
-      uid: metadata.uid,
-      name: metadata.name,
-      namespace: metadata.namespace ?? "default",
-      labels: metadata.labels ?? {},
-      containers: [...containersOf(status?.initContainerStatuses, true), ...containersOf(status?.containerStatuses, false)],
+      uid: boundText(metadata.uid, MAX_ATTRIBUTE_VALUE_CHARS),
+      name: boundText(metadata.name, MAX_ATTRIBUTE_VALUE_CHARS),
+      namespace: boundText(metadata.namespace ?? "default", MAX_ATTRIBUTE_VALUE_CHARS),
+      labels: boundAttributes(metadata.labels ?? {}),
+      containers: [...containersOf(status?.initContainerStatuses, true), ...containersOf(status?.containerStatuses, false)].slice(0, MAX_CONTAINERS),
     };
-    if (spec?.nodeName) pod.nodeName = spec.nodeName;
+    if (spec?.nodeName) pod.nodeName = boundText(spec.nodeName, MAX_ATTRIBUTE_VALUE_CHARS);
     if (status?.phase) pod.phase = status.phase;
     pods.push(pod);
   }

@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 
-/** Path of the built CLI (test/global-setup.ts builds it). */
-export const CLI = join(import.meta.dirname, "..", "..", "dist", "src", "cli", "main.js");
+/**
+ * Path of the built CLI (test/global-setup.ts builds it). POWERPRINT_TEST_CLI points the CLI tests
+ * at another build (e.g. main's, to show that a new test fails there).
+ */
+export const CLI = process.env.POWERPRINT_TEST_CLI || join(import.meta.dirname, "..", "..", "dist", "src", "cli", "main.js");
 
 export interface CliResult {
   code: number | null;
