@@ -62,7 +62,8 @@ export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOption
 
 /**
  * Probes every hardware source and picks what to measure with, in order of exactness:
- * GPUs — NVML (counter where supported), else nvidia-smi (power); AMD GPUs via hwmon.
+ * GPUs — NVML (counter where supported), else nvidia-smi (power); AMD and Intel (i915/xe) GPUs via
+ * hwmon, split between processes by DRM fdinfo.
  * CPU and memory — RAPL (counter), else the TDP model (model). Every fallback is returned with
  * its reason so the CLI can say it out loud.
  */
@@ -81,6 +82,10 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
   const amd = createAmdGpuCollector({ root: opts.root });
   const amdResult = await probe(amd);
   entries.push({ collector: amd, result: amdResult, used: amdResult.status === "ok", role: "AMD GPUs" });
+  const { createIntelGpuCollector } = await import("./drm-intel.js");
+  const intel = createIntelGpuCollector({ root: opts.root });
+  const intelResult = await probe(intel);
+  entries.push({ collector: intel, result: intelResult, used: intelResult.status === "ok", role: "Intel GPUs" });
 
   const { createRaplCollector } = await import("./rapl.js");
   const rapl = createRaplCollector({ root: opts.root, origin: opts.raplOrigin });
