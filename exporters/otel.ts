@@ -147,6 +147,10 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
   const jobSamples = counter(METRIC.jobSamples);
   const jobTokens = counter(METRIC.jobTokens);
   const jobSteps = counter(METRIC.jobSteps);
+  const servingTokens = counter(METRIC.servingTokens);
+  const servingRequests = counter(METRIC.servingRequests);
+  const servingEnergy = counter(METRIC.servingEnergy);
+  const servingEmissions = counter(METRIC.servingEmissions);
   const bucketEnergy = counter(METRIC.bucketEnergy);
   const gridIntensity = gauge(METRIC.gridIntensity);
   const exportFailures = counter(METRIC.exportFailures);
@@ -198,6 +202,16 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         if (job.work?.samples !== undefined) result.observe(jobSamples, job.work.samples, base);
         if (job.work?.tokens !== undefined) result.observe(jobTokens, job.work.tokens, base);
         if (job.work?.step !== undefined) result.observe(jobSteps, job.work.step, base);
+        // --work-from: per model (no gen_ai.request.model for an engine without model labels).
+        for (const m of job.serving?.models ?? []) {
+          const model = m.model === "" ? base : { ...base, [ATTR.genAiRequestModel]: m.model };
+          if (m.promptTokens !== null) result.observe(servingTokens, m.promptTokens, { ...model, [ATTR.genAiTokenType]: "input" });
+          if (m.generatedTokens !== null) result.observe(servingTokens, m.generatedTokens, { ...model, [ATTR.genAiTokenType]: "output" });
+          if (m.requests !== null) result.observe(servingRequests, m.requests, model);
+          result.observe(servingEnergy, m.activeEnergyJoules, { ...model, [ATTR.servingState]: "active" });
+          result.observe(servingEnergy, m.idleEnergyJoules, { ...model, [ATTR.servingState]: "idle" });
+          result.observe(servingEmissions, m.emissionsGrams, model);
+        }
       }
       for (const bucket of [snapshot.buckets.system, snapshot.buckets.idle]) {
         for (const kind of kindsToReport(snapshot, bucket.energyJoules)) {
@@ -212,7 +226,7 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
         });
       }
     },
-    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, jobSamples, jobTokens, jobSteps, bucketEnergy, gridIntensity, exportFailures],
+    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, jobSamples, jobTokens, jobSteps, servingTokens, servingRequests, servingEnergy, servingEmissions, bucketEnergy, gridIntensity, exportFailures],
   );
 }
 

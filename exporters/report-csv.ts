@@ -25,6 +25,7 @@ import { stringify } from "csv-stringify/sync";
 import { UsageError } from "../src/errors.js";
 import { joulesToKwh } from "../src/units.js";
 import type { ReportV1 } from "./report-json.js";
+import { SERVING_CSV_COLUMNS, servingCsvColumns } from "./serving.js";
 
 /** CodeCarbon 3.0 EmissionsData fields, in declaration (= CSV column) order. */
 export const CODECARBON_COLUMNS = [
@@ -44,8 +45,8 @@ export const POWERPRINT_COLUMNS = [
   "tags", "budget_crossed",
 ] as const;
 
-export const CSV_COLUMNS: readonly string[] = [...CODECARBON_COLUMNS, ...POWERPRINT_COLUMNS];
-export type CsvRow = Record<(typeof CODECARBON_COLUMNS)[number] | (typeof POWERPRINT_COLUMNS)[number], string | number>;
+export const CSV_COLUMNS: readonly string[] = [...CODECARBON_COLUMNS, ...POWERPRINT_COLUMNS, ...SERVING_CSV_COLUMNS];
+export type CsvRow = Record<(typeof CODECARBON_COLUMNS)[number] | (typeof POWERPRINT_COLUMNS)[number] | (typeof SERVING_CSV_COLUMNS)[number], string | number>;
 
 const METHOD_RANK = { counter: 0, power: 1, model: 2 } as const;
 
@@ -120,6 +121,8 @@ export function csvRows(r: ReportV1): CsvRow[] {
       ...unitColumns(j),
       tags: Object.entries(j.attributes).map(([k, v]) => `${k}=${v}`).join(";"),
       budget_crossed: crossed,
+      // --work-from (docs/serving.md): the job's serving totals.
+      ...servingCsvColumns(j.serving),
     };
   });
 }

@@ -12,6 +12,7 @@ import { resolve } from "node:path";
 import { formatDuration, formatEnergy, formatGrams, formatLiters, formatPlain, formatSi, formatWatts, joulesToKwh, joulesToWh } from "../src/units.js";
 import type { ReportV1 } from "./report-json.js";
 import type { TimeSeries } from "./timeseries.js";
+import { SERVING_TABLE_HEADER, servingTableRows } from "./serving.js";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 const W = 720;
@@ -28,7 +29,7 @@ interface Line {
 /** A line chart of series over `xs` (seconds since start) with labelled axes. */
 function lineChart(id: string, title: string, xs: number[], lines: Line[], yFormat: (v: number) => string): string {
   const xMax = Math.max(1e-9, ...xs);
-  const all = lines.flatMap((l) => l.values);
+  const all = lines.flatMap((l) => l.values).filter((v) => !Number.isNaN(v));
   const yMax = Math.max(1e-12, ...all) * 1.05;
   const x = (v: number) => PAD.left + (v / xMax) * (W - PAD.left - PAD.right);
   const y = (v: number) => H - PAD.bottom - (v / yMax) * (H - PAD.top - PAD.bottom);
@@ -36,7 +37,8 @@ function lineChart(id: string, title: string, xs: number[], lines: Line[], yForm
     .map((l, i) => {
       // A series of one point is drawn as a flat segment from 0 so it is visible.
       const pts = l.values.length === 1 ? [[0, l.values[0]], [xs[0], l.values[0]]] : l.values.map((v, k) => [xs[k], v]);
-      const d = pts.map(([a, b], k) => `${k === 0 ? "M" : "L"}${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(" ");
+      // A point without a value (NaN: e.g. no token in it) breaks the line.
+      const d = pts.map(([a, b], k) => (Number.isNaN(b) ? "" : `${k === 0 || Number.isNaN(pts[k - 1][1]) ? "M" : "L"}${x(a).toFixed(1)},${y(b).toFixed(1)}`)).filter(Boolean).join(" ");
       return `<path class="series" data-name="${esc(l.name)}" d="${d}" fill="none" stroke="${PALETTE[i % PALETTE.length]}" stroke-width="1.6"/>`;
     })
     .join("");
@@ -100,6 +102,11 @@ function charts(r: ReportV1, t: TimeSeries | undefined): string {
       { name: "facility energy (× PUE)", values: t.cumulativeFacilityEnergyJoules.map(joulesToWh) },
     ], (v) => formatSi(v, "Wh")));
     out.push(lineChart("emissions", "Cumulative operational emissions (CO2e)", xs, [{ name: "CO2e", values: t.cumulativeEmissionsGrams }], formatGrams));
+    const serving = Object.entries(t.servingCumulative ?? {});
+    if (serving.length) {
+      // --work-from (docs/serving.md): J per generated token within each point; a point without tokens has none.
+      out.push(lineChart("serving-joules-per-token", "J per generated token over time (within each point; --work-from)", xs, serving.map(([name, s]) => ({ name, values: s.joulesPerGeneratedToken.map((v) => v ?? NaN) })), (v) => formatSi(v, "J")));
+    }
     out.push(lineChart("intensity", `Grid intensity (gCO2e/kWh) — ${r.intensity.description}`, xs, [{ name: `${r.intensity.zone} (${r.intensity.source})`, values: t.intensityGramsPerKwh }], (v) => formatPlain(v)));
   }
   out.push(barChart("phases", "Energy per phase (IT)", phaseBars(r), formatEnergy));
@@ -130,11 +137,13 @@ function summaryTable(r: ReportV1): string {
     row([j.id, j.name, formatEnergy(j.energyJoules.total), formatEnergy(j.facilityEnergyJoules), `${formatGrams(j.emissionsGrams)}`, `${formatSi(j.cpuSeconds, "s")} CPU`, Object.entries(j.attributes).map(([k, v]) => `${k}=${v}`).join(" ")]),
   );
   const devices = r.devices.map((d) => row([d.id, d.kind, d.model ?? "", formatEnergy(d.energyJoules), `${d.method} (${d.source})`, `idle: ${d.idleOrigin}${d.notes.length ? `; ${d.notes.join("; ")}` : ""}`]));
+  const servingRows = servingTableRows(r.jobs);
   const budget = r.budget?.crossed.map((c) => row([c.budget, c.quantity === "facilityEnergyJoules" ? formatEnergy(c.limit) : formatGrams(c.limit), c.quantity === "facilityEnergyJoules" ? formatEnergy(c.value) : formatGrams(c.value), c.at, c.action])) ?? [];
   return (
     `<h2>Summary</h2><table><tr><th>figure</th><th>value</th><th>method</th><th>source</th></tr>${rows.map(row).join("")}</table>` +
     `<h2>Jobs</h2><table><tr><th>id</th><th>name</th><th>IT energy</th><th>facility</th><th>CO2e</th><th>CPU</th><th>tags</th></tr>${jobs.join("")}</table>` +
     `<h2>Devices</h2><table><tr><th>id</th><th>kind</th><th>model</th><th>energy</th><th>method</th><th>notes</th></tr>${devices.join("")}</table>` +
+    (servingRows.length ? `<h2>Serving</h2><table><tr>${SERVING_TABLE_HEADER.map((h) => `<th>${esc(h)}</th>`).join("")}</tr>${servingRows.map(row).join("")}</table>` : "") +
     (budget.length ? `<h2>Budgets crossed</h2><table><tr><th>budget</th><th>limit</th><th>value</th><th>at</th><th>action</th></tr>${budget.join("")}</table>` : "") +
     (r.warnings.length ? `<h2>Warnings</h2><ul>${r.warnings.map((w) => `<li>${esc(w)}</li>`).join("")}</ul>` : "")
   );

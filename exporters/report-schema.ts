@@ -44,6 +44,10 @@ export const timeSeriesSchema = z.object({
       z.object({ cpuEnergyJoules: series, gpuEnergyJoules: series, memoryEnergyJoules: series, facilityEnergyJoules: series, emissionsGrams: series }),
     )
     .optional(),
+  // --work-from jobs (exporters/timeseries.ts ServingSeries).
+  servingCumulative: z
+    .record(z.string(), z.object({ generatedTokens: series, energyJoules: series, idleEnergyJoules: series, joulesPerGeneratedToken: z.array(z.number().nullable()) }))
+    .optional(),
 });
 
 const byKind = z.object({ cpu: z.number(), gpu: z.number(), memory: z.number(), total: z.number() });

@@ -1,4 +1,5 @@
 import type { ReportV1 } from "./report-json.js";
+import { servingSummaryLine } from "./serving.js";
 import { formatDuration, formatEnergy, formatGrams, formatLiters, formatPlain, formatSi, joulesToKwh } from "../src/units.js";
 
 /** Longest summary line, characters. */
@@ -53,6 +54,7 @@ export function formatSummary(r: ReportV1, o: { verbose?: boolean } = {}): strin
   for (const j of (r.jobs as JobWithUnits[]).slice(0, MAX_JOB_LINES)) {
     const units = perUnitText(j);
     if (units) lines.push(`per unit    ${r.jobs.length > 1 ? `${j.id}: ` : ""}${units}`);
+    if (j.serving) lines.push(servingSummaryLine(j.serving, r.jobs.length > 1 ? `${oneLine(j.id)}: ` : ""));
   }
   lines.push(...fallbackLines(r));
   if (o.verbose) {

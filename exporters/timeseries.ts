@@ -43,6 +43,20 @@ export interface TimeSeries {
    * observations). Absent in reports written before it was added.
    */
   jobCumulative?: Record<string, JobCumulativeSeries>;
+  /** Per job measured with --work-from (docs/serving.md): its serving figures per point. */
+  servingCumulative?: Record<string, ServingSeries>;
+}
+
+/** One serving job's figures per point (TimeSeries.servingCumulative). */
+export interface ServingSeries {
+  /** Generated tokens counted so far, at the end of each point. */
+  generatedTokens: number[];
+  /** The serving account's energy so far (= the job's IT energy), joules. */
+  energyJoules: number[];
+  /** Of which idle (no request in flight, no work counted), joules. */
+  idleEnergyJoules: number[];
+  /** J per generated token within each point (its energy / its tokens); null for a point without tokens. */
+  joulesPerGeneratedToken: (number | null)[];
 }
 
 /** One job's cumulative totals per point (see TimeSeries.jobCumulative). */
@@ -72,6 +86,8 @@ interface Point {
   emissions: number;
   /** Cumulative figures of the jobs in the snapshot (JobPoint). */
   jobTotals: Map<string, JobPoint>;
+  /** Serving jobs: generated tokens, energy, idle energy so far. */
+  serving: Map<string, [number, number, number]>;
 }
 
 /** Exporter that records a bounded, downsampled time series from ledger snapshots. */
@@ -102,6 +118,7 @@ export class TimeSeriesRecorder implements Exporter {
       facility: all.reduce((a, t) => a + t.facilityEnergyJoules, 0),
       emissions: all.reduce((a, t) => a + t.emissionsGrams, 0),
       jobTotals: new Map(s.jobs.map((j) => [j.id, [j.energyJoules.cpu, j.energyJoules.gpu, j.energyJoules.memory, j.facilityEnergyJoules, j.emissionsGrams]])),
+      serving: new Map(s.jobs.flatMap((j) => (j.serving ? [[j.id, [j.serving.total.generatedTokens ?? 0, j.serving.total.energyJoules, j.serving.total.idleEnergyJoules]] as [string, [number, number, number]]] : []))),
     });
     if (this.points.length > this.maxPoints) this.halve();
   }
@@ -127,7 +144,28 @@ export class TimeSeriesRecorder implements Exporter {
       cumulativeFacilityEnergyJoules: this.points.map((p) => p.facility),
       cumulativeEmissionsGrams: this.points.map((p) => p.emissions),
       jobCumulative: Object.fromEntries(jobIds.map((id) => [id, this.jobCumulative(id)])),
+      ...this.servingSeries(),
     };
+  }
+
+  /** Serving jobs' figures per point, held at their last value; J/token within each point. */
+  private servingSeries(): Pick<TimeSeries, "servingCumulative"> {
+    const ids = [...new Set(this.points.flatMap((p) => [...p.serving.keys()]))];
+    if (ids.length === 0) return {};
+    const one = (id: string): ServingSeries => {
+      let held: [number, number, number] = [0, 0, 0];
+      const rows = this.points.map((p) => (held = p.serving.get(id) ?? held));
+      return {
+        generatedTokens: rows.map((r) => r[0]),
+        energyJoules: rows.map((r) => r[1]),
+        idleEnergyJoules: rows.map((r) => r[2]),
+        joulesPerGeneratedToken: rows.map((r, i) => {
+          const tokens = r[0] - (i > 0 ? rows[i - 1][0] : 0);
+          return tokens > 0 ? (r[1] - (i > 0 ? rows[i - 1][1] : 0)) / tokens : null;
+        }),
+      };
+    };
+    return { servingCumulative: Object.fromEntries(ids.map((id) => [id, one(id)])) };
   }
 
   /** One job's cumulative columns, held at its last value after it left the snapshots. */
@@ -167,5 +205,6 @@ function mergePoints(a: Point, b: Point): Point {
     emissions: b.emissions,
     // Cumulative: the later point's, keeping a job the later snapshot no longer has.
     jobTotals: new Map([...a.jobTotals, ...b.jobTotals]),
+    serving: new Map([...a.serving, ...b.serving]),
   };
 }

@@ -36,6 +36,12 @@ export const ATTR = {
   exporter: "powerprint.exporter",
   /** OTel semconv error.type: the failure kind ("ECONNREFUSED", "http_503", "timeout"). */
   errorType: "error.type",
+  /** OTel GenAI semconv: the model a request is made to (the serving engine's model label; absent for engines without one). */
+  genAiRequestModel: "gen_ai.request.model",
+  /** OTel GenAI semconv: "input" (prompt tokens) or "output" (generated tokens). */
+  genAiTokenType: "gen_ai.token.type",
+  /** Serving energy: "active" (a request in flight or work counted) or "idle" (the model kept loaded). */
+  servingState: "powerprint.serving.state",
 } as const;
 
 /** Resource attribute keys (OTel semconv). */
@@ -67,6 +73,7 @@ export const UNIT = {
   samples: "{sample}",
   tokens: "{token}",
   steps: "{step}",
+  requests: "{request}",
 } as const;
 
 /** OTel instrument kind: counters are cumulative totals, gauges the last interval. */
@@ -98,6 +105,10 @@ export const METRIC = {
   jobSamples: "powerprint.job.samples",
   jobTokens: "powerprint.job.tokens",
   jobSteps: "powerprint.job.steps",
+  servingTokens: "powerprint.job.serving.tokens",
+  servingRequests: "powerprint.job.serving.requests",
+  servingEnergy: "powerprint.job.serving.energy",
+  servingEmissions: "powerprint.job.serving.emissions",
   bucketEnergy: "powerprint.bucket.energy",
   gridIntensity: "powerprint.grid.intensity",
   exportFailures: "powerprint.export.failures",
@@ -207,6 +218,36 @@ export const METRICS: readonly MetricSpec[] = [
     description: "Training steps of the job, as its marks last said (POWERPRINT_MARKS `step`; only jobs that mark it)",
     attributes: [...JOB_KEYS],
   },
+  // --work-from (docs/serving.md): an inference server's work and energy per model, as the ledger's
+  // serving account holds them; J per generated token is a ratio of increases at query time.
+  {
+    name: METRIC.servingTokens,
+    instrument: "counter",
+    unit: UNIT.tokens,
+    description: "Tokens the job's inference server counted (--work-from): input = prompt, output = generated; per model",
+    attributes: [...JOB_KEYS, ATTR.genAiRequestModel, ATTR.genAiTokenType],
+  },
+  {
+    name: METRIC.servingRequests,
+    instrument: "counter",
+    unit: UNIT.requests,
+    description: "Requests the job's inference server counted (--work-from; engines with a request counter); per model",
+    attributes: [...JOB_KEYS, ATTR.genAiRequestModel],
+  },
+  {
+    name: METRIC.servingEnergy,
+    instrument: "counter",
+    unit: UNIT.joules,
+    description: "The job's IT energy split among its server's models (--work-from), active (requests in flight) or idle (model kept loaded)",
+    attributes: [...JOB_KEYS, ATTR.genAiRequestModel, ATTR.servingState],
+  },
+  {
+    name: METRIC.servingEmissions,
+    instrument: "counter",
+    unit: UNIT.grams,
+    description: "Operational emissions (CO2e) of that energy, per model (--work-from)",
+    attributes: [...JOB_KEYS, ATTR.genAiRequestModel],
+  },
   {
     name: METRIC.bucketEnergy,
     instrument: "counter",
@@ -241,4 +282,7 @@ export const RESERVED_JOB_ATTRIBUTE_KEYS: ReadonlySet<string> = new Set<string>(
   ATTR.gpuShared,
   ATTR.phase,
   ATTR.bucket,
+  ATTR.genAiRequestModel,
+  ATTR.genAiTokenType,
+  ATTR.servingState,
 ]);

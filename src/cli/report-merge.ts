@@ -4,6 +4,7 @@
  * totals. Pure functions over validated reports.
  */
 import type { ReportV1 } from "../../exporters/report-json.js";
+import { mergeServing, sumFigures, type ServingFigures } from "../core/serving.js";
 
 type Totals = ReportV1["jobs"][number];
 /** One phase as the report has it (`jobs[].phases[]`). */
@@ -21,6 +22,8 @@ export interface TagGroup {
   waterLiters: number;
   cost: number;
   cpuSeconds: number;
+  /** --work-from jobs of the group (replicas of a server): their serving totals summed, ratios recomputed. */
+  serving?: ServingFigures;
 }
 
 export type MergedReport = ReportV1 & { mergedFrom?: number; groups?: TagGroup[] };
@@ -47,6 +50,9 @@ function addTotals(a: Totals, b: Totals, devicePrefix: string): Totals {
     deviceEnergyJoules: addRecord(a.deviceEnergyJoules, b.deviceEnergyJoules, devicePrefix),
     cpuSeconds: a.cpuSeconds + b.cpuSeconds,
   };
+  // Serving figures (--work-from): tokens and energies summed per model, ratios recomputed.
+  const serving = mergeServing(a.serving, b.serving);
+  if (serving) merged.serving = serving;
   // Per-phase stats (ledger `phases`, when the reports have them): summed by phase name; per-unit
   // figures recomputed from the sums (J per sample of the whole job across nodes).
   const pa = (a as { phases?: Phase[] }).phases;
@@ -152,6 +158,7 @@ export function groupByTag(r: ReportV1, tag: string): TagGroup[] {
     g.waterLiters += j.waterLiters;
     g.cost += j.cost;
     g.cpuSeconds += j.cpuSeconds;
+    if (j.serving) g.serving = g.serving ? sumFigures([g.serving, j.serving.total]) : j.serving.total;
     groups.set(value, g);
   }
   return [...groups.values()].sort((a, b) => b.facilityEnergyJoules - a.facilityEnergyJoules);

@@ -83,7 +83,8 @@ Examples:
         for (const g of groups) {
           lines.push(
             `  ${g.value}: ${g.jobs.length} job(s), ${formatEnergy(g.facilityEnergyJoules)} facility, ${formatGrams(g.emissionsGrams)} CO2e, ` +
-              `${formatGrams(g.embodiedEmissionsGrams)} embodied, ${formatLiters(g.waterLiters)} water, ${formatPlain(g.cost)} cost, ${formatSi(g.cpuSeconds, "s")} CPU`,
+              `${formatGrams(g.embodiedEmissionsGrams)} embodied, ${formatLiters(g.waterLiters)} water, ${formatPlain(g.cost)} cost, ${formatSi(g.cpuSeconds, "s")} CPU` +
+              (g.serving?.joulesPerGeneratedToken != null ? `, ${formatSi(g.serving.joulesPerGeneratedToken, "J")}/token over ${(g.serving.generatedTokens ?? 0).toLocaleString("en-US")} generated tokens` : ""),
           );
         }
       }

@@ -388,3 +388,26 @@ export function sumFigures(parts: readonly ServingFigures[]): ServingFigures {
   };
   return { ...base, ...servingRatios(base) };
 }
+
+/**
+ * Serving totals of one job measured in several places (replicas, nodes: `powerprint report`
+ * merging): counts and energies summed per model, the job total and every ratio recomputed from
+ * the sums (never an average of ratios). Engines or endpoints that differ are joined with "+".
+ */
+export function mergeServing(a: ServingTotals | undefined, b: ServingTotals | undefined): ServingTotals | undefined {
+  if (!a || !b) return a ?? b;
+  const join = (x: string, y: string) => [...new Set([...x.split("+"), ...y.split("+")])].join("+");
+  const byModel = new Map<string, ServingModelFigures[]>();
+  for (const m of [...a.models, ...b.models]) byModel.set(m.model, [...(byModel.get(m.model) ?? []), m]);
+  const models = [...byModel].map(([model, parts]) => ({ model, ...sumFigures(parts) }));
+  return {
+    engine: join(a.engine, b.engine),
+    source: join(a.source, b.source),
+    activeFrom: a.activeFrom === b.activeFrom ? a.activeFrom : "counter-increases",
+    prefillDecode: a.prefillDecode === "engine-times" && b.prefillDecode === "engine-times" ? "engine-times" : "none",
+    restarts: a.restarts + b.restarts,
+    inconsistentReadings: a.inconsistentReadings + b.inconsistentReadings,
+    total: sumFigures([a.total, b.total]),
+    models,
+  };
+}

@@ -11,12 +11,13 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { METRICS, type MetricSpec } from "../../src/semconv.js";
 import { CLI } from "../helpers/cli.js";
 import { freePort, receiversSkipReason, startPrometheus, startVictoriaMetrics, type PromSample, type Receiver } from "../helpers/receivers.js";
 import { dashboardSchemaProblems, labelValuesQuery, panelQueries, promqlErrors, substitute, targetProblems, type PanelQuery } from "./grafana.js";
 import { repoRoot } from "./k8s.js";
+import { serveText, type Endpoint } from "../serving/endpoint.js";
 
 const dashboardPath = join(repoRoot, "deploy", "grafana", "powerprint.json");
 const dashboard = JSON.parse(readFileSync(dashboardPath, "utf8")) as {
@@ -39,7 +40,7 @@ const CADVISOR = ["container_cpu_usage_seconds_total", "container_memory_working
 const clusterOnly = (q: PanelQuery) => CADVISOR.some((name) => q.expr.includes(name));
 
 // Names as the two backends write them (docs/metrics.md "The metrics", pinned by test/exporters/receivers.test.ts).
-const UNIT_SUFFIX: Record<string, string> = { J: "joules", W: "watts", g: "grams", L: "L", s: "seconds", "g/kW.h": "grams_per_kW.h", "{failure}": "", "{sample}": "", "{token}": "", "{step}": "" };
+const UNIT_SUFFIX: Record<string, string> = { J: "joules", W: "watts", g: "grams", L: "L", s: "seconds", "g/kW.h": "grams_per_kW.h", "{failure}": "", "{sample}": "", "{token}": "", "{step}": "", "{request}": "" };
 function backendNames(spec: MetricSpec): { prometheus: string; victoriaMetrics: string } {
   const base = spec.name.replaceAll(".", "_");
   const total = spec.instrument === "counter" ? "_total" : "";
@@ -84,7 +85,8 @@ describe("deploy/grafana/powerprint.json", () => {
     for (const needle of [
       "powerprint_job_power", "powerprint_job_energy", "powerprint_job_facility_energy", "powerprint_job_emissions",
       "powerprint_job_embodied_emissions", "powerprint_job_water", "$price_per_kwh", "k8s_pod_name", 'hw_type="gpu"',
-      "powerprint_grid_source", "powerprint_export_failures_total", ...CADVISOR,
+      "powerprint_grid_source", "powerprint_export_failures_total", "powerprint_job_serving_energy", "powerprint_job_serving_tokens_total",
+      "gen_ai_request_model", 'gen_ai_token_type="output"', 'powerprint_serving_state="idle"', ...CADVISOR,
     ]) {
       expect(all, needle).toContain(needle);
     }
@@ -125,6 +127,24 @@ const scenario = join(repoRoot, "test", "fixtures", "scenarios", "shared-gpu-two
 const POD = { id: "ml/train-example-0", pod: "train-example-0", namespace: "ml", job: "train-example" };
 const noOtelEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: "", OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "", OTEL_METRICS_EXPORTER: "", OTEL_SERVICE_NAME: "", OTEL_RESOURCE_ATTRIBUTES: "" };
 
+// The run's --work-from endpoint: a vLLM-named server with two models whose counters grow with
+// every scrape (the serving panels: J/token and gCO2e per 1,000 tokens per model, idle share).
+let servingEndpoint: Endpoint;
+let scrapes = 0;
+const servingBody = (n: number) =>
+  ["model-a", "model-b"]
+    .flatMap((m, i) => [
+      `vllm:prompt_tokens_total{model_name="${m}"} ${16 * n}`,
+      `vllm:generation_tokens_total{model_name="${m}"} ${(8 >> i) * n}`,
+      `vllm:request_success_total{finished_reason="length",model_name="${m}"} ${n}`,
+      `vllm:num_requests_running{model_name="${m}"} ${n % 3 === 0 ? 0 : 1}`,
+    ])
+    .join("\n") + "\n";
+beforeAll(async () => {
+  servingEndpoint = await serveText(() => servingBody(++scrapes));
+});
+afterAll(() => servingEndpoint?.close());
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
@@ -150,7 +170,7 @@ function startExport(kind: Exporting, exportArgs: string[], env: Record<string, 
   // The attributes pod mode gives a pod's job (src/agent/pod-source.ts on the agent branch).
   const tags = ["--tag", `k8s.pod.name=${POD.pod}`, "--tag", `k8s.namespace.name=${POD.namespace}`, "--tag", `k8s.job.name=${POD.job}`];
   const common = ["--sim", scenario, "--interval", "250ms", "--zone", "FR", ...tags, ...exportArgs];
-  const args = kind === "run" ? ["run", ...common, "--job-id", POD.id, "--", process.execPath, "-e", wait, releaseFile] : ["agent", ...common];
+  const args = kind === "run" ? ["run", ...common, "--job-id", POD.id, "--work-from", servingEndpoint.url, "--", process.execPath, "-e", wait, releaseFile] : ["agent", ...common];
   const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...noOtelEnv, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d) => (stderr += d));
@@ -181,16 +201,19 @@ const cpuTimeExported = METRICS.some((m) => m.name === "powerprint.job.cpu.time"
 /** Queries that must return data here: all but the cluster-only ones (and cpu.time before it is exported). */
 const expectedHere = queries.filter((q) => !clusterOnly(q) && (cpuTimeExported || !q.expr.includes("cpu_time")));
 
-async function answers(receiver: Receiver): Promise<Map<string, PromSample[]>> {
+/** The serving panels need --work-from: only the run's export has it (agent --sim discovers no server). */
+const servingPanel = (q: PanelQuery) => q.expr.includes("serving");
+
+async function answers(receiver: Receiver, kind: Exporting): Promise<Map<string, PromSample[]>> {
   const out = new Map<string, PromSample[]>();
-  for (const q of expectedHere) out.set(`${q.panel} ${q.refId}`, await receiver.query(q.promql));
+  for (const q of expectedHere) if (kind === "run" || !servingPanel(q)) out.set(`${q.panel} ${q.refId}`, await receiver.query(q.promql));
   return out;
 }
 const empty = (a: Map<string, PromSample[]>) => [...a].filter(([, s]) => s.length === 0).map(([k]) => k);
 
 /** What every backend must show once the export has arrived. */
 async function expectPanelsFilled(receiver: Receiver, kind: Exporting): Promise<void> {
-  const got = await waitFor("every panel query returns data", () => answers(receiver), (a) => empty(a).length === 0);
+  const got = await waitFor("every panel query returns data", () => answers(receiver, kind), (a) => empty(a).length === 0);
   expect(empty(got)).toEqual([]);
   // The pod panels show the pod, the GPU panel the GPU, the grid panel its source.
   const first = (panel: string) => got.get(`${panel} A`) ?? [];
@@ -199,6 +222,12 @@ async function expectPanelsFilled(receiver: Receiver, kind: Exporting): Promise<
   expect(first("Power per GPU").map((s) => s.metric.hw_id)).toEqual(["gpu0"]);
   expect(first("Kubernetes job totals (all pods of a Job or PyTorchJob)")[0].metric).toEqual({ k8s_namespace_name: POD.namespace, k8s_job_name: POD.job });
   expect(first("Grid carbon intensity")[0].metric.powerprint_grid_zone).toBeTruthy();
+  if (kind === "run") {
+    // Per model: the endpoint's two models, with the run's pod.
+    expect(first("J per generated token per model").map((s) => s.metric.gen_ai_request_model).sort()).toEqual(["model-a", "model-b"]);
+    expect(first("J per generated token per model")[0].metric.k8s_pod_name).toBe(POD.pod);
+    expect(first("Idle share of serving energy per pod").map((s) => s.metric.powerprint_job_id)).toEqual([POD.id]);
+  }
   expect(first("Grid carbon intensity")[0].metric.powerprint_grid_source).toBeTruthy();
   expect(first("Export failures").map((s) => s.metric.error_type)).toContain("ECONNREFUSED");
   const jobs = first("Power per job").map((s) => s.metric.powerprint_job_id).sort();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { freePort, receiversSkipReason, startPrometheus, startVictoriaMetrics, type Receiver } from "../helpers/receivers.js";
 import { codeBlocks, loadDocs, prose } from "./docs.js";
 import { makeSandbox, runShell, type Sandbox } from "./sandbox.js";
+import { serveText, type Endpoint } from "../serving/endpoint.js";
 
 const docs = loadDocs();
 
@@ -59,9 +60,16 @@ describe.skipIf(!!skip)("PromQL in the docs", () => {
   const receivers = new Map<Backend, Receiver>();
   let endedSeconds = 0;
   let lastScrapeSeconds = 0;
+  // docs/serving.md's queries: the runs measure a vLLM-named endpoint (two models, counters growing per scrape).
+  let serving: Endpoint;
+  let scrapes = 0;
 
   beforeAll(async () => {
     sandbox = makeSandbox();
+    serving = await serveText(() => {
+      const n = ++scrapes;
+      return ["m1", "m2"].map((m) => `vllm:prompt_tokens_total{model_name="${m}"} ${20 * n}\nvllm:generation_tokens_total{model_name="${m}"} ${10 * n}\nvllm:num_requests_running{model_name="${m}"} ${n % 2}\n`).join("");
+    });
     const promPort = await freePort();
     const [vmOtel, vmProm, prometheus] = await Promise.all([
       startVictoriaMetrics(),
@@ -79,7 +87,7 @@ describe.skipIf(!!skip)("PromQL in the docs", () => {
       K8S_NAMESPACE_NAME: "ml",
       PYTHONDONTWRITEBYTECODE: "1",
     };
-    const common = '--sim scenario.json --job-id docs-job --tag k8s.job.name=train-job --export-interval 1s';
+    const common = `--sim scenario.json --job-id docs-job --tag k8s.job.name=train-job --export-interval 1s --work-from ${serving.url}`;
     const marks = 'PYTHONPATH="$(powerprint python-path)"';
     // Two runs at once: OTLP can go to one endpoint per run; the second also serves Prometheus until it is scraped.
     const runs = await Promise.all([
@@ -101,6 +109,7 @@ describe.skipIf(!!skip)("PromQL in the docs", () => {
 
   afterAll(async () => {
     await Promise.all([...receivers.values()].map((r) => r.stop()));
+    await serving?.close();
     sandbox?.remove();
   });
 

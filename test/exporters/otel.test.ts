@@ -25,6 +25,7 @@ import {
   resolveResourceAttributes,
 } from "../../exporters/otel.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
+import { ServingAccount, type ServingIncrement, type ServingTotals } from "../../src/core/serving.js";
 import { METRICS } from "../../src/semconv.js";
 import { freePort } from "../helpers/receivers.js";
 import { recordingLogger, snapshot } from "./snapshots.js";
@@ -62,7 +63,23 @@ describe("grid intensity fallback attribute", () => {
   });
 });
 
+/** A two-model server's serving figures, from a real ServingAccount: model "m1" worked, "" (unlabelled) idled. */
+function twoModels(): ServingTotals {
+  const a = new ServingAccount("http://127.0.0.1:1/metrics");
+  a.addWork(a.token(), "vllm", new Map([["m1", {}], ["", {}]]));
+  const t = a.token();
+  a.addEnergy(100, 0.5);
+  a.closeInterval();
+  a.addWork(t, "vllm", new Map<string, ServingIncrement>([["m1", { promptTokens: 16, generatedTokens: 8, requests: 1, running: 0 }], ["", { promptTokens: 0, generatedTokens: 0, requests: 0 }]]));
+  const idle = a.token();
+  a.addEnergy(30, 0.1);
+  a.closeInterval();
+  a.addWork(idle, "vllm", new Map<string, ServingIncrement>([["m1", { generatedTokens: 0 }], ["", { generatedTokens: 0 }]]));
+  return a.totals();
+}
+
 describe("instruments", () => {
+  const serving = twoModels();
   const snap = snapshot({
     jobs: [
       {
@@ -76,6 +93,7 @@ describe("instruments", () => {
         phases: { warmup: 50, train: 160 },
         cpuSeconds: 12.25,
         work: { step: 30, samples: 4096, tokens: 2_097_152 },
+        serving,
       },
       { id: "b", cpuJoules: 1.5 },
     ],
@@ -96,6 +114,36 @@ describe("instruments", () => {
       expect(metric?.dataPointType).toBe(spec.instrument === "counter" ? DataPointType.SUM : DataPointType.GAUGE);
       if (metric?.dataPointType === DataPointType.SUM) expect(metric.isMonotonic).toBe(true);
     }
+    await c.close();
+  });
+
+  test("serving (--work-from): tokens by gen_ai.token.type, requests, energy by state, emissions, per gen_ai.request.model; none for an unlabelled model's name", async () => {
+    const c = await collect(() => snap);
+    const byName = await c.read();
+    const job = { team: "nlp", "powerprint.job.id": "a", "powerprint.job.name": "train" };
+    const m1 = serving.models.find((m) => m.model === "m1")!;
+    const other = serving.models.find((m) => m.model === "")!;
+    const sortPoints = (ps: { attributes: Record<string, unknown>; value: number }[]) => ps.sort((x, y) => JSON.stringify(x.attributes).localeCompare(JSON.stringify(y.attributes)));
+    expect(sortPoints(points(byName.get("powerprint.job.serving.tokens")))).toEqual(
+      sortPoints([
+        { attributes: { ...job, "gen_ai.request.model": "m1", "gen_ai.token.type": "input" }, value: 16 },
+        { attributes: { ...job, "gen_ai.request.model": "m1", "gen_ai.token.type": "output" }, value: 8 },
+        { attributes: { ...job, "gen_ai.token.type": "input" }, value: 0 },
+        { attributes: { ...job, "gen_ai.token.type": "output" }, value: 0 },
+      ]),
+    );
+    expect(sortPoints(points(byName.get("powerprint.job.serving.requests")))).toEqual(sortPoints([{ attributes: { ...job, "gen_ai.request.model": "m1" }, value: 1 }, { attributes: job, value: 0 }]));
+    expect(sortPoints(points(byName.get("powerprint.job.serving.energy")))).toEqual(
+      sortPoints([
+        { attributes: { ...job, "gen_ai.request.model": "m1", "powerprint.serving.state": "active" }, value: m1.activeEnergyJoules },
+        { attributes: { ...job, "gen_ai.request.model": "m1", "powerprint.serving.state": "idle" }, value: m1.idleEnergyJoules },
+        { attributes: { ...job, "powerprint.serving.state": "active" }, value: other.activeEnergyJoules },
+        { attributes: { ...job, "powerprint.serving.state": "idle" }, value: other.idleEnergyJoules },
+      ]),
+    );
+    // The whole job's energy in the serving series: the account's total.
+    expect(points(byName.get("powerprint.job.serving.energy")).reduce((a, p) => a + p.value, 0)).toBeCloseTo(serving.total.energyJoules, 12);
+    expect(points(byName.get("powerprint.job.serving.emissions")).reduce((a, p) => a + p.value, 0)).toBeCloseTo(serving.total.emissionsGrams, 12);
     await c.close();
   });
 

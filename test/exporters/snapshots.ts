@@ -4,6 +4,7 @@
  */
 import type { DeviceKind } from "../../src/core/contracts.js";
 import type { DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "../../src/core/types.js";
+import type { ServingTotals } from "../../src/core/serving.js";
 
 function byKind(cpu: number, gpu: number, memory: number): EnergyByKind {
   return { cpu, gpu, memory, total: cpu + gpu + memory };
@@ -26,6 +27,8 @@ export interface JobSpec {
   cpuSeconds?: number;
   /** Cumulative work counters as last marked. */
   work?: { step?: number; samples?: number; tokens?: number };
+  /** Serving figures (--work-from), as a ServingAccount gives them. */
+  serving?: ServingTotals;
 }
 
 /** One job's totals: emissions = facility kWh × intensity; water 1.8 L/kWh of IT energy; embodied 0.01 g/J. */
@@ -49,6 +52,7 @@ export function jobTotals(spec: JobSpec, pue: number, timeMillis: number): JobTo
     lastSeenMillis: timeMillis,
     ...(spec.cpuSeconds !== undefined ? { cpuSeconds: spec.cpuSeconds } : {}),
     ...(spec.work ? { work: { ...spec.work } } : {}),
+    ...(spec.serving ? { serving: spec.serving } : {}),
   };
 }
 
