@@ -20,8 +20,9 @@ import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
 import { formatSummary } from "../../exporters/summary.js";
 import { UsageError, errorMessage } from "../errors.js";
 import { formatEnergy, formatGrams, formatLiters, formatPlain, formatSi } from "../units.js";
+import { addDisclosureOptions, checkDisclosure, prepareDisclosure, writeDisclosure, type DisclosureFlags } from "./report-disclose.js";
 
-interface ReportFlags {
+interface ReportFlags extends DisclosureFlags {
   groupBy?: string;
   html?: string;
   csv?: string;
@@ -48,14 +49,16 @@ export function readReportFile(file: string): ReportV1 & Record<string, unknown>
 
 /** `powerprint report` */
 export function registerReportCommand(program: Command): void {
-  program
+  const cmd = program
     .command("report")
     .summary("merge reports of one job from several nodes, and total a sweep per tag")
     .argument("<files...>", "JSON reports (powerprint run/simulate --report)")
     .option("--group-by <tag>", "totals per value of this job tag, e.g. experiment (set with --tag experiment=NAME)")
     .option("--json <file>", "write the merged report (with `groups`) to FILE")
     .option("--csv <file>", "append the merged jobs to FILE (CodeCarbon columns first)")
-    .option("--html <file>", "write the merged HTML report to FILE")
+    .option("--html <file>", "write the merged HTML report to FILE");
+  // Model card, SCI and Impact Framework manifest (docs/plan-and-disclose.md).
+  addDisclosureOptions(cmd)
     .addHelpText(
       "after",
       `
@@ -67,15 +70,22 @@ Examples:
       for (const [flag, path] of [["--json", flags.json], ["--csv", flags.csv], ["--html", flags.html]] as const) if (path !== undefined) checkReportPath(path, flag);
       if (flags.csv !== undefined) checkCsvPath(flags.csv);
       if (flags.groupBy !== undefined && flags.groupBy.trim() === "") throw new UsageError("--group-by", "give a tag name, e.g. --group-by experiment");
+      const disclosure = checkDisclosure(flags);
       const reports = files.map(readReportFile);
       const merged = mergeReports(reports);
       const groups = flags.groupBy !== undefined ? groupByTag(merged, flags.groupBy) : undefined;
-      const out: MergedReport = groups ? { ...merged, groups } : merged;
+      const disclosed = disclosure && prepareDisclosure(disclosure, files.map((file, i) => ({ file, report: reports[i] })), merged);
+      const out: MergedReport = { ...merged, ...(groups ? { groups } : {}), ...(disclosed?.sci.length ? { sci: disclosed.sci } : {}) };
       if (flags.json !== undefined) writeJsonAtomic(flags.json, out);
       if (flags.csv !== undefined) appendCsv(flags.csv, out);
       if (flags.html !== undefined) {
         const { writeHtmlReport } = await import("../../exporters/report-html.js");
         writeHtmlReport(flags.html, out);
+      }
+      if (disclosed) {
+        writeDisclosure(disclosed);
+        process.stdout.write(`${disclosed.text}\n`);
+        return;
       }
       const lines = [formatSummary(out), `merged ${files.length} report(s) into ${out.jobs.length} job(s)`];
       if (groups) {

@@ -52,5 +52,11 @@ describe("docs/plan-and-disclose.md examples", () => {
     const argv = dashdash >= 0 ? [...args.slice(0, dashdash + 1), "true"] : args;
     const r = await runCli(argv, { cwd: dir, env: { POWERPRINT_UK_CARBON_INTENSITY_URL: server.url }, timeoutMillis: 60_000 });
     expect(r.code, `${line}\n${r.stderr}`).toBe(0);
+    // The model card block the doc shows is this example's output (but for the version).
+    if (line.includes("--model-card ")) {
+      const shown = /```yaml\n(co2_eq_emissions:[\s\S]*?)```/.exec(doc)![1];
+      const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+      expect(r.stdout).toBe(shown.replace("powerprint 0.1.0", `powerprint ${version}`));
+    }
   });
 });
