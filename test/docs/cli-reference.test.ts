@@ -25,6 +25,9 @@ const FOREIGN_FLAGS: Record<string, string> = {
   "--metrics": "llama-server, the served command (docs/serving.md)",
   "--port": "llama-server, the served command (docs/serving.md)",
   "--enable-metrics": "SGLang's server (docs/serving.md)",
+  "--package": "npx, running the Impact Framework's if-run (docs/plan-and-disclose.md)",
+  "--manifest": "if-run, the Impact Framework CLI (docs/plan-and-disclose.md)",
+  "--output": "if-run, the Impact Framework CLI (docs/plan-and-disclose.md)",
 };
 
 /** Variables the docs' command lines expand, as a user would have them set. */
