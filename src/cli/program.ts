@@ -16,6 +16,7 @@ const COMMANDS: [name: string, load: () => Promise<Register>][] = [
   ["plan", async () => (await import("./plan.js")).registerPlanCommand],
   ["python-path", async () => (await import("./marks-path.js")).registerMarksPathCommand],
   ["agent", async () => (await import("./agent.js")).registerAgentCommand],
+  ["bench-serving", async () => (await import("./bench-serving.js")).registerBenchServingCommand],
 ];
 /** Other names a command answers to (commander aliases). */
 const ALIASES: Record<string, string> = { "marks-path": "python-path" };

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
-import type { Logger } from "../core/contracts.js";
+import type { Exporter, Logger } from "../core/contracts.js";
 import { collectorOptionsFromEnv } from "../../collectors/index.js";
 import { cgroupWarming } from "../cgroup/warm.js";
 import { addExportOptions, type ExportOptions } from "../../exporters/index.js";
@@ -45,7 +45,7 @@ function helpText(context: { command: Command }): string {
   return `${EXAMPLES}\n\n${context.command.createHelp().boxWrap(BEHAVIOUR, width)}`;
 }
 
-interface RunOptions extends MeasureOptions {
+export interface RunOptions extends MeasureOptions {
   sim?: string;
   interval: string;
   grace: string;
@@ -184,18 +184,27 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
  * when it cannot be started. Usage errors throw before anything is spawned. The command is spawned
  * before the hardware is probed: probing and the first readings run while it starts.
  */
-export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<number> {
+export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, hooks: RunHooks = {}): Promise<number> {
   // Started by the CLI's entry (src/cli/main.ts), else now: the kernel's first-migration wait
   // elapses while the CLI loads and flags are validated.
   const warming = cgroupWarming(opts.tracking);
   try {
-    return await runWarmed(command, opts, env, warming);
+    return await runWarmed(command, opts, env, warming, hooks);
   } finally {
     warming.stop();
   }
 }
 
-async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }): Promise<number> {
+/**
+ * What a command built on run adds (bench-serving): exporters that read the run's snapshots, and a
+ * handle to stop the job as a relayed signal would (grace period and all).
+ */
+export interface RunHooks {
+  exporters?: Exporter[];
+  onStarted?: (control: { stop: (signal: NodeJS.Signals) => void }) => void;
+}
+
+async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }, hooks: RunHooks): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
   const v = await validate(command, opts, env);
   // Temp files of report checkpoints a SIGKILL interrupted in an earlier run.
@@ -204,7 +213,7 @@ async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.Proces
   let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
   const outputs = await prepareOutputs(opts, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: opts.quiet ? undefined : process.stderr });
   const exporters = await createExportersFailOpen(opts as ExportOptions, { env, log, hostName: hostname(), job: v.job }, opts.strictEndpoints === true);
-  exporters.push(...outputs.exporters);
+  exporters.push(...outputs.exporters, ...(hooks.exporters ?? []));
   await carbonAwareStart(v.grid, log);
 
   // From here to the signal relay installed after the spawn everything is synchronous: a SIGINT/
@@ -267,6 +276,7 @@ async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.Proces
   });
   // A budget crossed with --on-budget stop: the job is stopped as a relayed signal would (SIGKILL after the grace).
   stopJob = (signal) => supervisor.stop(signal);
+  hooks.onStarted?.({ stop: (signal) => supervisor.stop(signal) });
   // superviseChild's relay is installed synchronously above; the guard can go.
   for (const sig of earlySignals) process.off(sig, guard);
   if (pendingSignal) supervisor.stop(pendingSignal);
