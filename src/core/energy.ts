@@ -14,56 +14,61 @@ interface DeviceState {
   lastEnergyJoules?: number;
   lastPowerWatts?: number;
   lowestPowerWatts?: number;
-  /**
-   * Time from the origin (the command's spawn) to this device's first reading, ms: the first
-   * interval is extended back over it (see interval()).
-   */
-  headMillis?: number;
-  /** Counter devices read at the origin too: the energy from the origin to the first reading, J. */
-  headJoules?: number;
 }
 
 /**
  * Turns successive device readings into per-interval energy. Counter devices: the counter delta
  * (wrap handled with the reading's counterRangeJoules; a reset without a known range falls back to
- * the power reading if any, else counts the new counter from 0, and says so). Power and model devices: trapezoid integration of power
- * between readings. The first reading of a device only sets its baseline (no interval).
+ * the power reading if any, else counts the new counter from 0, and says so). Power and model
+ * devices: trapezoid integration of power between readings. The first reading of a device sets
+ * its baseline; with an accounting origin (the spawn) it also gives the head interval, origin →
+ * first reading (see head()).
  */
 export class EnergyIntegrator {
   private readonly states = new Map<string, DeviceState>();
   /** Notes about individual intervals (counter resets etc.), drained by the sampler. */
   readonly notes: string[] = [];
+  /**
+   * Notes about the head of the run (a counter first read after the origin): information for the
+   * device's notes and --verbose, not warnings (the span is known). Drained by the sampler.
+   */
+  readonly headNotes: string[] = [];
 
   constructor(private readonly idle: IdleConfig = {}) {}
 
   /**
-   * The span from the origin to a device's first reading, extended into its first interval: power
-   * and model devices at the first reading's power held back (a model's first reading already
-   * reflects the host's CPU use since the spawn); counter devices by the counter's own delta when
-   * it was also read at the origin (DeviceReading.originEnergyJoules). A counter read only later
-   * starts exactly at its first read (extrapolating it back at the first interval's average power
-   * was seen to overcount a ramping job), and that is said once in the notes.
+   * The head of the run: origin → a device's first reading, as an interval of its own. Power and
+   * model devices: the first reading's power held back over it (a model's first reading already
+   * reflects the host's CPU use since the spawn; a device's power does not jump at a spawn).
+   * Counter devices: the counter's own delta when it was also read at the origin
+   * (DeviceReading.originEnergyJoules). A counter read only later starts exactly at its first read
+   * (extrapolating it back at the first interval's average power was seen to overcount a ramping
+   * job), and that is said once in the head notes.
    */
-  private head(reading: DeviceReading, timeMillis: number, originMillis: number | undefined): Pick<DeviceState, "headMillis" | "headJoules"> {
-    if (originMillis === undefined) return {};
+  private head(reading: DeviceReading, state: DeviceState, timeMillis: number, originMillis: number | undefined): DeviceInterval | undefined {
+    if (originMillis === undefined) return undefined;
     const headMillis = Math.max(0, timeMillis - originMillis);
-    if (reading.energyJoules === undefined) return { headMillis };
+    if (reading.energyJoules === undefined) {
+      if (reading.powerWatts === undefined || headMillis <= 0) return undefined;
+      return this.toInterval(reading, state, wattsOverMillisToJoules(reading.powerWatts, headMillis), headMillis, reading.method);
+    }
     if (reading.originEnergyJoules !== undefined) {
       const headJoules = counterDeltaJoules(reading.originEnergyJoules, reading.energyJoules, reading.counterRangeJoules);
-      if (headJoules !== undefined) return { headMillis, headJoules };
-      this.notes.push(`${reading.deviceId}: energy counter went back between the spawn and its first read; counted from the first read`);
-      return {};
+      if (headJoules === undefined) {
+        this.headNotes.push(`${reading.deviceId}: energy counter went back between the spawn and its first read; counted from the first read`);
+        return undefined;
+      }
+      return headMillis > 0 ? this.toInterval(reading, state, headJoules, headMillis, "counter") : undefined;
     }
-    if (headMillis > 0) this.notes.push(`${reading.deviceId}: energy counter first read ${Math.round(headMillis)} ms after the spawn; the energy before it is not counted`);
-    return {};
+    if (headMillis > 0) this.headNotes.push(`${reading.deviceId}: energy counter first read ${Math.round(headMillis)} ms after the spawn; the energy before it is not counted`);
+    return undefined;
   }
 
   /**
-   * Returns the interval since the previous reading of this device, or undefined for the first one.
-   * `originMillis` (first reading only): when accounting started (the spawn, before the devices
-   * were probed). For power and model devices the first interval then reaches back to it, at the
-   * power of the first reading held (a model's first reading already reflects the host's CPU use
-   * since the spawn); counter devices start exactly at their first read.
+   * Returns the interval since the previous reading of this device. A device's first reading has
+   * none, unless `originMillis` says when accounting started (the spawn, before the devices were
+   * probed): then it returns the head interval, origin → this reading (head()), so the run's first
+   * interval carries the devices' power instead of nothing.
    */
   interval(reading: DeviceReading, timeMillis: number, originMillis?: number): DeviceInterval | undefined {
     const state = this.states.get(reading.deviceId);
@@ -73,10 +78,11 @@ export class EnergyIntegrator {
       return undefined;
     }
     if (!state) {
-      this.states.set(reading.deviceId, { lastTimeMillis: timeMillis, lastEnergyJoules: reading.energyJoules, lastPowerWatts: reading.powerWatts, ...this.head(reading, timeMillis, originMillis) });
-      return undefined;
+      const first: DeviceState = { lastTimeMillis: timeMillis, lastEnergyJoules: reading.energyJoules, lastPowerWatts: reading.powerWatts };
+      this.states.set(reading.deviceId, first);
+      return this.head(reading, first, timeMillis, originMillis);
     }
-    let durationMillis = timeMillis - state.lastTimeMillis;
+    const durationMillis = timeMillis - state.lastTimeMillis;
     if (durationMillis <= 0) return undefined;
     let energyJoules: number | undefined;
     let method = reading.method;
@@ -101,20 +107,15 @@ export class EnergyIntegrator {
       energyJoules = wattsOverMillisToJoules((previous + reading.powerWatts) / 2, durationMillis);
       if (reading.method === "counter") method = "power";
     }
-    if (energyJoules !== undefined && state.headMillis && state.headJoules !== undefined) {
-      energyJoules += state.headJoules;
-      durationMillis += state.headMillis;
-    } else if (energyJoules !== undefined && state.headMillis && state.lastPowerWatts !== undefined) {
-      energyJoules += wattsOverMillisToJoules(state.lastPowerWatts, state.headMillis);
-      durationMillis += state.headMillis;
-    }
-    state.headMillis = undefined;
-    state.headJoules = undefined;
     state.lastTimeMillis = timeMillis;
     state.lastEnergyJoules = reading.energyJoules;
     if (reading.powerWatts !== undefined) state.lastPowerWatts = reading.powerWatts;
     if (energyJoules === undefined) return undefined;
+    return this.toInterval(reading, state, energyJoules, durationMillis, method);
+  }
 
+  /** The interval of `energyJoules` over `durationMillis`, with the device's idle part and its origin. */
+  private toInterval(reading: DeviceReading, state: DeviceState, energyJoules: number, durationMillis: number, method: DeviceInterval["method"]): DeviceInterval {
     const powerWatts = joulesOverMillisToWatts(energyJoules, durationMillis);
     let idleWatts: number;
     let idleOrigin: string;

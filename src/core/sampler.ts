@@ -118,9 +118,10 @@ export class Sampler {
 
   /**
    * Takes the process-table baseline now (the command's spawn), before the devices are known:
-   * accounting starts here. The devices' first readings (the first tick) then only set their
-   * baselines, and the first interval reaches back to this moment (EnergyIntegrator's origin), so
-   * its CPU seconds and its energy cover the same span. Call once, before the first tick.
+   * accounting starts here. The first tick is then the first interval, reaching back to this
+   * moment: its CPU seconds from this sample, each device's energy from its head interval
+   * (EnergyIntegrator's origin), so both cover the same span and the run's first interval holds
+   * the devices' power. Call once, before the first tick.
    * `originMonotonicMillis`: when accounting starts, if earlier than now (read just before the
    * spawn, so the window holds the whole life of the command). `atOrigin`: figures read at the
    * origin when the baseline is taken later (run sets its measurement up after the spawn): they
@@ -208,25 +209,20 @@ export class Sampler {
     const readings = await this.readCollectors({ timeMillis, hostCpuUtilization });
 
     this.stats.ticks++;
+    // The devices' first readings. Primed (prime(): accounting starts at the spawn), this tick is
+    // the run's first interval, spawn → now: each device's head interval (EnergyIntegrator.head())
+    // against the spawn's process sample, so that interval carries the devices' power. Not
+    // primed (the agent): their baselines only.
+    const originMillis = this.devicesBaselined ? undefined : this.originMillis;
     if (!this.devicesBaselined) {
-      // First tick: the devices' baselines only.
-      for (const r of readings) {
-        const notesBefore = this.integrator.notes.length;
-        this.integrator.interval(r, monotonicMillis, this.originMillis);
-        // What the head of the run holds (a counter first read after the spawn): on the device in
-        // the report, and in --verbose; not a warning (nothing is wrong, the span is known).
-        for (const note of this.integrator.notes.splice(notesBefore)) {
-          this.o.ledger.markDevice(r.deviceId, r.kind, r.source, "ok", note, r.model, r.method);
-          this.o.log.debug(note);
-        }
-      }
       this.devicesBaselined = true;
       this.firstMonotonicMillis ??= monotonicMillis;
-      // Primed: the spawn's process sample stays the baseline, so the first interval's CPU seconds
-      // span what its energy spans (spawn → next tick).
-      if (!prev) this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
-      this.o.ledger.endTick(timeMillis, monotonicMillis - this.firstMonotonicMillis);
-      return;
+      if (!prev) {
+        for (const r of readings) this.integrator.interval(r, monotonicMillis);
+        this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
+        this.o.ledger.endTick(timeMillis, monotonicMillis - this.firstMonotonicMillis);
+        return;
+      }
     }
     if (!prev) return;
     this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
@@ -270,9 +266,15 @@ export class Sampler {
         continue;
       }
       const notesBefore = this.integrator.notes.length;
-      const interval = this.integrator.interval(reading, monotonicMillis);
+      const interval = this.integrator.interval(reading, monotonicMillis, originMillis);
       // A counter reset is said on the device itself too (the report's device notes), once.
       for (const note of this.integrator.notes.slice(notesBefore)) this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", note);
+      // What the head of the run lacks (a counter first read after the spawn): on the device in
+      // the report, and in --verbose; not a warning (nothing is wrong, the span is known).
+      for (const note of this.integrator.headNotes.splice(0)) {
+        this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", note, reading.model, reading.method);
+        this.o.log.debug(note);
+      }
       if (!interval) continue;
       // A GPU may stand for several devices (MIG instances) or for a share of one (pod mode on a
       // shared GPU): src/core/gpu-split.ts. Anything else is one piece.

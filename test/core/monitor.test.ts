@@ -246,7 +246,7 @@ describe("Monitor: the timer and the end", () => {
 
 /** Waits for a condition the code under test makes true (polls on a short timer; no time window asserted). */
 describe("Monitor: accounting from the spawn (prime)", () => {
-  it("the process baseline at the spawn; devices probed later: the first interval reaches back to the spawn for a power device, counters count from their first read", async () => {
+  it("the process baseline at the spawn; devices probed later: the first interval is spawn → first tick, with the power device's power and the job's CPU; a counter counts from its first read", async () => {
     const { f, tracker } = host();
     const clock = testClock(0);
     const ledger = new Ledger({ pue: 1 }, 0);
@@ -270,16 +270,24 @@ describe("Monitor: accounting from the spawn (prime)", () => {
     f.tickHost(40, 120);
     f.update(10, { utimeTicks: 40 });
     monitor.addCollectors([devices]);
-    await monitor.tick(); // devices' first readings
-    expect(monitor.ready).toBe(false);
+    await monitor.tick(); // devices' first readings: the first interval, spawn → now
+    expect(monitor.ready).toBe(true);
+    const first = monitor.snapshot();
+    // The first interval: 50 W × 0.4 s = 20 J on the power device, its power shown; the counter,
+    // first read now, has nothing before it (said in its notes).
+    expect(first.devices.find((d) => d.id === "p")).toMatchObject({ energyJoules: 20, lastPowerWatts: 50 });
+    expect(first.devices.find((d) => d.id === "c")?.energyJoules ?? 0).toBe(0);
+    expect(first.jobs[0].cpuSeconds).toBeCloseTo(0.4, 9);
+    // No process on the GPU: its 20 J are the idle bucket's (conserved from the first interval on).
+    expect(first.buckets.idle.energyJoules.total).toBeCloseTo(20, 9);
+    expect(first.elapsedMillis).toBe(400);
     clock.advance(1000);
     counterJoules += 30;
     f.tickHost(100, 300);
     f.update(10, { utimeTicks: 140 });
     await monitor.tick();
     const snap = await monitor.stop({ finalTick: false });
-    expect(monitor.ready).toBe(true);
-    // Power: 50 W held back over the 0.4 s of probing + 1 s = 70 J; counter: only its 30 J since the first read.
+    // Power: 50 W over the 0.4 s of probing + 1 s = 70 J; counter: only its 30 J since the first read.
     expect(snap.devices.find((d) => d.id === "p")?.energyJoules).toBeCloseTo(70, 9);
     expect(snap.devices.find((d) => d.id === "c")?.energyJoules).toBeCloseTo(30, 9);
     // The job's CPU seconds span the same window as the power device: from the spawn.
