@@ -17,7 +17,7 @@ import { createStderrLogger } from "../log.js";
 import { DEFAULT_PROMPTS, driveLoad, parsePrompts, type RequestRecord } from "../serving/load.js";
 import { benchLevel, type BenchResult, type BenchLevel } from "../serving/bench.js";
 import { addMeasureOptions, parseDurationFlag } from "./common.js";
-import { runCommand, type RunOptions } from "./run.js";
+import type { RunOptions } from "./run.js";
 
 const EXAMPLES = `
 Examples:
@@ -176,6 +176,9 @@ export async function benchServing(command: string[], flags: BenchFlags, env: No
   const tap = new SnapshotTap();
   let stop: ((signal: NodeJS.Signals) => void) | undefined;
   let exited: number | undefined;
+  // Loaded here, not imported: program.ts loads run.js lazily, and a static import beside that is
+  // a build error (scripts/postbuild.mjs, INEFFECTIVE_DYNAMIC_IMPORT).
+  const { runCommand } = await import("./run.js");
   const run = runCommand(
     command,
     { ...flags, interval: `${v.intervalMillis}ms`, grace: "10s", checkpointInterval: "30s", flushTimeout: "2s", tracking: "auto", live: false },
