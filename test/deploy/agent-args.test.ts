@@ -29,6 +29,7 @@ import { CLI } from "../helpers/cli.js";
 import { freePort, receiversSkipReason, startVictoriaMetrics, type Receiver } from "../helpers/receivers.js";
 import { containersOf, kubectlBinary, kubernetesDir, kustomize, podTemplates, type K8sObject } from "./k8s.js";
 import { waitFor } from "../helpers/wait.js";
+import { serveText } from "../serving/endpoint.js";
 
 const cli = process.env.POWERPRINT_TEST_CLI ?? CLI;
 // A CLI without the command prints the top-level help instead of the agent's.
@@ -192,6 +193,32 @@ describe.skipIf(skip)("the manifests' agent containers run", () => {
     const byPhase = Object.fromEntries(phase.map((s) => [s.metric.powerprint_phase, s.value]));
     expect(Object.keys(byPhase).sort()).toEqual(["(before first mark)", "train"]);
     expect(byPhase.train).toBeGreaterThan(0);
+  }, 120_000);
+
+  test("serving sidecar (pod mode, --work-from the server's port): tokens per model exported with the pod's labels", async () => {
+    const vm: Receiver = await startVictoriaMetrics({ prometheusNaming: true });
+    cleanups.push(() => vm.stop());
+    const { spec, container } = agentContainer(kustomize(join(kubernetesDir, "serving")).find((o) => o.kind === "Deployment")!);
+    const model = (spec.containers ?? []).find((c) => c.name === "vllm")!.args![1];
+    // The vLLM container's /metrics, stood in for on a free port: counters growing per scrape.
+    let n = 0;
+    const server = await serveText(() => {
+      n++;
+      return `vllm:prompt_tokens_total{model_name="${model}"} ${16 * n}\nvllm:generation_tokens_total{model_name="${model}"} ${8 * n}\nvllm:request_success_total{finished_reason="length",model_name="${model}"} ${n}\nvllm:num_requests_running{model_name="${model}"} 1\n`;
+    });
+    cleanups.push(() => server.close());
+    const workFrom = container.args![container.args!.indexOf("--work-from") + 1];
+    const p = await prepare(spec, container, { "http://otel-collector.powerprint.svc:4318": `${vm.baseUrl}/opentelemetry`, [workFrom]: server.url });
+    expect(p.args.slice(0, 3)).toEqual(["agent", "--mode", "pod"]);
+    const r = await runUntilReady(p, probeOf(container, p, "startupProbe"), async () => {
+      await waitFor("four scrapes of the server", () => server.hits >= 4, 30_000, 100);
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const tokens = await vm.query(`sum by (gen_ai_request_model, gen_ai_token_type, k8s_pod_name) (powerprint_job_serving_tokens_total{k8s_pod_name="${pod["metadata.name"]}"})`);
+    const byType = Object.fromEntries(tokens.map((t) => [t.metric.gen_ai_token_type, t]));
+    expect(byType.output.metric).toMatchObject({ gen_ai_request_model: model, k8s_pod_name: pod["metadata.name"] });
+    expect(byType.output.value).toBeGreaterThan(0);
+    expect(byType.input.value).toBe(2 * byType.output.value);
   }, 120_000);
 
   test("node agent (node mode): host roots, kubelet, /metrics and readiness as the DaemonSet says", async () => {

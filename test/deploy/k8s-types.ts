@@ -11,6 +11,7 @@
  */
 import type { IJob } from "kubernetes-models/batch/v1/Job";
 import type { IDaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import type { INamespace } from "kubernetes-models/v1/Namespace";
@@ -77,6 +78,7 @@ export interface PyTorchJob {
 export interface ManifestKinds {
   "batch/v1/Job": IJob;
   "apps/v1/DaemonSet": IDaemonSet;
+  "apps/v1/Deployment": IDeployment;
   "v1/Service": IService;
   "v1/ServiceAccount": IServiceAccount;
   "v1/Namespace": INamespace;
@@ -90,6 +92,7 @@ export interface ManifestKinds {
 export type Manifest =
   | IJob
   | IDaemonSet
+  | IDeployment
   | IService
   | IServiceAccount
   | INamespace

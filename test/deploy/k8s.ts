@@ -72,6 +72,8 @@ async function modelClass(obj: K8sObject): Promise<ModelClass | undefined> {
       return (await import("kubernetes-models/batch/v1")).Job as unknown as ModelClass;
     case "apps/v1/DaemonSet":
       return (await import("kubernetes-models/apps/v1")).DaemonSet as unknown as ModelClass;
+    case "apps/v1/Deployment":
+      return (await import("kubernetes-models/apps/v1")).Deployment as unknown as ModelClass;
     case "v1/Service":
       return (await import("kubernetes-models/v1")).Service as unknown as ModelClass;
     case "v1/ServiceAccount":

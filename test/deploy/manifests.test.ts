@@ -26,6 +26,7 @@ const variants: Record<string, string[]> = {
   "sidecar/pytorchjob": ["PyTorchJob"],
   "node-agent": ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Namespace", "Service", "ServiceAccount"],
   "node-agent-servicemonitor": ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Namespace", "Service", "ServiceAccount", "ServiceMonitor"],
+  serving: ["Deployment", "Service"],
 };
 
 const kubectlMissing = kubectlBinary() === undefined && process.env.CI !== "true";
@@ -71,8 +72,8 @@ describe.skipIf(kubectlMissing)("deploy/kubernetes", () => {
     expect(objects.flatMap(securityProblems)).toEqual([]);
     expect(objects.flatMap(volumeProblems)).toEqual([]);
     // Guard against the checks passing because they saw nothing.
-    // Job, PyTorchJob Master + Worker, the DaemonSet of node-agent and of node-agent-servicemonitor.
-    expect(objects.flatMap((o) => podTemplates(o)).length).toBe(5);
+    // Job, PyTorchJob Master + Worker, the DaemonSet of node-agent and of node-agent-servicemonitor, the serving Deployment.
+    expect(objects.flatMap((o) => podTemplates(o)).length).toBe(6);
   });
 
   test("the PyTorchJob's sidecar is the Job's sidecar (one agent definition, copied exactly)", () => {
@@ -85,8 +86,30 @@ describe.skipIf(kubectlMissing)("deploy/kubernetes", () => {
     }
   });
 
+  test("the serving Deployment's sidecar is the Job's agent in pod mode plus --work-from on the server's own port", () => {
+    const serving = podTemplates(find("serving", "Deployment"))[0].template.spec!;
+    const job = podTemplates(find("sidecar", "Job"))[0].template.spec!;
+    const agent = serving.initContainers!.find((c) => c.name === "powerprint")!;
+    const jobAgent = job.initContainers!.find((c) => c.name === "powerprint")!;
+    const args = agent.args!;
+    const url = new URL(args[args.indexOf("--work-from") + 1]);
+    expect(url.hostname).toBe("127.0.0.1");
+    const server = serving.containers.find((c) => c.name === "vllm")!;
+    expect(server.ports!.map((p) => p.containerPort)).toContain(Number(url.port));
+    // Everything else as the training sidecar: same image, env, probes, limits, security, mounts it shares.
+    const { args: _a, volumeMounts: _v, ...rest } = agent;
+    const { args: _b, volumeMounts: _w, ...jobRest } = jobAgent;
+    expect(rest).toEqual(jobRest);
+    const strip = (a: string[]) => a.filter((x, i) => !["--work-from", "--marks"].includes(x) && !["--work-from", "--marks"].includes(a[i - 1]));
+    expect(strip(args)).toEqual(strip(jobAgent.args!));
+    expect(serving.shareProcessNamespace).toBe(true);
+    // The Service reaches the server's API port by name.
+    const svc = find("serving", "Service").spec as { ports: { targetPort: string }[] };
+    expect(server.ports!.map((p) => p.name)).toContain(svc.ports[0].targetPort);
+  });
+
   test("the sidecar variants need nothing of the host (Pod Security 'restricted': no host namespaces, no hostPath)", () => {
-    for (const obj of [find("sidecar", "Job"), find("sidecar/pytorchjob", "PyTorchJob")]) {
+    for (const obj of [find("sidecar", "Job"), find("sidecar/pytorchjob", "PyTorchJob"), find("serving", "Deployment")]) {
       for (const { where, template } of podTemplates(obj)) {
         const pod = template.spec!;
         expect([pod.hostPID, pod.hostNetwork, pod.hostIPC].filter(Boolean), where).toEqual([]);
