@@ -51,7 +51,7 @@ export interface AgentOptions {
   /** Training-loop marks file (POWERPRINT_MARKS of the training container) and the job its phases belong to. */
   marks?: { path: string; jobId: string };
   /** --work-from: the served units of work of the pod's job (jobId) or of the newest live selector job (src/serving/agent-work.ts). */
-  work?: { config: WorkConfig; jobId?: string };
+  work?: { config?: WorkConfig; jobId?: string; urlOf?: (jobId: string) => URL | undefined };
 }
 
 export class Agent {
@@ -90,7 +90,7 @@ export class Agent {
       log: o.log,
     });
     this.restore();
-    if (o.work) this.work = new AgentWork({ ledger: this.ledger, log: o.log, config: o.work.config, jobId: o.work.jobId, timeoutMillis: scrapeDeadlineMillis(o.intervalMillis) });
+    if (o.work) this.work = new AgentWork({ ledger: this.ledger, log: o.log, ...o.work, timeoutMillis: scrapeDeadlineMillis(o.intervalMillis) });
     this.monitor = new Monitor({
       collectors: o.collectors,
       processes: this.source,

@@ -281,6 +281,12 @@ export class NodeJobSource implements ProcessSource {
     return uid === undefined ? undefined : this.pods.get(uid)?.jobId;
   }
 
+  /** UIDs of the pods a job holds now (one for an ungrouped pod's job; --group-by-label jobs may hold several). */
+  podUidsOfJob(jobId: string): string[] {
+    if (this.pods.get(jobId)?.jobId === jobId) return [jobId];
+    return [...this.pods.values()].filter((p) => p.jobId === jobId).map((p) => p.uid);
+  }
+
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     for (const pod of this.pods.values()) {
       if (pod.jobId !== jobId) continue;

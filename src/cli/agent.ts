@@ -30,6 +30,7 @@ import { parseTags } from "../config/identity.js";
 import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
 import { footprintFromGrid } from "./footprint.js";
 import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
+import { nodeWorkUrls } from "../serving/agent-work.js";
 import { addStrictEndpointsOption, createExportersFailOpen } from "./endpoints.js";
 import { removeStaleTempFiles } from "../agent/temp-files.js";
 
@@ -353,7 +354,7 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, sources
   let real: DiscoveringSource | undefined;
   let cache: PodMetadataCache | undefined;
   let marks: { path: string; jobId: string } | undefined;
-  let work: { config: WorkConfig; jobId?: string } | undefined;
+  let work: { config?: WorkConfig; jobId?: string; urlOf?: (jobId: string) => URL | undefined } | undefined;
   if (c.realJobs) {
     if (c.mode === "pod") {
       const pod = podSource(c, opts, log);
@@ -367,7 +368,11 @@ export async function runAgent(opts: AgentFlags, env: NodeJS.ProcessEnv, sources
       real = new SelectorJobSource({ procRoot: c.procRoot, selector: c.selector });
       if (c.work) work = { config: c.work };
     } else {
-      ({ source: real, cache } = nodeSource(c, opts, log));
+      let node: NodeJobSource | undefined;
+      ({ source: node, cache } = nodeSource(c, opts, log));
+      real = node;
+      // Each pod may name its inference server's metrics endpoint (powerprint.io/work-from, docs/serving.md).
+      if (node && cache) work = { urlOf: nodeWorkUrls(node, cache, log) };
     }
   }
   const fp = footprintFromGrid(c.grid);

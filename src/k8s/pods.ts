@@ -31,8 +31,15 @@ export interface PodMetadata {
   nodeName?: string;
   /** Pending, Running, Succeeded, Failed, Unknown. */
   phase?: string;
+  /** The pod's `powerprint.io/work-from` annotation (its server's metrics endpoint, docs/serving.md), at most 512 characters. */
+  workFrom?: string;
+  /** status.podIP, for a work-from annotation that names only a port (kept for annotated pods only). */
+  podIp?: string;
   containers: PodContainer[];
 }
+
+/** The annotation a pod names its inference server's metrics endpoint with (node mode, docs/serving.md). */
+export const WORK_FROM_ANNOTATION = "powerprint.io/work-from";
 
 /** Looks pods up by UID (the cgroup tree names pods by UID). */
 export interface PodMetadataLookup {
@@ -54,11 +61,13 @@ const podSchema = z.object({
     name: z.string().min(1),
     namespace: z.string().nullish(),
     labels: z.record(z.string(), z.string()).nullish(),
+    annotations: z.record(z.string(), z.string()).nullish(),
   }),
   spec: z.object({ nodeName: z.string().nullish() }).partial().nullish(),
   status: z
     .object({
       phase: z.string().nullish(),
+      podIP: z.string().nullish(),
       containerStatuses: z.array(containerStatusSchema).nullish(),
       initContainerStatuses: z.array(containerStatusSchema).nullish(),
     })
@@ -113,6 +122,12 @@ export function parsePodList(body: unknown): PodListParse {
     };
     if (spec?.nodeName) pod.nodeName = boundText(spec.nodeName, MAX_ATTRIBUTE_VALUE_CHARS);
     if (status?.phase) pod.phase = status.phase;
+    const workFrom = metadata.annotations?.[WORK_FROM_ANNOTATION];
+    if (workFrom !== undefined && workFrom.length <= 512) {
+      pod.workFrom = workFrom;
+      // Only needed to resolve the annotation: kept for those pods only.
+      if (status?.podIP && status.podIP.length <= 64) pod.podIp = status.podIP;
+    }
     pods.push(pod);
   }
   return { status: "ok", pods, skipped };

@@ -94,3 +94,27 @@ export function workConfigFromOptions(opts: Record<string, unknown>): WorkConfig
   const url = parseWorkFrom(String(opts.workFrom));
   return opts.workMetric !== undefined ? { url, engines: [parseWorkMetric(String(opts.workMetric))] } : { url };
 }
+
+/**
+ * A pod's `powerprint.io/work-from` annotation as a URL (node mode): a full http(s) URL, or a port
+ * with an optional path (`8000`, `:8000`, `:8000/metrics`) on the pod's own IP. undefined when it
+ * is neither (the caller says so once), or names only a port and the pod has no IP yet.
+ */
+export function workFromAnnotation(value: string, podIp: string | undefined): URL | undefined {
+  const v = value.trim();
+  if (/^https?:\/\//.test(v)) {
+    try {
+      return parseWorkFrom(v, "annotation");
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^:?(\d{1,5})(\/\S*)?$/.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535 || !podIp) return undefined;
+  const host = podIp.includes(":") ? `[${podIp}]` : podIp;
+  try {
+    return parseWorkFrom(`http://${host}:${m[1]}${m[2] ?? ""}`, "annotation");
+  } catch {
+    return undefined;
+  }
+}
