@@ -1,5 +1,3 @@
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { Collector, ProbeResult } from "../src/core/contracts.js";
 import { UsageError } from "../src/errors.js";
 // Each collector module is imported when detectCollectors reaches it (koffi, xml2js and the TDP
@@ -18,6 +16,9 @@ export interface CollectorOptions {
   nvmlLibraryPath?: string;
   /** nvidia-smi command (POWERPRINT_NVIDIA_SMI). */
   nvidiaSmiCommand?: string;
+  /** PATH and LD_LIBRARY_PATH: where nvidia-smi and libnvidia-ml.so.1 are looked for without device nodes (nvidia-discovery.ts). */
+  searchPath?: string;
+  ldLibraryPath?: string;
   /** TDP of one CPU package for the CPU model, watts (POWERPRINT_CPU_TDP_WATTS): skips the table and the hypervisor cap. */
   cpuTdpWatts?: number;
   /** RAPL counters read at the accounting origin (run: just before the spawn; see RaplCollectorOptions.origin). */
@@ -32,6 +33,8 @@ export interface ProbeEntry {
   used: boolean;
   /** Why this collector is (not) used, e.g. "fallback: NVML unavailable". */
   role: string;
+  /** How the source was found, when that takes looking (NVIDIA: device nodes, WSL2, PATH, the loader). */
+  found?: string;
 }
 
 /**
@@ -57,6 +60,8 @@ export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOption
     devRoot: nonEmpty(env.POWERPRINT_DEV_ROOT),
     nvmlLibraryPath: nonEmpty(env.POWERPRINT_NVML_LIBRARY),
     nvidiaSmiCommand: nonEmpty(env.POWERPRINT_NVIDIA_SMI),
+    searchPath: env.PATH,
+    ldLibraryPath: env.LD_LIBRARY_PATH,
   };
 }
 
@@ -108,41 +113,34 @@ export async function detectCollectors(opts: CollectorOptions = {}): Promise<Pro
   return entries;
 }
 
-/**
- * NVIDIA device nodes under `devRoot`/dev (nvidia0, nvidia1, ...; nvidiactl alone is no GPU).
- * undefined when dev/ is unreadable (then the probes decide).
- */
-export function nvidiaDeviceNodes(devRoot = "/"): string[] | undefined {
-  try {
-    return readdirSync(join(devRoot, "dev")).filter((n) => /^nvidia\d+$/.test(n));
-  } catch {
-    return undefined;
-  }
-}
 
 type Probe = (c: Collector) => Promise<ProbeResult>;
 
-/** NVML, else nvidia-smi; neither loaded nor spawned when the host plainly has no NVIDIA device. */
+/**
+ * NVML, else nvidia-smi; neither loaded nor spawned when nothing says the host has an NVIDIA GPU
+ * (device nodes, WSL2's /dev/dxg and driver files, nvidia-smi on PATH, the loader's NVML:
+ * nvidia-discovery.ts, no spawn). Each entry says how the GPU was found.
+ */
 async function detectNvidia(opts: CollectorOptions, probe: Probe, entries: ProbeEntry[]): Promise<void> {
-  const nodes = nvidiaDeviceNodes(opts.devRoot);
-  if (nodes !== undefined && nodes.length === 0 && opts.nvmlLibraryPath === undefined && opts.nvidiaSmiCommand === undefined) {
-    const reason = `no NVIDIA device (no ${join(opts.devRoot ?? "/", "dev", "nvidia[0-9]*")})`;
-    const fix = "in a container, expose the GPUs (NVIDIA container toolkit, --gpus); or set POWERPRINT_NVML_LIBRARY / POWERPRINT_NVIDIA_SMI to probe anyway";
-    entries.push({ collector: absent("nvml"), result: { status: "unavailable", reason, fix }, used: false, role: "NVIDIA GPUs (preferred)" });
-    entries.push({ collector: absent("nvidia-smi"), result: { status: "unavailable", reason, fix }, used: false, role: "NVIDIA GPUs (fallback)" });
+  const { discoverNvidia } = await import("./nvidia-discovery.js");
+  const found = discoverNvidia({ root: opts.devRoot, nvmlLibraryPath: opts.nvmlLibraryPath, nvidiaSmiCommand: opts.nvidiaSmiCommand, searchPath: opts.searchPath, libraryPath: opts.ldLibraryPath });
+  if (found.status === "none") {
+    const result = { status: "unavailable" as const, reason: found.reason, fix: found.fix };
+    entries.push({ collector: absent("nvml"), result, used: false, role: "NVIDIA GPUs (preferred)" });
+    entries.push({ collector: absent("nvidia-smi"), result, used: false, role: "NVIDIA GPUs (fallback)" });
     return;
   }
   const { createNvmlCollector } = await import("./nvml.js");
-  const nvml = createNvmlCollector({ libraryPath: opts.nvmlLibraryPath });
+  const nvml = createNvmlCollector({ libraryPath: found.nvmlLibraryPath });
   const nvmlResult = await probe(nvml);
-  entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)" });
+  entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)", found: found.how });
   const { createNvidiaSmiCollector } = await import("./nvidia-smi.js");
-  const smi = createNvidiaSmiCollector({ command: opts.nvidiaSmiCommand });
+  const smi = createNvidiaSmiCollector({ command: found.nvidiaSmiCommand });
   if (nvmlResult.status === "ok") {
-    entries.push({ collector: smi, result: { status: "unavailable", reason: "not needed: NVML is available" }, used: false, role: "NVIDIA GPUs (fallback)" });
+    entries.push({ collector: smi, result: { status: "unavailable", reason: "not needed: NVML is available" }, used: false, role: "NVIDIA GPUs (fallback)", found: found.how });
   } else {
     const r = await probe(smi);
-    entries.push({ collector: smi, result: r, used: r.status === "ok", role: "NVIDIA GPUs (fallback: NVML unavailable)" });
+    entries.push({ collector: smi, result: r, used: r.status === "ok", role: "NVIDIA GPUs (fallback: NVML unavailable)", found: found.how });
   }
 }
 

@@ -76,13 +76,14 @@ Examples:
       const gpus = entries.filter((e) => e.used && e.result.status === "ok").flatMap((e) => (e.result.status === "ok" ? e.result.devices : [])).filter((d) => d.kind === "gpu").length;
       const modes = opts.agent || opts.mode !== undefined ? await probeModes(opts, gpus) : undefined;
       if (opts.json) {
-        const collectors = entries.map((e) => ({ collector: e.collector.id, role: e.role, used: e.used, ...e.result }));
+        const collectors = entries.map((e) => ({ collector: e.collector.id, role: e.role, used: e.used, ...(e.found !== undefined && { found: e.found }), ...e.result }));
         process.stdout.write(JSON.stringify(modes ? { collectors, agentModes: modes } : collectors, null, 2) + "\n");
       } else {
         const lines: string[] = [];
         for (const e of entries) {
           const mark = e.used ? "USED" : e.result.status === "ok" ? "ok" : "unavailable";
           lines.push(`${e.collector.id.padEnd(11)} ${mark.padEnd(11)} ${e.role}`);
+          if (e.found !== undefined) lines.push(`    found by: ${e.found}`);
           if (e.result.status === "ok") {
             for (const d of e.result.devices) {
               lines.push(

@@ -1,5 +1,7 @@
-// Lean start-up: on a host without NVIDIA device nodes, `run` and `probe` spawn no helper process
-// (nvidia-smi, lscpu, dmidecode): fakes of all three first on PATH append to a log when run.
+// Lean start-up: on a host with no sign of an NVIDIA GPU (no device nodes, no WSL2 /dev/dxg, no
+// nvidia-smi on PATH, no NVML for the loader), `run` and `probe` spawn no helper process
+// (nvidia-smi, lscpu, dmidecode): fakes of lscpu and dmidecode first on PATH, and of nvidia-smi
+// given explicitly or put on PATH, append to a log when run.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,9 +21,11 @@ describe("start-up spawns no hardware helper where the hardware is plainly absen
     log = join(dir, "spawned.log");
     const bin = join(dir, "bin");
     mkdirSync(bin);
-    for (const name of ["nvidia-smi", "lscpu", "dmidecode"]) {
-      writeFileSync(join(bin, name), `#!/bin/sh\necho "${name} $*" >> "${log}"\nexit 1\n`);
-      chmodSync(join(bin, name), 0o755);
+    // nvidia-smi apart: on PATH it is a sign of a GPU and is probed (the last test).
+    mkdirSync(join(dir, "gpu-bin"));
+    for (const [folder, name] of [["bin", "lscpu"], ["bin", "dmidecode"], ["gpu-bin", "nvidia-smi"]]) {
+      writeFileSync(join(dir, folder, name), `#!/bin/sh\necho "${name} $*" >> "${log}"\nexit 1\n`);
+      chmodSync(join(dir, folder, name), 0o755);
     }
     // An empty dev/ root: no nvidia[0-9]* node whatever the test machine has.
     mkdirSync(join(dir, "dev"));
@@ -52,7 +56,10 @@ describe("start-up spawns no hardware helper where the hardware is plainly absen
     expect(existsSync(log) ? readFileSync(log, "utf8") : "").toBe("");
     const entries = JSON.parse(r.stdout) as { collector: string; status: string; reason?: string; devices?: { kind: string; model?: string; detail?: string }[] }[];
     const byId = new Map(entries.map((e) => [e.collector, e]));
-    expect(byId.get("nvml")).toMatchObject({ status: "unavailable", reason: `no NVIDIA device (no ${join(dir, "dev", "nvidia[0-9]*")})` });
+    expect(byId.get("nvml")).toMatchObject({
+      status: "unavailable",
+      reason: `no NVIDIA device (no ${join(dir, "dev", "nvidia[0-9]*")}, no ${join(dir, "dev", "dxg")}, no nvidia-smi on PATH, no libnvidia-ml.so.1 for the loader)`,
+    });
     expect(byId.get("nvidia-smi")).toMatchObject({ status: "unavailable" });
     const model = byId.get("cpu-model");
     expect(model?.devices?.[0]).toMatchObject({ kind: "cpu", model: "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz" });
@@ -60,10 +67,22 @@ describe("start-up spawns no hardware helper where the hardware is plainly absen
   });
 
   it("an explicit POWERPRINT_NVIDIA_SMI is still probed without device nodes (the guard only skips the default)", async () => {
-    const r = await runCli(["probe", "--json"], { env: { ...env, POWERPRINT_NVIDIA_SMI: join(dir, "bin", "nvidia-smi") } });
+    const r = await runCli(["probe", "--json"], { env: { ...env, POWERPRINT_NVIDIA_SMI: join(dir, "gpu-bin", "nvidia-smi") } });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(log, "utf8")).toBe("nvidia-smi -q -x\n");
     rmSync(log);
+  });
+
+  it("nvidia-smi on PATH without device nodes is tried, and probe says that is how it was found", async () => {
+    const smi = join(dir, "gpu-bin", "nvidia-smi");
+    const r = await runCli(["probe", "--json"], { env: { ...env, PATH: `${join(dir, "gpu-bin")}:${env.PATH}` } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(log, "utf8")).toBe("nvidia-smi -q -x\n");
+    rmSync(log);
+    const entries = JSON.parse(r.stdout) as { collector: string; status: string; found?: string; reason?: string }[];
+    const bySmi = entries.find((e) => e.collector === "nvidia-smi");
+    expect(bySmi).toMatchObject({ status: "unavailable", found: `nvidia-smi on PATH (${smi}), no device node` });
+    expect(bySmi?.reason).toMatch(/^.*nvidia-smi -q -x failed/);
   });
 });
 
