@@ -15,6 +15,9 @@ import { UsageError } from "../errors.js";
 import { lookupZone } from "../grid/static.js";
 import { version } from "../version.js";
 
+/** Largest README edited (a model card is a few KiB; the Hub's own limit is far below this). */
+export const MAX_README_BYTES = 1 << 20;
+
 /** The disclosure flags as commander parses them. */
 export interface DisclosureFlags {
   modelCard?: boolean;
@@ -60,6 +63,7 @@ export function checkDisclosure(flags: DisclosureFlags): Disclosure | undefined 
   if (flags.modelCardReadme !== undefined) {
     const st = lstatSync(flags.modelCardReadme, { throwIfNoEntry: false });
     if (!st?.isFile()) throw new UsageError("--model-card-readme", `'${flags.modelCardReadme}' is not an existing regular file (the model card's README.md)`);
+    if (st.size > MAX_README_BYTES) throw new UsageError("--model-card-readme", `'${flags.modelCardReadme}' is larger than ${MAX_README_BYTES} bytes: not a model card README`);
     checkReportPath(flags.modelCardReadme, "--model-card-readme");
   }
   if (flags.impactManifest !== undefined) checkReportPath(flags.impactManifest, "--impact-manifest");

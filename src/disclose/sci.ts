@@ -134,7 +134,9 @@ export function computeSci(args: {
   const r = functionalUnits(job, per);
   const energyKwh = joulesToKwh(job.facilityEnergyJoules);
   const operationalGrams = job.emissionsGrams;
-  const intensityGramsPerKwh = energyKwh > 0 ? operationalGrams / energyKwh : 0;
+  // I from the report model where it has it (reports' per-job figures), else the same quotient.
+  const modelI = (job as { intensityAverageGramsPerKwh?: number | null }).intensityAverageGramsPerKwh;
+  const intensityGramsPerKwh = typeof modelI === "number" ? modelI : energyKwh > 0 ? operationalGrams / energyKwh : 0;
   const fallbacks = Object.entries(report.intensity.fallbacks).map(([k, n]) => `${n} interval(s) ${k}`);
   const reserved = reservedSeconds(report, job);
   const groups = embodiedGroups(report, job, reserved, args.embodiedOf);

@@ -8,7 +8,10 @@ import { formatDuration, formatEnergy, formatGrams } from "../units.js";
 import { formatKind } from "./kind.js";
 import type { Plan, ZoneOutcome } from "./plan.js";
 
+/** Exact time for JSON. */
 const iso = (ms: number) => new Date(ms).toISOString().replace(":00.000Z", "Z").replace(".000Z", "Z");
+/** Time for people: to the minute (a start "now" carries seconds nobody plans by). */
+const minute = (ms: number) => `${new Date(ms).toISOString().slice(0, 16)}Z`;
 
 /** JSON document of a plan (schema version 1, documented in docs). */
 export function planJson(plan: Plan, version: string) {
@@ -47,6 +50,12 @@ export function planJson(plan: Plan, version: string) {
   };
 }
 
+/** The best start as the table shows it: a time, "any" for a zone without a forecast, or why none. */
+function bestStart(z: ZoneOutcome): string {
+  if (!z.best) return "no start fits";
+  return z.series.basis === "forecast" ? minute(z.best.startMillis) : "any (no forecast)";
+}
+
 function savingText(plan: Plan, z: ZoneOutcome): string {
   if (!z.comparable) return `not compared (${formatKind(z.series.kind)} vs ${formatKind(plan.zones[0].series.kind)} in ${plan.here})`;
   if (z.savingGrams === undefined) return "—";
@@ -59,14 +68,14 @@ export function planTable(plan: Plan): string {
   const p = plan.profile;
   const lines = [
     `plan: a ${formatDuration(p.durationSeconds)} job, ${formatEnergy(p.facilityEnergyJoules)} facility energy (${p.method}; ${p.source})`,
-    `window ${iso(plan.windowStartMillis)} → ${iso(plan.windowEndMillis)}; now in ${plan.here}: ${plan.nowHere ? `${formatGrams(plan.nowHere.expectedGrams)} CO2e` : "not covered by its data"}`,
+    `window ${minute(plan.windowStartMillis)} → ${minute(plan.windowEndMillis)}; now in ${plan.here}: ${plan.nowHere ? `${formatGrams(plan.nowHere.expectedGrams)} CO2e` : "not covered by its data"}`,
   ];
   const rows = plan.zones.map((z) => [
     z.series.zone,
     formatKind(z.series.kind),
     z.series.provider,
-    z.series.basis === "forecast" ? `forecast to ${iso(z.series.horizonUntilMillis!)}` : z.series.basis,
-    z.best ? (z.series.basis === "forecast" ? iso(z.best.startMillis) : "any (no forecast)") : "no start fits",
+    z.series.basis === "forecast" ? `forecast to ${minute(z.series.horizonUntilMillis!)}` : z.series.basis,
+    bestStart(z),
     z.best ? formatGrams(z.best.expectedGrams) : "—",
     savingText(plan, z),
   ]);
@@ -74,7 +83,7 @@ export function planTable(plan: Plan): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ");
   lines.push(fmt(header), ...rows.map(fmt));
-  if (plan.best) lines.push(`best: ${plan.best.zone} at ${iso(plan.best.startMillis)}, ${formatGrams(plan.best.expectedGrams)} CO2e (${formatKind(plan.zones[0].series.kind)} intensity)`);
+  if (plan.best) lines.push(`best: ${plan.best.zone} at ${minute(plan.best.startMillis)}, ${formatGrams(plan.best.expectedGrams)} CO2e (${formatKind(plan.zones[0].series.kind)} intensity)`);
   if (plan.mixedKinds) lines.push("note: the zones mix intensity kinds; only zones of the same kind as the first are ranked against it");
   for (const z of plan.zones) lines.push(`  ${z.series.zone}: ${z.series.note}`);
   return lines.join("\n");
@@ -106,7 +115,8 @@ function chart(plan: Plan): string {
     })
     .join("");
   const yTicks = [0, 0.5, 1].map((f) => `<text x="${pad.left - 6}" y="${y(yMax * f) + 4}" text-anchor="end">${esc(formatGrams(yMax * f))}</text><line x1="${pad.left}" x2="${W - pad.right}" y1="${y(yMax * f)}" y2="${y(yMax * f)}" class="grid"/>`).join("");
-  const xTicks = [0, 0.5, 1].map((f) => `<text x="${x(x0 + (x1 - x0) * f)}" y="${H - pad.bottom + 18}" text-anchor="middle">${esc(iso(x0 + (x1 - x0) * f).slice(0, 16))}Z</text>`).join("");
+  const anchor = ["start", "middle", "end"];
+  const xTicks = [0, 0.5, 1].map((f, k) => `<text x="${x(x0 + (x1 - x0) * f)}" y="${H - pad.bottom + 18}" text-anchor="${anchor[k]}">${esc(minute(x0 + (x1 - x0) * f))}</text>`).join("");
   const legend = plan.zones
     .map((z, i) => `<span><i style="background:${PALETTE[i % PALETTE.length]}"></i>${esc(`${z.series.zone} — ${formatKind(z.series.kind)}, ${z.series.provider}, ${z.series.basis}`)}</span>`)
     .join("");
@@ -116,13 +126,13 @@ function chart(plan: Plan): string {
 /** The whole HTML page of a plan: the chart, then the table's figures. */
 export function planHtml(plan: Plan): string {
   const rows = plan.zones
-    .map((z) => `<tr><td>${esc(z.series.zone)}</td><td>${esc(formatKind(z.series.kind))}</td><td>${esc(z.series.provider)}</td><td>${esc(z.series.basis)}</td><td>${z.best ? esc(iso(z.best.startMillis)) : "—"}</td><td>${z.best ? esc(formatGrams(z.best.expectedGrams)) : "—"}</td><td>${esc(savingText(plan, z))}</td><td>${esc(z.series.note)}</td></tr>`)
+    .map((z) => `<tr><td>${esc(z.series.zone)}</td><td>${esc(formatKind(z.series.kind))}</td><td>${esc(z.series.provider)}</td><td>${esc(z.series.basis)}</td><td>${esc(bestStart(z))}</td><td>${z.best ? esc(formatGrams(z.best.expectedGrams)) : "—"}</td><td>${esc(savingText(plan, z))}</td><td>${esc(z.series.note)}</td></tr>`)
     .join("");
   const css = `body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}svg text{font-size:11px;fill:#444}svg .grid{stroke:#e5e5e5}.legend span{margin-right:14px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}`;
   const p = plan.profile;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>powerprint plan</title><style>${css}</style></head><body>
 <h1>powerprint plan</h1>
-<p>A ${esc(formatDuration(p.durationSeconds))} job using ${esc(formatEnergy(p.facilityEnergyJoules))} of facility energy (${esc(p.method)}; ${esc(p.source)}), window ${esc(iso(plan.windowStartMillis))} → ${esc(iso(plan.windowEndMillis))}. Dashed lines: zones without a forecast (the same figure for every start).</p>
+<p>A ${esc(formatDuration(p.durationSeconds))} job using ${esc(formatEnergy(p.facilityEnergyJoules))} of facility energy (${esc(p.method)}; ${esc(p.source)}), window ${esc(minute(plan.windowStartMillis))} → ${esc(minute(plan.windowEndMillis))}. Dashed lines: zones without a forecast (the same figure for every start).</p>
 ${chart(plan)}
 <table><tr><th>zone</th><th>kind</th><th>provider</th><th>data</th><th>best start</th><th>expected CO2e</th><th>saving vs now in ${esc(plan.here)}</th><th>note</th></tr>${rows}</table>
 </body></html>
