@@ -96,6 +96,23 @@ describe("report --sci", () => {
     }
   });
 
+  it("R from serving: requests, and generated tokens where marks gave none", async () => {
+    const base = read(ramp);
+    const figures = { promptTokens: 5000, generatedTokens: 20000, requests: 40, energyJoules: 1, activeEnergyJoules: 1, idleEnergyJoules: 0, prefillEnergyJoules: null, decodeEnergyJoules: null, emissionsGrams: 0, joulesPerGeneratedToken: null, joulesPerRequest: null, emissionsGramsPerThousandTokens: null };
+    const serving = { engine: "llamacpp", source: "http://127.0.0.1:8080/metrics", activeFrom: "counter-increases", prefillDecode: "none", restarts: 0, inconsistentReadings: 0, total: figures, models: [{ ...figures, model: "" }] };
+    const served = join(dir, "served.json");
+    writeFileSync(served, JSON.stringify({ ...base, jobs: base.jobs.map((j) => ({ ...j, serving })) }));
+    const job = base.jobs[0];
+    for (const [per, r, source] of [["requests", 40, "serving (requests)"], ["tokens", 20000, "serving (generated tokens)"]] as const) {
+      const out = join(dir, `served-${per}.json`);
+      const res = await runCli(["report", served, "--sci", "--per", per, "--json", out]);
+      expect(res.code, res.stderr).toBe(0);
+      const sci = (JSON.parse(readFileSync(out, "utf8")) as { sci: { sciGrams: number; unitSource: string }[] }).sci[0];
+      expect(sci.sciGrams / ((job.emissionsGrams + job.embodiedEmissionsGrams) / r)).toBeCloseTo(1, 12);
+      expect(sci.unitSource).toBe(source);
+    }
+  });
+
   it("M = TE × TS × RS: TE from the device table, TS = time reserved / lifetime, RS the job's share", async () => {
     const out = join(dir, "sci-ramp.json");
     const res = await runCli(["report", ramp, "--sci", "--json", out]);

@@ -155,6 +155,18 @@ describe("plan on replayed forecasts, ramped profile, against a hand calculation
     expect(plan.best!.expectedGrams).toBeCloseTo(hand.grams, 9);
   });
 
+  it("a zone whose forecast fails uses the provider's latest (historical) value, labelled", async () => {
+    const latest = fixture<{ carbonIntensity: number; datetime: string }>("electricitymaps__v3_carbon-intensity_latest__lifecycle.json");
+    server = await startReplayServer((req) => (req.path === "/v3/carbon-intensity/latest" ? { body: latest } : { status: 404, body: { error: "no forecast for this zone" } }));
+    const provider = createElectricityMapsProvider({ apiKey: "em-key-123", baseUrl: `${server.url}/v3` });
+    const from = Date.parse("2020-05-21T21:00Z");
+    const s = await zoneSeries("US-MIDW-MISO", { provider, staticReading: () => undefined }, from, from + 24 * HOUR);
+    expect(s.basis).toBe("latest");
+    expect(s.note).toMatch(/^no forecast \(electricitymaps forecast unavailable \(electricitymaps: GET \/v3\/carbon-intensity\/forecast → HTTP 404.*\)\): electricitymaps's latest value of \S+, 466 gCO2e\/kWh, used for every start$/);
+    const plan = buildPlan({ profile: ramp(30), series: [s], windowStartMillis: from, windowEndMillis: from + 24 * HOUR });
+    expect(plan.best!.expectedGrams).toBeCloseTo(6 * latest.carbonIntensity, 9);
+  });
+
   it("a zone without a forecast uses the static table, labelled, the same for every start", async () => {
     const from = Date.parse("2020-05-21T21:00Z");
     const s = await zoneSeries("DE", { staticReading: (z) => staticReading(z) }, from, from + 24 * HOUR);
