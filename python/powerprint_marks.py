@@ -15,8 +15,11 @@ and in train.py:
     with phase("eval"):
         evaluate()                                                         # back to "train" after
 
-Each call appends one JSON line to the file named by $POWERPRINT_MARKS (set by `powerprint run`).
-Counters are cumulative totals so far (a lost line loses nothing). Outside powerprint (variable
+Each call appends one JSON line to the file named by $POWERPRINT_MARKS (set by `powerprint run`),
+stamped with `timeMillis` (the wall clock when mark() was called, Unix epoch ms): powerprint
+splits the sampling interval a mark falls in between the phases by that time, so a phase shorter
+than the interval still gets its share. Counters are cumulative totals so far (a lost line loses
+nothing), whole numbers. Outside powerprint (variable
 unset) every call is a no-op. Lines are written with a single os.write on an O_APPEND descriptor,
 so DataLoader worker processes or threads calling mark() never interleave partial lines.
 """
@@ -24,6 +27,7 @@ so DataLoader worker processes or threads calling mark() never interleave partia
 import json
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 __all__ = ["mark", "phase", "current_phase", "enabled"]
@@ -64,6 +68,8 @@ def mark(phase=None, step=None, samples=None, tokens=None):
     Arguments left as None keep their previous value; the phase defaults to the last one marked
     (or "main" before any). No-op when POWERPRINT_MARKS is unset.
     """
+    # Taken first: the phase boundary is when mark() was called, not when the lock was free.
+    now_millis = time.time() * 1000.0
     with _lock:
         if phase is not None:
             _state["phase"] = str(phase)
@@ -76,6 +82,7 @@ def mark(phase=None, step=None, samples=None, tokens=None):
         for key in ("step", "samples", "tokens"):
             if _state[key] is not None:
                 record[key] = _state[key]
+        record["timeMillis"] = round(now_millis, 3)
         _write(record)
 
 

@@ -119,13 +119,13 @@ export class Agent {
     const m = this.o.marks;
     if (!m) return;
     this.marksReader ??= new MarksReader(m.path);
-    let marks = this.marksReader.poll();
+    let marks = this.marksReader.poll(this.o.clock.wallMillis());
     if (!this.marksPolled) {
       this.marksPolled = true;
       marks = marks.slice(-1);
     }
     for (const mark of marks) {
-      if (this.ledger.hasJob(m.jobId)) this.ledger.setPhase(m.jobId, mark.phase, { step: mark.step, samples: mark.samples, tokens: mark.tokens });
+      if (this.ledger.hasJob(m.jobId)) this.ledger.setPhase(m.jobId, mark.phase, mark, mark.timeMillis);
     }
   }
 

@@ -71,6 +71,7 @@ const totals = z.object({
   deviceEnergyJoules: z.record(key, finite),
   firstSeenMillis: epochMillis,
   lastSeenMillis: epochMillis,
+  durationMillis: finite.optional(),
   cpuSeconds: finite.optional(),
 });
 const device = z.object({

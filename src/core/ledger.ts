@@ -122,6 +122,8 @@ export class Ledger {
   private elapsedMillis?: number;
   /** Serving accounts of the jobs measured with --work-from (src/core/serving.ts). */
   private readonly serving = new Map<string, ServingAccount>();
+  /** Wall-clock time of the latest endTick: where the next tick's window starts (marks without a time open there). */
+  private lastTickMillis?: number;
 
   constructor(
     private readonly options: LedgerOptions,
@@ -166,13 +168,16 @@ export class Ledger {
   }
 
   /**
-   * Opens a training phase for a job (marks protocol); energy and time from now on count under it.
-   * `counters` are the cumulative step/samples/tokens the mark carries: what they moved since the
-   * previous mark was done in the phase current until now.
+   * Opens a training phase for a job (marks protocol) at `atMillis` (wall-clock epoch ms: the
+   * mark's own time, else when its line was first seen). Energy and time of intervals that span
+   * the mark are split between the phases by time (src/core/phases.ts). Without `atMillis` the
+   * phase opens where the next interval starts (the latest tick). `counters` are the cumulative
+   * step/samples/tokens the mark carries: what they moved since the previous mark was done in the
+   * phase open until this mark.
    */
-  setPhase(jobId: string, phase: string, counters?: WorkCounters): void {
+  setPhase(jobId: string, phase: string, counters?: WorkCounters, atMillis?: number): void {
     this.phases.set(jobId, phase);
-    this.phasesOf(jobId)?.mark(phase, counters);
+    this.phasesOf(jobId)?.mark(phase, counters, atMillis ?? this.lastTickMillis ?? this.startMillis);
   }
 
   /**
@@ -236,6 +241,9 @@ export class Ledger {
     // Water and cost with zero constants add exactly 0: skipped (this loop runs per job per device per tick).
     const withWater = wueLitersPerKwh !== 0 || waterIntensityLitersPerKwh !== 0;
     const slot = this.deviceSlot(deviceId);
+    // The interval on the wall clock, measured back from its end by its (monotonic) length: what
+    // phase marks are placed against.
+    const startMillis = timeMillis - interval.durationMillis;
     for (const [consumer, energyJoules] of shares) {
       const state = this.states.get(consumer) ?? this.newState(consumer, timeMillis);
       const t = state.totals;
@@ -262,8 +270,8 @@ export class Ledger {
         state.deviceSlots.push(slot);
       }
       state.deviceJoules[slot] = deviceJoules + energyJoules;
-      state.phases?.addEnergy(energyJoules, emissionsGrams);
       state.serving?.addEnergy(energyJoules, emissionsGrams);
+      state.phases?.addEnergyOver(energyJoules, emissionsGrams, startMillis, timeMillis);
       t.lastSeenMillis = timeMillis;
       // Each device's share over that device's own interval: devices read at different times (a
       // collector that missed a tick spans two) each contribute their average power, not their
@@ -283,9 +291,11 @@ export class Ledger {
    */
   endTick(timeMillis: number, elapsedMillis?: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    const windowStartMillis = this.lastTickMillis ?? timeMillis;
+    this.lastTickMillis = timeMillis;
     if (elapsedMillis !== undefined) {
       const stepMillis = elapsedMillis - (this.elapsedMillis ?? 0);
-      if (stepMillis > 0) for (const p of this.jobPhases.values()) p.addTime(stepMillis);
+      if (stepMillis > 0) this.addJobTime(stepMillis, windowStartMillis, timeMillis);
       this.elapsedMillis = Math.max(this.elapsedMillis ?? 0, elapsedMillis);
     }
     for (const account of this.serving.values()) account.closeInterval();
@@ -297,6 +307,18 @@ export class Ledger {
       last.gpu = p ? p.gpu : 0;
       last.memory = p ? p.memory : 0;
       last.total = p ? p.total : 0;
+    }
+  }
+
+  /**
+   * A tick's monotonic step is the time of every job live in it (registered, not finished): its
+   * duration, split among its phases by the marks' times within the tick's wall-clock window.
+   */
+  private addJobTime(stepMillis: number, windowStartMillis: number, windowEndMillis: number): void {
+    for (const [id, t] of this.totals) {
+      if (id === SYSTEM || id === IDLE || this.finished.has(id)) continue;
+      t.durationMillis = (t.durationMillis ?? 0) + stepMillis;
+      this.jobPhases.get(id)?.addTimeOver(stepMillis, windowStartMillis, windowEndMillis);
     }
   }
 
@@ -344,6 +366,7 @@ export class Ledger {
         lastPowerWatts: { ...t.lastPowerWatts },
         phaseEnergyJoules: phases ? dict(Object.fromEntries(phases.map((x) => [x.name, x.energyJoules]))) : dict(),
         deviceEnergyJoules: dict(t.deviceEnergyJoules),
+        ...(this.finished.has(t.id) ? { finishedMillis: this.finished.get(t.id) } : {}),
         ...(phases ? { phases } : {}),
         ...(work && Object.keys(work).length > 0 ? { work } : {}),
         ...(serving ? { serving: serving.totals() } : {}),
@@ -436,6 +459,9 @@ export class Ledger {
       if (job.serving) this.serving.set(job.id, ServingAccount.restore(job.serving));
       const t = copy(job);
       t.attributes = { ...t.attributes, ...restoredAttributes };
+      // A checkpoint written before jobs carried their duration: the wall-clock span seen.
+      t.durationMillis ??= Math.max(0, t.lastSeenMillis - t.firstSeenMillis);
+      delete t.finishedMillis;
       this.totals.set(t.id, t);
     }
     this.totals.set(SYSTEM, copy(state.buckets.system));

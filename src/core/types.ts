@@ -83,8 +83,16 @@ export interface JobTotals {
   serving?: ServingTotals;
   /** Per device, joules. */
   deviceEnergyJoules: Record<string, number>;
+  /** When the job was registered (run: the spawn; agent: discovery), wall-clock epoch ms. */
   firstSeenMillis: number;
   lastSeenMillis: number;
+  /**
+   * How long the job was measured, monotonic ms: the ticks it was live in (registered, not
+   * finished). Its phases' durations sum to it. Jobs only.
+   */
+  durationMillis?: number;
+  /** When the job finished (agent lifecycle), wall-clock epoch ms; absent while it is live. */
+  finishedMillis?: number;
   /** CPU seconds the job's processes used (jobs only; from /proc or the scenario). */
   cpuSeconds?: number;
 }

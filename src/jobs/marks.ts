@@ -1,8 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
 /**
- * One training-loop mark: `{"phase": "train", "step": 1200, "samples": 4096, "tokens": 2097152}`.
- * The counters are cumulative, as the job reports them (finite, >= 0; anything else is left out).
+ * One training-loop mark: `{"phase": "train", "step": 1200, "samples": 4096, "tokens": 2097152,
+ * "timeMillis": 1733492400123}`. The counters are cumulative, as the job reports them: non-negative
+ * integers (anything else is left out and counted in MarksReader.badCounters).
  */
 export interface Mark {
   /** Any name but the empty one (1..64 characters, no control characters); `constructor` is a name like any other. */
@@ -10,8 +11,16 @@ export interface Mark {
   step?: number;
   samples?: number;
   tokens?: number;
-  /** When the job says the mark happened, Unix epoch milliseconds (optional `timeMillis` field). */
+  /**
+   * When the mark happened, Unix epoch milliseconds: the line's `timeMillis` field (finite, >= 0);
+   * from MarksReader.poll, never later than when the line was first seen, and that time when the
+   * line has none (`timeOrigin` says which).
+   */
   timeMillis?: number;
+  /** Where timeMillis came from (MarksReader.poll): the line itself, or when the line was first seen. */
+  timeOrigin?: "mark" | "seen";
+  /** Counter fields present but not non-negative integers (left out of the mark). */
+  badCounters?: number;
 }
 
 /** Longest accepted line, bytes: a mark is a small JSON object. */
@@ -48,6 +57,8 @@ export class MarksReader {
   private readonly maxPollBytes: number;
   malformed = 0;
   oversized = 0;
+  /** Counter fields (step, samples, tokens) left out of otherwise good lines: not non-negative integers. */
+  badCounters = 0;
   /** How many times the file was found truncated or replaced, and read again from its start. */
   restarts = 0;
 
@@ -55,7 +66,25 @@ export class MarksReader {
     this.maxPollBytes = Math.max(1, opts.maxPollBytes ?? MAX_MARK_POLL_BYTES);
   }
 
-  poll(): Mark[] {
+  /**
+   * The complete new lines since the last poll, as marks. `nowMillis` (wall-clock epoch ms, the
+   * caller's clock) is when they were first seen: the time of a mark without `timeMillis`, and the
+   * latest a mark's own time may be (a job's clock ahead of ours cannot open a phase in the future).
+   */
+  poll(nowMillis: number = Date.now()): Mark[] {
+    const marks = this.read();
+    for (const m of marks) {
+      if (m.timeMillis !== undefined && m.timeMillis <= nowMillis) m.timeOrigin = "mark";
+      else {
+        m.timeMillis = nowMillis;
+        m.timeOrigin = "seen";
+      }
+      if (m.badCounters) this.badCounters += m.badCounters;
+    }
+    return marks;
+  }
+
+  private read(): Mark[] {
     let fd: number;
     try {
       // O_NONBLOCK: a FIFO put at the path must not block the tick on open.
@@ -126,10 +155,10 @@ export class MarksReader {
   }
 }
 
-const counter = (v: Record<string, unknown>, key: string): number | undefined => {
-  const x = Object.hasOwn(v, key) ? v[key] : undefined;
-  return typeof x === "number" && Number.isFinite(x) && x >= 0 ? x : undefined;
-};
+const field = (v: Record<string, unknown>, key: string): unknown => (Object.hasOwn(v, key) ? v[key] : undefined);
+/** A count: a non-negative integer (counts are never fractional, never rounded). */
+const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+const isTime = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
 
 /**
  * Parses one marks line; undefined when it is not a JSON object with a usable `phase`. Own
@@ -149,9 +178,14 @@ export function parseMark(line: string): Mark | undefined {
   // eslint-disable-next-line no-control-regex
   if (typeof phase !== "string" || phase === "" || phase.length > MAX_PHASE_CHARS || /[\u0000-\u001f\u007f]/.test(phase)) return undefined;
   const mark: Mark = { phase };
-  for (const key of ["step", "samples", "tokens", "timeMillis"] as const) {
-    const n = counter(o, key);
-    if (n !== undefined) mark[key] = n;
+  let bad = 0;
+  for (const key of ["step", "samples", "tokens"] as const) {
+    const n = field(o, key);
+    if (isCount(n)) mark[key] = n;
+    else if (n !== undefined && n !== null) bad++;
   }
+  const t = field(o, "timeMillis");
+  if (isTime(t)) mark.timeMillis = t;
+  if (bad > 0) mark.badCounters = bad;
   return mark;
 }

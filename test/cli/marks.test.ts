@@ -43,7 +43,7 @@ describe("training-loop marks (POWERPRINT_MARKS)", () => {
     appendFileSync(f, '{"phase":"a"}\n{"phase":"b"');
     expect(m.poll().map((x) => x.phase)).toEqual(["a"]);
     appendFileSync(f, `, "step": 2}\n${JSON.stringify({ phase: "x".repeat(10), pad: "y".repeat(5000) })}\n`);
-    expect(m.poll()).toEqual([{ phase: "b", step: 2, samples: undefined, tokens: undefined }]);
+    expect(m.poll(1_700_000_000_000)).toEqual([{ phase: "b", step: 2, timeMillis: 1_700_000_000_000, timeOrigin: "seen" }]);
     expect(m.oversized).toBe(1);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -79,3 +79,51 @@ describe("run: phases from marks with counters", () => {
     expect(Object.hasOwn(rawJob.phaseEnergyJoules, "__proto__")).toBe(true);
   });
 });
+
+describe("run: a phase shorter than the sampling interval gets its time-weighted share", () => {
+  /**
+   * Issue 16 row "marks train (1.2 s of work), eval (0.6 s), done, at the default 1 s interval":
+   * the Python helper stamps every mark with timeMillis, and an interval that spans marks is split
+   * between their phases by those times. The loop prints the marks file back before it exits, so
+   * the test compares the report with the times the helper wrote (no wall-clock window assumed).
+   */
+  it("eval (0.6 s between train and done) has its time and energy; phases sum to the job", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-phases-"));
+    dirs.push(dir);
+    const program = [
+      "import os, time",
+      "from powerprint_marks import mark",
+      "def work(s):",
+      "    t = time.time()",
+      "    while time.time() - t < s: pass",
+      'mark(phase="train", step=0, samples=0)',
+      "work(1.2)",
+      'mark(phase="eval", step=3, samples=4096)',
+      "work(0.6)",
+      'mark(phase="done")',
+      "work(0.3)",
+      'print(open(os.environ["POWERPRINT_MARKS"]).read(), end="")',
+    ].join("\n");
+    const report = join(dir, "r.json");
+    const helper = join(import.meta.dirname, "..", "..", "python");
+    const r = await runCli(["run", "--sim", scenario, "--job-id", "short", "--report", report, "-q", "--", "python3", "-c", program], {
+      timeoutMillis: 60_000,
+      env: { ...process.env, PYTHONPATH: helper },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const marks = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { phase: string; timeMillis: number });
+    expect(marks.map((m) => m.phase)).toEqual(["train", "eval", "done"]);
+    const job = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8"))).jobs.find((j) => j.id === "short")!;
+    const phase = (name: string) => job.phases!.find((p) => p.name === name)!;
+    // Each phase's time is the time between its mark and the next, as the helper stamped them.
+    expect(phase("eval").durationSeconds).toBeCloseTo((marks[2].timeMillis - marks[1].timeMillis) / 1000, 2);
+    expect(phase("train").durationSeconds).toBeCloseTo((marks[1].timeMillis - marks[0].timeMillis) / 1000, 2);
+    // Before the fix eval held 0 J and 0 s (the interval went whole to the phase read at its end).
+    expect(phase("eval").energyJoules).toBeGreaterThan(0);
+    expect(phase("done").durationSeconds).toBeGreaterThan(0);
+    expect(phase("train").samples).toBe(4096);
+    const sum = (f: (p: (typeof job.phases & object)[number]) => number) => job.phases!.reduce((a, p) => a + f(p), 0);
+    expect(sum((p) => p.energyJoules)).toBeCloseTo(job.energyJoules.total, 9);
+    expect(sum((p) => p.durationSeconds)).toBeCloseTo(job.durationSeconds!, 9);
+  }, 90_000);
+});

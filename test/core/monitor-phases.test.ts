@@ -116,6 +116,87 @@ describe("phases through the Monitor (hand-computed)", () => {
   });
 });
 
+describe("marks with times: an interval that spans marks is split between their phases (time-weighted)", () => {
+  /** As runWithMarks, but each mark carries its time (seconds into the scenario) and is read at the first tick at or after it. */
+  async function runWithTimedMarks(marks: { at: number; phase: string; samples?: number }[], intervalMillis = 1000): Promise<LedgerSnapshot> {
+    const s = validateScenario({ ...SCENARIO, intervalMillis }, "inline");
+    const world = new SimWorld(s);
+    let now = world.epochMillis;
+    const ledger = new Ledger({ pue: 1 }, now);
+    for (const job of world.jobs()) ledger.registerJob(job, job, {}, now);
+    const pending = [...marks];
+    const monitor = new Monitor({
+      collectors: [new SimCollector(world)],
+      processes: new SimProcessSource(world, () => now),
+      intensity: scenarioIntensity(world)!,
+      ledger,
+      exporters: [],
+      intervalMillis: s.intervalMillis,
+      idlePolicy: "attribute",
+      log: recordingLogger(),
+      clock: singleClock(() => now),
+      beforeTick: () => {
+        while (pending.length && world.epochMillis + pending[0].at * 1000 <= now) {
+          const m = pending.shift()!;
+          ledger.setPhase("j", m.phase, m, world.epochMillis + m.at * 1000);
+        }
+      },
+    });
+    for (let t = 0; t <= s.durationSeconds * 1000; t += intervalMillis) {
+      now = world.epochMillis + t;
+      await monitor.tick();
+    }
+    return monitor.stop({ finalTick: false });
+  }
+
+  it("train 1.2 s, eval 0.6 s, done, at 1 s ticks: every phase gets its time and its energy (50 W)", async () => {
+    const snap = await runWithTimedMarks([
+      { at: 0.2, phase: "train", samples: 0 },
+      { at: 1.4, phase: "eval", samples: 4096 },
+      { at: 2.0, phase: "done" },
+    ]);
+    const job = snap.jobs.find((j) => j.id === "j")!;
+    const p = Object.fromEntries(job.phases!.map((x) => [x.name, x]));
+    // The job draws 50 W throughout: each phase's energy is 50 J per second it was open.
+    for (const [name, seconds] of [[BEFORE_FIRST_MARK, 0.2], ["train", 1.2], ["eval", 0.6], ["done", 8]] as const) {
+      expect(p[name].durationSeconds, name).toBeCloseTo(seconds, 9);
+      expect(p[name].energyJoules, name).toBeCloseTo(50 * seconds, 9);
+      expect(p[name].emissionsGrams, name).toBeCloseTo(50 * seconds * GRAMS_PER_JOULE, 12);
+    }
+    expect(p.train.samples).toBe(4096);
+    expect(job.phases!.reduce((a, x) => a + x.energyJoules, 0)).toBeCloseTo(job.energyJoules.total, 9);
+    expect(job.phases!.reduce((a, x) => a + x.durationSeconds, 0)).toBeCloseTo(job.durationMillis! / 1000, 9);
+    expect(job.durationMillis).toBe(10_000);
+  });
+
+  it("a phase opened and closed within one interval gets its part; marks on tick times behave as before", async () => {
+    const snap = await runWithTimedMarks([
+      { at: 3.25, phase: "blip" },
+      { at: 3.5, phase: "train" },
+      { at: 6, phase: "eval" },
+    ]);
+    const p = Object.fromEntries(snap.jobs.find((j) => j.id === "j")!.phases!.map((x) => [x.name, x]));
+    expect(p.blip.durationSeconds).toBeCloseTo(0.25, 9);
+    expect(p.blip.energyJoules).toBeCloseTo(12.5, 9);
+    expect(p.train.durationSeconds).toBeCloseTo(2.5, 9);
+    expect(p.eval.energyJoules).toBeCloseTo(200, 9);
+  });
+
+  it("a finished job stops counting time (its phases with it)", () => {
+    const ledger = new Ledger({ pue: 1 }, 0);
+    ledger.registerJob("j", "j", {}, 0);
+    ledger.setPhase("j", "train", {}, 0);
+    ledger.endTick(0, 0);
+    ledger.endTick(1000, 1000);
+    ledger.finishJob("j", 1000);
+    ledger.endTick(2000, 2000);
+    const job = ledger.snapshot().jobs[0];
+    expect(job.durationMillis).toBe(1000);
+    expect(job.finishedMillis).toBe(1000);
+    expect(job.phases!.find((x) => x.name === "train")!.durationSeconds).toBe(1);
+  });
+});
+
 describe("phases continued from saved totals (a restart from a checkpoint)", () => {
   it("JobPhases.restore goes on counting in the open phase, counters continuing from the saved totals", () => {
     const saved = new JobPhases();

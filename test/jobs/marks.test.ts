@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MAX_MARK_LINE_BYTES, MarksReader, parseMark } from "../../src/jobs/marks.js";
+import { MAX_MARK_LINE_BYTES, MarksReader, parseMark, type Mark } from "../../src/jobs/marks.js";
 
 let dir: string;
 let file: string;
@@ -16,12 +16,15 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+/** When the tests' lines are "first seen" (epoch ms); the marks' own fields without the time stamp. */
+const SEEN_MILLIS = 1_700_000_000_000;
+const bare = (marks: Mark[]) => marks.map(({ timeMillis: _t, timeOrigin: _o, ...rest }) => rest);
 
 describe("MarksReader", () => {
   it("an over-long line with a forged mark at its end is dropped whole; the next line is read", () => {
     const m = new MarksReader(file);
     appendFileSync(file, `${"x".repeat(MAX_MARK_LINE_BYTES + 10)}{"phase":"forged"}\n${line({ phase: "real" })}`);
-    expect(m.poll()).toEqual([{ phase: "real" }]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "real" }]);
     expect(m.oversized).toBe(1);
     expect(m.malformed).toBe(0);
   });
@@ -29,11 +32,11 @@ describe("MarksReader", () => {
   it("an over-long line split across polls: its tail (arriving later) is never a mark", () => {
     const m = new MarksReader(file);
     appendFileSync(file, "y".repeat(MAX_MARK_LINE_BYTES + 1));
-    expect(m.poll()).toEqual([]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([]);
     appendFileSync(file, "zzzz");
-    expect(m.poll()).toEqual([]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([]);
     appendFileSync(file, `{"phase":"forged"}\n${line({ phase: "ok", step: 3 })}`);
-    expect(m.poll()).toEqual([{ phase: "ok", step: 3 }]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "ok", step: 3 }]);
     expect(m.oversized).toBe(1);
   });
 
@@ -44,7 +47,7 @@ describe("MarksReader", () => {
     const got = [];
     let polls = 0;
     for (; polls < 100 && got.length === 0; polls++) got.push(...m.poll());
-    expect(got).toEqual([{ phase: "after", tokens: 2048 }]);
+    expect(bare(got)).toEqual([{ phase: "after", tokens: 2048 }]);
     expect(m.oversized).toBe(1);
     expect(polls).toBeGreaterThanOrEqual(13); // 50 MiB at 4 MiB per poll: the budget held
   });
@@ -66,18 +69,18 @@ describe("MarksReader", () => {
     expect(m.poll().map((x) => x.phase)).toEqual(["warmup", "train"]);
     truncateSync(file, 0);
     appendFileSync(file, line({ phase: "eval" }));
-    expect(m.poll()).toEqual([{ phase: "eval" }]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "eval" }]);
     expect(m.restarts).toBe(1);
   });
 
   it("follows a replaced file (new inode, even one longer than the old offset)", () => {
     const m = new MarksReader(file);
     appendFileSync(file, line({ phase: "a" }));
-    expect(m.poll()).toEqual([{ phase: "a" }]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "a" }]);
     const next = join(dir, "new.jsonl");
     writeFileSync(next, line({ phase: "b", samples: 10 }) + line({ phase: "c" }));
     renameSync(next, file);
-    expect(m.poll()).toEqual([{ phase: "b", samples: 10 }, { phase: "c" }]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "b", samples: 10 }, { phase: "c" }]);
     expect(m.restarts).toBe(1);
   });
 
@@ -85,7 +88,7 @@ describe("MarksReader", () => {
     rmSync(file);
     expect(spawnSync("mkfifo", [file]).status).toBe(0);
     const m = new MarksReader(file);
-    expect(m.poll()).toEqual([]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([]);
   });
 
   it("a line split in the middle of a multi-byte character is decoded whole", () => {
@@ -94,10 +97,32 @@ describe("MarksReader", () => {
     const cut = bytes.indexOf(0xc3) + 1;
     const fd = openSync(file, "a");
     writeSync(fd, bytes.subarray(0, cut));
-    expect(m.poll()).toEqual([]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([]);
     writeSync(fd, bytes.subarray(cut));
     closeSync(fd);
-    expect(m.poll()).toEqual([{ phase: "préchauffage" }]);
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "préchauffage" }]);
+  });
+});
+
+describe("MarksReader: when a mark happened", () => {
+  it("keeps the line's timeMillis; stamps a line without one with the time it was first seen; never later than that", () => {
+    const m = new MarksReader(file);
+    appendFileSync(file, line({ phase: "own", timeMillis: SEEN_MILLIS - 250 }) + line({ phase: "none" }) + line({ phase: "ahead", timeMillis: SEEN_MILLIS + 60_000 }));
+    expect(m.poll(SEEN_MILLIS)).toEqual([
+      { phase: "own", timeMillis: SEEN_MILLIS - 250, timeOrigin: "mark" },
+      { phase: "none", timeMillis: SEEN_MILLIS, timeOrigin: "seen" },
+      { phase: "ahead", timeMillis: SEEN_MILLIS, timeOrigin: "seen" },
+    ]);
+    // A line seen at a later poll gets that poll's time.
+    appendFileSync(file, line({ phase: "later" }));
+    expect(m.poll(SEEN_MILLIS + 1000)).toEqual([{ phase: "later", timeMillis: SEEN_MILLIS + 1000, timeOrigin: "seen" }]);
+  });
+
+  it("counts the counters it left out over every poll", () => {
+    const m = new MarksReader(file);
+    appendFileSync(file, line({ phase: "a", samples: 1.5 }) + line({ phase: "b", step: -2, tokens: 7 }));
+    expect(bare(m.poll(SEEN_MILLIS))).toEqual([{ phase: "a", badCounters: 1 }, { phase: "b", tokens: 7, badCounters: 1 }]);
+    expect(m.badCounters).toBe(2);
   });
 });
 
@@ -110,7 +135,12 @@ describe("parseMark", () => {
       tokens: 2097152,
       timeMillis: 1700000000000,
     });
-    expect(parseMark('{"phase":"t","step":-1,"samples":"5","tokens":1e999}')).toEqual({ phase: "t" });
+    expect(parseMark('{"phase":"t","step":-1,"samples":"5","tokens":1e999}')).toEqual({ phase: "t", badCounters: 3 });
+  });
+
+  it("counts are whole: a fractional counter is left out and counted, never rounded", () => {
+    expect(parseMark('{"phase":"t","samples":4096,"tokens":98304.5,"step":3.0}')).toEqual({ phase: "t", samples: 4096, step: 3, badCounters: 1 });
+    expect(parseMark('{"phase":"t","samples":null}')).toEqual({ phase: "t" });
   });
 
   it("phases named like Object.prototype keys are ordinary names", () => {

@@ -27,10 +27,19 @@ describe("python/powerprint_marks.py", () => {
     const dir = mkdtempSync(join(tmpdir(), "pp-pymarks-"));
     const marks = join(dir, "marks.jsonl");
     writeFileSync(marks, "");
+    const beforeMillis = Date.now();
     const out = execFileSync("python3", ["-c", script], { env: { ...process.env, PYTHONPATH: helperDir, POWERPRINT_MARKS: marks }, encoding: "utf8" });
+    const afterMillis = Date.now();
     expect(out.trim()).toBe("train");
     const lines = readFileSync(marks, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    expect(lines).toEqual([
+    // Every line carries when mark() was called (epoch ms), in call order, within the script's life.
+    const times = lines.map((l) => l.timeMillis as number);
+    for (const [i, t] of times.entries()) {
+      expect(t).toBeGreaterThanOrEqual(beforeMillis - 1);
+      expect(t).toBeLessThanOrEqual(afterMillis + 1);
+      if (i > 0) expect(t).toBeGreaterThanOrEqual(times[i - 1]);
+    }
+    expect(lines.map(({ timeMillis: _, ...rest }) => rest)).toEqual([
       { phase: "train", step: 1, samples: 32 },
       { phase: "train", step: 2, samples: 64, tokens: 1000 },
       { phase: "eval", step: 2, samples: 64, tokens: 1000 },
@@ -39,6 +48,8 @@ describe("python/powerprint_marks.py", () => {
     ]);
     const parsed = new MarksReader(marks).poll();
     expect(parsed.map((m) => m.phase)).toEqual(["train", "train", "eval", "eval", "train"]);
+    // The reader keeps the helper's own times (not the time it read them).
+    expect(parsed.map((m) => [m.timeMillis, m.timeOrigin])).toEqual(times.map((t) => [t, "mark"]));
     expect(parsed[3]).toMatchObject({ samples: 96, tokens: 1000, step: 2 });
     rmSync(dir, { recursive: true, force: true });
   });
