@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { dataPath } from "../src/paths.js";
 import { errorMessage } from "../src/errors.js";
-import { bytesToGibibytes } from "../src/units.js";
+import { bytesToGibibytes, formatPlain } from "../src/units.js";
 import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ReadContext } from "../src/core/contracts.js";
 
 /** Collector id. */
@@ -527,7 +527,7 @@ async function setUp(opts: CpuModelCollectorOptions): Promise<CpuModelSetup> {
 
 function cpuNote(setup: CpuModelSetup, extra: string[]): string {
   return [
-    `modelled: ${fmt(setup.tdpTotalWatts)} W TDP (${setup.tdpOrigin}); idle ${fmt(setup.idleFraction * 100)}% of TDP + the rest × host CPU utilisation`,
+    `modelled: ${fmt(setup.tdpTotalWatts)} W TDP (${setup.tdpOrigin}); idle ${formatPlain(setup.idleFraction * 100)}% of TDP + the rest × host CPU utilisation`,
     ...setup.warnings,
     ...extra,
   ].join("; ");

@@ -9,8 +9,8 @@
  * has experiment_id, ends on_cloud, pue). A later commit seen (0999d9c1) adds utilisation and water
  * fields in an order Python cannot import (defaulted fields before required ones), so it is not
  * used. Units as CodeCarbon documents them: duration s, emissions kg CO2e, emissions_rate kg/s,
- * *_power W (mean over the run), *_energy and energy_consumed kWh (IT energy, before PUE),
- * ram_total_size GB.
+ * *_power W (mean over the job's own duration), *_energy and energy_consumed kWh (IT energy,
+ * before PUE), ram_total_size GB; cpu_count the host's logical CPUs.
  *
  * Appending: a new file gets the header; an existing file must start with exactly this header
  * (else `--csv` is refused up front, exit 2; a header that changed while the job ran gets the row
@@ -23,7 +23,7 @@ import { arch, release, type } from "node:os";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
 import { UsageError } from "../src/errors.js";
-import { joulesToKwh } from "../src/units.js";
+import { gramsToKilograms, joulesToKwh } from "../src/units.js";
 import type { ReportV1 } from "./report-json.js";
 import { SERVING_CSV_COLUMNS, servingCsvColumns } from "./serving.js";
 
@@ -49,33 +49,51 @@ export const CSV_COLUMNS: readonly string[] = [...CODECARBON_COLUMNS, ...POWERPR
 export type CsvRow = Record<(typeof CODECARBON_COLUMNS)[number] | (typeof POWERPRINT_COLUMNS)[number] | (typeof SERVING_CSV_COLUMNS)[number], string | number>;
 
 const METHOD_RANK = { counter: 0, power: 1, model: 2 } as const;
+type Job = ReportV1["jobs"][number];
+type Device = ReportV1["devices"][number];
 
-/** One row per job of the report, in CSV_COLUMNS' units. */
+/** What a row says about the run its job ran in: devices and logical CPUs (a merged report: the job's own runs'). */
+function hostOf(r: ReportV1, j: Job): { devices: Device[]; logicalCpus: number | "" } {
+  const runs = r.runs?.filter((run) => run.jobs.includes(j.id));
+  if (!runs || runs.length === 0) return { devices: r.devices, logicalCpus: r.host?.logicalCpus ?? "" };
+  const ids = new Set(runs.flatMap((run) => run.devices));
+  const cpus = runs.map((run) => run.logicalCpus);
+  // A job measured on several nodes used all of their CPUs.
+  return { devices: r.devices.filter((d) => ids.has(d.id)), logicalCpus: cpus.every((c) => c !== undefined) ? cpus.reduce((a, c) => a + c!, 0) : "" };
+}
+
+/** A figure of the report model, "" where it has none (null: no count, no time). */
+const orEmpty = (x: number | null | undefined): number | "" => (x === null || x === undefined ? "" : x);
+
+/**
+ * One row per job of the report, in CSV_COLUMNS' units. Every figure is the report model's
+ * (exporters/report-json.ts reportJob): the job's own duration, average power, emissions rate,
+ * per-unit figures; this only converts units (J → kWh, g → kg) and names columns.
+ */
 export function csvRows(r: ReportV1): CsvRow[] {
-  const duration = r.durationSeconds;
-  const meanWatts = (joules: number) => (duration > 0 ? joules / duration : 0);
-  const cpus = r.devices.filter((d) => d.kind === "cpu");
-  const gpus = r.devices.filter((d) => d.kind === "gpu");
-  const gpuModels = [...new Set(gpus.map((g) => g.model ?? "unknown"))];
-  // The weakest method of any device: a row with one modelled device is a modelled row.
-  const method = r.devices.reduce<keyof typeof METHOD_RANK | "none">((m, d) => (m === "none" || METHOD_RANK[d.method] > METHOD_RANK[m] ? d.method : m), "none");
   const fallbacks = Object.values(r.intensity.fallbacks).reduce((a, n) => a + n, 0);
   const crossed = r.budget?.crossed.map((c) => c.budget).join(";") ?? "";
   return r.jobs.map((j) => {
-    const kg = j.emissionsGrams / 1000;
-    const facilityKwh = joulesToKwh(j.facilityEnergyJoules);
+    const { devices, logicalCpus } = hostOf(r, j);
+    const cpus = devices.filter((d) => d.kind === "cpu");
+    const gpus = devices.filter((d) => d.kind === "gpu");
+    const gpuModels = [...new Set(gpus.map((g) => g.model ?? "unknown"))];
+    // The weakest method of the job's devices: a row with one modelled device is a modelled row.
+    const method = devices.reduce<keyof typeof METHOD_RANK | "none">((m, d) => (m === "none" || METHOD_RANK[d.method] > METHOD_RANK[m] ? d.method : m), "none");
+    const power = j.averagePowerWatts;
+    const endedAt = j.endedAt ?? r.endedAt;
     return {
       // CodeCarbon writes local time without a zone; powerprint writes UTC (the `Z` says so).
-      timestamp: r.endedAt.replace(/\.\d+Z$/, "Z"),
+      timestamp: endedAt.replace(/\.\d+Z$/, "Z"),
       project_name: j.attributes.project ?? j.name,
       run_id: j.id,
       experiment_id: j.attributes.experiment ?? "",
-      duration,
-      emissions: kg,
-      emissions_rate: duration > 0 ? kg / duration : 0,
-      cpu_power: meanWatts(j.energyJoules.cpu),
-      gpu_power: meanWatts(j.energyJoules.gpu),
-      ram_power: meanWatts(j.energyJoules.memory),
+      duration: j.durationSeconds ?? r.durationSeconds,
+      emissions: gramsToKilograms(j.emissionsGrams),
+      emissions_rate: orEmpty(j.emissionsRateGramsPerSecond === null || j.emissionsRateGramsPerSecond === undefined ? undefined : gramsToKilograms(j.emissionsRateGramsPerSecond)),
+      cpu_power: orEmpty(power?.cpu),
+      gpu_power: orEmpty(power?.gpu),
+      ram_power: orEmpty(power?.memory),
       cpu_energy: joulesToKwh(j.energyJoules.cpu),
       gpu_energy: joulesToKwh(j.energyJoules.gpu),
       ram_energy: joulesToKwh(j.energyJoules.memory),
@@ -88,7 +106,8 @@ export function csvRows(r: ReportV1): CsvRow[] {
       os: `${type()}-${release()}-${arch()}`,
       python_version: "",
       codecarbon_version: "",
-      cpu_count: cpus.length,
+      // CodeCarbon's cpu_count: the host's logical CPUs (psutil.cpu_count()), not its CPU packages.
+      cpu_count: logicalCpus,
       cpu_model: [...new Set(cpus.map((c) => c.model ?? "unknown"))].join("; "),
       gpu_count: gpus.length,
       gpu_model: gpus.length ? `${gpus.length} x ${gpuModels.join(", ")}` : "",
@@ -103,22 +122,27 @@ export function csvRows(r: ReportV1): CsvRow[] {
       job_name: j.name,
       mode: r.mode,
       scenario: r.scenario ?? "",
-      exit_code: r.exitCode ?? "",
-      started_at: r.startedAt,
-      ended_at: r.endedAt,
-      facility_energy_kwh: facilityKwh,
+      exit_code: j.exitCode ?? "",
+      started_at: j.startedAt ?? r.startedAt,
+      ended_at: endedAt,
+      facility_energy_kwh: joulesToKwh(j.facilityEnergyJoules),
       energy_method: method,
       intensity_source: r.intensity.source,
       intensity_zone: r.intensity.zone,
-      intensity_avg_g_per_kwh: facilityKwh > 0 ? j.emissionsGrams / facilityKwh : r.intensity.lastGramsPerKwh,
+      intensity_avg_g_per_kwh: j.intensityAverageGramsPerKwh ?? r.intensity.lastGramsPerKwh,
       intensity_fallback_intervals: fallbacks,
       pue_origin: r.pue.origin,
       water_l: j.waterLiters,
-      embodied_emissions_kg: j.embodiedEmissionsGrams / 1000,
+      embodied_emissions_kg: gramsToKilograms(j.embodiedEmissionsGrams),
       cost: j.cost,
       currency: r.cost.currency,
       cpu_seconds: j.cpuSeconds,
-      ...unitColumns(j),
+      samples: orEmpty(j.samples),
+      tokens: orEmpty(j.tokens),
+      steps: orEmpty(j.steps),
+      joules_per_sample: orEmpty(j.joulesPerSample),
+      joules_per_token: orEmpty(j.joulesPerToken),
+      g_co2e_per_million_tokens: orEmpty(j.emissionsGramsPerMillionTokens),
       tags: Object.entries(j.attributes).map(([k, v]) => `${k}=${v}`).join(";"),
       budget_crossed: crossed,
       // --work-from (docs/serving.md): the job's serving totals.
@@ -127,27 +151,13 @@ export function csvRows(r: ReportV1): CsvRow[] {
   });
 }
 
-/** Units of work of a job (the ledger's per-unit fields when present, else summed from its phases); "" when unknown. */
-function unitColumns(j: ReportV1["jobs"][number]): Pick<CsvRow, "samples" | "tokens" | "steps" | "joules_per_sample" | "joules_per_token" | "g_co2e_per_million_tokens"> {
-  type Counts = { samples?: number | null; tokens?: number | null; steps?: number | null };
-  const job = j as typeof j & Counts & { phases?: Counts[] };
-  const total = (k: keyof Counts) => job[k] ?? (job.phases?.some((p) => p[k]) ? job.phases.reduce((a, p) => a + (p[k] ?? 0), 0) : undefined);
-  const samples = total("samples");
-  const tokens = total("tokens");
-  const steps = total("steps");
-  return {
-    samples: samples ?? "",
-    tokens: tokens ?? "",
-    steps: steps ?? "",
-    joules_per_sample: samples ? j.energyJoules.total / samples : "",
-    joules_per_token: tokens ? j.energyJoules.total / tokens : "",
-    g_co2e_per_million_tokens: tokens ? (j.emissionsGrams / tokens) * 1e6 : "",
-  };
-}
-
-/** RFC 4180 text of rows (CRLF line ends, fields quoted when they hold a comma, quote or line break). */
-export function csvText(rows: CsvRow[], withHeader: boolean): string {
-  return stringify(rows, { header: withHeader, columns: [...CSV_COLUMNS], record_delimiter: "windows", cast: { number: (n) => numberText(n) } });
+/**
+ * RFC 4180 text of rows: LF line ends (as CodeCarbon writes them on Linux, through pandas); a field
+ * is quoted when it holds a comma, a quote, a CR or an LF (a multi-line `python -c` command in a
+ * job name stays one field of one record).
+ */
+export function csvText(rows: CsvRow[], withHeader: boolean, crlf = false): string {
+  return stringify(rows, { header: withHeader, columns: [...CSV_COLUMNS], record_delimiter: crlf ? "windows" : "unix", quoted_match: /[\r\n]/, cast: { number: (n) => numberText(n) } });
 }
 
 /** Plain decimal text for a number (CodeCarbon writes Python floats: repr, exponent allowed; so do we, losslessly). */
@@ -157,6 +167,11 @@ function numberText(n: number): string {
 
 /** The header of an existing CSV file: undefined when the file is absent or empty. */
 export function existingHeader(path: string): string[] | undefined {
+  return existingHead(path)?.header;
+}
+
+/** The header of an existing CSV file and its line end (files written before powerprint wrote LF end in CRLF). */
+function existingHead(path: string): { header: string[]; crlf: boolean } | undefined {
   if (!statSync(path, { throwIfNoEntry: false })?.size) return undefined;
   const fd = openSync(path, "r");
   try {
@@ -165,7 +180,7 @@ export function existingHeader(path: string): string[] | undefined {
     const text = buf.subarray(0, n).toString("utf8");
     const end = text.search(/\r?\n/);
     const rows = parse(end >= 0 ? text.slice(0, end) : text, { relax_column_count: true }) as string[][];
-    return rows[0] ?? [];
+    return { header: rows[0] ?? [], crlf: end >= 0 && text[end] === "\r" };
   } finally {
     closeSync(fd);
   }
@@ -197,14 +212,16 @@ export type CsvAppendResult = { status: "appended"; path: string; rows: number }
 /** Appends the report's rows to FILE (header first when FILE is new or empty). */
 export function appendCsv(path: string, r: ReportV1): CsvAppendResult {
   const rows = csvRows(r);
-  const header = existingHeader(path);
-  if (header && !sameHeader(header)) {
+  const head = existingHead(path);
+  if (head && !sameHeader(head.header)) {
     // The header changed after the up-front check: keep the measured rows, in a file of their own.
     const other = `${path}.${process.pid}.csv`;
-    appendWhole(other, csvText(rows, existingHeader(other) === undefined));
+    const otherHead = existingHead(other);
+    appendWhole(other, csvText(rows, otherHead === undefined, otherHead?.crlf));
     return { status: "diverted", path: other, rows: rows.length, reason: `'${path}' has another header` };
   }
-  appendWhole(path, csvText(rows, header === undefined));
+  // A file an older powerprint started in CRLF goes on in CRLF: one line end per file, so readers that detect it keep working.
+  appendWhole(path, csvText(rows, head === undefined, head?.crlf));
   return { status: "appended", path, rows: rows.length };
 }
 

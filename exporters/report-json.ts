@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, accessSync, fsyncSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
 import { ExportError, UsageError, errorMessage } from "../src/errors.js";
 import type { BudgetReport, ReportV1 } from "./report-schema.js";
 import type { TimeSeries } from "./timeseries.js";
+import { averageIntensity, averageWatts, jobFigures, phaseFigures, sumCounts, type WorkCounts } from "../src/core/figures.js";
 
 export type { ReportV1 };
 
@@ -17,6 +19,8 @@ export interface ReportContext {
   scenario?: string;
   command?: string[];
   exitCode?: number;
+  /** run: the job of the command (its exit code is that job's; a scenario's jobs of `run --sim` have none). */
+  commandJobId?: string;
   idlePolicy: "attribute" | "separate";
   pueOrigin: string;
   /** false for a checkpoint written during the run (default true). */
@@ -37,8 +41,16 @@ export interface ReportContext {
   timeSeries?: TimeSeries;
   /** Budgets set and crossed (BudgetWatcher). */
   budget?: BudgetReport;
+  /** Logical CPUs of the host (default: this machine's; a simulation passes its scenario's cores). */
+  logicalCpus?: number;
 }
 
+/** This machine's logical CPUs (what CodeCarbon's cpu_count counts: psutil.cpu_count()). */
+function machineLogicalCpus(): number {
+  return Math.max(1, cpus().length || availableParallelism());
+}
+
+/** The additive totals of a job or bucket, as the report has them. */
 const pickTotals = (t: JobTotals) => ({
   id: t.id,
   name: t.name,
@@ -52,50 +64,117 @@ const pickTotals = (t: JobTotals) => ({
   phaseEnergyJoules: t.phaseEnergyJoules,
   deviceEnergyJoules: t.deviceEnergyJoules,
   cpuSeconds: t.cpuSeconds ?? 0,
-  ...workFields(t),
   // --work-from: the serving figures as the ledger computed them (src/core/serving.ts).
   ...(t.serving ? { serving: t.serving } : {}),
 });
 
-const orNull = (x: number | undefined): number | null => (x === undefined ? null : x);
-/** Joules per unit of work; undefined when the count is unknown or zero. */
-const perUnit = (energyJoules: number, count: number | undefined): number | undefined => (count !== undefined && count > 0 ? energyJoules / count : undefined);
+type ReportJob = ReportV1["jobs"][number];
+type ReportPhase = NonNullable<ReportJob["phases"]>[number];
+/** A phase's measured totals (the report model adds its figures). */
+type PhaseInput = Pick<ReportPhase, "name" | "energyJoules" | "emissionsGrams" | "durationSeconds" | "samples" | "tokens" | "steps">;
 
-/** Per-unit figures and phases of a job that wrote marks (nothing for one that did not). */
-function workFields(t: JobTotals) {
-  if (!t.phases && !t.work) return {};
-  const w = t.work ?? {};
-  const energy = t.energyJoules.total;
+/**
+ * A job of the report: its additive totals, its window and duration, its phases, and every figure
+ * derived from them (src/core/figures.ts), computed here once. `powerprint report` calls this again
+ * on merged sums, so a merged job's figures come from the same code.
+ */
+export function reportJob(
+  totals: ReturnType<typeof pickTotals> & Partial<Pick<ReportJob, "exitCode">>,
+  window: { startedAt: string; endedAt: string; durationSeconds: number },
+  phases: readonly PhaseInput[] | undefined,
+  work: WorkCounts,
+): ReportJob {
+  const energy = totals.energyJoules.total;
+  const counted = phases && phases.length > 0;
+  // The job's work is what its phases counted (the same as its last marked totals unless a
+  // counter restarted); without phases, what it reported.
+  const counts: WorkCounts = counted
+    ? { samples: sumCounts(phases.map((p) => p.samples)), tokens: sumCounts(phases.map((p) => p.tokens)), steps: sumCounts(phases.map((p) => p.steps)) }
+    : work;
+  const { joulesPerSample, joulesPerToken, joulesPerStep, emissionsGramsPerMillionTokens, ...rest } = jobFigures({
+    ...counts,
+    energyJoules: totals.energyJoules,
+    facilityEnergyJoules: totals.facilityEnergyJoules,
+    emissionsGrams: totals.emissionsGrams,
+    durationSeconds: window.durationSeconds,
+  });
+  // Work and per-unit fields only for a job that reported work (marks, serving): no row of nulls for the rest.
+  const worked = counted || counts.samples !== null || counts.tokens !== null || counts.steps !== null;
   return {
-    samples: orNull(w.samples),
-    tokens: orNull(w.tokens),
-    steps: orNull(w.step),
-    joulesPerSample: orNull(perUnit(energy, w.samples)),
-    joulesPerToken: orNull(perUnit(energy, w.tokens)),
-    joulesPerStep: orNull(perUnit(energy, w.step)),
-    ...(t.phases
-      ? {
-          phases: t.phases.map((p) => ({
-            name: p.name,
-            energyJoules: p.energyJoules,
-            emissionsGrams: p.emissionsGrams,
-            durationSeconds: p.durationSeconds,
-            samples: orNull(p.samples),
-            tokens: orNull(p.tokens),
-            steps: orNull(p.steps),
-            joulesPerSample: orNull(perUnit(p.energyJoules, p.samples)),
-            joulesPerToken: orNull(perUnit(p.energyJoules, p.tokens)),
-            joulesPerStep: orNull(perUnit(p.energyJoules, p.steps)),
-          })),
-        }
-      : {}),
+    ...totals,
+    ...window,
+    ...rest,
+    ...(worked ? { ...counts, joulesPerSample, joulesPerToken, joulesPerStep, emissionsGramsPerMillionTokens } : {}),
+    ...(counted ? { phases: phases.map((p) => ({ ...p, ...phaseFigures(p, energy) })) } : {}),
   };
 }
 
+const orNull = (x: number | undefined): number | null => (x === undefined ? null : x);
+
+/** A ledger job as the report has it (its window from the snapshot). */
+function jobOfSnapshot(t: JobTotals, s: LedgerSnapshot, exitCode: number | undefined): ReportJob {
+  const phases = t.phases?.map((p) => ({
+    name: p.name,
+    energyJoules: p.energyJoules,
+    emissionsGrams: p.emissionsGrams,
+    durationSeconds: p.durationSeconds,
+    samples: orNull(p.samples),
+    tokens: orNull(p.tokens),
+    steps: orNull(p.steps),
+  }));
+  const window = {
+    startedAt: isoTime(t.firstSeenMillis),
+    endedAt: isoTime(t.finishedMillis ?? s.timeMillis),
+    durationSeconds: (t.durationMillis ?? 0) / 1000,
+  };
+  const work = { samples: orNull(t.work?.samples), tokens: orNull(t.work?.tokens), steps: orNull(t.work?.step) };
+  return reportJob({ ...pickTotals(t), ...(exitCode !== undefined ? { exitCode } : {}) }, window, phases, work);
+}
+
+/** The host's totals (every job and both buckets: the devices' whole energy), and the jobs' part of them. */
+export function reportTotals(jobs: readonly ReturnType<typeof pickTotals>[], buckets: { system: ReturnType<typeof pickTotals>; idle: ReturnType<typeof pickTotals> }, durationSeconds: number): ReportV1["totals"] {
+  const all = [...jobs, buckets.system, buckets.idle];
+  const sum = (xs: readonly ReturnType<typeof pickTotals>[], f: (t: ReturnType<typeof pickTotals>) => number) => xs.reduce((a, t) => a + f(t), 0);
+  const energyJoules = sum(all, (t) => t.energyJoules.total);
+  const facilityEnergyJoules = sum(all, (t) => t.facilityEnergyJoules);
+  const emissionsGrams = sum(all, (t) => t.emissionsGrams);
+  return {
+    energyJoules,
+    facilityEnergyJoules,
+    emissionsGrams,
+    energyByKindJoules: { cpu: sum(all, (t) => t.energyJoules.cpu), gpu: sum(all, (t) => t.energyJoules.gpu), memory: sum(all, (t) => t.energyJoules.memory) },
+    embodiedEmissionsGrams: sum(all, (t) => t.embodiedEmissionsGrams),
+    waterLiters: sum(all, (t) => t.waterLiters),
+    cost: sum(all, (t) => t.cost),
+    cpuSeconds: sum(all, (t) => t.cpuSeconds),
+    averagePowerWatts: averageWatts(energyJoules, durationSeconds),
+    intensityAverageGramsPerKwh: averageIntensity(emissionsGrams, facilityEnergyJoules),
+    jobs: {
+      count: jobs.length,
+      energyJoules: sum(jobs, (t) => t.energyJoules.total),
+      facilityEnergyJoules: sum(jobs, (t) => t.facilityEnergyJoules),
+      emissionsGrams: sum(jobs, (t) => t.emissionsGrams),
+      waterLiters: sum(jobs, (t) => t.waterLiters),
+      cost: sum(jobs, (t) => t.cost),
+    },
+  };
+}
+
+/** ISO 8601 UTC text of an epoch-ms time (an out-of-range one as the epoch, never a throw). */
+const isoTime = (millis: number): string => new Date(Number.isFinite(millis) && Math.abs(millis) <= 8.64e15 ? millis : 0).toISOString();
+
 /** Builds the v1 report from a final ledger snapshot. */
 export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
-  const all = [...s.jobs, s.buckets.system, s.buckets.idle];
-  const sum = (f: (t: JobTotals) => number) => all.reduce((a, t) => a + f(t), 0);
+  // The monotonic window when known: a wall-clock step moves startedAt/endedAt, not the duration.
+  const durationSeconds = (s.elapsedMillis ?? s.timeMillis - s.startMillis) / 1000;
+  const buckets = { system: pickTotals(s.buckets.system), idle: pickTotals(s.buckets.idle) };
+  const commandJob = c.mode !== "run" ? undefined : (c.commandJobId ?? (s.jobs.length === 1 ? s.jobs[0].id : undefined));
+  const jobs = s.jobs.map((t) => jobOfSnapshot(t, s, t.id === commandJob ? c.exitCode : undefined));
+  // No --zone, no provider, no fixed value: the world average is the documented default, not a
+  // fallback from something that failed (said once, as information).
+  const noZone = c.intensityZone === "none" && s.grid?.source === "world-average";
+  const fallbacks = { ...c.fallbacks };
+  if (noZone) delete fallbacks["world-average"];
   return {
     schemaVersion: 1,
     complete: c.complete ?? true,
@@ -105,10 +184,9 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
     ...(c.scenario !== undefined ? { scenario: c.scenario } : {}),
     ...(c.command !== undefined ? { command: c.command } : {}),
     ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
-    startedAt: new Date(s.startMillis).toISOString(),
-    endedAt: new Date(s.timeMillis).toISOString(),
-    // The monotonic window when known: a wall-clock step moves startedAt/endedAt, not the duration.
-    durationSeconds: (s.elapsedMillis ?? s.timeMillis - s.startMillis) / 1000,
+    startedAt: isoTime(s.startMillis),
+    endedAt: isoTime(s.timeMillis),
+    durationSeconds,
     idlePolicy: c.idlePolicy,
     pue: { value: s.pue, origin: c.pueOrigin },
     intensity: {
@@ -116,12 +194,14 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
       source: s.grid?.source ?? c.intensitySource,
       lastGramsPerKwh: s.grid?.intensityGramsPerKwh ?? 0,
       description: c.intensityDescription,
-      fallbacks: c.fallbacks,
+      fallbacks,
+      ...(noZone ? { noZone: true } : {}),
     },
     water: { wueLitersPerKwh: c.wueLitersPerKwh, waterIntensityLitersPerKwh: c.waterIntensityLitersPerKwh, origin: c.waterOrigin },
     cost: { pricePerKwh: c.pricePerKwh, currency: c.currency },
-    jobs: s.jobs.map(pickTotals),
-    buckets: { system: pickTotals(s.buckets.system), idle: pickTotals(s.buckets.idle) },
+    jobs,
+    buckets,
+    host: { logicalCpus: c.logicalCpus ?? machineLogicalCpus() },
     devices: s.devices.map((d) => ({
       id: d.id,
       kind: d.kind,
@@ -138,11 +218,7 @@ export function buildReport(s: LedgerSnapshot, c: ReportContext): ReportV1 {
       ...(d.shared ? { shared: true } : {}),
       ...(d.partitionMethod !== undefined ? { partitionMethod: d.partitionMethod } : {}),
     })),
-    totals: {
-      energyJoules: sum((t) => t.energyJoules.total),
-      facilityEnergyJoules: sum((t) => t.facilityEnergyJoules),
-      emissionsGrams: sum((t) => t.emissionsGrams),
-    },
+    totals: reportTotals(jobs, buckets, durationSeconds),
     warnings: c.warnings,
     sampler: c.sampler,
     exportFailures: c.exportFailures,

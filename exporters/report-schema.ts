@@ -80,7 +80,10 @@ export const servingReportSchema = z.object({
   total: servingFigures,
   models: z.array(servingFigures.extend({ model: z.string() })),
 });
-const totals = z.object({
+const count = z.number().int().nonnegative().nullable();
+const orNull = z.number().nullable();
+/** The additive totals of a job or a bucket. */
+const totalsFields = {
   id: z.string(),
   name: z.string(),
   attributes: z.record(z.string(), z.string()),
@@ -93,31 +96,89 @@ const totals = z.object({
   phaseEnergyJoules: z.record(z.string(), z.number()),
   deviceEnergyJoules: z.record(z.string(), z.number()),
   cpuSeconds: z.number(),
+};
+const totals = z.object(totalsFields);
+
+/** One phase of a job: measured totals and the figures derived from them (src/core/figures.ts). */
+export const phaseSchema = z.object({
+  name: z.string(),
+  energyJoules: z.number(),
+  emissionsGrams: z.number(),
+  durationSeconds: z.number(),
+  samples: count,
+  tokens: count,
+  steps: count,
+  // Derived (optional: reports written before powerprint computed them in the model).
+  energyShare: orNull.optional(),
+  averagePowerWatts: orNull.optional(),
+  joulesPerSample: orNull,
+  joulesPerToken: orNull,
+  joulesPerStep: orNull,
+});
+
+/**
+ * A job: its totals, its own window and duration, its work counts and phases, and the figures
+ * derived from them by the report model (README "Report format"). Fields marked optional are absent
+ * from reports written before they existed; `powerprint report` fills them in with the same code.
+ */
+export const jobSchema = z.object({
+  ...totalsFields,
+  /** When the job was first measured / last measured (ISO 8601), and how long it was measured, s. */
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  durationSeconds: z.number().optional(),
+  /** run: the command's exit code (a merged report keeps each run's). */
+  exitCode: z.number().int().optional(),
+  samples: count.optional(),
+  tokens: count.optional(),
+  steps: count.optional(),
+  averagePowerWatts: byKind.optional(),
+  emissionsRateGramsPerSecond: orNull.optional(),
+  intensityAverageGramsPerKwh: orNull.optional(),
+  joulesPerSample: orNull.optional(),
+  joulesPerToken: orNull.optional(),
+  joulesPerStep: orNull.optional(),
+  emissionsGramsPerMillionTokens: orNull.optional(),
+  /** --work-from: the serving figures as the ledger computed them (src/core/serving.ts). */
   serving: servingReportSchema.optional(),
-  // Work counters and per-unit figures (marks with step/samples/tokens); null where unknown.
-  samples: z.number().nullable().optional(),
-  tokens: z.number().nullable().optional(),
-  steps: z.number().nullable().optional(),
-  joulesPerSample: z.number().nullable().optional(),
-  joulesPerToken: z.number().nullable().optional(),
-  joulesPerStep: z.number().nullable().optional(),
   /** Per training phase, once the job wrote a mark; the first is "(before first mark)"; they sum to the job. */
-  phases: z
-    .array(
-      z.object({
-        name: z.string(),
-        energyJoules: z.number(),
-        emissionsGrams: z.number(),
-        durationSeconds: z.number(),
-        samples: z.number().nullable(),
-        tokens: z.number().nullable(),
-        steps: z.number().nullable(),
-        joulesPerSample: z.number().nullable(),
-        joulesPerToken: z.number().nullable(),
-        joulesPerStep: z.number().nullable(),
-      }),
-    )
-    .optional(),
+  phases: z.array(phaseSchema).optional(),
+});
+
+/** One run of a merged report (`powerprint report`): where its jobs came from. */
+export const mergedRunSchema = z.object({
+  file: z.string(),
+  mode: z.enum(["run", "simulate", "agent"]),
+  scenario: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  exitCode: z.number().int().optional(),
+  startedAt: z.string(),
+  endedAt: z.string(),
+  durationSeconds: z.number(),
+  jobs: z.array(z.string()),
+  /** Its devices' ids in the merged report (prefixed with its node label). */
+  devices: z.array(z.string()),
+  logicalCpus: z.number().int().positive().optional(),
+  zone: z.string(),
+  timeSeries: timeSeriesSchema.optional(),
+});
+
+/** Totals per value of a tag (`powerprint report --group-by TAG`). */
+export const tagGroupSchema = z.object({
+  tag: z.string(),
+  value: z.string(),
+  jobs: z.array(z.string()),
+  energyJoules: z.number(),
+  facilityEnergyJoules: z.number(),
+  emissionsGrams: z.number(),
+  embodiedEmissionsGrams: z.number(),
+  waterLiters: z.number(),
+  cost: z.number(),
+  cpuSeconds: z.number(),
+  /** Jobs of the group whose run failed (exit code ≠ 0). */
+  failedJobs: z.array(z.string()).optional(),
+  /** --work-from jobs of the group (replicas of a server): their serving totals summed, ratios recomputed. */
+  serving: servingFigures.optional(),
 });
 
 /** JSON report, schema version 1 (documented in docs/reports.md). */
@@ -143,11 +204,15 @@ export const reportSchemaV1 = z.object({
     lastGramsPerKwh: z.number(),
     description: z.string(),
     fallbacks: z.record(z.string(), z.number()),
+    /** No --zone, provider or fixed value was given: the world average applied (information, not a fallback). */
+    noZone: z.boolean().optional(),
   }),
   water: z.object({ wueLitersPerKwh: z.number(), waterIntensityLitersPerKwh: z.number(), origin: z.string() }),
   cost: z.object({ pricePerKwh: z.number(), currency: z.string() }),
-  jobs: z.array(totals),
+  jobs: z.array(jobSchema),
   buckets: z.object({ system: totals, idle: totals }),
+  /** The host: its logical CPUs (CodeCarbon's cpu_count); a simulation's are its scenario's cores. */
+  host: z.object({ logicalCpus: z.number().int().positive() }).optional(),
   devices: z.array(
     z.object({
       id: z.string(),
@@ -169,12 +234,32 @@ export const reportSchemaV1 = z.object({
       partitionMethod: z.enum(["activity", "slices"]).optional(),
     }),
   ),
-  totals: z.object({ energyJoules: z.number(), facilityEnergyJoules: z.number(), emissionsGrams: z.number() }),
+  /** The host's totals (every job, `system` and `idle`); the fields after the first three are absent from older reports. */
+  totals: z.object({
+    energyJoules: z.number(),
+    facilityEnergyJoules: z.number(),
+    emissionsGrams: z.number(),
+    energyByKindJoules: z.object({ cpu: z.number(), gpu: z.number(), memory: z.number() }).optional(),
+    embodiedEmissionsGrams: z.number().optional(),
+    waterLiters: z.number().optional(),
+    cost: z.number().optional(),
+    cpuSeconds: z.number().optional(),
+    averagePowerWatts: orNull.optional(),
+    intensityAverageGramsPerKwh: orNull.optional(),
+    /** The jobs' part of the host's totals (the rest is `system` and `idle`). */
+    jobs: z
+      .object({ count: z.number().int(), energyJoules: z.number(), facilityEnergyJoules: z.number(), emissionsGrams: z.number(), waterLiters: z.number(), cost: z.number() })
+      .optional(),
+  }),
   warnings: z.array(z.string()),
   sampler: z.object({ ticks: z.number(), skippedTicks: z.number(), failures: z.record(z.string(), z.number()), intervalMillis: z.number() }),
   exportFailures: z.record(z.string(), z.number()),
   // Added by the reports work (optional: older reports and runs without --html/--csv lack them).
   timeSeries: timeSeriesSchema.optional(),
   budget: budgetReportSchema.optional(),
+  // A merged report (`powerprint report`): how many files, which runs, totals per tag.
+  mergedFrom: z.number().int().optional(),
+  runs: z.array(mergedRunSchema).optional(),
+  groups: z.array(tagGroupSchema).optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;

@@ -1,6 +1,6 @@
 import type { ReportV1 } from "./report-json.js";
 import { servingSummaryLine } from "./serving.js";
-import { formatDuration, formatEnergy, formatGrams, formatLiters, formatPlain, formatSi, joulesToKwh } from "../src/units.js";
+import { formatCount, formatDuration, formatEnergy, formatGrams, formatLiters, formatPlain, formatSi, formatWatts } from "../src/units.js";
 
 /** Longest summary line, characters. */
 export const SUMMARY_WIDTH = 100;
@@ -8,122 +8,153 @@ export const SUMMARY_WIDTH = 100;
 const MAX_JOB_LINES = 3;
 /** Phases listed in the table; the rest are counted on one line. */
 const MAX_PHASE_LINES = 5;
+/** Failed runs and tag groups listed (a merged report); the rest are counted on one line. */
+const MAX_LIST_LINES = 5;
 
 type Job = ReportV1["jobs"][number];
-/** Per-phase stats as the ledger reports them (`jobs[].phases[]`), when present. */
-interface PhaseStats {
-  name: string;
-  energyJoules: number;
-  emissionsGrams?: number;
-  durationSeconds?: number;
-  samples?: number | null;
-  tokens?: number | null;
-  steps?: number | null;
-  joulesPerSample?: number | null;
-  joulesPerToken?: number | null;
-}
-type JobWithUnits = Job & { phases?: PhaseStats[]; joulesPerSample?: number | null; joulesPerToken?: number | null; samples?: number | null; tokens?: number | null };
+type Phase = NonNullable<Job["phases"]>[number];
 
 /**
- * The end-of-run summary printed on stderr, for people: at most about 12 lines of at most 100
- * characters. Duration, energy per device kind with its method, facility energy and PUE,
- * emissions with the intensity and its source, water, embodied, cost, the jobs, a per-phase table
- * when marks exist, per-unit figures (J per sample, gCO2e per million tokens), and one short line
- * per fallback. Every number has 3 significant digits and an SI prefix (src/units.ts).
- * `verbose` adds one line per device with its full provenance (idle baseline, split, notes); the
- * JSON report always has it.
+ * The end-of-run summary printed on stderr (and `powerprint report`'s on stdout), for people: about
+ * 12 lines of at most 100 characters. Every line says whose figure it is: `job` (one line per job:
+ * its energy, CO2e, average power over its own duration, CPU time), `host` (the devices' whole
+ * energy: every job plus `system`, host activity outside the jobs, and `idle`, power no process
+ * used), then the host's facility energy, emissions and water, a per-phase table when the job wrote
+ * marks, per-unit figures, and one short line per fallback or piece of information.
+ *
+ * Every figure is the report model's (exporters/report-json.ts): nothing is computed here, only
+ * formatted. One number format (src/units.ts): 3 significant digits with an SI prefix for
+ * measured quantities, whole numbers with digit grouping for counts (4,096 samples).
+ * `verbose` adds one line per device with its full provenance; the JSON report always has it.
  */
 export function formatSummary(r: ReportV1, o: { verbose?: boolean } = {}): string {
-  const lines: string[] = [];
-  const all = [...r.jobs, r.buckets.system, r.buckets.idle];
-  const sum = (f: (t: Job) => number) => all.reduce((a, t) => a + f(t), 0);
-  const kinds = (["cpu", "gpu", "memory"] as const).filter((k) => r.devices.some((d) => d.kind === k));
-  const methodOf = (k: string) => [...new Set(r.devices.filter((d) => d.kind === k).map((d) => d.method))].join("/");
-  lines.push(`── powerprint summary (${r.mode}${r.scenario ? `: ${r.scenario}` : ""}) · ${formatDuration(r.durationSeconds)} ──`);
-  const byKind = kinds.map((k) => `${k} ${formatEnergy(sum((t) => t.energyJoules[k]))} ${methodOf(k)}`).join(", ");
-  lines.push(`energy      ${formatEnergy(r.totals.energyJoules)} IT${byKind ? ` (${byKind})` : ""}`);
-  lines.push(`facility    ${formatEnergy(r.totals.facilityEnergyJoules)} (PUE ${formatPlain(r.pue.value)}${r.pue.origin === "default" ? ", default: set --pue" : `, ${r.pue.origin}`})`);
-  lines.push(`emissions   ${formatGrams(r.totals.emissionsGrams)} CO2e ${intensityText(r)}`);
-  const cost = r.cost.pricePerKwh > 0 ? ` · cost ${formatPlain(sum((t) => t.cost))} ${r.cost.currency}` : "";
-  lines.push(`water       ${formatLiters(sum((t) => t.waterLiters))} · embodied ${formatGrams(sum((t) => t.embodiedEmissionsGrams))} CO2e${cost}`);
-  for (const j of r.jobs.slice(0, MAX_JOB_LINES)) lines.push(jobLine(j as JobWithUnits));
+  const lines: string[] = [headLine(r)];
+  // Failed jobs first (a merged sweep's failed run must not hide behind "more jobs").
+  const failed = (j: Job) => j.exitCode !== undefined && j.exitCode !== 0;
+  const shown = [...r.jobs.filter(failed), ...r.jobs.filter((j) => !failed(j))].slice(0, MAX_JOB_LINES);
+  for (const j of shown) lines.push(jobLine(j, r));
   if (r.jobs.length > MAX_JOB_LINES) lines.push(`            … ${r.jobs.length - MAX_JOB_LINES} more job(s): see the report`);
+  if (r.jobs.length === 0) lines.push("job         none measured");
+  lines.push(...hostLines(r));
   // The phase table of the first job with marks (a run has one job; simulate lists the first).
-  const marked = (r.jobs as JobWithUnits[]).find((j) => phasesOf(j).length > 0);
+  const marked = r.jobs.find((j) => (j.phases?.length ?? 0) > 0);
   if (marked) lines.push(...phaseTable(marked, r.jobs.length > 1));
-  for (const j of (r.jobs as JobWithUnits[]).slice(0, MAX_JOB_LINES)) {
+  for (const j of shown) {
+    const prefix = r.jobs.length > 1 ? `${oneLine(j.id)}: ` : "";
+    const work = workText(j);
+    if (work) lines.push(`work        ${prefix}${work}`);
     const units = perUnitText(j);
-    if (units) lines.push(`per unit    ${r.jobs.length > 1 ? `${j.id}: ` : ""}${units}`);
-    if (j.serving) lines.push(servingSummaryLine(j.serving, r.jobs.length > 1 ? `${oneLine(j.id)}: ` : ""));
+    if (units) lines.push(`per unit    ${prefix}${units}`);
+    // --work-from: the serving figures (docs/serving.md), formatted by exporters/serving.ts.
+    if (j.serving) lines.push(servingSummaryLine(j.serving, prefix));
   }
-  lines.push(...fallbackLines(r));
+  lines.push(...mergedLines(r));
+  lines.push(...noteLines(r));
   if (o.verbose) {
-    lines.push(`buckets     system ${formatEnergy(r.buckets.system.energyJoules.total)}, idle ${formatEnergy(r.buckets.idle.energyJoules.total)} (idle policy ${r.idlePolicy})`);
     for (const d of r.devices) lines.push(deviceLine(d));
   }
   return lines.map(fit).join("\n");
 }
 
-/** Emissions' intensity: the run's average (what the emissions reflect) and where it came from. */
-function intensityText(r: ReportV1): string {
-  const facilityKwh = joulesToKwh(r.totals.facilityEnergyJoules);
-  if (facilityKwh > 0) {
-    const average = r.totals.emissionsGrams / facilityKwh;
-    const last = Math.abs(average - r.intensity.lastGramsPerKwh) > 0.05 * average ? `, last ${formatPlain(r.intensity.lastGramsPerKwh)}` : "";
-    return `at ${formatPlain(average)} g/kWh on average${last} · ${shortSource(r)}`;
+/** The head: what this summary covers (a run, a simulation, an agent's jobs, or what was merged). */
+function headLine(r: ReportV1): string {
+  if (r.runs && r.runs.length > 1) {
+    const span = `${shortTime(r.startedAt)} → ${shortTime(r.endedAt, r.startedAt)} UTC`;
+    const failed = r.runs.filter((x) => x.exitCode !== undefined && x.exitCode !== 0).length;
+    return `── powerprint report: ${r.runs.length} runs, ${r.jobs.length} job${r.jobs.length === 1 ? "" : "s"}${failed ? `, ${failed} failed` : ""} · ${span} ──`;
   }
-  if (r.intensity.source === "none") return "· no intensity applied (no interval was recorded)";
-  return `· ${formatPlain(r.intensity.lastGramsPerKwh)} g/kWh · ${shortSource(r)}`;
+  return `── powerprint summary (${r.mode}${r.scenario ? `: ${oneLine(r.scenario)}` : ""}) · ${formatDuration(r.durationSeconds)} ──`;
 }
 
-/** The intensity's source in a few words ("static table DE", "scenario series, zone DE"); the full description is in the report and the HTML. */
+/** "2026-12-06 14:02:11" (ISO, seconds), or only the time when `sameDayAs` is on the same day. */
+function shortTime(iso: string, sameDayAs?: string): string {
+  const t = iso.replace("T", " ").replace(/\.\d+Z$|Z$/, "");
+  return sameDayAs && sameDayAs.slice(0, 10) === iso.slice(0, 10) ? t.slice(11) : t;
+}
+
+/** One job: IT energy, CO2e, average power over its own duration, its CPU time; a failed run said. */
+function jobLine(j: Job, r: ReportV1): string {
+  const jobName = oneLine(j.name);
+  const name = j.name !== j.id ? ` (${jobName.length > 16 ? `${jobName.slice(0, 15)}…` : jobName})` : "";
+  const duration = j.durationSeconds ?? r.durationSeconds;
+  const power = j.averagePowerWatts ? ` · ${formatWatts(j.averagePowerWatts.total)} over ${formatDuration(duration)}` : ` · ${formatDuration(duration)}`;
+  // Said before the figures, so a long line never cuts it off.
+  const failed = j.exitCode !== undefined && j.exitCode !== 0 ? ` FAILED (exit ${j.exitCode})` : "";
+  return `job ${oneLine(j.id)}${name}${failed}: ${formatEnergy(j.energyJoules.total)} IT, ${formatGrams(j.emissionsGrams)} CO2e${power} · ${formatDuration(j.cpuSeconds)} CPU`;
+}
+
+/** The host: every device's energy, with the part no job used (`system`, `idle`), facility, emissions, water. */
+function hostLines(r: ReportV1): string[] {
+  const t = r.totals;
+  const byKindJoules = t.energyByKindJoules;
+  const kinds = (["cpu", "gpu", "memory"] as const).filter((k) => r.devices.some((d) => d.kind === k));
+  const methodOf = (k: string) => [...new Set(r.devices.filter((d) => d.kind === k).map((d) => d.method))].join("/");
+  const byKind = byKindJoules ? kinds.map((k) => `${k} ${formatEnergy(byKindJoules[k])} ${methodOf(k)}`).join(", ") : "";
+  const parts = `jobs ${formatEnergy(t.jobs?.energyJoules ?? 0)} + system ${formatEnergy(r.buckets.system.energyJoules.total)} + idle ${formatEnergy(r.buckets.idle.energyJoules.total)}`;
+  const lines = [`host        ${formatEnergy(t.energyJoules)} IT = ${parts}`];
+  if (byKind) lines.push(`devices     ${byKind}`);
+  const pue = `PUE ${formatPlain(r.pue.value)}${r.pue.origin === "default" ? ", default: set --pue" : `, ${r.pue.origin}`}`;
+  lines.push(`facility    host ${formatEnergy(t.facilityEnergyJoules)} (${pue})`);
+  lines.push(`emissions   host ${formatGrams(t.emissionsGrams)} CO2e ${intensityText(r)}`);
+  const cost = r.cost.pricePerKwh > 0 && t.cost !== undefined ? ` · cost ${formatPlain(t.cost)} ${r.cost.currency}` : "";
+  if (t.waterLiters !== undefined && t.embodiedEmissionsGrams !== undefined) {
+    lines.push(`water       host ${formatLiters(t.waterLiters)} · embodied ${formatGrams(t.embodiedEmissionsGrams)} CO2e${cost}`);
+  }
+  return lines;
+}
+
+/** Emissions' intensity: the average the emissions reflect (the model's), the last one when it differs, and the source. */
+function intensityText(r: ReportV1): string {
+  const average = r.totals.intensityAverageGramsPerKwh;
+  // No --zone: the information line says where the figure came from, once.
+  const source = r.intensity.noZone ? "" : ` · ${shortSource(r)}`;
+  if (average !== null && average !== undefined) {
+    const last = Math.abs(average - r.intensity.lastGramsPerKwh) > 0.05 * average ? `, last ${formatPlain(r.intensity.lastGramsPerKwh)}` : "";
+    return `at ${formatPlain(average)} g/kWh on average${last}${source}`;
+  }
+  if (r.intensity.source === "none") return "· no intensity applied (no interval was recorded)";
+  return `· ${formatPlain(r.intensity.lastGramsPerKwh)} g/kWh${source}`;
+}
+
+/** The intensity's source in a few words ("static table DE", "scenario series, zone DE"), numbers left to the figures. */
 function shortSource(r: ReportV1): string {
   const d = r.intensity.description;
   const cut = Math.min(...[d.indexOf(": "), d.indexOf(" ("), d.length].filter((i) => i >= 0));
-  const short = d.slice(0, cut);
+  // The description's own number (written by the grid module, its own format) is not repeated.
+  const short = d.slice(0, cut).replace(/\s*[\d.]+\s*gCO2e\/kWh/, "");
   const zone = r.intensity.zone;
   return zone && zone !== "none" && !short.includes(zone) ? `${short}, zone ${zone}` : short;
 }
 
-function jobLine(j: JobWithUnits): string {
-  const jobName = oneLine(j.name);
-  const name = j.name !== j.id ? ` (${jobName.length > 16 ? `${jobName.slice(0, 15)}…` : jobName})` : "";
-  return `job ${oneLine(j.id)}${name}: ${formatEnergy(j.energyJoules.total)} IT, ${formatEnergy(j.facilityEnergyJoules)} facility, ${formatGrams(j.emissionsGrams)} CO2e, ${formatDuration(j.cpuSeconds)} CPU`;
-}
-
-/** Per-unit figures of a job: from its own fields when the ledger gives them, else from its phases' counts. */
-function perUnitText(j: JobWithUnits): string {
-  const phases = j.phases ?? [];
-  const samples = j.samples ?? (phases.some((p) => p.samples) ? phases.reduce((a, p) => a + (p.samples ?? 0), 0) : undefined);
-  const tokens = j.tokens ?? (phases.some((p) => p.tokens) ? phases.reduce((a, p) => a + (p.tokens ?? 0), 0) : undefined);
+/** Per-unit figures of a job, as the report model computed them. */
+function perUnitText(j: Job): string {
   const parts: string[] = [];
-  const perSample = j.joulesPerSample ?? (samples ? j.energyJoules.total / samples : undefined);
-  if (perSample) parts.push(`${formatSi(perSample, "J")}/sample`);
-  const perToken = j.joulesPerToken ?? (tokens ? j.energyJoules.total / tokens : undefined);
-  if (perToken) parts.push(`${formatSi(perToken, "J")}/token`);
+  if (j.joulesPerSample) parts.push(`${formatSi(j.joulesPerSample, "J")}/sample`);
+  if (j.joulesPerToken) parts.push(`${formatSi(j.joulesPerToken, "J")}/token`);
+  if (j.joulesPerStep && !j.joulesPerSample && !j.joulesPerToken) parts.push(`${formatSi(j.joulesPerStep, "J")}/step`);
   // SCI's functional unit for language models: operational CO2e per million tokens.
-  if (tokens) parts.push(`${formatGrams((j.emissionsGrams / tokens) * 1e6)} CO2e per million tokens`);
+  if (j.emissionsGramsPerMillionTokens) parts.push(`${formatGrams(j.emissionsGramsPerMillionTokens)} CO2e per million tokens`);
   return parts.join(", ");
 }
 
-function phasesOf(j: JobWithUnits): PhaseStats[] {
-  if (j.phases?.length) return j.phases;
-  return Object.entries(j.phaseEnergyJoules).map(([name, energyJoules]) => ({ name, energyJoules }));
+/** A job's units of work, whole and grouped: "4,096 samples, 98,304 tokens, 3 steps". */
+function workText(j: Job): string {
+  const counts: [number | null | undefined, string][] = [[j.samples, "samples"], [j.tokens, "tokens"], [j.steps, "steps"]];
+  return counts.filter(([n]) => n !== null && n !== undefined).map(([n, unit]) => `${formatCount(n!)} ${unit}`).join(", ");
 }
 
-/** A compact table: phase, energy, share, and CO2e, time, J/sample where the report has them. */
-function phaseTable(j: JobWithUnits, named: boolean): string[] {
-  const phases = phasesOf(j);
-  const total = j.energyJoules.total;
-  const columns: [string, number, (p: PhaseStats) => string | undefined][] = [
+/** A compact table: phase, energy, share, CO2e, time, counts and J/sample where the report has them. */
+function phaseTable(j: Job, named: boolean): string[] {
+  const phases = j.phases ?? [];
+  const columns: [string, number, (p: Phase) => string | undefined][] = [
     ["energy", 11, (p) => formatEnergy(p.energyJoules)],
-    ["share", 8, (p) => (total > 0 ? `${formatPlain((100 * p.energyJoules) / total)}%` : undefined)],
-    ["CO2e", 10, (p) => (p.emissionsGrams !== undefined ? formatGrams(p.emissionsGrams) : undefined)],
-    ["time", 10, (p) => (p.durationSeconds !== undefined ? formatDuration(p.durationSeconds) : undefined)],
-    ["samples", 9, (p) => (p.samples ? formatPlain(p.samples) : undefined)],
+    ["share", 8, (p) => (p.energyShare !== null && p.energyShare !== undefined ? `${formatPlain(100 * p.energyShare)}%` : undefined)],
+    ["CO2e", 10, (p) => formatGrams(p.emissionsGrams)],
+    ["time", 10, (p) => formatDuration(p.durationSeconds)],
+    ["samples", 10, (p) => (p.samples ? formatCount(p.samples) : undefined)],
     ["per sample", 10, (p) => (p.joulesPerSample ? formatSi(p.joulesPerSample, "J") : undefined)],
   ];
-  // Only the columns some phase has a value for: no empty "CO2e" column without per-phase stats.
+  // Only the columns some phase has a value for.
   const shown = columns.filter(([, , f]) => phases.some((p) => f(p) !== undefined));
   const head = `${(named ? `phases of ${oneLine(j.id)}` : "phase").padEnd(23)}${shown.map(([h, w]) => h.padEnd(w)).join("")}`;
   const out = [head.trimEnd()];
@@ -136,20 +167,42 @@ function phaseTable(j: JobWithUnits, named: boolean): string[] {
   return out;
 }
 
-/** One short line per fallback; the details are in --verbose and the report. */
-function fallbackLines(r: ReportV1): string[] {
+/** A merged report: its failed runs (exit ≠ 0), and the totals per tag value (`--group-by`). */
+function mergedLines(r: ReportV1): string[] {
   const out: string[] = [];
+  const failed = (r.runs ?? []).filter((x) => x.exitCode !== undefined && x.exitCode !== 0);
+  for (const x of failed.slice(0, MAX_LIST_LINES)) out.push(`failed      ${oneLine(x.file)}: exit ${x.exitCode} (${x.jobs.map(oneLine).join(", ")})`);
+  if (failed.length > MAX_LIST_LINES) out.push(`failed      … ${failed.length - MAX_LIST_LINES} more run(s): see the report`);
+  const groups = r.groups ?? [];
+  const money = r.cost.pricePerKwh > 0;
+  for (const g of groups.slice(0, MAX_LIST_LINES)) {
+    const failedJobs = g.failedJobs?.length ? `, ${g.failedJobs.length} failed` : "";
+    out.push(
+      `group       ${oneLine(g.tag)}=${oneLine(g.value)}: ${g.jobs.length} job${g.jobs.length === 1 ? "" : "s"}${failedJobs}, ` +
+        `${formatEnergy(g.facilityEnergyJoules)} facility, ${formatGrams(g.emissionsGrams)} CO2e, ${formatDuration(g.cpuSeconds)} CPU` +
+        `${money ? `, ${formatPlain(g.cost)} ${r.cost.currency}` : ""}` +
+        (g.serving?.joulesPerGeneratedToken != null ? `, ${formatSi(g.serving.joulesPerGeneratedToken, "J")}/token over ${formatCount(g.serving.generatedTokens ?? 0)} tokens` : ""),
+    );
+  }
+  if (groups.length > MAX_LIST_LINES) out.push(`group       … ${groups.length - MAX_LIST_LINES} more value(s): see the report`);
+  return out;
+}
+
+/** Information (once) and one short line per fallback; the details are in --verbose and the report. */
+function noteLines(r: ReportV1): string[] {
+  const out: string[] = [];
+  if (r.intensity.noZone) out.push(`grid        no --zone: world average ${formatPlain(r.intensity.lastGramsPerKwh)} g/kWh (set --zone or a provider)`);
   const modelled = r.devices.filter((d) => d.method === "model").map((d) => d.id);
   if (modelled.length) out.push(`note        modelled, not measured: ${modelled.join(", ")} (how: --verbose or the report)`);
   const lost = r.devices.filter((d) => d.status === "lost").map((d) => d.id);
   if (lost.length) out.push(`note        lost during the run: ${lost.join(", ")}`);
   if (r.devices.length === 0) out.push("note        no device could be read: energy is 0 (see `powerprint probe`)");
   const fb = Object.entries(r.intensity.fallbacks).filter(([, n]) => n > 0);
-  if (fb.length) out.push(`note        intensity fell back in ${fb.map(([k, n]) => `${n} interval(s) to ${k}`).join(", ")}`);
+  if (fb.length) out.push(`note        intensity fell back in ${fb.map(([k, n]) => `${formatCount(n)} interval(s) to ${k}`).join(", ")}`);
   const ef = Object.entries(r.exportFailures);
-  if (ef.length) out.push(`note        export failures: ${ef.map(([k, n]) => `${k}×${n}`).join(", ")}`);
+  if (ef.length) out.push(`note        export failures: ${ef.map(([k, n]) => `${k}×${formatCount(n)}`).join(", ")}`);
   const sf = Object.entries(r.sampler.failures);
-  if (sf.length) out.push(`note        sampling failures: ${sf.map(([k, n]) => `${k}×${n}`).join(", ")}`);
+  if (sf.length) out.push(`note        sampling failures: ${sf.map(([k, n]) => `${k}×${formatCount(n)}`).join(", ")}`);
   for (const c of r.budget?.crossed ?? []) {
     const v = c.quantity === "facilityEnergyJoules" ? formatEnergy(c.limit) : formatGrams(c.limit);
     out.push(`budget      --${c.budget} ${v} crossed after ${formatDuration(c.afterSeconds)}: ${c.action}`);
@@ -177,7 +230,7 @@ function fit(line: string): string {
 function splitText(d: ReportV1["devices"][number]): string {
   const counts = Object.entries(d.processUsageIntervals ?? {}).sort((a, b) => b[1] - a[1]);
   if (counts.length <= 1) return d.processUsageMethod ?? "";
-  return counts.map(([m, n]) => `${m} (${n} interval${n === 1 ? "" : "s"})`).join(", ");
+  return counts.map(([m, n]) => `${m} (${formatCount(n)} interval${n === 1 ? "" : "s"})`).join(", ");
 }
 
 /** User text on one summary line: control characters (a newline in a command line) escaped. */

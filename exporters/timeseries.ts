@@ -28,7 +28,7 @@ export interface TimeSeries {
   devicePowerWatts: Record<string, number[]>;
   /** Average power attributed to each job (IT, all device kinds) over each point, watts. */
   jobPowerWatts: Record<string, number[]>;
-  /** Average grid intensity over each point, gCO2e/kWh (0 before any interval). */
+  /** Average grid intensity over each point, gCO2e/kWh (points start with the first recorded interval). */
   intensityGramsPerKwh: number[];
   /** Cumulative IT energy of the whole host (jobs + system + idle) at the end of each point, joules. */
   cumulativeEnergyJoules: number[];
@@ -107,6 +107,10 @@ export class TimeSeriesRecorder implements Exporter {
     // A snapshot that adds no time (the first tick, or a repeated final one) carries no interval.
     if (s.timeMillis <= previous) return;
     this.lastMillis = s.timeMillis;
+    // Nor does one taken before the ledger recorded any interval (the devices' first readings are
+    // baselines): a point for it would be a zero nothing measured, the head of every chart. The
+    // first real point spans from that snapshot.
+    if (!s.grid) return;
     const all = [...s.jobs, s.buckets.system, s.buckets.idle];
     this.points.push({
       endMillis: s.timeMillis,

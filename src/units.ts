@@ -11,6 +11,7 @@ export const MILLIS_PER_SECOND = 1_000;
 export const GRAMS_PER_POUND = 453.59237;
 
 export const joulesToKwh = (energyJoules: number): number => energyJoules / JOULES_PER_KWH;
+export const gramsToKilograms = (massGrams: number): number => massGrams / 1000;
 export const kwhToJoules = (energyKwh: number): number => energyKwh * JOULES_PER_KWH;
 export const joulesToWh = (energyJoules: number): number => energyJoules / JOULES_PER_WH;
 export const microjoulesToJoules = (energyMicrojoules: number): number => energyMicrojoules / MICROJOULES_PER_JOULE;
@@ -103,6 +104,17 @@ export function formatPlain(value: number): string {
   const p = Number(value.toPrecision(3));
   const digits = Math.max(0, 2 - Math.floor(Math.log10(Math.abs(p))));
   return p.toFixed(Math.min(20, digits));
+}
+
+/**
+ * A count of work (samples, tokens, steps, requests) for people: the whole number with digit
+ * grouping, never rounded: 4096 → "4,096", 98304 → "98,304".
+ */
+export function formatCount(count: number): string {
+  if (!Number.isFinite(count)) return String(count);
+  const whole = Math.trunc(count);
+  const digits = Math.abs(whole).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${whole < 0 ? "-" : ""}${digits}`;
 }
 
 // Case matters where it changes the meaning (MWh is megawatt-hours, mWh milliwatt-hours); the

@@ -9,7 +9,8 @@
  *   every run of a sweep: `--group-by experiment` gives the sweep's whole footprint, failed runs
  *   included).
  * A file that is not a v1 report: exit 2 naming it. The time series of several files is not merged
- * (their clocks and devices differ): the merged report has one only when one file was given.
+ * (their clocks and devices differ): each run keeps its own, under `runs[]`, for the HTML's
+ * per-job charts. Every job keeps its own window and duration (a CSV row carries its run's).
  */
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -19,7 +20,6 @@ import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
 import { formatSummary } from "../../exporters/summary.js";
 import { UsageError, errorMessage } from "../errors.js";
-import { formatEnergy, formatGrams, formatLiters, formatPlain, formatSi } from "../units.js";
 import { addDisclosureOptions, checkDisclosure, prepareDisclosure, writeDisclosure, type DisclosureFlags } from "./report-disclose.js";
 
 interface ReportFlags extends DisclosureFlags {
@@ -71,10 +71,10 @@ Examples:
       if (flags.csv !== undefined) checkCsvPath(flags.csv);
       if (flags.groupBy !== undefined && flags.groupBy.trim() === "") throw new UsageError("--group-by", "give a tag name, e.g. --group-by experiment");
       const disclosure = checkDisclosure(flags);
-      const reports = files.map(readReportFile);
-      const merged = mergeReports(reports);
+      const named = files.map((file) => ({ file, report: readReportFile(file) }));
+      const merged = mergeReports(named);
       const groups = flags.groupBy !== undefined ? groupByTag(merged, flags.groupBy) : undefined;
-      const disclosed = disclosure && prepareDisclosure(disclosure, files.map((file, i) => ({ file, report: reports[i] })), merged);
+      const disclosed = disclosure && prepareDisclosure(disclosure, named, merged);
       const out: MergedReport = { ...merged, ...(groups ? { groups } : {}), ...(disclosed?.sci.length ? { sci: disclosed.sci } : {}) };
       if (flags.json !== undefined) writeJsonAtomic(flags.json, out);
       if (flags.csv !== undefined) appendCsv(flags.csv, out);
@@ -87,17 +87,7 @@ Examples:
         process.stdout.write(`${disclosed.text}\n`);
         return;
       }
-      const lines = [formatSummary(out), `merged ${files.length} report(s) into ${out.jobs.length} job(s)`];
-      if (groups) {
-        lines.push(`totals by ${flags.groupBy}:`);
-        for (const g of groups) {
-          lines.push(
-            `  ${g.value}: ${g.jobs.length} job(s), ${formatEnergy(g.facilityEnergyJoules)} facility, ${formatGrams(g.emissionsGrams)} CO2e, ` +
-              `${formatGrams(g.embodiedEmissionsGrams)} embodied, ${formatLiters(g.waterLiters)} water, ${formatPlain(g.cost)} cost, ${formatSi(g.cpuSeconds, "s")} CPU` +
-              (g.serving?.joulesPerGeneratedToken != null ? `, ${formatSi(g.serving.joulesPerGeneratedToken, "J")}/token over ${(g.serving.generatedTokens ?? 0).toLocaleString("en-US")} generated tokens` : ""),
-          );
-        }
-      }
-      process.stdout.write(lines.join("\n") + "\n");
+      // The summary names what was merged, the failed runs and the totals per tag (exporters/summary.ts).
+      process.stdout.write(formatSummary(out) + "\n");
     });
 }

@@ -344,8 +344,9 @@ export class RunMeasurement {
     this.work?.close();
     await this.releaseCgroup();
     const exportFailures = await this.monitor.shutdownExporters(final, (e) => this.o.flushTimeoutMillis + (e.id === "prometheus" ? this.o.prometheusLingerMillis : 0));
-    if (this.marks && (this.marks.malformed > 0 || this.marks.oversized > 0)) {
-      log.warn(`training-loop marks: skipped ${this.marks.malformed} malformed and ${this.marks.oversized} oversized line(s) (expected JSON lines like {"phase": "train", "step": 1})`);
+    if (this.marks && (this.marks.malformed > 0 || this.marks.oversized > 0 || this.marks.badCounters > 0)) {
+      const bad = this.marks.badCounters > 0 ? `, and ${this.marks.badCounters} counter(s) that were not non-negative integers` : "";
+      log.warn(`training-loop marks: skipped ${this.marks.malformed} malformed and ${this.marks.oversized} oversized line(s)${bad} (expected JSON lines like {"phase": "train", "step": 1})`);
     }
     this.removeMarks();
     const reportModule = this.reportModule ?? (await import("../../exporters/report-json.js"));
@@ -411,6 +412,7 @@ export class RunMeasurement {
       scenario: this.o.scenario?.name,
       command: this.o.command,
       ...(extra.exitCode !== undefined ? { exitCode: extra.exitCode } : {}),
+      commandJobId: this.o.job.id,
       idlePolicy: this.o.measure.idlePolicy,
       pueOrigin: this.pueOrigin,
       intensityDescription: scenarioSeries ? `scenario series (zone ${this.o.scenario?.grid?.zone ?? "scenario"})` : this.resolver.describe(),
@@ -446,7 +448,7 @@ export class RunMeasurement {
 
   private readMarks(): void {
     try {
-      for (const m of this.marks?.poll() ?? []) this.ledger.setPhase(this.o.job.id, m.phase, { step: m.step, samples: m.samples, tokens: m.tokens });
+      for (const m of this.marks?.poll(this.clock.wallMillis()) ?? []) this.ledger.setPhase(this.o.job.id, m.phase, m, m.timeMillis);
     } catch (err) {
       this.o.log.warnOnce("marks:read", `training-loop marks unreadable (${errorMessage(err)}): phases are no longer recorded; measuring goes on`);
       this.marks = undefined;

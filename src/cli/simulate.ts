@@ -70,6 +70,8 @@ export function registerSimulateCommand(program: Command): void {
       warnings: log.warnings,
       sampler: { ticks: result.stats.ticks, skippedTicks: result.stats.skippedTicks, failures: result.stats.collectorFailures, intervalMillis: scenario.intervalMillis },
       exportFailures: {},
+      // The simulated host's logical CPUs (CSV cpu_count): its CPU devices' cores.
+      logicalCpus: scenario.devices.reduce((n, d) => n + (d.kind === "cpu" ? (d.cores ?? 0) : 0), 0) || undefined,
       ...outputs.context(),
     });
     if (reportPath) writeJsonAtomic(reportPath, report);

@@ -16,7 +16,7 @@ import { ProviderError, UsageError, errorMessage } from "../errors.js";
 import { PROVIDER_ERROR_REASONS, plausibleIntensity } from "./http.js";
 import { isKnownZone, staticReading, worldAverage } from "./static.js";
 import type { IntensityProvider, IntensityReading } from "./types.js";
-import { millisToSeconds } from "../units.js";
+import { formatPlain, millisToSeconds } from "../units.js";
 
 /** What the sampler calls each interval. */
 export interface IntensityResolver {
@@ -128,7 +128,7 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
         return { ...reading };
       },
       describe: () =>
-        `world average ${reading.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh (${reading.year}, Our World in Data / Ember): no --zone or --intensity given`,
+        `world average ${formatPlain(reading.intensityGramsPerKwh)} gCO2e/kWh (${reading.year}, Our World in Data / Ember): no --zone or --intensity given`,
       fallbackCounts: () => Object.assign(Object.create(null) as Record<string, number>, fallbacks),
       errorCounts: () => Object.assign(Object.create(null) as Record<string, number>, errors),
     };
@@ -144,7 +144,7 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
         return { ...reading };
       },
       describe: () =>
-        `static table ${zone}: ${reading.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh (annual ${reading.year}, Our World in Data / Ember)`,
+        `static table ${zone}: ${formatPlain(reading.intensityGramsPerKwh)} gCO2e/kWh (annual ${reading.year}, Our World in Data / Ember)`,
       fallbackCounts: () => Object.assign(Object.create(null) as Record<string, number>, fallbacks),
       errorCounts: () => Object.assign(Object.create(null) as Record<string, number>, errors),
     };
@@ -251,7 +251,7 @@ export function createIntensityResolver(opts: IntensityResolverOptions): Intensi
       const chain = [
         "last good value (stale)",
         staticFallback
-          ? `static table ${zone} ${staticFallback.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh (${staticFallback.year})`
+          ? `static table ${zone} ${formatPlain(staticFallback.intensityGramsPerKwh)} gCO2e/kWh (${staticFallback.year})`
           : undefined,
         "world average",
       ].filter(Boolean);

@@ -184,7 +184,7 @@ describe("cpu-model collector", () => {
       utilization: 0.25,
     });
     expect(cpu.note).toBe(
-      'modelled: 600 W TDP (300 W per socket × 2 from CodeCarbon\'s CPU table ("Intel Xeon Platinum 8375C", exact match)); idle 20% of TDP + the rest × host CPU utilisation',
+      'modelled: 600 W TDP (300 W per socket × 2 from CodeCarbon\'s CPU table ("Intel Xeon Platinum 8375C", exact match)); idle 20.0% of TDP + the rest × host CPU utilisation',
     );
     expect(memory).toMatchObject({ deviceId: "mem-model", kind: "memory", method: "model", powerWatts: 100.352, idleWatts: 100.352 });
     expect(memory.note).toContain("256 GiB × 0.392 W/GiB (Cloud Carbon Footprint memory coefficient)");

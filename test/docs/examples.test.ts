@@ -269,17 +269,19 @@ function summaryFigures(output: string[]) {
     if (!found) throw new Error(`summary has no '${label}' line (if the summary changed, update the README's sample and this parser):\n${output.join("\n")}`);
     return found;
   };
-  const energy = line("energy");
+  // The summary's lines say whose figure each is: `job …` and `host …` (devices: the host's by kind).
+  const host = line("host ");
   const job = line("job ");
+  const pue = Number(/PUE ([\d.]+)/.exec(line("facility"))![1]);
   return {
-    energyWh: quantity(energy, "Wh IT"),
-    kindsWh: [...energy.matchAll(/(?:cpu|gpu|memory) ([\d.]+) ([kMmµn]?)Wh/g)].map((m) => Number(m[1]) * SI[m[2]]),
+    energyWh: quantity(host, "Wh IT"),
+    kindsWh: [...line("devices").matchAll(/(?:cpu|gpu|memory) ([\d.]+) ([kMmµn]?)Wh/g)].map((m) => Number(m[1]) * SI[m[2]]),
     facilityWh: quantity(line("facility"), "Wh"),
-    pue: Number(/PUE ([\d.]+)/.exec(line("facility"))![1]),
+    pue,
     emissionsG: quantity(line("emissions"), "g CO2e"),
     intensity: quantity(line("emissions"), "g/kWh"),
     jobWh: quantity(job, "Wh IT"),
-    jobFacilityWh: quantity(job, "Wh facility"),
+    jobFacilityWh: quantity(job, "Wh IT") * pue,
     jobEmissionsG: quantity(job, "g CO2e"),
   };
 }
