@@ -117,7 +117,7 @@ describe("runtime trouble warns and measures on", () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/could not write the report to .*gone\/r\.json: .*ENOENT.*the summary below has the figures/);
     expect(r.stderr).toContain("powerprint summary");
-    expect(r.stderr).toMatch(/^energy +\S+ \S*Wh IT/m);
+    expect(r.stderr).toMatch(/^host +\S+ \S*Wh IT/m);
   });
 
   it("a command line with newlines: the summary's job line stays one line (escaped)", async () => {
