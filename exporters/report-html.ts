@@ -327,8 +327,8 @@ function groupsTable(r: ReportV1): string {
 function servingTable(r: ReportV1): string {
   const rows = servingTableRows(r.jobs);
   if (rows.length === 0) return "";
-  const numeric = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
-  return `<h2>Serving</h2>` + table("serving", [...SERVING_TABLE_HEADER], rows.map((cells) => `<tr>${cells.map((c, i) => (i === 0 ? td(c, "id") : numeric.has(i) ? num(c) : td(c))).join("")}</tr>`));
+  // Plain cells (no class): the serving table's whole row never wraps (CSS on data-table="serving").
+  return `<h2>Serving</h2>` + table("serving", [...SERVING_TABLE_HEADER], rows.map((cells) => `<tr>${cells.map((c) => td(c)).join("")}</tr>`));
 }
 
 function devicesTable(r: ReportV1): string {
@@ -366,7 +366,7 @@ figcaption{font-weight:600;margin-bottom:4px;overflow-wrap:anywhere}svg{display:
 .legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px;margin-top:4px}.legend i{display:inline-block;width:10px;height:10px;margin-right:5px;vertical-align:middle;border-radius:2px}
 .scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;margin:4px 0;background:#fff}td,th{border:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;white-space:nowrap}td.num{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}td.id{white-space:nowrap;font-family:ui-monospace,monospace;font-size:13px}
-tr.failed td{background:#fdecee}tr.failed td.num{color:#b00020;font-weight:600}.note{color:#555;font-size:13px}ul.warnings{padding-left:20px}`;
+table[data-table="serving"] td{white-space:nowrap}tr.failed td{background:#fdecee}tr.failed td.num{color:#b00020;font-weight:600}.note{color:#555;font-size:13px}ul.warnings{padding-left:20px}`;
 
 /** The whole HTML document of a report. */
 export function renderHtmlReport(r: ReportV1): string {
