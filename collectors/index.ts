@@ -1,7 +1,11 @@
-import type { Collector, ProbeResult } from "../src/core/contracts.js";
-import { UsageError } from "../src/errors.js";
-// Each collector module is imported when detectCollectors reaches it (koffi, xml2js and the TDP
-// table cost start-up time and memory on hosts that never use them).
+/**
+ * The registry of hardware sources (shaped after Kepler's internal/device registry): one entry per
+ * collector, in order of preference, each naming what it measures, what it stands in for when
+ * it is a fallback, and how it is created. Each collector module is imported when the probe
+ * reaches it (koffi, xml2js and the TDP table cost start-up time and memory on hosts that never
+ * use them). Adding a collector: its file, and one entry in BUILT_IN (docs/development.md).
+ */
+import type { Collector, DeviceKind, ProbeResult } from "../src/core/contracts.js";
 
 /** Options reaching every collector: fixture roots and library paths for tests, overrides for users. */
 export interface CollectorOptions {
@@ -33,115 +37,189 @@ export interface ProbeEntry {
   used: boolean;
   /** Why this collector is (not) used, e.g. "fallback: NVML unavailable". */
   role: string;
+  /** The collector this one stands in for, if it is a fallback. */
+  fallbackFor?: string;
   /** How the source was found, when that takes looking (NVIDIA: device nodes, WSL2, PATH, the loader). */
   found?: string;
 }
 
-/**
- * Collector options from the environment:
- * - POWERPRINT_SYSFS_ROOT: the directory holding sys/class/powercap and sys/class/drm (default "/";
- *   "/host" in a container that mounts the host's /sys at /host/sys);
- * - POWERPRINT_NVML_LIBRARY: path of libnvidia-ml.so.1 (default: the loader's search path);
- * - POWERPRINT_NVIDIA_SMI: the nvidia-smi command (default: nvidia-smi on PATH);
- * - POWERPRINT_CPU_TDP_WATTS: TDP of one CPU package for the CPU model, watts (default: the table);
- * - POWERPRINT_DEV_ROOT: the directory holding dev/ where NVIDIA device nodes are looked for (default "/").
- * Throws UsageError naming the variable for a bad value.
- */
-export function collectorOptionsFromEnv(env: NodeJS.ProcessEnv): CollectorOptions {
-  const nonEmpty = (v: string | undefined) => (v !== undefined && v.trim() !== "" ? v.trim() : undefined);
-  const tdpText = nonEmpty(env.POWERPRINT_CPU_TDP_WATTS);
-  const cpuTdpWatts = tdpText !== undefined ? Number(tdpText) : undefined;
-  if (cpuTdpWatts !== undefined && !(Number.isFinite(cpuTdpWatts) && cpuTdpWatts > 0)) {
-    throw new UsageError("POWERPRINT_CPU_TDP_WATTS", `must be the TDP of one CPU package in watts, > 0 (e.g. POWERPRINT_CPU_TDP_WATTS=205), got '${tdpText}'`);
-  }
-  return {
-    cpuTdpWatts,
-    root: nonEmpty(env.POWERPRINT_SYSFS_ROOT),
-    devRoot: nonEmpty(env.POWERPRINT_DEV_ROOT),
-    nvmlLibraryPath: nonEmpty(env.POWERPRINT_NVML_LIBRARY),
-    nvidiaSmiCommand: nonEmpty(env.POWERPRINT_NVIDIA_SMI),
-    searchPath: env.PATH,
-    ldLibraryPath: env.LD_LIBRARY_PATH,
-  };
+/** What a registration's discover() finds: nothing to probe (with why), or how it was found and the options it found. */
+export type Discovery = { status: "none"; reason: string; fix?: string } | { status: "found"; how?: string; options?: Partial<CollectorOptions> };
+
+/** A hardware source in the registry. */
+export interface CollectorRegistration {
+  /** The collector's id ("nvml", "rapl"...). */
+  id: string;
+  /** Its name in other entries' messages ("NVML"). */
+  label: string;
+  /** The device kinds it measures. */
+  kinds: readonly DeviceKind[];
+  /** What it is for, as `probe` shows it: "NVIDIA GPUs (preferred)", "CPU and memory (fallback)". */
+  role: string;
+  /**
+   * The id of the collector this one stands in for: probed only when that one is unavailable, or
+   * (then reading only those) for the kinds that one does not measure here.
+   */
+  fallbackFor?: string;
+  /** Its role standing in for an unavailable primary: "NVIDIA GPUs (fallback: NVML unavailable)". */
+  standInRole?: string;
+  /** Its role measuring only the kinds the primary lacks: "memory (model: RAPL has no dram zone)". */
+  partialRole?: string;
+  /**
+   * Whether there is anything for it on this host, by file checks only (nothing loaded or
+   * spawned): "none" with the reason skips it; "found" may say how and add options (a library
+   * found by the loader). Absent: always probed.
+   */
+  discover?(options: CollectorOptions): Discovery | Promise<Discovery>;
+  /** Creates it; its module is imported now, not before. */
+  create(options: CollectorOptions): Promise<Collector>;
 }
 
 /**
- * Probes every hardware source and picks what to measure with, in order of exactness:
- * GPUs — NVML (counter where supported), else nvidia-smi (power); AMD and Intel (i915/xe) GPUs via
- * hwmon, split between processes by DRM fdinfo.
- * CPU and memory — RAPL (counter), else the TDP model (model). Every fallback is returned with
- * its reason so the CLI can say it out loud.
+ * Whether the host has an NVIDIA GPU (device nodes, WSL2's /dev/dxg and driver files, nvidia-smi on
+ * PATH, the loader's NVML: nvidia-discovery.ts, no spawn); neither NVIDIA source is loaded without.
+ */
+function discoverNvidia(o: CollectorOptions): Promise<Discovery> {
+  // Once per probe (NVML and nvidia-smi ask the same; the loader's cache is read once).
+  let d = nvidiaDiscoveries.get(o);
+  if (!d) nvidiaDiscoveries.set(o, (d = lookForNvidia(o)));
+  return d;
+}
+const nvidiaDiscoveries = new WeakMap<CollectorOptions, Promise<Discovery>>();
+
+async function lookForNvidia(o: CollectorOptions): Promise<Discovery> {
+  const { discoverNvidia } = await import("./nvidia-discovery.js");
+  const found = discoverNvidia({ root: o.devRoot, nvmlLibraryPath: o.nvmlLibraryPath, nvidiaSmiCommand: o.nvidiaSmiCommand, searchPath: o.searchPath, libraryPath: o.ldLibraryPath });
+  if (found.status === "none") return found;
+  return { status: "found", how: found.how, options: { nvmlLibraryPath: found.nvmlLibraryPath, nvidiaSmiCommand: found.nvidiaSmiCommand } };
+}
+
+/**
+ * The built-in sources, in order of exactness: GPUs — NVML (counter where supported), else
+ * nvidia-smi (power); AMD and Intel (i915/xe) GPUs via hwmon, split between processes by DRM
+ * fdinfo. CPU and memory — RAPL (counter), else the TDP model (model).
+ */
+const BUILT_IN: CollectorRegistration[] = [
+  {
+    id: "nvml",
+    label: "NVML",
+    kinds: ["gpu"],
+    role: "NVIDIA GPUs (preferred)",
+    discover: discoverNvidia,
+    create: async (o) => (await import("./nvml.js")).createNvmlCollector({ libraryPath: o.nvmlLibraryPath }),
+  },
+  {
+    id: "nvidia-smi",
+    label: "nvidia-smi",
+    kinds: ["gpu"],
+    role: "NVIDIA GPUs (fallback)",
+    fallbackFor: "nvml",
+    standInRole: "NVIDIA GPUs (fallback: NVML unavailable)",
+    discover: discoverNvidia,
+    create: async (o) => (await import("./nvidia-smi.js")).createNvidiaSmiCollector({ command: o.nvidiaSmiCommand }),
+  },
+  {
+    id: "amdgpu",
+    label: "AMD hwmon",
+    kinds: ["gpu"],
+    role: "AMD GPUs",
+    create: async (o) => (await import("./amdgpu.js")).createAmdGpuCollector({ root: o.root }),
+  },
+  {
+    id: "intel-gpu",
+    label: "Intel hwmon",
+    kinds: ["gpu"],
+    role: "Intel GPUs",
+    create: async (o) => (await import("./drm-intel.js")).createIntelGpuCollector({ root: o.root }),
+  },
+  {
+    id: "rapl",
+    label: "RAPL",
+    kinds: ["cpu", "memory"],
+    role: "CPU and memory (preferred)",
+    create: async (o) => (await import("./rapl.js")).createRaplCollector({ root: o.root, origin: o.raplOrigin }),
+  },
+  {
+    id: "cpu-model",
+    label: "the CPU model",
+    kinds: ["cpu", "memory"],
+    role: "CPU and memory (fallback)",
+    fallbackFor: "rapl",
+    standInRole: "CPU and memory (fallback: RAPL unavailable)",
+    partialRole: "memory (model: RAPL has no dram zone)",
+    create: async (o) => (await import("./cpu-model.js")).createCpuModelCollector({ tdpWatts: o.cpuTdpWatts, root: o.root }),
+  },
+];
+
+const registry: CollectorRegistration[] = [...BUILT_IN];
+
+/** Adds a collector to the registry (after the built-in ones; a fallback after its primary). Throws for an id already there. */
+export function registerCollector(registration: CollectorRegistration): void {
+  if (registry.some((r) => r.id === registration.id)) throw new Error(`collector '${registration.id}' is registered already`);
+  registry.push(registration);
+}
+
+/** The registered collectors, in probing order. */
+export function registeredCollectors(): readonly CollectorRegistration[] {
+  return registry;
+}
+
+/** A probe that never throws: an exception is the source's unavailability. */
+async function probeOf(c: Collector): Promise<ProbeResult> {
+  try {
+    return await c.probe();
+  } catch (err) {
+    return { status: "unavailable", reason: `probe failed: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Probes every registered source in order and picks what to measure with: a primary when it is
+ * available; its fallback for the device kinds it does not measure (all of them when it is
+ * unavailable, then said as a stand-in). Every outcome is returned with its reason so the CLI
+ * can say it out loud.
  */
 export async function detectCollectors(opts: CollectorOptions = {}): Promise<ProbeEntry[]> {
   const entries: ProbeEntry[] = [];
-  const probe = async (c: Collector): Promise<ProbeResult> => {
-    try {
-      return await c.probe();
-    } catch (err) {
-      return { status: "unavailable", reason: `probe failed: ${(err as Error).message}` };
-    }
-  };
-
-  await detectNvidia(opts, probe, entries);
-  const { createAmdGpuCollector } = await import("./amdgpu.js");
-  const amd = createAmdGpuCollector({ root: opts.root });
-  const amdResult = await probe(amd);
-  entries.push({ collector: amd, result: amdResult, used: amdResult.status === "ok", role: "AMD GPUs" });
-  const { createIntelGpuCollector } = await import("./drm-intel.js");
-  const intel = createIntelGpuCollector({ root: opts.root });
-  const intelResult = await probe(intel);
-  entries.push({ collector: intel, result: intelResult, used: intelResult.status === "ok", role: "Intel GPUs" });
-
-  const { createRaplCollector } = await import("./rapl.js");
-  const rapl = createRaplCollector({ root: opts.root, origin: opts.raplOrigin });
-  const raplResult = await probe(rapl);
-  entries.push({ collector: rapl, result: raplResult, used: raplResult.status === "ok", role: "CPU and memory (preferred)" });
-  const { createCpuModelCollector } = await import("./cpu-model.js");
-  const model = createCpuModelCollector({ tdpWatts: opts.cpuTdpWatts, root: opts.root });
-  const raplHasMemory = raplResult.status === "ok" && raplResult.devices.some((d) => d.kind === "memory");
-  if (raplResult.status !== "ok" || !raplHasMemory) {
-    const r = await probe(model);
-    entries.push({
-      collector: raplResult.status === "ok" ? memoryOnly(model) : model,
-      result: r,
-      used: r.status === "ok",
-      role: raplResult.status === "ok" ? "memory (model: RAPL has no dram zone)" : "CPU and memory (fallback: RAPL unavailable)",
-    });
-  } else {
-    entries.push({ collector: model, result: { status: "unavailable", reason: "not needed: RAPL is available" }, used: false, role: "CPU and memory (fallback)" });
-  }
+  for (const r of registry) entries.push(await detect(r, opts, entries));
   return entries;
 }
 
-
-type Probe = (c: Collector) => Promise<ProbeResult>;
-
-/**
- * NVML, else nvidia-smi; neither loaded nor spawned when nothing says the host has an NVIDIA GPU
- * (device nodes, WSL2's /dev/dxg and driver files, nvidia-smi on PATH, the loader's NVML:
- * nvidia-discovery.ts, no spawn). Each entry says how the GPU was found.
- */
-async function detectNvidia(opts: CollectorOptions, probe: Probe, entries: ProbeEntry[]): Promise<void> {
-  const { discoverNvidia } = await import("./nvidia-discovery.js");
-  const found = discoverNvidia({ root: opts.devRoot, nvmlLibraryPath: opts.nvmlLibraryPath, nvidiaSmiCommand: opts.nvidiaSmiCommand, searchPath: opts.searchPath, libraryPath: opts.ldLibraryPath });
-  if (found.status === "none") {
-    const result = { status: "unavailable" as const, reason: found.reason, fix: found.fix };
-    entries.push({ collector: absent("nvml"), result, used: false, role: "NVIDIA GPUs (preferred)" });
-    entries.push({ collector: absent("nvidia-smi"), result, used: false, role: "NVIDIA GPUs (fallback)" });
-    return;
+async function detect(r: CollectorRegistration, given: CollectorOptions, before: readonly ProbeEntry[]): Promise<ProbeEntry> {
+  const fallbackFor = r.fallbackFor;
+  const discovery = await r.discover?.(given);
+  if (discovery?.status === "none") {
+    const { status: _none, ...why } = discovery;
+    return { collector: absent(r.id), result: { status: "unavailable", ...why }, used: false, role: r.role, ...(fallbackFor && { fallbackFor }) };
   }
-  const { createNvmlCollector } = await import("./nvml.js");
-  const nvml = createNvmlCollector({ libraryPath: found.nvmlLibraryPath });
-  const nvmlResult = await probe(nvml);
-  entries.push({ collector: nvml, result: nvmlResult, used: nvmlResult.status === "ok", role: "NVIDIA GPUs (preferred)", found: found.how });
-  const { createNvidiaSmiCollector } = await import("./nvidia-smi.js");
-  const smi = createNvidiaSmiCollector({ command: found.nvidiaSmiCommand });
-  if (nvmlResult.status === "ok") {
-    entries.push({ collector: smi, result: { status: "unavailable", reason: "not needed: NVML is available" }, used: false, role: "NVIDIA GPUs (fallback)", found: found.how });
-  } else {
-    const r = await probe(smi);
-    entries.push({ collector: smi, result: r, used: r.status === "ok", role: "NVIDIA GPUs (fallback: NVML unavailable)", found: found.how });
+  const found = discovery?.how !== undefined ? { found: discovery.how } : {};
+  const opts = { ...given, ...discovery?.options };
+  const primary = fallbackFor !== undefined ? before.find((e) => e.collector.id === fallbackFor) : undefined;
+  if (!primary) {
+    const collector = await r.create(opts);
+    const result = await probeOf(collector);
+    return { collector, result, used: result.status === "ok", role: r.role, ...found };
   }
+  const primaryKinds = registry.find((x) => x.id === fallbackFor)?.kinds ?? [];
+  // An available primary covers the kinds of its devices (RAPL without a dram zone: no memory);
+  // one that sees no device at all covers its kinds still (nothing of them there to measure).
+  const covered = primary.result.status !== "ok" ? [] : primary.result.devices.length > 0 ? primary.result.devices.map((d) => d.kind) : primaryKinds;
+  const missing = r.kinds.filter((k) => !covered.includes(k));
+  const label = registry.find((x) => x.id === fallbackFor)?.label ?? fallbackFor;
+  if (missing.length === 0) {
+    return { collector: absent(r.id), result: { status: "unavailable", reason: `not needed: ${label} is available` }, used: false, role: r.role, fallbackFor, ...found };
+  }
+  const created = await r.create(opts);
+  const result = await probeOf(created);
+  const partial = missing.length < r.kinds.length;
+  return {
+    collector: partial ? onlyKinds(created, missing) : created,
+    result,
+    used: result.status === "ok",
+    role: partial ? (r.partialRole ?? r.role) : (r.standInRole ?? r.role),
+    fallbackFor,
+    ...found,
+  };
 }
 
 /** A collector entry for a source that was not loaded: it reads nothing. */
@@ -154,12 +232,12 @@ function absent(id: string): Collector {
   };
 }
 
-/** Keeps only the memory readings of a collector (RAPL measures the CPU; the model gives memory). */
-function memoryOnly(c: Collector): Collector {
+/** Keeps only the readings of some kinds (RAPL measures the CPU; the model gives memory). */
+function onlyKinds(c: Collector, kinds: readonly DeviceKind[]): Collector {
   return {
     id: c.id,
     probe: () => c.probe(),
-    read: async (ctx) => (await c.read(ctx)).filter((r) => r.kind === "memory"),
+    read: async (ctx) => (await c.read(ctx)).filter((r) => kinds.includes(r.kind)),
     close: () => c.close(),
   };
 }

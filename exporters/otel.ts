@@ -27,10 +27,10 @@ import type { EnergyByKind, JobTotals, LedgerSnapshot } from "../src/core/types.
 import { errorMessage } from "../src/errors.js";
 import { ATTR, DEFAULT_SERVICE_NAME, METRIC, METRICS, RESOURCE_ATTR, type MetricSpec } from "../src/semconv.js";
 import type { Exporter, Logger } from "../src/core/contracts.js";
-import { parseKeyValueList, type OtlpConfig } from "./config.js";
+import type { OtlpConfig } from "./config.js";
 
 // Pure configuration pieces live in config.ts, so option parsing never loads the OTel SDK.
-export { parseKeyValueList, type OtlpConfig, type OtlpProtocol, type TemporalityPreference } from "./config.js";
+export type { OtlpConfig, OtlpProtocol, TemporalityPreference } from "./config.js";
 
 /** Instrumentation scope name of every powerprint metric. */
 export const METER_NAME = "powerprint";
@@ -233,9 +233,9 @@ export function registerInstruments(meter: Meter, source: SnapshotSource, failur
 // ---------------------------------------------------------------------------------------------
 // Resource
 
-/** Inputs to the resource: all from flags and the (injected) environment. */
+/** Inputs to the resource: all from flags and the environment (as src/config/env.ts read it). */
 export interface ResourceInput {
-  env: NodeJS.ProcessEnv;
+  env: Readonly<Partial<Record<"K8S_POD_NAME" | "K8S_POD_UID" | "K8S_NAMESPACE_NAME" | "K8S_POD_NAMESPACE" | "K8S_NODE_NAME" | "OTEL_SERVICE_NAME", string>>>;
   /** --service-name: wins over OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. */
   serviceName?: string;
   hostName: string;

@@ -16,7 +16,7 @@ import type { Exporter } from "../src/core/contracts.js";
 import type { ListenAddress, PrometheusSettings } from "./config.js";
 
 // Pure configuration pieces live in config.ts, so option parsing never loads the OTel SDK.
-export { DEFAULT_PROMETHEUS_HOST, DEFAULT_PROMETHEUS_PORT, parseListenAddress, type ListenAddress, type PrometheusSettings } from "./config.js";
+export type { ListenAddress, PrometheusSettings } from "./config.js";
 
 /** The Prometheus exporter: an OTel MeterExporter read by scrapes of our own HTTP server. */
 export class PrometheusEndpoint implements Exporter {

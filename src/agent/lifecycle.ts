@@ -8,6 +8,7 @@
  */
 import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Ledger } from "../core/ledger.js";
+import { mergeSamples } from "../jobs/merge.js";
 
 export type { DiscoveredJob };
 
@@ -133,7 +134,7 @@ export class AgentSource implements ProcessSource {
   sample(): ProcessSample {
     const real = this.o.real?.sample() as DiscoveredSample | undefined;
     const sim = this.o.sim?.sample() as DiscoveredSample | undefined;
-    const merged = merge(real, sim);
+    const merged = mergeSamples(real, sim);
     this.observe(merged, this.o.nowMillis());
     this.lastMembers = merged.members;
     // Registered here (and their devices noted on going live, onLive): the Monitor need not see
@@ -197,26 +198,3 @@ export class AgentSource implements ProcessSource {
 }
 
 const identitySignature = (job: DiscoveredJob): string => JSON.stringify([job.name, job.attributes]);
-
-/** Merges the real and the simulated sample (either may be absent). */
-function merge(real: DiscoveredSample | undefined, sim: DiscoveredSample | undefined): DiscoveredSample {
-  if (!sim) return real ?? emptySample();
-  if (!real) return sim;
-  const jobs = new Map<string, DiscoveredJob>(sim.jobs ?? []);
-  for (const [id, j] of real.jobs ?? []) jobs.set(id, j);
-  let realJobsCpuSeconds = 0;
-  for (const [job, cpu] of real.jobCpuSeconds) {
-    sim.jobCpuSeconds.set(job, cpu);
-    realJobsCpuSeconds += cpu;
-  }
-  for (const [pid, job] of real.members) sim.members.set(pid, job);
-  for (const [job, n] of real.jobProcessCount) sim.jobProcessCount.set(job, n);
-  // As `run --sim`: the real jobs ran on extra cores of the simulated host.
-  sim.hostBusyCpuSeconds += realJobsCpuSeconds;
-  sim.hostTotalCpuSeconds += realJobsCpuSeconds;
-  return { ...sim, jobs };
-}
-
-function emptySample(): DiscoveredSample {
-  return { jobCpuSeconds: new Map(), hostBusyCpuSeconds: 0, hostTotalCpuSeconds: 0, members: new Map(), jobProcessCount: new Map() };
-}

@@ -12,12 +12,13 @@ import type { Command } from "commander";
 import type { Exporter } from "../core/contracts.js";
 import type { LedgerSnapshot } from "../core/types.js";
 import { UsageError, errorMessage } from "../errors.js";
-import { addGridOptions } from "../grid/config.js";
+import { declareGridFlags } from "../config/grid.js";
 import { createStderrLogger } from "../log.js";
 import { DEFAULT_PROMPTS, driveLoad, parsePrompts, type RequestRecord } from "../serving/load.js";
 import { benchLevel, type BenchResult, type BenchLevel } from "../serving/bench.js";
-import { addMeasureOptions, parseDurationFlag } from "./common.js";
-import type { RunOptions } from "./run.js";
+import { declareMeasureFlags } from "../config/measure.js";
+import type { RunFlags } from "../config/run.js";
+import { parseDurationFlag } from "../config/values.js";
 
 const EXAMPLES = `
 Examples:
@@ -28,7 +29,7 @@ The server must answer OpenAI-compatible POST /v1/completions (or /v1/chat/compl
 and honour max_tokens with ignore_eos (vLLM, SGLang, llama.cpp do), so every request generates
 exactly --max-tokens tokens. See docs/serving.md.`;
 
-interface BenchFlags extends RunOptions {
+interface BenchFlags extends RunFlags {
   url?: string;
   concurrency?: string;
   requests: string;
@@ -66,8 +67,8 @@ export function registerBenchServingCommand(program: Command): void {
     .option("--request-timeout <duration>", "deadline of one request", "5m")
     .option("--json <file>", "write the results as JSON to FILE")
     .option("--html <file>", "write an HTML page with the table and a chart of J/token against concurrency");
-  addMeasureOptions(cmd);
-  addGridOptions(cmd);
+  declareMeasureFlags(cmd);
+  declareGridFlags(cmd);
   cmd.passThroughOptions().addHelpText("after", EXAMPLES);
   cmd.action(async (command: string[], flags: BenchFlags) => {
     const code = await benchServing(command, flags, process.env);

@@ -5,12 +5,11 @@
 import { Command } from "commander";
 import type { Logger } from "../core/contracts.js";
 import { UsageError, errorMessage } from "../errors.js";
-import { createProviderFromConfig, gridConfigFromOptions } from "../grid/config.js";
+import { createProviderFromConfig } from "../grid/config.js";
+import { gridConfig } from "../config/grid.js";
 import { createIntensityResolver } from "../grid/resolver.js";
-import type { IntensityReading } from "../grid/types.js";
+import type { IntensityReading } from "../core/contracts.js";
 import { formatPlain } from "../units.js";
-
-export { addGridOptions, createResolverFromConfig, gridConfigFromOptions } from "../grid/config.js";
 
 /** Injected I/O for tests; defaults are the process's. */
 export interface GridCommandDeps {
@@ -74,7 +73,7 @@ Examples:
     .action(async (opts: Record<string, unknown>) => {
       const write = deps.write ?? ((t: string) => void process.stdout.write(t));
       const log = deps.log ?? stderrLog;
-      const config = gridConfigFromOptions(
+      const config = gridConfig(
         { zone: opts.zone, intensityProvider: opts.intensityProvider, intensity: opts.intensity },
         deps.env ?? process.env,
       );

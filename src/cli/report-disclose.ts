@@ -3,6 +3,7 @@
  * --sci --per UNIT (Software Carbon Intensity), --impact-manifest FILE (Impact Framework). Flags
  * are checked before anything is read or written; the figures come from src/disclose.
  */
+import { loadEmbodiedTable } from "../pipeline/footprint.js";
 import { readFileSync, lstatSync } from "node:fs";
 import type { Command } from "commander";
 import { checkReportPath, writeTextAtomic } from "../../exporters/report-json.js";
@@ -78,7 +79,7 @@ export function checkDisclosure(flags: DisclosureFlags): Disclosure | undefined 
 /** The device table the run used (data/embodied.json), as SCI's TE. */
 function embodiedOf(kind: string, model?: string): DeviceEmbodied | undefined {
   try {
-    const d = embodiedDefaultFor(kind, model);
+    const d = embodiedDefaultFor(loadEmbodiedTable(), kind, model);
     return { totalGrams: d.totalGrams, lifetimeSeconds: (d.lifetimeYears * MILLIS_PER_YEAR) / 1000, source: d.source.split(":")[0] };
   } catch {
     return undefined;

@@ -18,30 +18,11 @@ import { accessSync, constants, existsSync, readdirSync, rmdirSync, statSync } f
 import { delimiter, join } from "node:path";
 import type { Logger } from "../core/contracts.js";
 import { createJobCgroup, jobCgroupParents, type JobCgroup } from "../cgroup/job.js";
+import type { CgroupPrefer, TrackingMode } from "../config/run.js";
 import { UsageError } from "../errors.js";
-
-/** `--tracking`: auto (cgroup where possible, else /proc), cgroup (required), procfs. */
-export type TrackingMode = "auto" | "cgroup" | "procfs";
 
 /** What a run tracks its job with. */
 export type TrackingChoice = { tracking: "cgroup"; cgroup: JobCgroup } | { tracking: "procfs"; reason: string };
-
-/** Which cgroup hierarchy to try (POWERPRINT_CGROUP_VERSION: auto, v2, v1). */
-export type CgroupPrefer = "auto" | "v2" | "v1";
-
-/** Validates `--tracking` (exit 2 naming the flag). */
-export function parseTrackingFlag(value: unknown): TrackingMode {
-  const v = value === undefined ? "auto" : String(value);
-  if (v === "auto" || v === "cgroup" || v === "procfs") return v;
-  throw new UsageError("--tracking", `'${v}' is not one of auto, cgroup, procfs (auto: a cgroup of the job's own where powerprint can create one, else /proc)`);
-}
-
-/** Validates POWERPRINT_CGROUP_VERSION (exit 2 naming the variable). */
-export function parseCgroupPrefer(value: string | undefined): CgroupPrefer {
-  if (value === undefined || value === "" || value === "auto") return "auto";
-  if (value === "v2" || value === "v1") return value;
-  throw new UsageError("POWERPRINT_CGROUP_VERSION", `'${value}' is not one of auto, v2, v1`);
-}
 
 const required = (reason: string): UsageError =>
   new UsageError("--tracking", `cgroup: ${reason}; run as root or in a delegated cgroup2 subtree, or use --tracking auto or procfs`);

@@ -1,23 +1,19 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { constants as osConstants } from "node:os";
 import type { Command } from "commander";
 import type { Exporter, Logger } from "../core/contracts.js";
-import { collectorOptionsFromEnv } from "../../collectors/index.js";
 import { cgroupWarming } from "../cgroup/warm.js";
-import { addExportOptions, type ExportOptions } from "../../exporters/index.js";
-import { resolveJobIdentity, type JobIdentity } from "../config/identity.js";
+import { declareRunFlags, runConfig, type RunConfig, type RunFlags } from "../config/run.js";
 import { errorMessage, UsageError } from "../errors.js";
-import { addGridOptions, gridConfigFromOptions, createProviderFromConfig, type GridConfig } from "../grid/config.js";
+import type { GridConfig } from "../config/grid.js";
 import { createStderrLogger, type StderrLogger } from "../log.js";
-import { addMeasureOptions, parseDurationFlag, parseMeasureOptions, type MeasureOptions } from "./common.js";
+import { openExporters } from "../pipeline/exporters.js";
 import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
 import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
-import { checkCgroupTracking, chooseTracking, handshakeArgv, parseCgroupPrefer, parseTrackingFlag, releaseJobCgroup, resolveExecutable, type CgroupPrefer, type TrackingMode } from "./run-cgroup.js";
-import { addBudgetOptions, addFileOutputOptions, prepareOutputs } from "./outputs.js";
-import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
-import { addStrictEndpointsOption, createExportersFailOpen } from "./endpoints.js";
+import { checkCgroupTracking, chooseTracking, handshakeArgv, releaseJobCgroup, resolveExecutable } from "./run-cgroup.js";
+import { prepareOutputs } from "./outputs.js";
 import { removeStaleTempFiles } from "../agent/temp-files.js";
 
 const EXAMPLES = `
@@ -45,16 +41,6 @@ function helpText(context: { command: Command }): string {
   return `${EXAMPLES}\n\n${context.command.createHelp().boxWrap(BEHAVIOUR, width)}`;
 }
 
-export interface RunOptions extends MeasureOptions {
-  sim?: string;
-  interval: string;
-  grace: string;
-  checkpointInterval: string;
-  flushTimeout: string;
-  tracking?: string;
-  [key: string]: unknown;
-}
-
 /** `powerprint run [options] -- <command...>` */
 export function registerRunCommand(program: Command): void {
   const cmd = program
@@ -62,23 +48,10 @@ export function registerRunCommand(program: Command): void {
     .summary("run a command and measure the energy, carbon, water and cost of its process tree")
     .description("Run COMMAND (no shell) and measure the energy its process tree uses on this host's GPUs, CPUs and memory.")
     .usage("[options] -- <command...>")
-    .argument("[command...]", "the command to run and its arguments (put them after --)")
-    .option("--sim <scenario>", "measure on the simulated devices of SCENARIO (JSON or YAML) instead of the real hardware")
-    .option("--interval <duration>", "sampling interval, e.g. 500ms, 1s, 5s", "1s")
-    .option("--grace <duration>", "after relaying SIGINT/SIGTERM/SIGHUP, SIGKILL every process of the job still alive after this time", "10s")
-    .option("--checkpoint-interval <duration>", "with --report: rewrite the report (marked \"complete\": false) this often while the command runs", "30s")
-    .option("--flush-timeout <duration>", "after the command exits, give up on exporters that have not flushed within this time (counted and said)", "2s")
-    // No commander default: its "(default: ...)" tail would follow "procfs" and read as its default.
-    .option("--tracking <how>", "how the job's processes are found: auto, the default (a cgroup of its own where powerprint can create one, else /proc); cgroup (required: exit 2 when impossible); or procfs (/proc only)");
-  addMeasureOptions(cmd);
-  addGridOptions(cmd);
-  addStrictEndpointsOption(cmd);
-  addExportOptions(cmd);
-  addFileOutputOptions(cmd);
-  addBudgetOptions(cmd);
-  addServingOptions(cmd);
+    .argument("[command...]", "the command to run and its arguments (put them after --)");
+  declareRunFlags(cmd);
   cmd.passThroughOptions().addHelpText("after", helpText);
-  cmd.action(async (command: string[], opts: RunOptions) => {
+  cmd.action(async (command: string[], opts: RunFlags) => {
     const code = await runCommand(command, opts, process.env);
     // Exit now: a stray handle (a socket of a receiver that never answered) must not keep the
     // user's pipeline waiting after the command is done and everything was flushed.
@@ -92,59 +65,6 @@ function signalNumber(signal: NodeJS.Signals): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 0;
 }
 
-
-/** Everything validated before anything runs (exit 2 on bad input, nothing spawned or written). */
-interface ValidatedRun {
-  measure: ReturnType<typeof parseMeasureOptions>;
-  intervalMillis: number;
-  graceMillis: number;
-  checkpointMillis: number;
-  flushTimeoutMillis: number;
-  prometheusLingerMillis: number;
-  collectorOptions: ReturnType<typeof collectorOptionsFromEnv>;
-  reportPath?: string;
-  scenario?: import("../sim/scenario.js").Scenario;
-  grid: GridConfig;
-  job: JobIdentity;
-  tracking: TrackingMode;
-  cgroupPrefer: CgroupPrefer;
-  /** --work-from / --work-metric: the served units of work (docs/serving.md). */
-  work?: WorkConfig;
-}
-
-async function validate(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv): Promise<ValidatedRun> {
-  if (command.length === 0) throw new UsageError("command", "missing: put the command after --, e.g. powerprint run -- python train.py");
-  if (command[0].trim() === "") throw new UsageError("command", "the command name is empty: put the command after --, e.g. powerprint run -- python train.py");
-  const measure = parseMeasureOptions(opts);
-  const tracking = parseTrackingFlag(opts.tracking);
-  const cgroupPrefer = parseCgroupPrefer(env.POWERPRINT_CGROUP_VERSION);
-  const intervalMillis = parseDurationFlag(opts.interval, "--interval", 10);
-  const graceMillis = parseDurationFlag(opts.grace, "--grace", 0);
-  const checkpointMillis = parseDurationFlag(opts.checkpointInterval, "--checkpoint-interval", 10);
-  const flushTimeoutMillis = parseDurationFlag(opts.flushTimeout, "--flush-timeout", 0);
-  const prometheusLingerMillis = typeof opts.prometheusLinger === "string" ? parseDurationFlag(opts.prometheusLinger, "--prometheus-linger", 0) : 0;
-  const collectorOptions = collectorOptionsFromEnv(env);
-  const work = workConfigFromOptions(opts);
-  const reportPath = opts.report !== undefined ? (await import("../../exporters/report-json.js")).checkReportPath(opts.report) : undefined;
-  let scenario: ValidatedRun["scenario"];
-  let gridOpts: Record<string, unknown> = opts;
-  if (opts.sim !== undefined) {
-    const { gridOptionsWithScenarioZone, loadScenario } = await import("../sim/scenario.js");
-    scenario = loadScenario(opts.sim);
-    gridOpts = gridOptionsWithScenarioZone(opts, scenario, opts.sim);
-  }
-  const grid = gridConfigFromOptions(gridOpts, env);
-  const job = resolveJobIdentity({
-    jobId: opts.jobId as string | undefined,
-    jobName: opts.jobName as string | undefined,
-    tags: (opts.tag as string[] | undefined) ?? [],
-    env,
-    command,
-  });
-  // Last: every other flag is valid, so the probe cgroup is made and removed only for a run that goes ahead.
-  await checkCgroupTracking(tracking, cgroupPrefer);
-  return { measure, intervalMillis, graceMillis, checkpointMillis, flushTimeoutMillis, prometheusLingerMillis, collectorOptions, reportPath, scenario, grid, job, tracking, cgroupPrefer, work };
-}
 
 /** The measured profile of an earlier run (--profile): a bad file is a usage error (exit 2, nothing run). */
 async function loadStartProfile(path: string) {
@@ -160,6 +80,7 @@ async function loadStartProfile(path: string) {
 async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
   if (grid.startWithinMillis === undefined) return;
   try {
+    const { createProviderFromConfig } = await import("../grid/config.js");
     const provider = createProviderFromConfig(grid, {});
     if (!provider) throw new UsageError("--start-within", "needs a forecast: choose --intensity-provider (electricitymaps, watttime, uk-carbon-intensity or carbon-aware-sdk) and --zone");
     const { waitForStart } = await import("../grid/schedule.js");
@@ -184,7 +105,7 @@ async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
  * when it cannot be started. Usage errors throw before anything is spawned. The command is spawned
  * before the hardware is probed: probing and the first readings run while it starts.
  */
-export async function runCommand(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, hooks: RunHooks = {}): Promise<number> {
+export async function runCommand(command: string[], opts: RunFlags, env: NodeJS.ProcessEnv, hooks: RunHooks = {}): Promise<number> {
   // Started by the CLI's entry (src/cli/main.ts), else now: the kernel's first-migration wait
   // elapses while the CLI loads and flags are validated.
   const warming = cgroupWarming(opts.tracking);
@@ -204,15 +125,17 @@ export interface RunHooks {
   onStarted?: (control: { stop: (signal: NodeJS.Signals) => void }) => void;
 }
 
-async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }, hooks: RunHooks): Promise<number> {
+async function runWarmed(command: string[], opts: RunFlags, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }, hooks: RunHooks): Promise<number> {
   const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
-  const v = await validate(command, opts, env);
+  // Every flag and variable validated before anything runs (exit 2, nothing spawned or written);
+  // the probe cgroup is made and removed last, only for a run that goes ahead.
+  const v: RunConfig = await runConfig(command, opts, env);
+  await checkCgroupTracking(v.tracking, v.cgroupPrefer);
   // Temp files of report checkpoints a SIGKILL interrupted in an earlier run.
   if (v.reportPath) removeStaleTempFiles(v.reportPath);
-  // CSV/HTML/time series/budget/live line: flags validated here, before anything runs.
   let stopJob: ((signal: NodeJS.Signals) => void) | undefined;
-  const outputs = await prepareOutputs(opts, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: opts.quiet ? undefined : process.stderr });
-  const exporters = await createExportersFailOpen(opts as ExportOptions, { env, log, hostName: hostname(), job: v.job }, opts.strictEndpoints === true);
+  const outputs = prepareOutputs(v.outputs, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: process.stderr });
+  const exporters = await openExporters(v.export, { log, hostName: hostname(), job: v.job });
   exporters.push(...outputs.exporters, ...(hooks.exporters ?? []));
   await carbonAwareStart(v.grid, log);
 
@@ -232,10 +155,10 @@ async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.Proces
   const choice = chooseTracking(v.tracking, v.cgroupPrefer, log);
   const cgroup = choice.tracking === "cgroup" ? choice.cgroup : undefined;
   const marks = createMarksFolder(log);
-  const input: RunMeasureInput = { ...v, log, exporters, quiet: opts.quiet, verbose: opts.verbose, command, reportContext: outputs.context, onReport: (r) => outputs.write(r), cgroup, marks };
+  const input: RunMeasureInput = { config: v, log, exporters, reportContext: outputs.context, onReport: (r) => outputs.write(r), cgroup, marks };
   // A simulated world (--sim) is set up before the spawn, its devices read at once, so its run is
   // covered edge to edge; real hardware is probed after the spawn, while the command starts.
-  const early = input.scenario ? await prepareMeasurement(input) : undefined;
+  const early = v.scenario ? await prepareMeasurement(input) : undefined;
 
   // The final CPU correction is powerprint's own cutime growth: only sound when the command is its
   // only child from here on (helpers of the probe are accounted by RunMeasurement).
@@ -251,7 +174,7 @@ async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.Proces
   const wrap = cgroup !== undefined && resolveExecutable(command[0], childEnv.PATH) !== undefined;
   // The command starts before the measuring pipeline is even loaded (issue 10: start at once);
   // what the first interval needs is read here, just before the spawn.
-  const baseline = readSpawnBaseline(cgroup, v.collectorOptions.root);
+  const baseline = readSpawnBaseline(cgroup, v.collectors.root);
   if (wrap) warming.refresh();
   const argv = wrap ? handshakeArgv(command) : command;
   const child = spawn(argv[0], argv.slice(1), { stdio: wrap ? ["inherit", "inherit", "inherit", "pipe"] : "inherit", shell: false, env: childEnv });
@@ -282,7 +205,7 @@ async function runWarmed(command: string[], opts: RunOptions, env: NodeJS.Proces
   if (pendingSignal) supervisor.stop(pendingSignal);
 
   // ---- measurement, set up while the command starts (fail-open: a failure only disables it) ----
-  if (!input.scenario) measuring = await prepareMeasurement({ ...input, baseline });
+  if (!v.scenario) measuring = await prepareMeasurement({ ...input, baseline });
   if (measuring && child.pid !== undefined) {
     try {
       measuring.onSpawn(child.pid, childCpuBaseline, cgroupMove);

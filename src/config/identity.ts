@@ -7,6 +7,8 @@ import { randomBytes } from "node:crypto";
 import { basename } from "node:path";
 import { UsageError } from "../errors.js";
 import { RESERVED_JOB_ATTRIBUTE_KEYS } from "../semconv.js";
+import { readEnvironment, type EnvSource } from "./env.js";
+import { nonBlank } from "./values.js";
 
 /** Where a job's id came from. */
 export type JobIdentityOrigin = "flag" | "SLURM_JOB_ID" | "TORCHELASTIC_RUN_ID" | "k8s-downward-api" | "generated";
@@ -26,7 +28,8 @@ export interface JobIdentityInput {
   jobName?: string;
   /** Raw --tag values, "key=value" each. */
   tags: string[];
-  env: NodeJS.ProcessEnv;
+  /** The environment (schedulers' variables); read through src/config/env.ts. */
+  env: EnvSource;
   /** The wrapped command (run mode): names a generated job. */
   command?: string[];
   /** Random id source (tests); default 6 random bytes as hex. */
@@ -66,11 +69,6 @@ export function parseTags(tags: readonly string[]): Record<string, string> {
   return attributes;
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  const trimmed = value?.trim();
-  return trimmed ? trimmed : undefined;
-}
-
 /** "python train.py --lr 3e-4" from ["/usr/bin/python", "train.py", "--lr", "3e-4"], at most 64 characters. */
 function nameFromCommand(command: readonly string[] | undefined): string | undefined {
   if (!command || command.length === 0) return undefined;
@@ -93,20 +91,21 @@ interface SchedulerIdentity {
  *   K8S_JOB_NAME (label batch.kubernetes.io/job-name: shared by the Job's pods), K8S_POD_NAME.
  *   id = namespace/job-name, else namespace/pod-name.
  */
-export function schedulerIdentity(env: NodeJS.ProcessEnv): SchedulerIdentity | undefined {
-  const slurmJob = nonEmpty(env.SLURM_JOB_ID);
+export function schedulerIdentity(source: EnvSource): SchedulerIdentity | undefined {
+  const env = readEnvironment(source);
+  const slurmJob = env.SLURM_JOB_ID;
   if (slurmJob) {
-    const arrayJob = nonEmpty(env.SLURM_ARRAY_JOB_ID);
-    const arrayTask = nonEmpty(env.SLURM_ARRAY_TASK_ID);
+    const arrayJob = env.SLURM_ARRAY_JOB_ID;
+    const arrayTask = env.SLURM_ARRAY_TASK_ID;
     const id = arrayJob && arrayTask ? `${arrayJob}_${arrayTask}` : slurmJob;
-    return { id, name: nonEmpty(env.SLURM_JOB_NAME), origin: "SLURM_JOB_ID" };
+    return { id, name: env.SLURM_JOB_NAME, origin: "SLURM_JOB_ID" };
   }
-  const runId = nonEmpty(env.TORCHELASTIC_RUN_ID);
+  const runId = env.TORCHELASTIC_RUN_ID;
   if (runId && runId !== "none") return { id: runId, origin: "TORCHELASTIC_RUN_ID" };
-  const pod = nonEmpty(env.K8S_POD_NAME);
-  const k8sJob = nonEmpty(env.K8S_JOB_NAME);
+  const pod = env.K8S_POD_NAME;
+  const k8sJob = env.K8S_JOB_NAME;
   if (pod || k8sJob) {
-    const namespace = nonEmpty(env.K8S_NAMESPACE_NAME) ?? nonEmpty(env.K8S_POD_NAMESPACE) ?? "default";
+    const namespace = env.K8S_NAMESPACE_NAME ?? env.K8S_POD_NAMESPACE ?? "default";
     const name = (k8sJob ?? pod) as string;
     return { id: `${namespace}/${name}`, name, origin: "k8s-downward-api" };
   }
@@ -120,11 +119,11 @@ export function schedulerIdentity(env: NodeJS.ProcessEnv): SchedulerIdentity | u
  * Tags become attributes (parseTags). Throws UsageError for an empty --job-id/--job-name or a bad tag.
  */
 export function resolveJobIdentity(input: JobIdentityInput): JobIdentity {
-  if (input.jobId !== undefined && !nonEmpty(input.jobId)) throw new UsageError("--job-id", "must not be empty");
-  if (input.jobName !== undefined && !nonEmpty(input.jobName)) throw new UsageError("--job-name", "must not be empty");
+  if (input.jobId !== undefined && !nonBlank(input.jobId)) throw new UsageError("--job-id", "must not be empty");
+  if (input.jobName !== undefined && !nonBlank(input.jobName)) throw new UsageError("--job-name", "must not be empty");
   const attributes = parseTags(input.tags);
   const scheduler = schedulerIdentity(input.env);
-  const flagId = nonEmpty(input.jobId);
+  const flagId = nonBlank(input.jobId);
   let id: string;
   let origin: JobIdentityOrigin;
   if (flagId) {
@@ -138,6 +137,6 @@ export function resolveJobIdentity(input: JobIdentityInput): JobIdentity {
     origin = "generated";
   }
   const name =
-    nonEmpty(input.jobName) ?? (origin === "flag" ? undefined : scheduler?.name) ?? nameFromCommand(input.command) ?? id;
+    nonBlank(input.jobName) ?? (origin === "flag" ? undefined : scheduler?.name) ?? nameFromCommand(input.command) ?? id;
   return { id, name, attributes, origin };
 }

@@ -1,8 +1,9 @@
 /**
  * The contracts the core owns: what a hardware source (Collector) gives, what a job source gives
- * (process table and job membership), where messages go (Logger) and what reads ledger snapshots
- * (Exporter). collectors/, exporters/, src/jobs, src/sim and src/agent implement these; the core
- * depends on nothing outside it.
+ * (process table and job membership), what a grid-intensity source gives (IntensityReading,
+ * IntensityProvider), where messages go (Logger) and what reads ledger snapshots (Exporter).
+ * collectors/, exporters/, src/grid, src/jobs, src/sim and src/agent implement these; the core
+ * depends on nothing outside it (test/core/boundary.test.ts).
  */
 import type { LedgerSnapshot } from "./types.js";
 
@@ -182,9 +183,10 @@ export interface ProcessSample {
   /** Cumulative total (busy + idle) CPU seconds of the host. */
   hostTotalCpuSeconds: number;
   /**
-   * Jobs a discovering source (the agent's pod/node/selector modes) knows in this sample, by id,
-   * with their identity; the Monitor registers each one it has not seen in the ledger. Absent for
-   * sources whose jobs are added explicitly (run, simulate).
+   * Jobs a discovering source (the agent's modes) knows in this sample, by id, with their
+   * identity. The agent's AgentSource (src/agent/lifecycle.ts) is their one registrar: it registers
+   * them in the ledger and runs their lifecycle; the Monitor does not read this. Absent for sources
+   * whose jobs are added explicitly (run, simulate).
    */
   jobs?: ReadonlyMap<string, DiscoveredJob>;
   /**
@@ -234,6 +236,42 @@ export interface ProcessSource {
    * members are complete (the /proc tracker, `run --sim`'s simulated side) leave it out.
    */
   jobOfPid?(pid: number): string | undefined;
+}
+
+// ---- grid carbon intensity (src/grid implements the providers) ----
+/** One intensity figure, always with where it came from and how fresh it is. */
+export interface IntensityReading {
+  /** Grams CO2e per kWh of electricity consumed. */
+  intensityGramsPerKwh: number;
+  /** Zone as asked (ISO country code, provider zone or region). */
+  zone: string;
+  /** Provider id: "electricitymaps", "watttime", "uk-carbon-intensity", "carbon-aware-sdk", "static-table", "fixed", "world-average", "scenario". */
+  source: string;
+  /** Start of the period this value is valid for. */
+  validFrom?: Date;
+  /** End of the validity period; the cache keeps the value until then. */
+  validUntil?: Date;
+  /** Provider says the value is estimated (Electricity Maps isEstimated), or a forecast rather than an actual. */
+  isEstimated?: boolean;
+  /** "lifecycle" | "direct" (Electricity Maps), "marginal" (WattTime MOER), "average". */
+  emissionFactorType?: string;
+  /** Set when this is not a fresh live value: "stale" (last good value), "static-table", "world-average". */
+  fallback?: "stale" | "static-table" | "world-average";
+  /** For a stale value: its age in seconds at the time it was used. */
+  staleAgeSeconds?: number;
+  /** Year of an annual table value. */
+  year?: number;
+  /** Free-text caveat shown in the summary (e.g. "country-level annual average used for sub-zone US-CAL-CISO"). */
+  note?: string;
+}
+
+/** A source of grid intensity, live or static. */
+export interface IntensityProvider {
+  readonly id: string;
+  /** Intensity valid at `time` in `zone`. Throws ProviderError on failure (the fallback chain catches it). */
+  at(zone: string, time: Date): Promise<IntensityReading>;
+  /** Forecast for the next `hours` hours, sorted by validFrom. */
+  forecast?(zone: string, hours: number): Promise<IntensityReading[]>;
 }
 
 // ---- outputs ----

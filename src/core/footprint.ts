@@ -1,6 +1,7 @@
 /**
  * Pure footprint arithmetic (the DESIGN "Accounting" section) with every constant passed in, plus
- * the lookups of documented defaults (data/embodied.json, water intensity of electricity).
+ * the lookups of documented defaults in tables passed in (the embodied-carbon table is loaded from
+ * data/embodied.json at the edge, src/pipeline/footprint.ts; the core reads no file).
  *
  *   facility energy   = IT energy × PUE
  *   operational CO2e  = facility kWh × grid intensity (gCO2e/kWh)
@@ -9,8 +10,6 @@
  *   embodied (SCI M)  = total embodied × time held / lifetime × share of the device
  *   cost              = facility kWh × price per kWh
  */
-import { readFileSync } from "node:fs";
-import { dataPath } from "../paths.js";
 import { joulesToKwh } from "../units.js";
 
 /** Facility energy (J): IT energy (J) × PUE (dimensionless, ≥ 1 for a real facility). */
@@ -87,25 +86,18 @@ export interface EmbodiedDefault {
   matchedBy: "model" | "kind";
 }
 
-interface EmbodiedFile {
+/** The embodied-carbon table (data/embodied.json's shape): per-kind defaults and per-model entries, kg CO2e. */
+export interface EmbodiedTable {
   defaults: Record<string, { totalKgCo2e: number; lifetimeYears: number; source: string }>;
   models: { kind: string; match: string; totalKgCo2e: number; lifetimeYears: number; source: string }[];
 }
 
-let embodiedCache: EmbodiedFile | undefined;
-function embodiedTable(path?: string): EmbodiedFile {
-  if (path) return JSON.parse(readFileSync(path, "utf8")) as EmbodiedFile;
-  embodiedCache ??= JSON.parse(readFileSync(dataPath("embodied.json"), "utf8")) as EmbodiedFile;
-  return embodiedCache;
-}
-
 /**
  * Embodied default for a device kind ("gpu", "cpu", "memory", "host") and optional model name, from
- * data/embodied.json: the first model entry whose `match` occurs in the model name (case-insensitive),
- * else the kind's default. Throws for a kind the file does not know.
+ * `table`: the first model entry whose `match` occurs in the model name (case-insensitive), else
+ * the kind's default. Throws for a kind the table does not know.
  */
-export function embodiedDefaultFor(kind: string, model?: string, tablePath?: string): EmbodiedDefault {
-  const table = embodiedTable(tablePath);
+export function embodiedDefaultFor(table: EmbodiedTable, kind: string, model?: string): EmbodiedDefault {
   const m = model?.toLowerCase();
   const byModel = m ? table.models.find((e) => e.kind === kind && m.includes(e.match.toLowerCase())) : undefined;
   const entry = byModel ?? table.defaults[kind];

@@ -4,7 +4,7 @@
  * its provider) and fills the cache. A provider that accepts the connection and never answers
  * therefore neither stalls ticks nor delays the end of a run.
  */
-import type { IntensityReading } from "../grid/types.js";
+import type { IntensityReading } from "./contracts.js";
 import type { IntensityAt } from "./sampler.js";
 import type { Logger } from "./contracts.js";
 import { errorMessage } from "../errors.js";

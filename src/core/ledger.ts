@@ -1,5 +1,5 @@
 import type { DeviceKind, Method, ProcessUsageMethod } from "./contracts.js";
-import type { IntensityReading } from "../grid/types.js";
+import type { IntensityReading } from "./contracts.js";
 import type { ConsumerId, DeviceInterval, DeviceTotals, EnergyByKind, JobTotals, LedgerSnapshot } from "./types.js";
 import { IDLE, SYSTEM } from "./types.js";
 import { joulesOverMillisToWatts } from "../units.js";

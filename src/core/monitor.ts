@@ -3,9 +3,9 @@
  * Sampler → Ledger, published as an immutable snapshot after each tick to exporters and listeners.
  * Shaped after Kepler's monitor: a service with start()/stop(); each command adds only what is its
  * own (run: spawning and signal relay; simulate: virtual time, calling tick() itself; agent: job
- * discovery through ProcessSample.jobs and lifecycle).
+ * discovery and lifecycle, its AgentSource registering the jobs it discovers in the ledger).
  */
-import type { Collector, Exporter, Logger, ProcessSample, ProcessSource } from "./contracts.js";
+import type { Collector, Exporter, Logger, ProcessSource } from "./contracts.js";
 import { systemClock, type MonitorClock } from "./clock.js";
 import type { IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
@@ -58,7 +58,6 @@ export class Monitor {
   private readonly sampler: Sampler;
   private readonly clock: MonitorClock;
   private readonly listeners = new Set<(s: LedgerSnapshot) => void>();
-  private readonly knownJobs = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private latest: LedgerSnapshot | undefined;
@@ -78,7 +77,6 @@ export class Monitor {
       log: o.log,
       isVisiblePid: o.isVisiblePid,
       collectorDeadlineMillis: o.collectorDeadlineMillis ?? Math.max(1_000, Math.min(o.intervalMillis, DEFAULT_COLLECTOR_DEADLINE_MILLIS)),
-      onSample: (sample, wallMillis) => this.registerDiscovered(sample, wallMillis),
     });
   }
 
@@ -248,17 +246,6 @@ export class Monitor {
       }),
     );
     return { ...failures };
-  }
-
-  /** Registers in the ledger every job a discovering source reports that the Monitor has not seen. */
-  private registerDiscovered(sample: ProcessSample, wallMillis: number): void {
-    if (!sample.jobs) return;
-    for (const [id, job] of sample.jobs) {
-      if (this.knownJobs.has(id)) continue;
-      this.knownJobs.add(id);
-      if (!this.o.ledger.hasJob(id)) this.o.ledger.registerJob(id, job.name, { ...job.attributes }, wallMillis);
-      this.sampler.noteJobDevices(id);
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Collector, DeviceReading, ReadContext } from "./contracts.js";
 import type { Logger } from "./contracts.js";
-import type { IntensityReading } from "../grid/types.js";
+import type { IntensityReading } from "./contracts.js";
 import type { ProcessSample, ProcessSource } from "./contracts.js";
 import { attributeDevice, cpuUsages, gpuUsages, memoryUsages, parseVisibleDevices, type MemberLookup } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
@@ -28,8 +28,6 @@ export interface SamplerOptions {
   clock?: MonitorClock;
   /** One clock for both (older callers and virtual time); `clock` wins when both are given. */
   nowMillis?: () => number;
-  /** Called with each process sample before it is recorded (the Monitor registers discovered jobs). */
-  onSample?: (sample: ProcessSample, wallMillis: number) => void;
   idlePolicy: IdlePolicy;
   idle?: IdleConfig;
   log: Logger;
@@ -191,11 +189,6 @@ export class Sampler {
     } catch (err) {
       this.fail("procfs", err);
       return;
-    }
-    try {
-      this.o.onSample?.(sample, timeMillis);
-    } catch (err) {
-      this.fail("jobs", err);
     }
     const prev = this.previous;
     const hostBusyDelta = prev ? sample.hostBusyCpuSeconds - prev.sample.hostBusyCpuSeconds : 0;

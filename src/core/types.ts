@@ -1,5 +1,5 @@
 import type { DeviceKind, Method, ProcessUsageMethod } from "./contracts.js";
-import type { IntensityReading } from "../grid/types.js";
+import type { IntensityReading } from "./contracts.js";
 import type { PhaseTotals, WorkCounters } from "./phases.js";
 import type { ServingTotals } from "./serving.js";
 

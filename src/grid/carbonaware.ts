@@ -7,7 +7,7 @@
  */
 import { ProviderError } from "../errors.js";
 import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 const ID = "carbon-aware-sdk";
 /** Longest validity period taken from a response (a week); longer ones are not real periods. */

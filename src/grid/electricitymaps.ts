@@ -6,7 +6,7 @@
  */
 import { ProviderError } from "../errors.js";
 import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 /** Public endpoint; POWERPRINT_ELECTRICITYMAPS_URL overrides it. */
 export const ELECTRICITYMAPS_DEFAULT_URL = "https://api.electricitymap.org/v3";

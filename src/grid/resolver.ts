@@ -15,7 +15,7 @@ import type { Logger } from "../core/contracts.js";
 import { ProviderError, UsageError, errorMessage } from "../errors.js";
 import { PROVIDER_ERROR_REASONS, plausibleIntensity } from "./http.js";
 import { isKnownZone, staticReading, worldAverage } from "./static.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 import { formatPlain, millisToSeconds } from "../units.js";
 
 /** What the sampler calls each interval. */

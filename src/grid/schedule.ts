@@ -8,7 +8,7 @@ import { errorMessage } from "../errors.js";
 import { meanIntensity, planZone, type IntensitySlot } from "../plan/planner.js";
 import { flatProfile, type JobProfile } from "../plan/profile.js";
 import { formatGrams, joulesToKwh } from "../units.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 /** Why a start time was chosen. */
 export type StartKind = "threshold-met" | "lowest-in-window" | "no-forecast" | "limit-reached" | "forecast-failed";

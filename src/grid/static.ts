@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { UsageError } from "../errors.js";
 import { dataPath } from "../paths.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 /** One row of data/grid_intensity.csv. */
 export interface IntensityTableRow {

@@ -7,7 +7,7 @@
  */
 import { ProviderError } from "../errors.js";
 import { expectShape, getJson, joinUrl, parseDate, parseIntensity, type HttpOptions } from "./http.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 /** Public endpoint; POWERPRINT_UK_CARBON_INTENSITY_URL overrides it. */
 export const UK_CARBON_INTENSITY_DEFAULT_URL = "https://api.carbonintensity.org.uk";

@@ -9,7 +9,7 @@
 import { ProviderError } from "../errors.js";
 import { poundsPerMwhToGramsPerKwh } from "../units.js";
 import { asObject, expectShape, getJson, joinUrl, parseDate, parseIntensity, plausibleIntensity, type HttpOptions } from "./http.js";
-import type { IntensityProvider, IntensityReading } from "./types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 /** Public endpoint; POWERPRINT_WATTTIME_URL overrides it. */
 export const WATTTIME_DEFAULT_URL = "https://api.watttime.org";

@@ -11,8 +11,7 @@
 import type { BudgetReport } from "../../exporters/report-schema.js";
 import type { Exporter, Logger } from "../core/contracts.js";
 import type { JobTotals, LedgerSnapshot } from "../core/types.js";
-import { UsageError } from "../errors.js";
-import { formatEnergy, formatGrams, parseEnergyJoules, parseMassGrams } from "../units.js";
+import { formatEnergy, formatGrams } from "../units.js";
 
 /**
  * powerprint's exit code when `--on-budget stop` stopped the job. 86 lies outside the BSD
@@ -34,34 +33,6 @@ export interface BudgetConfig {
 }
 
 export type { BudgetReport };
-
-/** Flags as commander parses them. */
-export interface BudgetFlags {
-  maxEnergy?: string;
-  maxEmissions?: string;
-  onBudget?: string;
-}
-
-/** Validates the budget flags once (UsageError naming the flag). Undefined: no budget set. */
-export function parseBudgetFlags(f: BudgetFlags): BudgetConfig | undefined {
-  const onBudget = f.onBudget ?? "warn";
-  if (onBudget !== "warn" && onBudget !== "stop") throw new UsageError("--on-budget", `'${onBudget}' is not a choice: use warn or stop`);
-  let maxFacilityEnergyJoules: number | undefined;
-  let maxEmissionsGrams: number | undefined;
-  if (f.maxEnergy !== undefined) {
-    maxFacilityEnergyJoules = parseEnergyJoules(f.maxEnergy);
-    if (maxFacilityEnergyJoules === undefined) throw new UsageError("--max-energy", `'${f.maxEnergy}' is not an energy: give a positive number with its unit, e.g. 5kWh, 500Wh, 2MJ`);
-  }
-  if (f.maxEmissions !== undefined) {
-    maxEmissionsGrams = parseMassGrams(f.maxEmissions);
-    if (maxEmissionsGrams === undefined) throw new UsageError("--max-emissions", `'${f.maxEmissions}' is not a mass of CO2e: give a positive number with its unit, e.g. 2kg, 500g, 1t`);
-  }
-  if (maxFacilityEnergyJoules === undefined && maxEmissionsGrams === undefined) {
-    if (f.onBudget !== undefined) throw new UsageError("--on-budget", "needs a budget: add --max-energy or --max-emissions");
-    return undefined;
-  }
-  return { maxFacilityEnergyJoules, maxEmissionsGrams, onBudget };
-}
 
 /** Watches snapshots for budget crossings. */
 export class BudgetWatcher implements Exporter {

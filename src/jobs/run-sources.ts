@@ -5,6 +5,7 @@
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { CgroupJobSource } from "../cgroup/job-source.js";
 import type { JobCgroup } from "../cgroup/job.js";
+import { mergeSamples } from "./merge.js";
 
 /**
  * Once the wrapped command has exited and been reaped by powerprint, raises the job's CPU total
@@ -46,12 +47,7 @@ export class FinalCpuSource implements ProcessSource {
   }
 }
 
-/**
- * Merges the real wrapped job (from /proc) with a scenario's simulated process table: the real
- * jobs' CPU seconds are added to the simulated host's busy and total CPU, as if the command ran on
- * extra cores of the simulated host (the simulated devices' power follows the scenario only; the
- * real command takes its CPU-time share of their energy).
- */
+/** Merges the real wrapped job (from /proc) with a scenario's simulated process table (mergeSamples). */
 export class CompositeSource implements ProcessSource {
   constructor(
     private readonly real: ProcessSource,
@@ -63,18 +59,7 @@ export class CompositeSource implements ProcessSource {
   }
 
   sample(): ProcessSample {
-    const r = this.real.sample();
-    const s = this.sim.sample();
-    let realJobsCpu = 0;
-    for (const [job, cpu] of r.jobCpuSeconds) {
-      s.jobCpuSeconds.set(job, cpu);
-      realJobsCpu += cpu;
-    }
-    for (const [pid, job] of r.members) s.members.set(pid, job);
-    for (const [job, n] of r.jobProcessCount) s.jobProcessCount.set(job, n);
-    s.hostBusyCpuSeconds += realJobsCpu;
-    s.hostTotalCpuSeconds += realJobsCpu;
-    return s;
+    return mergeSamples(this.real.sample(), this.sim.sample());
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {

@@ -6,7 +6,6 @@ import { z } from "zod";
 // imports this module for --sim, and most runs have no scenario at all.
 const requireYaml = (): typeof import("yaml") => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 import { UsageError } from "../errors.js";
-import { isKnownZone } from "../grid/static.js";
 
 /**
  * Bounds of a scenario (docs/scenarios.md): a scenario is replayed in memory, tick by tick,
@@ -198,18 +197,4 @@ export function loadScenario(path: string): Scenario {
     throw new UsageError(`scenario ${path}`, `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
   }
   return validateScenario(data, path);
-}
-
-/**
- * Grid options for a scenario: a scenario with `grid.zone` but no `grid.intensity` series means
- * that zone's static annual intensity, unless --zone, --intensity or a provider says otherwise.
- * Throws UsageError naming `grid.zone` for a zone the static table does not know.
- */
-export function gridOptionsWithScenarioZone<T extends Record<string, unknown>>(opts: T, scenario: Scenario, origin: string): T {
-  const zone = scenario.grid?.zone;
-  if (!zone || scenario.grid?.intensity || opts.zone !== undefined || opts.intensity !== undefined || opts.intensityProvider !== undefined) return opts;
-  if (!isKnownZone(zone)) {
-    throw new UsageError(`${origin}: grid.zone`, `unknown zone '${zone}' and no grid.intensity series: use an ISO 3166 country code (DE, FR, US...) or give grid.intensity`);
-  }
-  return { ...opts, zone };
 }

@@ -2,11 +2,10 @@ import type { Logger } from "../core/contracts.js";
 import { Ledger, type LedgerOptions } from "../core/ledger.js";
 import type { IntensityAt, SamplerStats } from "../core/sampler.js";
 import { Monitor } from "../core/monitor.js";
-import { singleClock } from "../core/clock.js";
 import type { IdleConfig } from "../core/energy.js";
 import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
+import { effectivePue, scenarioParts, type ScenarioParts } from "../pipeline/scenario.js";
 import type { Scenario } from "./scenario.js";
-import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity } from "./world.js";
 
 export interface SimulateOptions {
   idlePolicy: IdlePolicy;
@@ -20,6 +19,8 @@ export interface SimulateOptions {
   log: Logger;
   /** Called after each tick with the newest snapshot (exporters). */
   onTick?: (snapshot: LedgerSnapshot) => void;
+  /** The scenario's parts in virtual time, when the caller's pipeline made them already. */
+  parts?: ScenarioParts;
 }
 
 export interface SimulationResult {
@@ -36,42 +37,32 @@ export interface SimulationResult {
  * itself (no timer), so it is fast and deterministic.
  */
 export async function simulate(scenario: Scenario, o: SimulateOptions): Promise<SimulationResult> {
-  const world = new SimWorld(scenario);
-  let nowMillis = world.epochMillis;
-  const clock = () => nowMillis;
-  const usePueFromScenario = scenario.pue !== undefined && !o.pueFromFlag;
-  const pue = usePueFromScenario ? scenario.pue! : o.ledger.pue;
-  const ledger = new Ledger({ ...o.ledger, pue }, nowMillis);
-  for (const job of world.jobs()) ledger.registerJob(job, job, {}, nowMillis);
-  const fromScenario = scenarioIntensity(world);
+  const sim = o.parts ?? scenarioParts(scenario, { kind: "virtual" });
+  const startMillis = sim.nowMillis();
+  const { pue, pueOrigin } = effectivePue({ pue: o.ledger.pue, pueOrigin: o.pueFromFlag ? "flag" : "default" }, scenario);
+  const ledger = new Ledger({ ...o.ledger, pue }, startMillis);
+  for (const job of sim.world.jobs()) ledger.registerJob(job, job, {}, startMillis);
   const monitor = new Monitor({
-    collectors: [new SimCollector(world)],
+    collectors: sim.collectors,
     // Only this Monitor reads the samples: GPU PIDs are looked up instead of listing every member.
-    processes: new SimProcessSource(world, clock, { membersByLookup: true }),
-    intensity: fromScenario ?? o.intensity,
+    processes: sim.processes({ membersByLookup: true }),
+    intensity: sim.intensity ?? o.intensity,
     ledger,
     exporters: [],
     intervalMillis: scenario.intervalMillis,
-    // Virtual time: one clock for intervals and timestamps, advanced by this loop, never stepped.
-    clock: singleClock(clock),
+    clock: sim.clock,
     idlePolicy: o.idlePolicy,
     idle: o.idle,
     log: o.log,
     isVisiblePid: () => true,
   });
   if (o.onTick) monitor.onSnapshot(o.onTick);
-  const endMillis = world.epochMillis + scenario.durationSeconds * 1000;
+  const endMillis = startMillis + scenario.durationSeconds * 1000;
   await monitor.tick();
-  while (nowMillis < endMillis) {
-    nowMillis = Math.min(endMillis, nowMillis + scenario.intervalMillis);
+  while (sim.nowMillis() < endMillis) {
+    sim.advanceTo(Math.min(endMillis, sim.nowMillis() + scenario.intervalMillis));
     await monitor.tick();
   }
   const snapshot = await monitor.stop({ finalTick: false });
-  return {
-    snapshot,
-    stats: monitor.stats,
-    pue,
-    pueOrigin: usePueFromScenario ? "scenario" : o.pueFromFlag ? "flag" : "default",
-    intensitySource: fromScenario ? "scenario" : "options",
-  };
+  return { snapshot, stats: monitor.stats, pue, pueOrigin, intensitySource: sim.intensity ? "scenario" : "options" };
 }

@@ -1,5 +1,5 @@
 import type { Collector, DeviceReading, ProbeResult } from "../core/contracts.js";
-import type { IntensityReading } from "../grid/types.js";
+import type { IntensityReading } from "../core/contracts.js";
 import type { ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Scenario, ScenarioDevice, ScenarioProcess } from "./scenario.js";
 import { CompiledSeries, seriesAt } from "./series.js";

@@ -4,7 +4,7 @@
  * the live jobs' counters carry on with the ledger's totals.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { createExporters } from "../../exporters/index.js";
+import { exportersFromFlags } from "../helpers/exporters.js";
 import type { PrometheusEndpoint } from "../../exporters/prometheus.js";
 import { promValue, scrape } from "../cli/agent-helpers.js";
 import { recordingLogger, snapshot } from "../exporters/snapshots.js";
@@ -19,7 +19,7 @@ describe("Prometheus endpoint under job churn", () => {
   });
 
   it("drops a job's series when it leaves the snapshot, and rebuilds the provider after many drops", async () => {
-    const [e] = await createExporters({ prometheus: "127.0.0.1:0" }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
+    const [e] = await exportersFromFlags({ prometheus: "127.0.0.1:0" }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
     endpoint = e as PrometheusEndpoint;
     const meter = (endpoint as unknown as { meter: { builds: number } }).meter;
     const metric = "powerprint_job_energy_total";

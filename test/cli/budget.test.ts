@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
-import { BUDGET_EXIT_CODE, BudgetWatcher, parseBudgetFlags } from "../../src/jobs/budget.js";
+import { BUDGET_EXIT_CODE, BudgetWatcher } from "../../src/jobs/budget.js";
+import { budgetConfig } from "../../src/config/outputs.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { UsageError } from "../../src/errors.js";
 import { createStderrLogger } from "../../src/log.js";
@@ -70,8 +71,8 @@ describe("BudgetWatcher", () => {
 
 describe("budget flags", () => {
   it("parses units in the value", () => {
-    expect(parseBudgetFlags({ maxEnergy: "5kWh", maxEmissions: "2kg", onBudget: "stop" })).toEqual({ maxFacilityEnergyJoules: 1.8e7, maxEmissionsGrams: 2000, onBudget: "stop" });
-    expect(parseBudgetFlags({})).toBeUndefined();
+    expect(budgetConfig({ maxEnergy: "5kWh", maxEmissions: "2kg", onBudget: "stop" })).toEqual({ maxFacilityEnergyJoules: 1.8e7, maxEmissionsGrams: 2000, onBudget: "stop" });
+    expect(budgetConfig({})).toBeUndefined();
   });
   it.each([
     [{ maxEnergy: "5" }, "--max-energy"],
@@ -79,8 +80,8 @@ describe("budget flags", () => {
     [{ maxEmissions: "2kWh" }, "--max-emissions"],
     [{ onBudget: "stop" }, "--on-budget"],
   ])("%j → UsageError naming %s", (flags, flag) => {
-    expect(() => parseBudgetFlags(flags)).toThrow(UsageError);
-    expect(() => parseBudgetFlags(flags)).toThrow(new RegExp(`^${flag}:`));
+    expect(() => budgetConfig(flags)).toThrow(UsageError);
+    expect(() => budgetConfig(flags)).toThrow(new RegExp(`^${flag}:`));
   });
   it("CLI: a bad value exits 2 naming the flag, nothing run", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pp-budget-"));

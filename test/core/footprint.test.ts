@@ -11,6 +11,10 @@ import {
   waterLiters,
   wueDefault,
 } from "../../src/core/footprint.js";
+import { loadEmbodiedTable } from "../../src/pipeline/footprint.js";
+
+// The shipped table (data/embodied.json), loaded at the edge and passed in as every caller does.
+const table = loadEmbodiedTable();
 
 // Hand-computed examples: 1 kWh = 3.6e6 J.
 describe("footprint arithmetic (hand-computed)", () => {
@@ -66,20 +70,20 @@ describe("footprint arithmetic (hand-computed)", () => {
 
 describe("documented defaults", () => {
   it("GPU default from Cloud Carbon Footprint, A100 from Chien et al. 2023", () => {
-    const gpu = embodiedDefaultFor("gpu", "NVIDIA H100 80GB HBM3");
+    const gpu = embodiedDefaultFor(table, "gpu", "NVIDIA H100 80GB HBM3");
     expect(gpu).toMatchObject({ totalGrams: 150_000, lifetimeYears: 4, matchedBy: "kind" });
     expect(gpu.source).toMatch(/Cloud Carbon Footprint/);
-    const a100 = embodiedDefaultFor("gpu", "NVIDIA A100-SXM4-80GB");
+    const a100 = embodiedDefaultFor(table, "gpu", "NVIDIA A100-SXM4-80GB");
     expect(a100).toMatchObject({ totalGrams: 318_000, matchedBy: "model" });
     expect(a100.source).toMatch(/Chien/);
-    expect(embodiedDefaultFor("cpu").totalGrams).toBe(100_000);
+    expect(embodiedDefaultFor(table, "cpu").totalGrams).toBe(100_000);
   });
 
   it("memory has no invented default, and says so", () => {
-    const mem = embodiedDefaultFor("memory");
+    const mem = embodiedDefaultFor(table, "memory");
     expect(mem.totalGrams).toBe(0);
     expect(mem.source).toMatch(/no per-device default/);
-    expect(() => embodiedDefaultFor("toaster")).toThrow(/toaster/);
+    expect(() => embodiedDefaultFor(table, "toaster")).toThrow(/toaster/);
   });
 
   it("water defaults name their source and the zone they stand in for", () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { CachedIntensity } from "../../src/core/intensity-cache.js";
 import { createIntensityResolver } from "../../src/grid/resolver.js";
 import { staticReading } from "../../src/grid/static.js";
-import type { IntensityProvider, IntensityReading } from "../../src/grid/types.js";
+import type { IntensityProvider, IntensityReading } from "../../src/core/contracts.js";
 import { recordingLogger } from "../exporters/snapshots.js";
 import { waitFor } from "../helpers/wait.js";
 

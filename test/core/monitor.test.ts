@@ -9,6 +9,7 @@ import type { Collector, DeviceReading, Exporter, ProcessSample, ProcessSource }
 import type { MonitorClock } from "../../src/core/clock.js";
 import { Ledger } from "../../src/core/ledger.js";
 import { Monitor } from "../../src/core/monitor.js";
+import { AgentSource } from "../../src/agent/lifecycle.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { createFixedProvider } from "../../src/grid/static.js";
 import { ProcessTracker } from "../../src/jobs/tracker.js";
@@ -139,7 +140,7 @@ describe("Monitor: snapshots, readiness, discovered jobs", () => {
     expect(updates).toHaveLength(3);
   });
 
-  it("registers each job a discovering source reports, with its attributes, once", async () => {
+  it("a discovering source's jobs are registered once, with their attributes, by the agent's AgentSource (the one registrar)", async () => {
     const { f, tracker } = host();
     f.set({ pid: 20, ppid: 1, startTicks: 200, name: "pod-b", utimeTicks: 0 });
     // A discovering source as the agent's modes are: it adds its own jobs and names them in the sample.
@@ -158,7 +159,8 @@ describe("Monitor: snapshots, readiness, discovered jobs", () => {
     };
     const clock = testClock(0);
     const ledger = new Ledger({ pue: 1 }, 0);
-    const monitor = new Monitor({ collectors: [cpuModel()], processes: discovering, intensity, ledger, exporters: [], intervalMillis: 1000, idlePolicy: "attribute", log: recordingLogger(), clock });
+    const agentSource = new AgentSource({ real: discovering, ledger, retentionMillis: 60_000, nowMillis: () => clock.wallMillis(), log: recordingLogger() });
+    const monitor = new Monitor({ collectors: [cpuModel()], processes: agentSource, intensity, ledger, exporters: [], intervalMillis: 1000, idlePolicy: "attribute", log: recordingLogger(), clock });
     await monitor.tick();
     clock.advance(1000);
     f.tickHost(100, 300);

@@ -4,7 +4,8 @@
  */
 import { Command } from "commander";
 import { afterEach, describe, expect, test } from "vitest";
-import { addExportOptions, createExporters, resolveOtlpConfig, type ExportOptions } from "../../exporters/index.js";
+import { declareExportFlags, resolveOtlpConfig, type ExportFlags } from "../../src/config/export.js";
+import { exportersFromFlags } from "../helpers/exporters.js";
 import type { Exporter } from "../../src/core/contracts.js";
 import type { JobIdentity } from "../../src/config/identity.js";
 import { UsageError } from "../../src/errors.js";
@@ -20,13 +21,13 @@ afterEach(async () => {
 });
 
 /** Creates exporters from opts/env (the sink's URL substituted for "SINK"), exports `final` once at shutdown. */
-async function exportOnce(opts: ExportOptions, env: Record<string, string>) {
+async function exportOnce(opts: ExportFlags, env: Record<string, string>) {
   sink = await startOtlpSink();
   const sub = (v: string) => v.replace("SINK", sink.baseUrl);
   const resolvedEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, sub(v)]));
   const resolvedOpts = { ...opts, otlp: typeof opts.otlp === "string" ? sub(opts.otlp) : opts.otlp };
   const log = recordingLogger();
-  const exporters = await createExporters(resolvedOpts, { env: resolvedEnv, log, job, hostName: "node-a", serviceInstanceId: "inst-1" });
+  const exporters = await exportersFromFlags(resolvedOpts, { env: resolvedEnv, log, job, hostName: "node-a", serviceInstanceId: "inst-1" });
   for (const e of exporters) await e.shutdown(final);
   return { exporters, log };
 }
@@ -38,7 +39,7 @@ function lastJson(requests: RecordedRequest[]) {
 
 interface Row {
   name: string;
-  opts?: ExportOptions;
+  opts?: ExportFlags;
   env: Record<string, string>;
   check(requests: RecordedRequest[], exporters: Exporter[]): void;
 }
@@ -184,7 +185,7 @@ describe("OTEL_* variables and flags, observed on the wire", () => {
     sink = await startOtlpSink();
     sink.respond.delayMillis = 3000;
     const log = recordingLogger();
-    const [otlp] = await createExporters(
+    const [otlp] = await exportersFromFlags(
       { otlp: sink.baseUrl },
       { env: { OTEL_EXPORTER_OTLP_TIMEOUT: "200" }, log, job, hostName: "node-a" },
     );
@@ -198,7 +199,7 @@ describe("OTEL_* variables and flags, observed on the wire", () => {
     sink = await startOtlpSink();
     sink.respond.status = 401;
     const log = recordingLogger();
-    const [otlp] = await createExporters({ otlp: sink.baseUrl, exportInterval: "100ms" }, { env: {}, log, job, hostName: "n" });
+    const [otlp] = await exportersFromFlags({ otlp: sink.baseUrl, exportInterval: "100ms" }, { env: {}, log, job, hostName: "n" });
     otlp.update?.(final);
     await expect.poll(() => sink!.requests.length, { timeout: 30_000, interval: 50 }).toBeGreaterThanOrEqual(2);
     await otlp.shutdown(final);
@@ -209,7 +210,7 @@ describe("OTEL_* variables and flags, observed on the wire", () => {
 
   test("OTEL_METRIC_EXPORT_INTERVAL: periodic exports at that interval (the SDK reader ignores the variable)", async () => {
     sink = await startOtlpSink();
-    const [otlp] = await createExporters(
+    const [otlp] = await exportersFromFlags(
       { otlp: sink.baseUrl },
       { env: { OTEL_METRIC_EXPORT_INTERVAL: "150" }, log: recordingLogger(), job, hostName: "n" },
     );
@@ -241,14 +242,14 @@ describe("OTEL_* variables and flags, observed on the wire", () => {
   });
 
   test("no flag and no OTEL_METRICS_EXPORTER: no exporter", async () => {
-    const exporters = await createExporters({}, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318" }, log: recordingLogger(), job });
+    const exporters = await exportersFromFlags({}, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://x:4318" }, log: recordingLogger(), job });
     expect(exporters).toEqual([]);
   });
 
   test("--otlp console prints the metrics to the given stream, never to stdout", async () => {
     const chunks: string[] = [];
     const stream = { write: (c: string) => chunks.push(c) } as unknown as NodeJS.WritableStream;
-    const exporters = await createExporters(
+    const exporters = await exportersFromFlags(
       { otlp: "console" },
       { env: {}, log: recordingLogger(), job, hostName: "n", consoleStream: stream },
     );
@@ -261,7 +262,7 @@ describe("OTEL_* variables and flags, observed on the wire", () => {
 });
 
 describe("bad input is a UsageError naming the flag or variable", () => {
-  const errorRows: { opts?: ExportOptions; env?: Record<string, string>; field: string; message: RegExp | string }[] = [
+  const errorRows: { opts?: ExportFlags; env?: Record<string, string>; field: string; message: RegExp | string }[] = [
     {
       env: { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" },
       field: "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -283,11 +284,11 @@ describe("bad input is a UsageError naming the flag or variable", () => {
     { env: { OTEL_RESOURCE_ATTRIBUTES: "a=1,oops" }, field: "OTEL_RESOURCE_ATTRIBUTES", message: /'oops' is not key=value/ },
     { env: { OTEL_RESOURCE_ATTRIBUTES: "a=%zz" }, field: "OTEL_RESOURCE_ATTRIBUTES", message: /percent-encoding/ },
     { opts: { otlp: "ftp://x" }, field: "--otlp", message: /only http:\/\/ and https:\/\// },
-    { opts: { otlp: true, exportInterval: "5x" }, field: "--export-interval", message: /not a duration/ },
-    { opts: { otlp: true, exportInterval: "10ms" }, field: "--export-interval", message: /below the minimum/ },
+    { opts: { otlp: true, exportInterval: "5x" }, field: "--export-interval", message: /must be a duration such as/ },
+    { opts: { otlp: true, exportInterval: "10ms" }, field: "--export-interval", message: /must be at least 100 ms/ },
     { opts: { prometheus: "localhost:http" }, field: "--prometheus", message: /port must be a number/ },
     { opts: { prometheus: "::1:9464" }, field: "--prometheus", message: /IPv6 address in brackets/ },
-    { opts: { prometheus: true, prometheusLinger: "soon" }, field: "--prometheus-linger", message: /not a duration/ },
+    { opts: { prometheus: true, prometheusLinger: "soon" }, field: "--prometheus-linger", message: /must be a duration such as/ },
     { env: { OTEL_EXPORTER_PROMETHEUS_PORT: "99999" }, opts: { prometheus: true }, field: "OTEL_EXPORTER_PROMETHEUS_PORT", message: /0..65535/ },
     { env: { OTEL_METRICS_EXPORTER: "zipkin" }, field: "OTEL_METRICS_EXPORTER", message: /'zipkin' is not supported/ },
     { opts: { otlp: true, serviceName: " " }, field: "--service-name", message: /must not be empty/ },
@@ -295,7 +296,7 @@ describe("bad input is a UsageError naming the flag or variable", () => {
 
   test.each(errorRows)("$field: $message", async (row) => {
     const opts = row.opts ?? { otlp: true };
-    const error = await createExporters(opts, { env: row.env ?? {}, log: recordingLogger(), job }).then(
+    const error = await exportersFromFlags(opts, { env: row.env ?? {}, log: recordingLogger(), job }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -307,7 +308,7 @@ describe("bad input is a UsageError naming the flag or variable", () => {
 
   test("a busy --prometheus port is a UsageError, and nothing else was started", async () => {
     sink = await startOtlpSink();
-    const error = await createExporters(
+    const error = await exportersFromFlags(
       { prometheus: `127.0.0.1:${sink.port}`, otlp: sink.baseUrl },
       { env: {}, log: recordingLogger(), job },
     ).catch((e: unknown) => e);
@@ -317,11 +318,11 @@ describe("bad input is a UsageError naming the flag or variable", () => {
   });
 });
 
-describe("addExportOptions", () => {
-  function parse(argv: string[]): ExportOptions {
-    const cmd = addExportOptions(new Command("run").exitOverride());
+describe("declareExportFlags", () => {
+  function parse(argv: string[]): ExportFlags {
+    const cmd = declareExportFlags(new Command("run").exitOverride());
     cmd.parse(argv, { from: "user" });
-    return cmd.opts<ExportOptions>();
+    return cmd.opts<ExportFlags>();
   }
 
   test("flags parse as createExporters expects", () => {

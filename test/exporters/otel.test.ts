@@ -20,10 +20,10 @@ import {
   ResilientMetricExporter,
   createOtlpPushExporter,
   failureKind,
-  parseKeyValueList,
   registerInstruments,
   resolveResourceAttributes,
 } from "../../exporters/otel.js";
+import { parseKeyValueList } from "../../src/config/values.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { ServingAccount, type ServingIncrement, type ServingTotals } from "../../src/core/serving.js";
 import { METRICS } from "../../src/semconv.js";

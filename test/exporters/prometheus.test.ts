@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { createExporters } from "../../exporters/index.js";
-import { parseListenAddress, type PrometheusEndpoint } from "../../exporters/prometheus.js";
+import { exportersFromFlags } from "../helpers/exporters.js";
+import type { PrometheusEndpoint } from "../../exporters/prometheus.js";
+import { parseListenAddress } from "../../src/config/values.js";
 import type { JobIdentity } from "../../src/config/identity.js";
 import { UsageError } from "../../src/errors.js";
 import { freePort } from "../helpers/receivers.js";
@@ -34,7 +35,7 @@ describe("Prometheus endpoint", () => {
 
   async function start(opts: { prometheusLinger?: string } = {}, env: Record<string, string> = {}) {
     const log = recordingLogger();
-    const [e] = await createExporters({ prometheus: "127.0.0.1:0", ...opts }, { env, log, job, hostName: "node-a" });
+    const [e] = await exportersFromFlags({ prometheus: "127.0.0.1:0", ...opts }, { env, log, job, hostName: "node-a" });
     endpoint = e as PrometheusEndpoint;
     return { endpoint, log };
   }
@@ -55,7 +56,7 @@ describe("Prometheus endpoint", () => {
 
   test("OTEL_EXPORTER_PROMETHEUS_HOST/_PORT are the defaults of a bare --prometheus", async () => {
     const log = recordingLogger();
-    const [e] = await createExporters({ prometheus: true }, { env: { OTEL_EXPORTER_PROMETHEUS_HOST: "127.0.0.1", OTEL_EXPORTER_PROMETHEUS_PORT: "0" }, log, job });
+    const [e] = await exportersFromFlags({ prometheus: true }, { env: { OTEL_EXPORTER_PROMETHEUS_HOST: "127.0.0.1", OTEL_EXPORTER_PROMETHEUS_PORT: "0" }, log, job });
     endpoint = e as PrometheusEndpoint;
     expect(endpoint.address().host).toBe("127.0.0.1");
     expect(endpoint.address().port).toBeGreaterThan(0);
@@ -90,7 +91,7 @@ describe("Prometheus endpoint", () => {
   test("OTLP failures show on the endpoint as powerprint_export_failures_total", async () => {
     const closed = await freePort();
     const log = recordingLogger();
-    const exporters = await createExporters(
+    const exporters = await exportersFromFlags(
       { prometheus: "127.0.0.1:0", otlp: `http://127.0.0.1:${closed}` },
       { env: { OTEL_EXPORTER_OTLP_TIMEOUT: "200" }, log, job, hostName: "node-a" },
     );

@@ -1,7 +1,8 @@
 // Maps keyed by user text (tags, OTEL_RESOURCE_ATTRIBUTES, OTLP headers, grid fallback counts)
 // keep keys equal to Object.prototype's as ordinary keys: nothing inherited leaks in, nothing lost.
 import { describe, expect, it } from "vitest";
-import { parseKeyValueList, resolveResourceAttributes } from "../../exporters/otel.js";
+import { resolveResourceAttributes } from "../../exporters/otel.js";
+import { parseKeyValueList } from "../../src/config/values.js";
 import { parseTags } from "../../src/config/identity.js";
 import { createIntensityResolver } from "../../src/grid/resolver.js";
 
@@ -43,9 +44,9 @@ describe("prototype keys as user keys", () => {
 
 describe("prototype keys as flag values", () => {
   it("--intensity-provider constructor / toString is an unknown provider, not Object.prototype's", async () => {
-    const { gridConfigFromOptions } = await import("../../src/grid/config.js");
+    const { gridConfig } = await import("../../src/config/grid.js");
     for (const p of ["constructor", "toString", "__proto__"]) {
-      expect(() => gridConfigFromOptions({ intensityProvider: p, zone: "DE" }, {})).toThrow(/unknown provider/);
+      expect(() => gridConfig({ intensityProvider: p, zone: "DE" }, {})).toThrow(/unknown provider/);
     }
   });
 

@@ -3,7 +3,7 @@
  * the --prometheus endpoint. Snapshots are plain LedgerSnapshot data (the contract).
  */
 import { afterEach, describe, expect, test } from "vitest";
-import { createExporters } from "../../exporters/index.js";
+import { exportersFromFlags } from "../helpers/exporters.js";
 import type { Exporter } from "../../src/core/contracts.js";
 import type { JobIdentity } from "../../src/config/identity.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
@@ -71,7 +71,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
   test("per-job energy, host and job attributes arrive; names keep their dots by default", async () => {
     const vm = track(await startVictoriaMetrics());
     const log = recordingLogger();
-    const exporters = await createExporters(
+    const exporters = await exportersFromFlags(
       { otlp: `${vm.baseUrl}/opentelemetry`, exportInterval: "1h" },
       { env: {}, log, job, hostName: "node-a" },
     );
@@ -135,7 +135,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
       { host: "node-b", snap: snapshot({ jobs: [{ id: "multi-1", cpuJoules: 50, gpuJoules: 2500.5 }] }) },
     ];
     for (const node of nodes) {
-      const exporters = await createExporters(
+      const exporters = await exportersFromFlags(
         { otlp: `${vm.baseUrl}/opentelemetry/v1/metrics` },
         { env: {}, log: recordingLogger(), job: { ...job, id: "multi-1" }, hostName: node.host },
       );
@@ -166,7 +166,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
   test("per-job per-device energy: each GPU's series carries the pod's labels, only the devices the job used", async () => {
     for (const prometheusNaming of [false, true]) {
       const vm = track(await startVictoriaMetrics({ prometheusNaming }));
-      const exporters = await createExporters({ otlp: `${vm.baseUrl}/opentelemetry` }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
+      const exporters = await exportersFromFlags({ otlp: `${vm.baseUrl}/opentelemetry` }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
       const snap = podOnGpus();
       for (const e of exporters) await e.shutdown(snap);
       const name = prometheusNaming ? "powerprint_job_device_energy_joules_total" : "powerprint.job.device.energy";
@@ -181,7 +181,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
 
   test("grid intensity (g/kW.h) under Prometheus naming keeps the UCUM dot", async () => {
     const vm = track(await startVictoriaMetrics({ prometheusNaming: true }));
-    const exporters = await createExporters(
+    const exporters = await exportersFromFlags(
       { otlp: `${vm.baseUrl}/opentelemetry` },
       { env: {}, log: recordingLogger(), job, hostName: "node-a" },
     );
@@ -196,7 +196,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
   test("receiver down at start: failures are counted and warned once, the final totals still arrive", async () => {
     const port = await freePort();
     const log = recordingLogger();
-    const exporters = await createExporters(
+    const exporters = await exportersFromFlags(
       { otlp: `http://127.0.0.1:${port}/opentelemetry`, exportInterval: "200ms" },
       // The OTLP transport retries a refused connection until this timeout, then the export fails.
       { env: { OTEL_EXPORTER_OTLP_TIMEOUT: "500" }, log, job, hostName: "node-a" },
@@ -232,7 +232,7 @@ describe.skipIf(vmSkip !== undefined)("VictoriaMetrics: OTLP http/protobuf", () 
 
 describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () => {
   test("per-job per-device energy: powerprint_job_device_energy_total with the pod's labels per GPU", async () => {
-    const exporters: Exporter[] = await createExporters({ prometheus: "127.0.0.1:0", prometheusLinger: "10s" }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
+    const exporters: Exporter[] = await exportersFromFlags({ prometheus: "127.0.0.1:0", prometheusLinger: "10s" }, { env: {}, log: recordingLogger(), job, hostName: "node-a" });
     const endpoint = exporters[0] as Exporter & { url(): string };
     const prom = track(await startPrometheus({ targets: [new URL(endpoint.url()).host], scrapeIntervalMillis: 1000 }));
     endpoint.update?.(podOnGpus());
@@ -245,7 +245,7 @@ describe.skipIf(promSkip !== undefined)("Prometheus scrapes --prometheus", () =>
 
   test("the query API returns the same per-job energy, the final totals after a linger", async () => {
     const log = recordingLogger();
-    const exporters: Exporter[] = await createExporters(
+    const exporters: Exporter[] = await exportersFromFlags(
       { prometheus: "127.0.0.1:0", prometheusLinger: "10s" },
       { env: {}, log, job, hostName: "node-a" },
     );

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createCarbonAwareSdkProvider, parseTimeSpanMillis } from "../../src/grid/carbonaware.js";
 import { createElectricityMapsProvider } from "../../src/grid/electricitymaps.js";
 import { MAX_PLAUSIBLE_GRAMS_PER_KWH, parseRetryAfterMillis } from "../../src/grid/http.js";
-import type { IntensityProvider, IntensityReading } from "../../src/grid/types.js";
+import type { IntensityProvider, IntensityReading } from "../../src/core/contracts.js";
 import { createUkCarbonIntensityProvider, parseGbZone } from "../../src/grid/ukcarbon.js";
 import { createWattTimeProvider } from "../../src/grid/watttime.js";
 import { assertFinite, params, timeoutMillis, typedOnly, typedOnlyAsync } from "./fuzz.js";

@@ -1,9 +1,9 @@
-// OTEL_* values (exporters/index.ts, exporters/otel.ts): every variable fuzzed at once. The
+// OTEL_* values (src/config/export.ts): every variable fuzzed at once. The
 // resolvers return finite settings or throw UsageError naming the variable; nothing else.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { resolveExportIntervalMillis, resolveOtlpConfig, resolvePrometheusSettings, selectedExporters } from "../../exporters/index.js";
-import { parseKeyValueList } from "../../exporters/otel.js";
+import { resolveExportIntervalMillis, resolveOtlpConfig, resolvePrometheusSettings, selectedExporters } from "../../src/config/export.js";
+import { parseKeyValueList } from "../../src/config/values.js";
 import { parseDurationMillis } from "../../src/units.js";
 import { assertFinite, noisy, numberish, params, timeoutMillis, typedOnly } from "./fuzz.js";
 

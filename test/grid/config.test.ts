@@ -3,16 +3,16 @@ import { Command } from "commander";
 import { afterEach, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.js";
 import { registerGridCommand } from "../../src/cli/grid.js";
-import { addGridOptions, gridConfigFromOptions } from "../../src/grid/config.js";
+import { declareGridFlags, gridConfig } from "../../src/config/grid.js";
 import { staticReading } from "../../src/grid/static.js";
 import { formatPlain } from "../../src/units.js";
 import { fixture, recordingLogger, startReplayServer, type ReplayServer } from "./replay-server.js";
 
 /** Parses argv through the real commander wiring, then validates. */
 function configFor(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  const cmd = addGridOptions(new Command("run").exitOverride());
+  const cmd = declareGridFlags(new Command("run").exitOverride());
   cmd.parse(argv, { from: "user" });
-  return gridConfigFromOptions(cmd.opts(), env);
+  return gridConfig(cmd.opts(), env);
 }
 
 describe("grid options", () => {
@@ -91,7 +91,7 @@ describe("grid options", () => {
   });
 
   it("has no flag that takes a key", () => {
-    const cmd = addGridOptions(new Command("run"));
+    const cmd = declareGridFlags(new Command("run"));
     for (const o of cmd.options) expect(o.long ?? "").not.toMatch(/key|token|password|secret/i);
   });
 });

@@ -5,7 +5,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createResolverFromConfig, gridConfigFromOptions } from "../../src/grid/config.js";
+import { createResolverFromConfig } from "../../src/grid/config.js";
+import { gridConfig } from "../../src/config/grid.js";
 import { MAX_RESPONSE_BYTES } from "../../src/grid/http.js";
 import { staticReading } from "../../src/grid/static.js";
 import { fixture, recordingLogger, startReplayServer, type ReplayServer } from "./replay-server.js";
@@ -21,7 +22,7 @@ afterEach(async () => {
 });
 
 function emResolver(url: string, log = recordingLogger(), timeoutMillis?: number) {
-  const config = gridConfigFromOptions(
+  const config = gridConfig(
     { zone: "DE", intensityProvider: "electricitymaps" },
     { ELECTRICITYMAPS_API_KEY: EM_KEY, POWERPRINT_ELECTRICITYMAPS_URL: `${url}/v3` },
   );
@@ -77,7 +78,7 @@ describe("physically implausible intensities", () => {
     for (const p of forecast.data) p.value = 1e9;
     replay = await startReplayServer((req) => (req.path === "/login" ? { body: { token: "t-1" } } : { body: forecast }));
     const log = recordingLogger();
-    const config = gridConfigFromOptions(
+    const config = gridConfig(
       { zone: "CAISO_NORTH", intensityProvider: "watttime" },
       { WATTTIME_USERNAME: "u", WATTTIME_PASSWORD: "p-secret", POWERPRINT_WATTTIME_URL: replay.url },
     );

@@ -1,6 +1,7 @@
 import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { createResolverFromConfig, gridConfigFromOptions } from "../../src/grid/config.js";
+import { createResolverFromConfig } from "../../src/grid/config.js";
+import { gridConfig } from "../../src/config/grid.js";
 import { createIntensityResolver } from "../../src/grid/resolver.js";
 import { staticReading, worldAverage } from "../../src/grid/static.js";
 import { fixture, fixtureText, recordingLogger, startReplayServer, type RecordedRequest, type Reply, type ReplayServer } from "./replay-server.js";
@@ -102,7 +103,7 @@ describe.each(cases)("resolver over $name", (c) => {
     server = await startReplayServer(s.handler);
     const log = recordingLogger();
     let clock = Date.parse("2025-06-01T12:00:00Z");
-    const config = gridConfigFromOptions({ zone: c.zone, intensityProvider: c.name }, c.env(server.url));
+    const config = gridConfig({ zone: c.zone, intensityProvider: c.name }, c.env(server.url));
     const resolver = createResolverFromConfig(config, { now: () => new Date(clock), log, timeoutMillis: 300 });
 
     const first = await resolver.at(new Date(clock));
@@ -142,7 +143,7 @@ describe.each(cases)("resolver over $name", (c) => {
     s.setFault("500");
     server = await startReplayServer(s.handler);
     let clock = Date.parse("2025-06-01T12:00:00Z");
-    const config = gridConfigFromOptions({ zone: c.zone, intensityProvider: c.name }, c.env(server.url));
+    const config = gridConfig({ zone: c.zone, intensityProvider: c.name }, c.env(server.url));
     const resolver = createResolverFromConfig(config, { now: () => new Date(clock), log: recordingLogger() });
     const r = await resolver.at(new Date(clock));
     clock += 1000;
@@ -167,7 +168,7 @@ describe("resolver caching and retry", () => {
     server = await startReplayServer(() => ({ body }));
     const start = Date.parse(body.datetime);
     let clock = start;
-    const config = gridConfigFromOptions({ zone: "US-MIDW-MISO", intensityProvider: "electricitymaps" }, {
+    const config = gridConfig({ zone: "US-MIDW-MISO", intensityProvider: "electricitymaps" }, {
       ELECTRICITYMAPS_API_KEY: EM_KEY,
       POWERPRINT_ELECTRICITYMAPS_URL: `${server.url}/v3`,
     });
@@ -189,7 +190,7 @@ describe("resolver caching and retry", () => {
       limited ? { status: 429, headers: { "retry-after": "120" }, body: {} } : { body: fixture("uk-carbonintensity__intensity_national.json") },
     );
     let clock = Date.parse("2023-07-04T23:35:00Z");
-    const config = gridConfigFromOptions({ zone: "GB", intensityProvider: "uk-carbon-intensity" }, { POWERPRINT_UK_CARBON_INTENSITY_URL: server.url });
+    const config = gridConfig({ zone: "GB", intensityProvider: "uk-carbon-intensity" }, { POWERPRINT_UK_CARBON_INTENSITY_URL: server.url });
     const resolver = createResolverFromConfig(config, { now: () => new Date(clock) });
     expect((await resolver.at(new Date(clock))).fallback).toBe("static-table");
     limited = false;
@@ -207,7 +208,7 @@ describe("resolver caching and retry", () => {
     server = await startReplayServer(() => ({ status: 401, body: {} }));
     let clock = Date.parse("2025-01-01T00:00:00Z");
     const log = recordingLogger();
-    const config = gridConfigFromOptions({ zone: "FR", intensityProvider: "electricitymaps" }, {
+    const config = gridConfig({ zone: "FR", intensityProvider: "electricitymaps" }, {
       ELECTRICITYMAPS_API_KEY: EM_KEY,
       POWERPRINT_ELECTRICITYMAPS_URL: `${server.url}/v3`,
     });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createElectricityMapsProvider } from "../../src/grid/electricitymaps.js";
 import { planStart, waitForStart } from "../../src/grid/schedule.js";
-import type { IntensityReading } from "../../src/grid/types.js";
+import type { IntensityReading } from "../../src/core/contracts.js";
 import { fixture, recordingLogger, startReplayServer, type ReplayServer } from "./replay-server.js";
 
 const HOUR = 3_600_000;

@@ -1,0 +1,112 @@
+/**
+ * The composition root (shaped after Kepler's cmd/kepler/main.go createServices): turns a command's
+ * validated config into the parts of a Monitor — the devices (a scenario's or the real hardware,
+ * chosen once), the scenario's job source, the intensity the tick asks, the ledger's constants
+ * (PUE and footprint tables) and the report fields that say where each came from. `run`, `agent`
+ * and `simulate` add only their own lifecycle (spawning, discovery, virtual time); the exporters
+ * are made by exporters/index.ts from the same config (see openExporters).
+ */
+import type { CollectorOptions } from "../../collectors/index.js";
+import type { MonitorClock } from "../core/clock.js";
+import { systemClock } from "../core/clock.js";
+import type { Collector, Logger } from "../core/contracts.js";
+import type { LedgerOptions } from "../core/ledger.js";
+import type { GridConfig } from "../config/grid.js";
+import type { MeasureConfig } from "../config/measure.js";
+import type { Scenario } from "../sim/scenario.js";
+import { detectDevices } from "./devices.js";
+import { footprintParts, type FootprintParts } from "./footprint.js";
+import { intensityParts, type IntensityParts, type IntensityReport } from "./intensity.js";
+import { effectivePue, scenarioParts, type ScenarioParts, type ScenarioTime } from "./scenario.js";
+
+export type { ScenarioParts } from "./scenario.js";
+
+/** What a pipeline is built from: the parts of a command's config every measuring command has. */
+export interface PipelineConfig {
+  measure: MeasureConfig;
+  grid: GridConfig;
+  /** The real hardware's options (unused with a scenario). */
+  collectors: CollectorOptions;
+  scenario?: Scenario;
+}
+
+/** How the command runs it. */
+export interface PipelineOptions {
+  log: Logger;
+  /** A scenario's time: virtual (`simulate`), or real from a start time (`run`, `agent`). */
+  time: ScenarioTime;
+  /** Ask a live intensity provider outside the tick (`run`: the tick never waits on the network). */
+  backgroundIntensity?: boolean;
+}
+
+/** The report fields every command's report takes from its pipeline. */
+export interface PipelineReportFields extends IntensityReport {
+  scenario?: string;
+  /** A scenario's host: its logical CPUs (CSV cpu_count), its CPU devices' cores. */
+  logicalCpus?: number;
+  idlePolicy: MeasureConfig["idlePolicy"];
+  pueOrigin: string;
+  wueLitersPerKwh: number;
+  waterIntensityLitersPerKwh: number;
+  waterOrigin: string;
+  pricePerKwh: number;
+  currency: string;
+}
+
+/** A command's pipeline parts. */
+export interface Pipeline {
+  /** The scenario's parts (devices, process table, series, clock), with a scenario. */
+  readonly scenario?: ScenarioParts;
+  /** The Monitor's clock: the scenario's, else the system's. */
+  readonly clock: MonitorClock;
+  readonly intensity: IntensityParts;
+  readonly footprint: FootprintParts;
+  /** The ledger's constants: the PUE (flag, scenario or default) and the footprint constants. */
+  readonly ledgerOptions: LedgerOptions;
+  readonly pueOrigin: "flag" | "scenario" | "default";
+  /**
+   * The devices: the scenario's, or the real hardware probed now (fallbacks said once). `extra`:
+   * options known only now (run: the RAPL counters read at the spawn).
+   */
+  devices(extra?: Partial<CollectorOptions>): Promise<Collector[]>;
+  /** The report fields this pipeline determines (intensity, PUE, water, cost, scenario). */
+  reportFields(): PipelineReportFields;
+}
+
+/** Builds a command's pipeline parts from its config. Cheap: nothing is probed and no network is asked. */
+export function createPipeline(config: PipelineConfig, o: PipelineOptions): Pipeline {
+  const scenario = config.scenario ? scenarioParts(config.scenario, o.time) : undefined;
+  if (scenario && o.time.kind === "real") {
+    o.log.info(`simulated devices from scenario '${scenario.scenario.name}' (${scenario.scenario.devices.map((d) => d.id).join(", ")})`);
+  }
+  const clock = scenario?.clock ?? systemClock;
+  const intensity = intensityParts(config.grid, {
+    log: o.log,
+    scenario: config.scenario,
+    scenarioSeries: scenario?.intensity,
+    background: o.backgroundIntensity,
+    nowMillis: () => clock.wallMillis(),
+  });
+  const footprint = footprintParts(config.grid);
+  const { pue, pueOrigin } = effectivePue(config.measure, config.scenario);
+  return {
+    scenario,
+    clock,
+    intensity,
+    footprint,
+    ledgerOptions: { pue, ...footprint.ledger },
+    pueOrigin,
+    async devices(extra = {}) {
+      if (scenario) return scenario.collectors;
+      return (await detectDevices({ ...config.collectors, ...extra }, o.log)).collectors;
+    },
+    reportFields: () => ({
+      scenario: config.scenario?.name,
+      ...(config.scenario && { logicalCpus: config.scenario.devices.reduce((n, d) => n + (d.kind === "cpu" ? (d.cores ?? 0) : 0), 0) || undefined }),
+      idlePolicy: config.measure.idlePolicy,
+      pueOrigin,
+      ...intensity.report(),
+      ...footprint.report,
+    }),
+  };
+}
