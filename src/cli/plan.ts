@@ -6,7 +6,8 @@
 import type { Command } from "commander";
 import { checkReportPath, writeTextAtomic } from "../../exporters/report-json.js";
 import { UsageError, errorMessage } from "../errors.js";
-import { createProviderFromConfig, gridConfigFromOptions } from "../grid/config.js";
+import { createProviderFromConfig } from "../grid/config.js";
+import { gridConfig } from "../config/grid.js";
 import { isKnownZone, staticReading } from "../grid/static.js";
 import { buildPlan, describeKinds, kindsMixed } from "../plan/plan.js";
 import { meanProfile, profileFromReport, type JobProfile } from "../plan/profile.js";
@@ -44,7 +45,7 @@ function zoneConfig(entry: string, defaultProvider: string | undefined, env: Nod
   const m = /^([A-Za-z][\w-]*):(.+)$/.exec(entry);
   const [provider, zone] = m ? [m[1], m[2]] : [defaultProvider, entry];
   try {
-    return gridConfigFromOptions({ zone, intensityProvider: provider }, env);
+    return gridConfig({ zone, intensityProvider: provider }, env);
   } catch (err) {
     if (err instanceof UsageError) throw new UsageError("--zones", `${entry}: ${err.message}`);
     throw err;

@@ -4,7 +4,7 @@
  * annual average (both the same for every start). A zone with none of these is bad input.
  */
 import { ProviderError, UsageError, errorMessage } from "../errors.js";
-import type { IntensityProvider, IntensityReading } from "../grid/types.js";
+import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 import { intensityKind, type KindLabel } from "./kind.js";
 import { constantSlots, type IntensitySlot } from "./planner.js";
 
