@@ -89,7 +89,9 @@ export class RunMeasurement {
     });
     this.finalSource = new FinalCpuSource(this.jobSource, this.c.job.id);
     // Cheap: no probing, no network (a live intensity provider is asked in the background).
-    this.pipeline = createPipeline(this.c, { log, time: { kind: "real", startMillis: Date.now() }, backgroundIntensity: true });
+    // A scenario's world starts at the ledger's start: its clock (start + monotonic time since) never
+    // reads earlier than the start, so no interval reaches before the job's window.
+    this.pipeline = createPipeline(this.c, { log, time: { kind: "real", startMillis }, backgroundIntensity: true });
     const sim = this.pipeline.scenario;
     this.ledger = new Ledger(this.pipeline.ledgerOptions, startMillis);
     this.ledger.registerJob(this.c.job.id, this.c.job.name, this.c.job.attributes, startMillis);
