@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createUkCarbonIntensityProvider } from "../../src/grid/ukcarbon.js";
 import { planStart, waitForStart } from "../../src/grid/schedule.js";
-import type { IntensityReading } from "../../src/grid/types.js";
+import type { IntensityReading } from "../../src/core/contracts.js";
 import type { JobProfile } from "../../src/plan/profile.js";
 import { fixture, recordingLogger, startReplayServer, type ReplayServer } from "../grid/replay-server.js";
 
