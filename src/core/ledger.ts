@@ -39,6 +39,30 @@ export interface LedgerOptions {
   pricePerKwh?: number;
   /** Embodied emissions per device, or undefined when unknown. */
   embodiedFor?: (device: { id: string; kind: DeviceKind; model?: string }) => EmbodiedSpec | undefined;
+  /**
+   * Jobs known before they are seen (a scenario's `jobs`): their name and attributes (tags), used
+   * when the job is registered (given attributes win) or first recorded.
+   */
+  knownJobs?: ReadonlyMap<string, KnownJob>;
+  /**
+   * Marks known in advance (a scenario's `marks`): each is put on its job's phase timeline once
+   * the ledger's time reaches it (the job existing), exactly as a mark read from a marks file at
+   * that time with that `timeMillis` would be.
+   */
+  scheduledMarks?: readonly ScheduledMark[];
+}
+
+/** A job known before it is seen (LedgerOptions.knownJobs). */
+export interface KnownJob {
+  name?: string;
+  attributes: Record<string, string>;
+}
+
+/** A mark known in advance (LedgerOptions.scheduledMarks): cumulative counters, wall-clock epoch ms. */
+export interface ScheduledMark extends WorkCounters {
+  jobId: string;
+  phase: string;
+  atMillis: number;
 }
 
 const zeroByKind = (): EnergyByKind => ({ cpu: 0, gpu: 0, memory: 0, total: 0 });
@@ -125,11 +149,18 @@ export class Ledger {
   /** Wall-clock time of the latest endTick: where the next tick's window starts (marks without a time open there). */
   private lastTickMillis?: number;
 
+  /** Marks known in advance, not yet on a timeline (LedgerOptions.scheduledMarks), in time order. */
+  private scheduled: ScheduledMark[];
+  /** The earliest time at which applyScheduledMarks has something to do. */
+  private nextScheduledMillis: number;
+
   constructor(
     private readonly options: LedgerOptions,
     private readonly startMillis: number,
   ) {
     this.nowMillis = startMillis;
+    this.scheduled = [...(options.scheduledMarks ?? [])].sort((a, b) => a.atMillis - b.atMillis);
+    this.nextScheduledMillis = Number.POSITIVE_INFINITY;
     this.totals.set(SYSTEM, newTotals(SYSTEM, SYSTEM, {}, startMillis));
     this.totals.set(IDLE, newTotals(IDLE, IDLE, {}, startMillis));
   }
@@ -137,8 +168,11 @@ export class Ledger {
   /** Declares a job so it appears (with zeros) before it has used anything. */
   registerJob(id: string, name: string, attributes: Record<string, string>, timeMillis: number): void {
     if (!this.totals.has(id)) {
-      this.totals.set(id, newTotals(id, name, attributes, timeMillis));
+      const known = this.options.knownJobs?.get(id);
+      const named = known?.name !== undefined && name === id ? known.name : name;
+      this.totals.set(id, newTotals(id, named, known ? { ...known.attributes, ...attributes } : attributes, timeMillis));
       this.jobPhases.set(id, new JobPhases());
+      this.applyScheduledMarks(timeMillis, true);
     }
   }
 
@@ -213,6 +247,7 @@ export class Ledger {
    */
   record(interval: DeviceInterval, shares: ReadonlyMap<ConsumerId, number>, intensity: IntensityReading, timeMillis: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    this.applyScheduledMarks(timeMillis);
     this.lastIntensity = intensity;
     const device = this.deviceTotals(interval);
     device.energyJoules += interval.energyJoules;
@@ -291,6 +326,7 @@ export class Ledger {
    */
   endTick(timeMillis: number, elapsedMillis?: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    this.applyScheduledMarks(timeMillis);
     const windowStartMillis = this.lastTickMillis ?? timeMillis;
     this.lastTickMillis = timeMillis;
     if (elapsedMillis !== undefined) {
@@ -508,10 +544,34 @@ export class Ledger {
   }
 
   private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
-    const t = newTotals(consumer, consumer, {}, timeMillis);
+    const known = this.options.knownJobs?.get(consumer);
+    const t = newTotals(consumer, known?.name ?? consumer, known?.attributes ?? {}, timeMillis);
     this.totals.set(consumer, t);
     this.jobPhases.set(consumer, new JobPhases());
+    // Its marks already due go on its timeline before its first interval is recorded.
+    this.applyScheduledMarks(timeMillis, true);
     return t;
+  }
+
+  /**
+   * Puts the scheduled marks due by `timeMillis` (those of jobs the ledger holds) on their jobs'
+   * timelines, in time order; a job not held yet keeps its marks until it is.
+   */
+  private applyScheduledMarks(timeMillis: number, jobAppeared = false): void {
+    if (this.scheduled.length === 0 || (!jobAppeared && this.nextScheduledMillis > timeMillis)) return;
+    // The next due time counts held jobs' marks only: a job's marks are looked at again when it appears.
+    let next = Number.POSITIVE_INFINITY;
+    const kept: ScheduledMark[] = [];
+    for (const m of this.scheduled) {
+      const held = this.totals.has(m.jobId);
+      if (held && m.atMillis <= timeMillis) this.setPhase(m.jobId, m.phase, m, m.atMillis);
+      else {
+        kept.push(m);
+        if (held) next = Math.min(next, m.atMillis);
+      }
+    }
+    this.scheduled = kept;
+    this.nextScheduledMillis = next;
   }
 
   private deviceTotals(interval: DeviceInterval): DeviceTotals {

@@ -94,7 +94,8 @@ export function createPipeline(config: PipelineConfig, o: PipelineOptions): Pipe
     clock,
     intensity,
     footprint,
-    ledgerOptions: { pue, ...footprint.ledger },
+    // A scenario's job names, tags and marks go to every path's ledger alike.
+    ledgerOptions: { pue, ...footprint.ledger, ...(scenario?.ledgerOptions ?? {}) },
     pueOrigin,
     async devices(extra = {}) {
       if (scenario) return scenario.collectors;

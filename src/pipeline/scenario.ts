@@ -12,7 +12,8 @@ import { singleClock, type MonitorClock } from "../core/clock.js";
 import type { Collector, ProcessSource } from "../core/contracts.js";
 import type { IntensityAt } from "../core/sampler.js";
 import type { MeasureConfig } from "../config/measure.js";
-import type { Scenario } from "../sim/scenario.js";
+import { scenarioLedgerOptions, type Scenario } from "../sim/scenario.js";
+import type { LedgerOptions } from "../core/ledger.js";
 import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity, type SimProcessSourceOptions } from "../sim/world.js";
 import { SimJobSource } from "../agent/sim-source.js";
 import type { DiscoveringSource } from "../agent/lifecycle.js";
@@ -37,11 +38,14 @@ export interface ScenarioParts {
   processes(options?: SimProcessSourceOptions): ProcessSource;
   /** The process table as a discovering source: its jobs appear and finish as the agent sees real ones. */
   jobs(): DiscoveringSource;
+  /** The scenario's job names, tags and marks (at their times on this world's clock), for the ledger. */
+  readonly ledgerOptions: Pick<LedgerOptions, "knownJobs" | "scheduledMarks">;
 }
 
 /** Builds the scenario's parts (see the module comment for `time`). */
 export function scenarioParts(scenario: Scenario, time: ScenarioTime): ScenarioParts {
-  const world = time.kind === "virtual" ? new SimWorld(scenario) : new SimWorld(scenario, time.startMillis);
+  // Virtual time starts at the scenario's startTime (default: the simulation epoch).
+  const world = time.kind === "virtual" ? new SimWorld(scenario, scenario.startTime !== undefined ? Date.parse(scenario.startTime) : undefined) : new SimWorld(scenario, time.startMillis);
   let virtualMillis = world.epochMillis;
   let nowMillis: () => number;
   let clock: MonitorClock;
@@ -67,6 +71,7 @@ export function scenarioParts(scenario: Scenario, time: ScenarioTime): ScenarioP
     },
     processes: (options) => new SimProcessSource(world, nowMillis, options),
     jobs: () => new SimJobSource(world, nowMillis),
+    ledgerOptions: scenarioLedgerOptions(scenario, world.epochMillis),
   };
 }
 

@@ -6,6 +6,8 @@ import { z } from "zod";
 // imports this module for --sim, and most runs have no scenario at all.
 const requireYaml = (): typeof import("yaml") => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 import { UsageError } from "../errors.js";
+import { parseTags } from "../config/identity.js";
+import type { KnownJob, LedgerOptions, ScheduledMark } from "../core/ledger.js";
 
 /**
  * Bounds of a scenario (docs/scenarios.md): a scenario is replayed in memory, tick by tick,
@@ -26,6 +28,10 @@ export const SCENARIO_LIMITS = {
   /** Linux's largest pid_max (2^22). */
   maxPid: 4_194_304,
   maxNameChars: 256,
+  /** Marks (`marks`) in all. */
+  maxMarks: 100_000,
+  /** Tags of one job (`jobs[].tags`). */
+  maxTagsPerJob: 64,
 } as const;
 const L = SCENARIO_LIMITS;
 
@@ -101,10 +107,51 @@ const processSpec = z
   })
   .strict();
 
+/** A job's name and tags (attributes), as `--job-name` and `--tag` give them to a run's job. */
+const jobSpec = z
+  .object({
+    id: z.string().min(1).max(L.maxNameChars),
+    name: z.string().min(1).max(L.maxNameChars).optional(),
+    tags: z
+      .custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "must be an object of tag → value")
+      .transform((v, ctx) => {
+        // Keys are user text: a prototype-free object, the --tag rules (src/config/identity.ts).
+        const entries = Object.keys(v).map((k) => [k, Object.getOwnPropertyDescriptor(v, k)?.value] as const);
+        if (entries.length > L.maxTagsPerJob) ctx.addIssue({ code: "custom", message: `at most ${L.maxTagsPerJob} tags` });
+        for (const [k, value] of entries) if (typeof value !== "string") ctx.addIssue({ code: "custom", message: "tag values must be strings", path: [k] });
+        try {
+          return parseTags(entries.map(([k, value]) => `${k}=${String(value)}`));
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message.replace(/^--tag: /, "") });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+  })
+  .strict();
+
+/** A training-loop mark of a scenario job at a scenario time (as a marks-file line with `timeMillis`). */
+const markSpec = z
+  .object({
+    job: z.string().min(1).max(L.maxNameChars),
+    atSeconds: z.number().min(0, "must be >= 0 seconds").max(L.maxDurationSeconds, `must be <= ${L.maxDurationSeconds} seconds`),
+    phase: z.string().min(1).max(64, "at most 64 characters"),
+    step: z.number().int().nonnegative().optional(),
+    samples: z.number().int().nonnegative().optional(),
+    tokens: z.number().int().nonnegative().optional(),
+  })
+  .strict();
+
 /** Zod schema of a scenario file (DESIGN.md "Simulated hardware"). */
 export const scenarioSchema = z
   .object({
     name: z.string().default("scenario"),
+    /** `simulate`'s virtual start (ISO 8601; default 2026-01-01T00:00:00Z); run/agent --sim start when they start. */
+    startTime: z
+      .string()
+      .max(64)
+      .refine((t) => /^\d{4}-\d{2}-\d{2}T/.test(t) && Number.isFinite(Date.parse(t)), "must be an ISO 8601 date-time, e.g. 2026-01-01T00:00:00Z")
+      .optional(),
     durationSeconds: z.number().positive("must be > 0 seconds").max(L.maxDurationSeconds, `must be <= ${L.maxDurationSeconds} seconds (31 days)`),
     intervalMillis: z.number().int().min(L.minIntervalMillis, `must be >= ${L.minIntervalMillis} ms`).max(3_600_000, "must be <= 3600000 ms (1 h)").default(1000),
     pue: z.number().min(1, "must be >= 1 (facility energy cannot be below IT energy)").optional(),
@@ -114,6 +161,10 @@ export const scenarioSchema = z
       .optional(),
     devices: z.array(device).min(1, "needs at least one device").max(L.maxDevices, `at most ${L.maxDevices} devices`),
     processes: z.array(processSpec).max(L.maxProcesses, `at most ${L.maxProcesses} processes`).default([]),
+    /** Names and tags of the scenario's jobs (as --job-name and --tag give a run's). */
+    jobs: z.array(jobSpec).max(L.maxProcesses, `at most ${L.maxProcesses} jobs`).default([]),
+    /** Training-loop marks of the scenario's jobs, each at its scenario time. */
+    marks: z.array(markSpec).max(L.maxMarks, `at most ${L.maxMarks} marks`).default([]),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -139,6 +190,17 @@ export const scenarioSchema = z
       ids.add(d.id);
       if (d.kind === "cpu" && d.cores === undefined) ctx.addIssue({ code: "custom", message: "cpu devices need 'cores'", path: ["devices", i, "cores"] });
       if (d.kind !== "memory" && d.memoryBytes !== undefined) ctx.addIssue({ code: "custom", message: "applies to memory devices only", path: ["devices", i, "memoryBytes"] });
+    });
+    const jobIds = new Set(s.processes.map((p) => p.job).filter((j): j is string => j !== undefined));
+    const described = new Set<string>();
+    s.jobs.forEach((j, i) => {
+      if (described.has(j.id)) ctx.addIssue({ code: "custom", message: `job '${j.id}' is described twice`, path: ["jobs", i, "id"] });
+      described.add(j.id);
+      if (!jobIds.has(j.id)) ctx.addIssue({ code: "custom", message: `no process starts job '${j.id}'`, path: ["jobs", i, "id"] });
+    });
+    s.marks.forEach((m, i) => {
+      if (!jobIds.has(m.job)) ctx.addIssue({ code: "custom", message: `no process starts job '${m.job}'`, path: ["marks", i, "job"] });
+      if (/[\u0000-\u001f\u007f]/.test(m.phase)) ctx.addIssue({ code: "custom", message: "no control characters", path: ["marks", i, "phase"] });
     });
     const pids = new Set<number>();
     s.processes.forEach((p, i) => {
@@ -197,4 +259,22 @@ export function loadScenario(path: string): Scenario {
     throw new UsageError(`scenario ${path}`, `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
   }
   return validateScenario(data, path);
+}
+/**
+ * What a scenario tells the ledger beyond its devices and processes: its jobs' names and tags, and
+ * its marks at their times on the scenario's clock (`epochMillis`: simulate's virtual epoch, or the
+ * start of `run --sim` / `agent --sim`). Every path that runs a scenario gives these to its ledger,
+ * so a scenario job has the same attributes and phases whichever path measured it.
+ */
+export function scenarioLedgerOptions(scenario: Scenario, epochMillis: number): Pick<LedgerOptions, "knownJobs" | "scheduledMarks"> {
+  const knownJobs = new Map<string, KnownJob>(scenario.jobs.map((j) => [j.id, { ...(j.name !== undefined ? { name: j.name } : {}), attributes: j.tags ?? {} }]));
+  const scheduledMarks: ScheduledMark[] = scenario.marks.map((m) => ({
+    jobId: m.job,
+    phase: m.phase,
+    atMillis: epochMillis + m.atSeconds * 1000,
+    ...(m.step !== undefined ? { step: m.step } : {}),
+    ...(m.samples !== undefined ? { samples: m.samples } : {}),
+    ...(m.tokens !== undefined ? { tokens: m.tokens } : {}),
+  }));
+  return { ...(knownJobs.size ? { knownJobs } : {}), ...(scheduledMarks.length ? { scheduledMarks } : {}) };
 }

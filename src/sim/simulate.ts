@@ -40,7 +40,8 @@ export async function simulate(scenario: Scenario, o: SimulateOptions): Promise<
   const sim = o.parts ?? scenarioParts(scenario, { kind: "virtual" });
   const startMillis = sim.nowMillis();
   const { pue, pueOrigin } = effectivePue({ pue: o.ledger.pue, pueOrigin: o.pueFromFlag ? "flag" : "default" }, scenario);
-  const ledger = new Ledger({ ...o.ledger, pue }, startMillis);
+  // The scenario's job names, tags and marks (at their virtual times).
+  const ledger = new Ledger({ ...o.ledger, pue, ...sim.ledgerOptions }, startMillis);
   for (const job of sim.world.jobs()) ledger.registerJob(job, job, {}, startMillis);
   const monitor = new Monitor({
     collectors: sim.collectors,
