@@ -213,12 +213,18 @@ export class UsageSum {
         if (start === b && b < end) rightAtB += s[this.pointAt(i, b) + RIGHT];
         continue;
       }
+      // The point at the interval's start is read before the one at its end is looked up: that
+      // lookup may evaluate into the very slot the start's point was found in (a process source
+      // that sampled at another time than the collector's, as run --sim and agent --sim do, left
+      // the start in the older slot), and an offset kept would then read the end twice.
       const atFrom = this.pointAt(i, Math.max(a, start));
+      const cumFrom = s[atFrom + CUM];
+      const rightFrom = s[atFrom + RIGHT];
       const atTo = this.pointAt(i, Math.min(b, end));
-      integral += s[atTo + CUM] - s[atFrom + CUM];
+      integral += s[atTo + CUM] - cumFrom;
       if (start > a || end < b) inner = true;
       const left = s[atTo + LEFT];
-      let max = Math.max(s[atFrom + RIGHT], left);
+      let max = Math.max(rightFrom, left);
       // Points strictly inside (a, b): none when the segment held spans both ends.
       const base = i * STRIDE;
       if (!(s[base + LO] <= a && b <= s[base + HI])) {
