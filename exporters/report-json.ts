@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, constants, accessSync, fsyncSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { constants, accessSync, lstatSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { JobTotals, LedgerSnapshot } from "../src/core/types.js";
 import { ExportError, UsageError, errorMessage } from "../src/errors.js";
+import { writeFileAtomic } from "../src/files.js";
 import type { BudgetReport, ReportV1 } from "./report-schema.js";
 import type { TimeSeries } from "./timeseries.js";
 import { averageIntensity, averageWatts, jobFigures, phaseFigures, sumCounts, type WorkCounts } from "../src/core/figures.js";
@@ -284,35 +284,16 @@ export function writeJsonAtomic(path: string, data: unknown): void {
   writeTextAtomic(path, JSON.stringify(data, null, 2) + "\n");
 }
 
-/** writeJsonAtomic for text already formatted (YAML, HTML, a README): the same guarantees. */
+/** writeJsonAtomic for text already formatted (YAML, HTML, a README): the same guarantees (src/files.ts writeFileAtomic). */
 export function writeTextAtomic(path: string, text: string): void {
-  const full = resolve(path);
-  const tmp = `${full}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-  const bytes = Buffer.from(text, "utf8");
-  let fd: number | undefined;
   try {
-    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-    // writeSync may write less than asked (a full disk can fail only on a later chunk).
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    const kind = pathKind(full);
-    if (kind !== "missing" && kind !== "file") throw new ExportError("report", refusal(path, kind));
-    renameSync(tmp, full);
+    writeFileAtomic(path, text, {
+      beforeRename: () => {
+        const kind = pathKind(resolve(path));
+        if (kind !== "missing" && kind !== "file") throw new ExportError("report", refusal(path, kind));
+      },
+    });
   } catch (err) {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        /* already closed */
-      }
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created, or already gone with its folder */
-    }
     if (err instanceof ExportError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
     throw new ExportError("report", `cannot write '${path}': ${code}`, { cause: err });

@@ -11,10 +11,8 @@
  * ProcessTracker (see RootedJobs). Processes present at the first look count from then; those
  * started later count from their start (they are found at most one interval late).
  */
-import { ProcReader, listPids } from "../procfs/reader.js";
+import { ProcReader, listPids, uptimeTicks } from "../procfs/reader.js";
 import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { RESOURCE_ATTR } from "../semconv.js";
 import type { DownwardPodInfo } from "../k8s/downward.js";
 import type { DiscoveringSource } from "./lifecycle.js";
@@ -105,7 +103,7 @@ export class PodJobSource implements DiscoveringSource {
 
   private discover(members: ReadonlySet<number>): void {
     const first = this.firstLookTicks === undefined;
-    if (first) this.firstLookTicks = this.uptimeTicks();
+    if (first) this.firstLookTicks = uptimeTicks(this.o.procRoot, this.trees.tracker.ticksPerSecond);
     const stats = new Map<number, { ppid: number; startTicks: number }>();
     for (const pid of listPids(this.o.procRoot)) {
       if (pid === 1 || members.has(pid)) continue;
@@ -143,15 +141,5 @@ export class PodJobSource implements DiscoveringSource {
     }
     for (const pid of this.excluded.keys()) if (!stats.has(pid)) this.excluded.delete(pid);
     return out;
-  }
-
-  /** Clock ticks since boot now, from <procRoot>/proc/uptime; Infinity when unreadable (then nothing counts from its start). */
-  private uptimeTicks(): number {
-    try {
-      const seconds = Number(readFileSync(join(this.o.procRoot, "proc", "uptime"), "utf8").split(" ")[0]);
-      return Number.isFinite(seconds) ? Math.floor(seconds * this.trees.tracker.ticksPerSecond) : Infinity;
-    } catch {
-      return Infinity;
-    }
   }
 }

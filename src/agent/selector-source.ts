@@ -17,7 +17,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
-import { ProcReader, listPids, parseHostStat, readEnviron } from "../procfs/reader.js";
+import { ProcReader, listPids, parseHostStat, readEnviron, uptimeTicks } from "../procfs/reader.js";
 import { UsageError } from "../errors.js";
 import type { DiscoveringSource } from "./lifecycle.js";
 import { RootedJobs } from "./rooted.js";
@@ -103,7 +103,7 @@ export class SelectorJobSource implements DiscoveringSource {
   private discover(members: ReadonlySet<number>): void {
     const first = !this.looked;
     this.looked = true;
-    if (first) this.firstLookTicks = this.uptimeTicks();
+    if (first) this.firstLookTicks = uptimeTicks(this.o.procRoot, this.trees.tracker.ticksPerSecond);
     const listed = new Set<number>();
     const fresh: number[] = [];
     for (const pid of listPids(this.o.procRoot)) {
@@ -185,15 +185,6 @@ export class SelectorJobSource implements DiscoveringSource {
       return readFileSync(join(this.o.procRoot, "proc", String(pid), "cmdline"), "latin1").split("\0").filter(Boolean).join(" ");
     } catch {
       return "";
-    }
-  }
-
-  private uptimeTicks(): number {
-    try {
-      const seconds = Number(readFileSync(join(this.o.procRoot, "proc", "uptime"), "utf8").split(" ")[0]);
-      return Number.isFinite(seconds) ? Math.floor(seconds * this.trees.tracker.ticksPerSecond) : Infinity;
-    } catch {
-      return Infinity;
     }
   }
 }

@@ -5,17 +5,15 @@
  * SIGKILL loses what was measured since the last checkpoint; jobs restored from a checkpoint that
  * was not written at a clean stop say so with the attribute powerprint.restored=true.
  *
- * Writes: a temp file created exclusively (O_CREAT|O_EXCL, so never through a planted symlink) in
- * the same directory, fsync, rename over the target (rename replaces a symlink, never writes
- * through it), fsync of the directory. A file that is garbage, of another schema or version, or
+ * Writes: atomic (src/files.ts writeFileAtomic: a temp file created exclusively beside it, never
+ * through a planted symlink, fsync, rename over the target, fsync of the directory). A file that is garbage, of another schema or version, or
  * of another host is set aside (renamed `<file>.corrupt-<time>`) with a warning: never fatal.
  */
-import { closeSync, constants, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
-import { randomBytes } from "node:crypto";
+import { lstatSync, readFileSync, renameSync } from "node:fs";
 import { z } from "zod";
 import type { LedgerState } from "../core/ledger.js";
 import { errorMessage } from "../errors.js";
+import { writeFileAtomic } from "../files.js";
 import { MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTE_VALUE_CHARS, MAX_ATTRIBUTES_PER_JOB, MAX_JOB_ID_CHARS, MAX_JOB_NAME_CHARS } from "../core/bounds.js";
 
 export const STATE_SCHEMA = "powerprint.agent-state";
@@ -197,35 +195,5 @@ function setAside(path: string, reason: string, nowMillis: number): LoadResult {
  * the caller warns and measures on; the previous checkpoint stays intact.
  */
 export function writeStateAtomic(path: string, state: AgentState): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    writeFileSync(fd, JSON.stringify(state));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* closed already */
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* gone */
-    }
-    throw err;
-  }
-  // The rename is durable only once the directory entry is.
-  try {
-    const dfd = openSync(dirname(path), constants.O_RDONLY);
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    /* some filesystems refuse fsync on directories: the data itself is synced */
-  }
+  writeFileAtomic(path, JSON.stringify(state), { mode: 0o600 });
 }

@@ -20,13 +20,14 @@
  * never held: v1 keeps the PID list it built for an open file for about a second (pidlist cache)
  * and serves it again from offset 0, so a held file would show members up to a second old.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
+import { ReadBuffer } from "../files.js";
 import { microsToSeconds, nanosToSeconds } from "../units.js";
 import type { CgroupVersion } from "./path.js";
 
 /** A reused read buffer; one per source (not thread-safe). */
 export class CgroupReader {
-  private buf = Buffer.allocUnsafe(4096);
+  private readonly rb = new ReadBuffer();
   private readonly held = new Map<string, number>();
   /**
    * PIDs read as 0: processes outside the reader's PID namespace (the kernel shows them as 0 in
@@ -39,7 +40,7 @@ export class CgroupReader {
 
   /** The shared buffer, valid until the next read. */
   get buffer(): Buffer {
-    return this.buf;
+    return this.rb.buf;
   }
 
   /** Reads a whole file into the buffer; its length, or -1 when unreadable. `hold` false: never held. */
@@ -87,35 +88,22 @@ export class CgroupReader {
   }
 
   private readAll(fd: number): number {
-    try {
-      let length = 0;
-      for (;;) {
-        if (length === this.buf.length) {
-          const bigger = Buffer.allocUnsafe(this.buf.length * 2);
-          this.buf.copy(bigger, 0, 0, length);
-          this.buf = bigger;
-        }
-        // Positioned reads from 0: a held seq file starts over and shows the current content.
-        const n = readSync(fd, this.buf, length, this.buf.length - length, length);
-        if (n <= 0) return length;
-        length += n;
-      }
-    } catch {
-      return -1;
-    }
+    // Positioned reads from 0: a held seq file starts over and shows the current content.
+    return this.rb.readFd(fd, { positioned: true });
   }
+
 
   /** Cumulative CPU seconds of the cgroup and its descendants: v2 usage_usec, v1 cpuacct.usage. */
   cpuSeconds(dir: string, version: CgroupVersion): number | undefined {
     if (version === 2) {
       const n = this.readFile(dir + "/cpu.stat");
       if (n <= 0) return undefined;
-      const usec = parseUsageUsec(this.buf, n);
+      const usec = parseUsageUsec(this.rb.buf, n);
       return usec === undefined ? undefined : microsToSeconds(usec);
     }
     const n = this.readFile(dir + "/cpuacct.usage");
     if (n <= 0) return undefined;
-    const nsec = parseLeadingInteger(this.buf, 0, n);
+    const nsec = parseLeadingInteger(this.rb.buf, 0, n);
     return nsec === undefined ? undefined : nanosToSeconds(nsec);
   }
 
@@ -123,7 +111,7 @@ export class CgroupReader {
   procs(dir: string, version: CgroupVersion = 2): number[] | undefined {
     const n = this.readFile(dir + "/cgroup.procs", version === 2);
     if (n < 0) return undefined;
-    const pids = parsePidLines(this.buf, n);
+    const pids = parsePidLines(this.rb.buf, n);
     const visible = pids.filter((p) => p !== 0);
     this.invisiblePids += pids.length - visible.length;
     return visible;
@@ -136,7 +124,7 @@ export class CgroupReader {
   forEachProc(dir: string, f: (pid: number) => void, version: CgroupVersion = 2): number {
     const n = this.readFile(dir + "/cgroup.procs", version === 2);
     if (n < 0) return -1;
-    const buf = this.buf;
+    const buf = this.rb.buf;
     let count = 0;
     let v = 0;
     let digits = 0;
@@ -175,8 +163,8 @@ export class CgroupReader {
     const n = this.readFile(dir + "/memory.stat");
     if (n <= 0) return undefined;
     const [anon, mapped] = version === 2 ? ["anon ", "file_mapped "] : ["total_rss ", "total_mapped_file "];
-    const a = parseKeyedInteger(this.buf, n, anon);
-    const m = parseKeyedInteger(this.buf, n, mapped);
+    const a = parseKeyedInteger(this.rb.buf, n, anon);
+    const m = parseKeyedInteger(this.rb.buf, n, mapped);
     return a === undefined || m === undefined ? undefined : a + m;
   }
 
@@ -184,7 +172,7 @@ export class CgroupReader {
   memoryBytes(dir: string, version: CgroupVersion): number | undefined {
     const n = this.readFile(dir + (version === 2 ? "/memory.current" : "/memory.usage_in_bytes"));
     if (n <= 0) return undefined;
-    return parseLeadingInteger(this.buf, 0, n);
+    return parseLeadingInteger(this.rb.buf, 0, n);
   }
 }
 

@@ -10,8 +10,9 @@
  * Times in /proc are clock ticks (USER_HZ, `getconf CLK_TCK`, 100 on Linux x86/arm64); every
  * function takes `ticksPerSecond` so tests and unusual kernels can inject it.
  */
-import { closeSync, openSync, readSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { ReadBuffer } from "../files.js";
 import { clockTicksToSeconds } from "../units.js";
 import type { ProcessInfo } from "./types.js";
 
@@ -168,7 +169,7 @@ export function statFieldsToInfo(f: StatFields, ticksPerSecond: number): Process
  * throws, when the file is gone (process exited between listing and reading: ENOENT, ESRCH).
  */
 export class ProcReader {
-  private buf = Buffer.allocUnsafe(4096);
+  private readonly rb = new ReadBuffer();
   /** `<root>/proc/` with a trailing slash. */
   readonly procDir: string;
 
@@ -189,21 +190,7 @@ export class ProcReader {
       return -1;
     }
     try {
-      let length = 0;
-      for (;;) {
-        if (length === this.buf.length) {
-          const bigger = Buffer.allocUnsafe(this.buf.length * 2);
-          this.buf.copy(bigger, 0, 0, length);
-          this.buf = bigger;
-        }
-        const n = readSync(fd, this.buf, length, this.buf.length - length, null);
-        if (n <= 0) break;
-        length += n;
-        if (singleRead && length < this.buf.length) break;
-      }
-      return length;
-    } catch {
-      return -1;
+      return this.rb.readFd(fd, { singleRead });
     } finally {
       closeSync(fd);
     }
@@ -211,21 +198,21 @@ export class ProcReader {
 
   /** The current contents of the shared buffer, valid until the next read. */
   get buffer(): Buffer {
-    return this.buf;
+    return this.rb.buf;
   }
 
   /** /proc/PID/stat, parsed; undefined when the process is gone or the line is malformed. */
   readStat(pid: number, withName = false): StatFields | undefined {
     const n = this.readInto(this.procDir + pid + "/stat", true);
     if (n <= 0) return undefined;
-    return parseStatBuffer(this.buf, n, withName);
+    return parseStatBuffer(this.rb.buf, n, withName);
   }
 
   /** Text of a /proc file relative to `<root>/proc/`, or undefined. */
   readText(relative: string): string | undefined {
     const n = this.readInto(this.procDir + relative);
     if (n < 0) return undefined;
-    return this.buf.toString("utf8", 0, n);
+    return this.rb.buf.toString("utf8", 0, n);
   }
 }
 
@@ -470,5 +457,18 @@ export function pageSizeBytes(root = "/"): number {
     return 2 ** Math.round(Math.log2((rssKb * 1024) / pages));
   } catch {
     return 4096;
+  }
+}
+
+/**
+ * Clock ticks since boot now, from `<procRoot>/proc/uptime` (the unit of a process's start time in
+ * /proc/PID/stat); Infinity when unreadable (then no process counts as started after now).
+ */
+export function uptimeTicks(procRoot: string, ticksPerSecond: number): number {
+  try {
+    const seconds = Number(readFileSync(join(procRoot, "proc", "uptime"), "utf8").split(" ")[0]);
+    return Number.isFinite(seconds) ? Math.floor(seconds * ticksPerSecond) : Infinity;
+  } catch {
+    return Infinity;
   }
 }
