@@ -40,6 +40,33 @@ const attributes = z
 /** Phase names are at most 64 characters (marks), device ids are short; 256 leaves room. */
 const key = text(256);
 const byKind = z.object({ cpu: finite, gpu: finite, memory: finite, total: finite });
+/** A job's serving figures (--work-from, src/core/serving.ts): counts and joules bounded like every total. */
+const nullableFinite = finite.nullable();
+const servingFigures = z.object({
+  promptTokens: nullableFinite,
+  generatedTokens: nullableFinite,
+  requests: nullableFinite,
+  inferences: nullableFinite.optional(),
+  energyJoules: finite,
+  activeEnergyJoules: finite,
+  idleEnergyJoules: finite,
+  prefillEnergyJoules: nullableFinite,
+  decodeEnergyJoules: nullableFinite,
+  emissionsGrams: finite,
+  joulesPerGeneratedToken: nullableFinite,
+  joulesPerRequest: nullableFinite,
+  emissionsGramsPerThousandTokens: nullableFinite,
+});
+const serving = z.object({
+  engine: text(64),
+  source: text(2048),
+  activeFrom: z.enum(["running-gauge", "counter-increases"]),
+  prefillDecode: z.enum(["engine-times", "none"]),
+  restarts: finite,
+  inconsistentReadings: finite,
+  total: servingFigures,
+  models: z.array(servingFigures.extend({ model: text(256) })).max(64),
+});
 const totals = z.object({
   id,
   name: text(MAX_JOB_NAME_CHARS),
@@ -71,6 +98,7 @@ const totals = z.object({
   lastSeenMillis: epochMillis,
   durationMillis: finite.optional(),
   cpuSeconds: finite.optional(),
+  serving: serving.optional(),
 });
 const device = z.object({
   id: key.min(1),

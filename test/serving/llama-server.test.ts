@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { increment } from "../../src/serving/increments.js";
 import { scrapeOnce } from "../../src/serving/scraper.js";
+import { driveLoad } from "../../src/serving/load.js";
 import { complete, llamaSkipReason, startLlama, type Llama } from "./llama.js";
 
 const skip = llamaSkipReason();
@@ -43,5 +44,14 @@ describe.skipIf(skip)("llama-server --metrics", () => {
     expect(m.prefillSeconds).toBeGreaterThan(0);
     expect(m.decodeSeconds).toBeGreaterThan(0);
     expect(m.running).toBe(0);
+  });
+
+  it("bench-serving's load, chat and completions: each request generates exactly max_tokens, counted from its usage", async () => {
+    for (const chat of [false, true]) {
+      const records = await driveLoad({ base: llama.base, concurrency: 2, requests: 4, maxTokens: 7, prompts: ["hello world", "the energy"], chat, requestTimeoutMillis: 60_000 });
+      expect(records, JSON.stringify(records)).toHaveLength(4);
+      for (const r of records) expect(r).toMatchObject({ ok: true, generatedTokens: 7 });
+      for (const r of records) expect(r.promptTokens).toBeGreaterThan(0);
+    }
   });
 });
