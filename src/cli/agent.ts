@@ -12,6 +12,7 @@ import { openExporters } from "../pipeline/exporters.js";
 import { createPipeline, type Pipeline } from "../pipeline/index.js";
 import { version } from "../version.js";
 import { removeStaleTempFiles } from "../agent/temp-files.js";
+import { exitAfterStderr } from "./exit.js";
 
 const EXAMPLES = `
 Examples:
@@ -39,8 +40,7 @@ export function registerAgentCommand(program: Command): void {
       for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolveSignal(sig));
     });
     await runAgent(config, { log, until });
-    process.exitCode = 0;
-    process.stderr.write("", () => process.exit(0));
+    exitAfterStderr(0);
   });
 }
 

@@ -19,6 +19,7 @@ import { benchLevel, type BenchResult, type BenchLevel } from "../serving/bench.
 import { declareMeasureFlags } from "../config/measure.js";
 import type { RunFlags } from "../config/run.js";
 import { parseDurationFlag } from "../config/values.js";
+import { exitAfterStderr } from "./exit.js";
 
 const EXAMPLES = `
 Examples:
@@ -70,11 +71,7 @@ export function registerBenchServingCommand(program: Command): void {
   declareMeasureFlags(cmd);
   declareGridFlags(cmd);
   cmd.passThroughOptions().addHelpText("after", EXAMPLES);
-  cmd.action(async (command: string[], flags: BenchFlags) => {
-    const code = await benchServing(command, flags, process.env);
-    process.exitCode = code;
-    process.stderr.write("", () => process.exit(code));
-  });
+  cmd.action(async (command: string[], flags: BenchFlags) => exitAfterStderr(await benchServing(command, flags, process.env)));
 }
 
 function positiveInt(value: string | undefined, flag: string, max: number): number {

@@ -14,6 +14,7 @@ import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
 import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseline, removeMarksFolder } from "./run-spawn.js";
 import { checkCgroupTracking, chooseTracking, handshakeArgv, releaseJobCgroup, resolveExecutable } from "./run-cgroup.js";
 import { prepareOutputs } from "./outputs.js";
+import { exitAfterStderr } from "./exit.js";
 import { removeStaleTempFiles } from "../agent/temp-files.js";
 
 const EXAMPLES = `
@@ -51,20 +52,13 @@ export function registerRunCommand(program: Command): void {
     .argument("[command...]", "the command to run and its arguments (put them after --)");
   declareRunFlags(cmd);
   cmd.passThroughOptions().addHelpText("after", helpText);
-  cmd.action(async (command: string[], opts: RunFlags) => {
-    const code = await runCommand(command, opts, process.env);
-    // Exit now: a stray handle (a socket of a receiver that never answered) must not keep the
-    // user's pipeline waiting after the command is done and everything was flushed.
-    process.exitCode = code;
-    process.stderr.write("", () => process.exit(code));
-  });
+  cmd.action(async (command: string[], opts: RunFlags) => exitAfterStderr(await runCommand(command, opts, process.env)));
 }
 
 /** Signal numbers for the exit code (128 + n). */
 function signalNumber(signal: NodeJS.Signals): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 0;
 }
-
 
 /** The measured profile of an earlier run (--profile): a bad file is a usage error (exit 2, nothing run). */
 async function loadStartProfile(path: string) {

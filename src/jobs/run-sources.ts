@@ -8,6 +8,29 @@ import type { JobCgroup } from "../cgroup/job.js";
 import { mergeSamples } from "./merge.js";
 
 /**
+ * A ProcessSource that forwards to `inner` what it does not change (jobs added, environments,
+ * the job of a PID: a cgroup-tracked job lists no members, so GPU PIDs are matched there); the
+ * wrappers below change the sample. Extra behaviour by wrapping, not flags.
+ */
+abstract class WrappedSource implements ProcessSource {
+  constructor(protected readonly inner: ProcessSource) {}
+
+  abstract sample(): ProcessSample;
+
+  addJob(jobId: string, rootPid: number): void {
+    this.inner.addJob(jobId, rootPid);
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.inner.jobEnvironment(jobId, names);
+  }
+
+  jobOfPid(pid: number): string | undefined {
+    return this.inner.jobOfPid?.(pid);
+  }
+}
+
+/**
  * Once the wrapped command has exited and been reaped by powerprint, raises the job's CPU total
  * (seconds) to `finalCpuSeconds`: the growth of powerprint's own cutime+cstime, the kernel's exact
  * figure for the command and every descendant it waited for, including CPU burned after the last
@@ -15,17 +38,15 @@ import { mergeSamples } from "./merge.js";
  * CPU time, so it is left alone (raising it too would count the same seconds twice, in the
  * `system` bucket's weight and in the host utilisation the CPU model turns into watts).
  */
-export class FinalCpuSource implements ProcessSource {
+export class FinalCpuSource extends WrappedSource {
   /** The command's total CPU seconds once known (set after it was reaped). */
   finalCpuSeconds?: number;
 
   constructor(
-    private readonly inner: ProcessSource,
+    inner: ProcessSource,
     private readonly jobId: string,
-  ) {}
-
-  addJob(jobId: string, rootPid: number): void {
-    this.inner.addJob(jobId, rootPid);
+  ) {
+    super(inner);
   }
 
   sample(): ProcessSample {
@@ -36,39 +57,24 @@ export class FinalCpuSource implements ProcessSource {
     }
     return s;
   }
-
-  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
-    return this.inner.jobEnvironment(jobId, names);
-  }
-
-  /** The inner source's answer (a cgroup-tracked job lists no members: GPU PIDs are matched here). */
-  jobOfPid(pid: number): string | undefined {
-    return this.inner.jobOfPid?.(pid);
-  }
 }
 
-/** Merges the real wrapped job (from /proc) with a scenario's simulated process table (mergeSamples). */
-export class CompositeSource implements ProcessSource {
+/** Merges the real wrapped job (from /proc, the inner source) with a scenario's simulated process table (mergeSamples). */
+export class CompositeSource extends WrappedSource {
   constructor(
-    private readonly real: ProcessSource,
+    real: ProcessSource,
     private readonly sim: ProcessSource,
-  ) {}
-
-  addJob(jobId: string, rootPid: number): void {
-    this.real.addJob(jobId, rootPid);
+  ) {
+    super(real);
   }
 
   sample(): ProcessSample {
-    return mergeSamples(this.real.sample(), this.sim.sample());
-  }
-
-  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
-    return this.real.jobEnvironment(jobId, names);
+    return mergeSamples(this.inner.sample(), this.sim.sample());
   }
 
   /** The real job's source first, then the scenario's. */
-  jobOfPid(pid: number): string | undefined {
-    return this.real.jobOfPid?.(pid) ?? this.sim.jobOfPid?.(pid);
+  override jobOfPid(pid: number): string | undefined {
+    return super.jobOfPid(pid) ?? this.sim.jobOfPid?.(pid);
   }
 }
 

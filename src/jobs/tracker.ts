@@ -102,6 +102,13 @@ interface Member {
   name?: string;
 }
 
+/** How many of the highest PIDs of a probed range are retried next tick when absent (a fork in flight: PID allocated, not yet in /proc). */
+const RANGE_RETRY_TAIL = 8;
+/** The kernel allocator wraps to this PID (RESERVED_PIDS in kernel/pid.c). */
+const RESERVED_PIDS = 300;
+/** PID_MAX_DEFAULT. */
+const DEFAULT_PID_MAX = 32768;
+
 interface JobState {
   id: string;
   rootPid: number;
@@ -116,13 +123,6 @@ interface CacheEntry {
   ppid: number;
   gen: number;
 }
-
-/** How many of the highest PIDs of a probed range are retried next tick when absent (a fork in flight: PID allocated, not yet in /proc). */
-const RANGE_RETRY_TAIL = 8;
-/** The kernel allocator wraps to this PID (RESERVED_PIDS in kernel/pid.c). */
-const RESERVED_PIDS = 300;
-/** PID_MAX_DEFAULT. */
-const DEFAULT_PID_MAX = 32768;
 
 /**
  * The /proc-backed ProcessSource. See the file comment for the accounting and the discovery

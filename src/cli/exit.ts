@@ -1,0 +1,9 @@
+/**
+ * How a long-running command (run, agent, bench-serving) ends: with its code, as soon as stderr is
+ * flushed. A stray handle (a socket of a receiver that never answered) must not keep the user's
+ * pipeline waiting after the work is done and everything was flushed.
+ */
+export function exitAfterStderr(code: number): void {
+  process.exitCode = code;
+  process.stderr.write("", () => process.exit(code));
+}
