@@ -434,6 +434,11 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
         }
         const details: string[] = [];
         if (device.totalMemoryBytes !== undefined) details.push(`memory ${Math.round(device.totalMemoryBytes / 2 ** 20)} MiB`);
+        if (device.mig) {
+          details.push(
+            `MIG on: each instance is a device of its own (the GPU's energy split by slices${device.mig.gpmSupported ? " and GPM SM activity" : "; no GPM"}${device.mig.totalSlices !== undefined ? `, ${device.mig.totalSlices} slices` : ""})`,
+          );
+        }
         if (device.lost) details.push(device.lostNote ?? "lost");
         else if (device.counterNote) details.push(device.counterNote);
         else if (device.counterSupported) details.push("energy counter (nvmlDeviceGetTotalEnergyConsumption)");

@@ -76,7 +76,8 @@ export function csvRows(r: ReportV1): CsvRow[] {
   return r.jobs.map((j) => {
     const { devices, logicalCpus } = hostOf(r, j);
     const cpus = devices.filter((d) => d.kind === "cpu");
-    const gpus = devices.filter((d) => d.kind === "gpu");
+    // Whole GPUs: a MIG instance (parent set) is part of one already counted.
+    const gpus = devices.filter((d) => d.kind === "gpu" && d.parent === undefined);
     const gpuModels = [...new Set(gpus.map((g) => g.model ?? "unknown"))];
     // The weakest method of the job's devices: a row with one modelled device is a modelled row.
     const method = devices.reduce<keyof typeof METHOD_RANK | "none">((m, d) => (m === "none" || METHOD_RANK[d.method] > METHOD_RANK[m] ? d.method : m), "none");

@@ -214,6 +214,7 @@ function noteLines(r: ReportV1): string[] {
 function deviceLine(d: ReportV1["devices"][number]): string {
   return (
     `device ${d.id}${d.model ? ` (${d.model})` : ""}: ${formatEnergy(d.energyJoules)} by ${d.method} from ${d.source}; idle baseline ${d.idleOrigin}` +
+    (d.parent ? `; MIG instance of ${d.parent}, its share split by ${d.partitionMethod ?? "slices"}` : "") +
     (d.processUsageMethod ? `; per-process split ${splitText(d)}` : "") +
     (d.status === "lost" ? "; LOST during the run" : "") +
     (d.notes.length ? `; ${d.notes.join("; ")}` : "")

@@ -150,6 +150,11 @@ describe("NVML collector: MIG", () => {
           processes: [],
         },
       ]);
+      const probe = await c.probe();
+      expect(probe.status === "ok" && probe.devices.map((d) => d.detail)).toEqual([
+        expect.stringContaining("MIG on: each instance is a device of its own (the GPU's energy split by slices and GPM SM activity, 7 slices)"),
+        expect.not.stringContaining("MIG"),
+      ]);
       // The MIG-off A100 is a whole GPU: no partition, its process on it.
       expect(gpu1.mig).toBeUndefined();
       expect(gpu1).toMatchObject({ deviceId: "gpu1", utilization: 0.5, processes: [{ pid: 4300, memoryBytes: 1073741824 }] });

@@ -10,6 +10,7 @@ import { DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExporting
 import { afterAll, describe, expect, it } from "vitest";
 import { createNvmlCollector } from "../../collectors/nvml.js";
 import { FailureTracker, registerInstruments } from "../../exporters/otel.js";
+import { csvRows } from "../../exporters/report-csv.js";
 import { buildReport } from "../../exporters/report-json.js";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import type { Collector } from "../../src/core/contracts.js";
@@ -191,6 +192,8 @@ describe("MIG: a GPU's energy split among its instances, each attributed to its 
         exportFailures: {},
       }),
     );
+    // The CSV counts whole GPUs: the H100 and the A100, not the H100's instances again.
+    expect(csvRows(report)[0]).toMatchObject({ gpu_count: 2 });
     expect(report.devices.filter((d) => d.parent === "gpu0").map((d) => [d.id, d.partitionMethod])).toEqual([
       ["gpu0/gi1/ci0", "activity"],
       ["gpu0/gi5/ci0", "activity"],
