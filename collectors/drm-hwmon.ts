@@ -44,7 +44,7 @@ export interface DrmHwmonSpec {
 export interface DrmHwmonCollectorOptions {
   /** Filesystem root under which `sys/class/drm` is read (default "/"; tests pass a fixture tree). */
   root?: string;
-  /** Root holding the proc/ whose DRM fdinfo splits the cards between processes (default: `root`). */
+  /** Root holding the proc/ whose DRM fdinfo splits the cards between processes (undefined: `root`). */
   procRoot?: string;
 }
 

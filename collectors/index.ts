@@ -11,6 +11,8 @@ import type { Collector, DeviceKind, ProbeResult } from "../src/core/contracts.j
 export interface CollectorOptions {
   /** Root of /proc and /sys (tests point it at a fixture tree). */
   root?: string;
+  /** Root of the proc/ whose DRM fdinfo splits AMD/Intel GPUs per process, when it differs from `root` (agent --proc-root). */
+  procRoot?: string;
   /**
    * Root holding dev/ (POWERPRINT_DEV_ROOT, default "/"): no dev/nvidia[0-9]* there and no explicit
    * NVML library or nvidia-smi command means no NVIDIA GPU, so neither is probed (nothing spawned).
@@ -123,14 +125,14 @@ const BUILT_IN: CollectorRegistration[] = [
     label: "AMD hwmon",
     kinds: ["gpu"],
     role: "AMD GPUs",
-    create: async (o) => (await import("./amdgpu.js")).createAmdGpuCollector({ root: o.root }),
+    create: async (o) => (await import("./amdgpu.js")).createAmdGpuCollector({ root: o.root, procRoot: o.procRoot }),
   },
   {
     id: "intel-gpu",
     label: "Intel hwmon",
     kinds: ["gpu"],
     role: "Intel GPUs",
-    create: async (o) => (await import("./drm-intel.js")).createIntelGpuCollector({ root: o.root }),
+    create: async (o) => (await import("./drm-intel.js")).createIntelGpuCollector({ root: o.root, procRoot: o.procRoot }),
   },
   {
     id: "rapl",

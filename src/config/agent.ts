@@ -196,6 +196,8 @@ export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (ke
   const grid = gridConfig(scenario ? withScenarioZone(flags, scenario, flags.sim!) : flags, env);
   const collectors = collectorConfig(env);
   if (sysRoot !== "/" && collectors.root === undefined) collectors.root = sysRoot;
+  // DRM fdinfo (AMD/Intel GPUs per process) is read where the jobs' processes are.
+  collectors.procRoot ??= procRoot;
   return {
     mode: choice,
     realJobs,
