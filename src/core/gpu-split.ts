@@ -165,6 +165,14 @@ function sum(xs: readonly number[]): number {
   return s + c;
 }
 
+/**
+ * The devices a reading's own note is said on: the reading's device, or, for an observer of only
+ * some MIG instances (mig.partial: the GPU itself is not recorded), those instances.
+ */
+export function noteDevices(reading: DeviceReading): string[] {
+  return reading.mig?.partial ? reading.mig.instances.map((i) => i.deviceId) : [reading.deviceId];
+}
+
 /** The notes of the estimated shares in a reading (the GPU's, its instances'), by device: said on the device in the report. */
 export function shareNotes(reading: DeviceReading): { deviceId: string; text: string }[] {
   const out: { deviceId: string; text: string }[] = [];

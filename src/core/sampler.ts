@@ -4,7 +4,7 @@ import type { IntensityReading } from "./contracts.js";
 import type { ProcessSample, ProcessSource } from "./contracts.js";
 import { attributeDevice, cpuUsages, gpuUsages, memoryUsages, parseVisibleDevices, type MemberLookup } from "./attribution.js";
 import { EnergyIntegrator, type IdleConfig } from "./energy.js";
-import { devicePieces, gpuProcesses, shareNotes } from "./gpu-split.js";
+import { devicePieces, gpuProcesses, noteDevices, shareNotes } from "./gpu-split.js";
 import type { Ledger } from "./ledger.js";
 import type { IdlePolicy } from "./types.js";
 import { errorMessage } from "../errors.js";
@@ -286,7 +286,7 @@ export class Sampler {
         const shares = attributeDevice(piece.attributeJoules, piece.attributeIdleJoules, usages, this.o.idlePolicy);
         this.o.ledger.record(piece.interval, shares, intensity, timeMillis);
       }
-      if (reading.note) this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", reading.note);
+      if (reading.note) for (const id of noteDevices(reading)) this.o.ledger.markDevice(id, reading.kind, reading.source, "ok", reading.note);
       for (const note of shareNotes(reading)) this.o.ledger.markDevice(note.deviceId, reading.kind, reading.source, "ok", note.text);
     }
     for (const note of this.integrator.notes.splice(0)) {

@@ -2,7 +2,7 @@
 // slices and GPM activity, the GPU's unallocated remainder, a sidecar's estimated share. Tables of
 // input → joules, each computed by hand in the comment.
 import { describe, expect, it } from "vitest";
-import { devicePieces, splitMig } from "../../src/core/gpu-split.js";
+import { devicePieces, noteDevices, splitMig } from "../../src/core/gpu-split.js";
 import type { DeviceReading, MigInstance } from "../../src/core/contracts.js";
 import type { DeviceInterval } from "../../src/core/types.js";
 
@@ -101,6 +101,12 @@ describe("devicePieces", () => {
     expect(piece.interval).toMatchObject({ energyJoules: 250, idleJoules: 50, powerWatts: 125, deviceFraction: 0.25, shared: true, processUsageMethod: "estimate" });
     expect(piece.attributeJoules).toBe(250);
     expect(piece.attributeIdleJoules).toBe(50);
+  });
+
+  it("a reading's note goes on the GPU, or on the instances an observer of only some of them records", () => {
+    const mig = { totalSlices: 7, instances: [instance(1, 3, 60), instance(5, 2, 32)] };
+    expect(noteDevices({ ...base, mig })).toEqual(["gpu0"]);
+    expect(noteDevices({ ...base, mig: { ...mig, partial: true } })).toEqual(["gpu0/gi1/ci0", "gpu0/gi5/ci0"]);
   });
 
   it("anything else is one piece, unchanged", () => {
