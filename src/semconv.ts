@@ -116,159 +116,34 @@ export const METRIC = {
 
 const JOB_KEYS = [ATTR.jobId, ATTR.jobName];
 
+/** One metric's spec (a table row: name, instrument, unit, attribute keys, then the description). */
+function metric(name: string, instrument: MetricSpec["instrument"], unit: string, attributes: readonly string[], description: string): MetricSpec {
+  return { name, instrument, unit, description, attributes: [...attributes] };
+}
+
 /** Every metric powerprint exports. Counters carry cumulative ledger totals; gauges the last interval. */
 export const METRICS: readonly MetricSpec[] = [
-  {
-    name: METRIC.hwEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "Energy consumed by the device since powerprint started (hardware counter, or integrated power/model: see powerprint.method)",
-    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source, ATTR.hwParent, ATTR.gpuShared],
-  },
-  {
-    name: METRIC.hwPower,
-    instrument: "gauge",
-    unit: UNIT.watts,
-    description: "Average power of the device over the last sampling interval",
-    attributes: [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source, ATTR.hwParent, ATTR.gpuShared],
-  },
-  {
-    name: METRIC.jobEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "IT energy attributed to the job, by device kind (sum over hw.type for the job's total)",
-    attributes: [...JOB_KEYS, ATTR.hwType],
-  },
-  {
-    name: METRIC.jobFacilityEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "Facility energy of the job: IT energy x PUE",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobPower,
-    instrument: "gauge",
-    unit: UNIT.watts,
-    description: "Average power attributed to the job over the last sampling interval, by device kind",
-    attributes: [...JOB_KEYS, ATTR.hwType],
-  },
-  {
-    name: METRIC.jobEmissions,
-    instrument: "counter",
-    unit: UNIT.grams,
-    description: "Operational emissions of the job, grams CO2e (facility energy x grid intensity at the time)",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobEmbodiedEmissions,
-    instrument: "counter",
-    unit: UNIT.grams,
-    description: "Embodied emissions of the devices the job held, grams CO2e (share of device lifetime)",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobWater,
-    instrument: "counter",
-    unit: UNIT.liters,
-    description: "Water consumed for the job's energy, litres (site WUE and electricity water intensity)",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobPhaseEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "IT energy attributed to the job per training phase (POWERPRINT_MARKS)",
-    attributes: [...JOB_KEYS, ATTR.phase],
-  },
-  {
-    name: METRIC.jobCpuTime,
-    instrument: "counter",
-    unit: UNIT.seconds,
-    description: "CPU time used by the job's processes (user + system, reaped descendants included), seconds",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobDeviceEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "IT energy attributed to the job per device it used (a GPU's energy per pod in node mode; only devices the job drew energy from)",
-    attributes: [...JOB_KEYS, ATTR.hwId, ATTR.hwType, ATTR.hwParent, ATTR.gpuShared],
-  },
-  // Units of work from the marks (cumulative counters as last marked): J per sample, gCO2e per
-  // million tokens are ratios of increases, computed at query time (docs/metrics.md).
-  {
-    name: METRIC.jobSamples,
-    instrument: "counter",
-    unit: UNIT.samples,
-    description: "Samples the job has processed, as its marks last said (POWERPRINT_MARKS `samples`; only jobs that mark it)",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobTokens,
-    instrument: "counter",
-    unit: UNIT.tokens,
-    description: "Tokens the job has processed, as its marks last said (POWERPRINT_MARKS `tokens`; only jobs that mark it)",
-    attributes: [...JOB_KEYS],
-  },
-  {
-    name: METRIC.jobSteps,
-    instrument: "counter",
-    unit: UNIT.steps,
-    description: "Training steps of the job, as its marks last said (POWERPRINT_MARKS `step`; only jobs that mark it)",
-    attributes: [...JOB_KEYS],
-  },
-  // --work-from (docs/serving.md): an inference server's work and energy per model, as the ledger's
-  // serving account holds them; J per generated token is a ratio of increases at query time.
-  {
-    name: METRIC.servingTokens,
-    instrument: "counter",
-    unit: UNIT.tokens,
-    description: "Tokens the job's inference server counted (--work-from): input = prompt, output = generated; per model",
-    attributes: [...JOB_KEYS, ATTR.genAiRequestModel, ATTR.genAiTokenType],
-  },
-  {
-    name: METRIC.servingRequests,
-    instrument: "counter",
-    unit: UNIT.requests,
-    description: "Requests the job's inference server counted (--work-from; engines with a request counter); per model",
-    attributes: [...JOB_KEYS, ATTR.genAiRequestModel],
-  },
-  {
-    name: METRIC.servingEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "The job's IT energy split among its server's models (--work-from), active (requests in flight) or idle (model kept loaded)",
-    attributes: [...JOB_KEYS, ATTR.genAiRequestModel, ATTR.servingState],
-  },
-  {
-    name: METRIC.servingEmissions,
-    instrument: "counter",
-    unit: UNIT.grams,
-    description: "Operational emissions (CO2e) of that energy, per model (--work-from)",
-    attributes: [...JOB_KEYS, ATTR.genAiRequestModel],
-  },
-  {
-    name: METRIC.bucketEnergy,
-    instrument: "counter",
-    unit: UNIT.joules,
-    description: "Device energy attributed to no job: processes outside any job (system) or idle devices (idle)",
-    attributes: [ATTR.bucket, ATTR.hwType],
-  },
-  {
-    name: METRIC.gridIntensity,
-    instrument: "gauge",
-    unit: UNIT.gramsPerKwh,
-    description: "Grid carbon intensity used for the last interval, grams CO2e per kWh",
-    attributes: [ATTR.gridZone, ATTR.gridSource, ATTR.gridFallback],
-  },
-  {
-    name: METRIC.exportFailures,
-    instrument: "counter",
-    unit: UNIT.failures,
-    description: "Failed metric exports since start, by exporter and kind (arrives with the next successful export)",
-    attributes: [ATTR.exporter, ATTR.errorType],
-  },
+  metric(METRIC.hwEnergy, "counter", UNIT.joules, [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source, ATTR.hwParent, ATTR.gpuShared], "Energy consumed by the device since powerprint started (hardware counter, or integrated power/model: see powerprint.method)"),
+  metric(METRIC.hwPower, "gauge", UNIT.watts, [ATTR.hwId, ATTR.hwType, ATTR.hwName, ATTR.method, ATTR.source, ATTR.hwParent, ATTR.gpuShared], "Average power of the device over the last sampling interval"),
+  metric(METRIC.jobEnergy, "counter", UNIT.joules, [...JOB_KEYS, ATTR.hwType], "IT energy attributed to the job, by device kind (sum over hw.type for the job's total)"),
+  metric(METRIC.jobFacilityEnergy, "counter", UNIT.joules, [...JOB_KEYS], "Facility energy of the job: IT energy x PUE"),
+  metric(METRIC.jobPower, "gauge", UNIT.watts, [...JOB_KEYS, ATTR.hwType], "Average power attributed to the job over the last sampling interval, by device kind"),
+  metric(METRIC.jobEmissions, "counter", UNIT.grams, [...JOB_KEYS], "Operational emissions of the job, grams CO2e (facility energy x grid intensity at the time)"),
+  metric(METRIC.jobEmbodiedEmissions, "counter", UNIT.grams, [...JOB_KEYS], "Embodied emissions of the devices the job held, grams CO2e (share of device lifetime)"),
+  metric(METRIC.jobWater, "counter", UNIT.liters, [...JOB_KEYS], "Water consumed for the job's energy, litres (site WUE and electricity water intensity)"),
+  metric(METRIC.jobPhaseEnergy, "counter", UNIT.joules, [...JOB_KEYS, ATTR.phase], "IT energy attributed to the job per training phase (POWERPRINT_MARKS)"),
+  metric(METRIC.jobCpuTime, "counter", UNIT.seconds, [...JOB_KEYS], "CPU time used by the job's processes (user + system, reaped descendants included), seconds"),
+  metric(METRIC.jobDeviceEnergy, "counter", UNIT.joules, [...JOB_KEYS, ATTR.hwId, ATTR.hwType, ATTR.hwParent, ATTR.gpuShared], "IT energy attributed to the job per device it used (a GPU's energy per pod in node mode; only devices the job drew energy from)"),
+  metric(METRIC.jobSamples, "counter", UNIT.samples, [...JOB_KEYS], "Samples the job has processed, as its marks last said (POWERPRINT_MARKS `samples`; only jobs that mark it)"),
+  metric(METRIC.jobTokens, "counter", UNIT.tokens, [...JOB_KEYS], "Tokens the job has processed, as its marks last said (POWERPRINT_MARKS `tokens`; only jobs that mark it)"),
+  metric(METRIC.jobSteps, "counter", UNIT.steps, [...JOB_KEYS], "Training steps of the job, as its marks last said (POWERPRINT_MARKS `step`; only jobs that mark it)"),
+  metric(METRIC.servingTokens, "counter", UNIT.tokens, [...JOB_KEYS, ATTR.genAiRequestModel, ATTR.genAiTokenType], "Tokens the job's inference server counted (--work-from): input = prompt, output = generated; per model"),
+  metric(METRIC.servingRequests, "counter", UNIT.requests, [...JOB_KEYS, ATTR.genAiRequestModel], "Requests the job's inference server counted (--work-from; engines with a request counter); per model"),
+  metric(METRIC.servingEnergy, "counter", UNIT.joules, [...JOB_KEYS, ATTR.genAiRequestModel, ATTR.servingState], "The job's IT energy split among its server's models (--work-from), active (requests in flight) or idle (model kept loaded)"),
+  metric(METRIC.servingEmissions, "counter", UNIT.grams, [...JOB_KEYS, ATTR.genAiRequestModel], "Operational emissions (CO2e) of that energy, per model (--work-from)"),
+  metric(METRIC.bucketEnergy, "counter", UNIT.joules, [ATTR.bucket, ATTR.hwType], "Device energy attributed to no job: processes outside any job (system) or idle devices (idle)"),
+  metric(METRIC.gridIntensity, "gauge", UNIT.gramsPerKwh, [ATTR.gridZone, ATTR.gridSource, ATTR.gridFallback], "Grid carbon intensity used for the last interval, grams CO2e per kWh"),
+  metric(METRIC.exportFailures, "counter", UNIT.failures, [ATTR.exporter, ATTR.errorType], "Failed metric exports since start, by exporter and kind (arrives with the next successful export)"),
 ];
 
 /** Attribute keys a --tag may not use: powerprint sets them itself. */
