@@ -8,6 +8,7 @@ import type { JobIdentity } from "../src/config/identity.js";
 // otel.ts, prometheus.ts and console.ts pull in the OTel SDK (tens of MiB, ~0.2 s): createExporters
 // imports them only when an exporter is asked for.
 import type { Exporter, Logger } from "../src/core/contracts.js";
+import type { SelfMetrics } from "../src/core/self-metrics.js";
 
 /** Dependencies of createExporters. */
 export interface ExportDeps {
@@ -19,6 +20,10 @@ export interface ExportDeps {
   consoleStream?: NodeJS.WritableStream;
   /** service.instance.id; default a random UUID. */
   serviceInstanceId?: string;
+  /** The agent's own figures, exported with the ledger's (agent only). */
+  self?: SelfMetrics;
+  /** OTel SDK series per instrument (the agent's bound on jobs × series per job); default the SDK's. */
+  cardinalityLimit?: number;
 }
 
 /**
@@ -37,7 +42,7 @@ export async function createExporters(config: ExportConfig, deps: ExportDeps): P
     serviceInstanceId: deps.serviceInstanceId,
     resourceAttributes: config.resourceAttributes,
   });
-  const otel = { resource: buildResource(attributes), failures: new FailureTracker(), log: deps.log };
+  const otel = { resource: buildResource(attributes), failures: new FailureTracker(), log: deps.log, self: deps.self, cardinalityLimit: deps.cardinalityLimit };
   deps.log.debug(`export: job ${deps.job.id} (${deps.job.origin}), service.name=${attributes["service.name"]}`);
 
   const exporters: Exporter[] = [];

@@ -8,7 +8,7 @@
  * block sampling: update() only stores a reference to the snapshot.
  */
 import { randomUUID } from "node:crypto";
-import type { Attributes, Meter, ObservableCounter, ObservableGauge } from "@opentelemetry/api";
+import type { Attributes, Meter } from "@opentelemetry/api";
 import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
 import { OTLPMetricExporter as OTLPJsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPMetricExporter as OTLPProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
@@ -22,20 +22,20 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
-import type { DeviceKind } from "../src/core/contracts.js";
-import type { EnergyByKind, JobTotals, LedgerSnapshot } from "../src/core/types.js";
+import type { LedgerSnapshot } from "../src/core/types.js";
 import { errorMessage } from "../src/errors.js";
-import { ATTR, DEFAULT_SERVICE_NAME, METRIC, METRICS, RESOURCE_ATTR, type MetricSpec } from "../src/semconv.js";
+import { ATTR, DEFAULT_SERVICE_NAME, METRIC, RESOURCE_ATTR } from "../src/semconv.js";
+import type { SelfMetrics } from "../src/core/self-metrics.js";
+import { Collection, OBSERVERS } from "./observations.js";
 import type { Exporter, Logger } from "../src/core/contracts.js";
 import type { OtlpConfig } from "./config.js";
 
 // Pure configuration pieces live in config.ts, so option parsing never loads the OTel SDK.
 export type { OtlpConfig, OtlpProtocol, TemporalityPreference } from "./config.js";
 
-/** Instrumentation scope name of every powerprint metric. */
-export const METER_NAME = "powerprint";
+export { METER_NAME } from "./observations.js";
+import { METER_NAME } from "./observations.js";
 
-const KINDS: readonly DeviceKind[] = ["cpu", "gpu", "memory"];
 
 // ---------------------------------------------------------------------------------------------
 // Failure accounting (shared by all exporters of one run, exported as powerprint.export.failures)
@@ -99,135 +99,22 @@ export function failureKind(error: unknown): string {
 /** The source of the newest snapshot (undefined before the first tick). */
 export type SnapshotSource = () => LedgerSnapshot | undefined;
 
-function jobAttributes(job: JobTotals): Attributes {
-  // User tags first: powerprint's own keys always win (parseTags also refuses reserved keys).
-  return { ...job.attributes, [ATTR.jobId]: job.id, [ATTR.jobName]: job.name };
-}
-
-/** hw.parent of a MIG instance, powerprint.gpu.shared of a GPU a sidecar counts a share of. */
-function partAttributes(device: LedgerSnapshot["devices"][number]): Attributes {
-  const attrs: Attributes = {};
-  if (device.parent !== undefined) attrs[ATTR.hwParent] = device.parent;
-  if (device.shared) attrs[ATTR.gpuShared] = "true";
-  return attrs;
-}
-
-/** Device kinds present on this host: job energy is reported for these kinds (zeros included) and any non-zero one. */
-function kindsToReport(snapshot: LedgerSnapshot, energy: EnergyByKind): DeviceKind[] {
-  return KINDS.filter((kind) => energy[kind] !== 0 || snapshot.devices.some((d) => d.kind === kind));
-}
-
 /**
- * Registers every metric of METRICS on `meter`, observed from `source()` at each collection.
- * Counters observe cumulative ledger totals; gauges the last interval. Jobs, devices and phases
- * absent from the snapshot are not observed (their series end).
+ * Registers every metric of METRICS on `meter` as an asynchronous instrument, observed at each
+ * collection through exporters/observations.ts from `source()` (the newest snapshot), the export
+ * failures and, in the agent, its own figures (`self`).
  */
-export function registerInstruments(meter: Meter, source: SnapshotSource, failures: FailureTracker): void {
-  const spec = (name: string): MetricSpec => {
-    const found = METRICS.find((m) => m.name === name);
-    if (!found) throw new Error(`semconv: no metric ${name}`);
-    return found;
-  };
-  const counter = (name: string): ObservableCounter =>
-    meter.createObservableCounter(name, { unit: spec(name).unit, description: spec(name).description });
-  const gauge = (name: string): ObservableGauge =>
-    meter.createObservableGauge(name, { unit: spec(name).unit, description: spec(name).description });
-
-  const hwEnergy = counter(METRIC.hwEnergy);
-  const hwPower = gauge(METRIC.hwPower);
-  const jobEnergy = counter(METRIC.jobEnergy);
-  const jobFacility = counter(METRIC.jobFacilityEnergy);
-  const jobPower = gauge(METRIC.jobPower);
-  const jobEmissions = counter(METRIC.jobEmissions);
-  const jobEmbodied = counter(METRIC.jobEmbodiedEmissions);
-  const jobWater = counter(METRIC.jobWater);
-  const jobPhase = counter(METRIC.jobPhaseEnergy);
-  const jobCpuTime = counter(METRIC.jobCpuTime);
-  const jobDeviceEnergy = counter(METRIC.jobDeviceEnergy);
-  const jobSamples = counter(METRIC.jobSamples);
-  const jobTokens = counter(METRIC.jobTokens);
-  const jobSteps = counter(METRIC.jobSteps);
-  const servingTokens = counter(METRIC.servingTokens);
-  const servingRequests = counter(METRIC.servingRequests);
-  const servingEnergy = counter(METRIC.servingEnergy);
-  const servingEmissions = counter(METRIC.servingEmissions);
-  const bucketEnergy = counter(METRIC.bucketEnergy);
-  const gridIntensity = gauge(METRIC.gridIntensity);
-  const exportFailures = counter(METRIC.exportFailures);
-
-  meter.addBatchObservableCallback(
-    (result) => {
-      for (const entry of failures.entries()) {
-        result.observe(exportFailures, entry.count, { [ATTR.exporter]: entry.exporter, [ATTR.errorType]: entry.kind });
-      }
-      const snapshot = source();
-      if (!snapshot) return;
-      for (const device of snapshot.devices) {
-        const attrs: Attributes = {
-          [ATTR.hwId]: device.id,
-          [ATTR.hwType]: device.kind,
-          [ATTR.method]: device.method,
-          [ATTR.source]: device.source,
-        };
-        if (device.model) attrs[ATTR.hwName] = device.model;
-        Object.assign(attrs, partAttributes(device));
-        result.observe(hwEnergy, device.energyJoules, attrs);
-        result.observe(hwPower, device.lastPowerWatts, attrs);
-      }
-      const kindOf = new Map(snapshot.devices.map((d) => [d.id, d.kind]));
-      const partOf = new Map(snapshot.devices.filter((d) => d.parent !== undefined || d.shared).map((d) => [d.id, partAttributes(d)]));
-      for (const job of snapshot.jobs) {
-        const base = jobAttributes(job);
-        // Per job and device (issue 8: GPU series with pod labels). Bounded: only the devices the
-        // job has energy on (its ledger entries), never jobs × all devices.
-        for (const [deviceId, energyJoules] of Object.entries(job.deviceEnergyJoules)) {
-          const kind = kindOf.get(deviceId);
-          if (kind === undefined) continue;
-          result.observe(jobDeviceEnergy, energyJoules, { ...base, [ATTR.hwId]: deviceId, [ATTR.hwType]: kind, ...partOf.get(deviceId) });
-        }
-        for (const kind of kindsToReport(snapshot, job.energyJoules)) {
-          const attrs = { ...base, [ATTR.hwType]: kind };
-          result.observe(jobEnergy, job.energyJoules[kind], attrs);
-          result.observe(jobPower, job.lastPowerWatts[kind], attrs);
-        }
-        result.observe(jobFacility, job.facilityEnergyJoules, base);
-        result.observe(jobEmissions, job.emissionsGrams, base);
-        result.observe(jobEmbodied, job.embodiedEmissionsGrams, base);
-        result.observe(jobWater, job.waterLiters, base);
-        result.observe(jobCpuTime, job.cpuSeconds ?? 0, base);
-        for (const [phase, energyJoules] of Object.entries(job.phaseEnergyJoules)) {
-          result.observe(jobPhase, energyJoules, { ...base, [ATTR.phase]: phase });
-        }
-        // Only the counters the job marks (no zeros for jobs that never mark work).
-        if (job.work?.samples !== undefined) result.observe(jobSamples, job.work.samples, base);
-        if (job.work?.tokens !== undefined) result.observe(jobTokens, job.work.tokens, base);
-        if (job.work?.step !== undefined) result.observe(jobSteps, job.work.step, base);
-        // --work-from: per model (no gen_ai.request.model for an engine without model labels).
-        for (const m of job.serving?.models ?? []) {
-          const model = m.model === "" ? base : { ...base, [ATTR.genAiRequestModel]: m.model };
-          if (m.promptTokens !== null) result.observe(servingTokens, m.promptTokens, { ...model, [ATTR.genAiTokenType]: "input" });
-          if (m.generatedTokens !== null) result.observe(servingTokens, m.generatedTokens, { ...model, [ATTR.genAiTokenType]: "output" });
-          if (m.requests !== null) result.observe(servingRequests, m.requests, model);
-          result.observe(servingEnergy, m.activeEnergyJoules, { ...model, [ATTR.servingState]: "active" });
-          result.observe(servingEnergy, m.idleEnergyJoules, { ...model, [ATTR.servingState]: "idle" });
-          result.observe(servingEmissions, m.emissionsGrams, model);
-        }
-      }
-      for (const bucket of [snapshot.buckets.system, snapshot.buckets.idle]) {
-        for (const kind of kindsToReport(snapshot, bucket.energyJoules)) {
-          result.observe(bucketEnergy, bucket.energyJoules[kind], { [ATTR.bucket]: bucket.id, [ATTR.hwType]: kind });
-        }
-      }
-      if (snapshot.grid) {
-        result.observe(gridIntensity, snapshot.grid.intensityGramsPerKwh, {
-          [ATTR.gridZone]: snapshot.grid.zone,
-          [ATTR.gridSource]: snapshot.grid.source,
-          [ATTR.gridFallback]: snapshot.grid.fallback ?? "none",
-        });
-      }
-    },
-    [hwEnergy, hwPower, jobEnergy, jobFacility, jobPower, jobEmissions, jobEmbodied, jobWater, jobPhase, jobCpuTime, jobDeviceEnergy, jobSamples, jobTokens, jobSteps, servingTokens, servingRequests, servingEnergy, servingEmissions, bucketEnergy, gridIntensity, exportFailures],
-  );
+export function registerInstruments(meter: Meter, source: SnapshotSource, failures: FailureTracker, self?: SelfMetrics): void {
+  const instruments = OBSERVERS.map(({ spec }) => {
+    const options = { unit: spec.unit, description: spec.description };
+    return spec.instrument === "counter" ? meter.createObservableCounter(spec.name, options) : meter.createObservableGauge(spec.name, options);
+  });
+  meter.addBatchObservableCallback((result) => {
+    const c = new Collection({ snapshot: source(), failures: failures.entries(), self: self?.read() });
+    OBSERVERS.forEach(({ observe }, i) => {
+      for (const { value, base, extra } of observe(c)) result.observe(instruments[i], value, extra ? { ...base, ...extra } : base);
+    });
+  }, instruments);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,6 +409,10 @@ export interface MeterExporterOptions {
    */
   newReader?: () => MetricReader;
   onReader?: (reader: MetricReader) => void;
+  /** The agent's own figures, observed with the ledger's. */
+  self?: SelfMetrics;
+  /** Series per instrument before the SDK's overflow series (OtelDeps.cardinalityLimit). */
+  cardinalityLimit?: number;
 }
 
 /** Rebuild the provider when more jobs than this (and than are live) were dropped since the last build. */
@@ -551,6 +442,9 @@ export function withoutDroppedJobs(metrics: ResourceMetrics, snapshot: LedgerSna
 export class MeterExporter implements Exporter {
   readonly id: string;
   private latest: LedgerSnapshot | undefined;
+  /** The Monitor's on-demand snapshot (readSnapshotsFrom), if it gave one. */
+  private source: (() => LedgerSnapshot) | undefined;
+  private rebuildPending = false;
   private provider!: MeterProvider;
   private closed = false;
   /** Job ids observed since the provider was built (the SDK keeps a history for each). */
@@ -566,24 +460,57 @@ export class MeterExporter implements Exporter {
 
   private install(reader: MetricReader): void {
     this.builds++;
-    this.provider = new MeterProvider({ resource: this.options.resource, readers: [reader] });
-    registerInstruments(this.provider.getMeter(METER_NAME), () => this.latest, this.options.failures);
+    const limit = this.options.cardinalityLimit;
+    this.provider = new MeterProvider({
+      resource: this.options.resource,
+      readers: [reader],
+      // One view over every instrument, only to raise the SDK's series limit to the agent's bound.
+      views: limit !== undefined ? [{ instrumentName: "*", aggregationCardinalityLimit: limit }] : [],
+    });
+    registerInstruments(this.provider.getMeter(METER_NAME), () => this.snapshot(), this.options.failures, this.options.self);
     // The SDK keeps reporting, under cumulative temporality, every attribute set it ever saw: a job
     // the agent dropped after its retention would be exported forever. Every collection (push or
     // scrape) is filtered to the jobs of the current snapshot.
     const collect = reader.collect.bind(reader);
     reader.collect = async (o) => {
       const r = await collect(o);
-      return this.latest ? { ...r, resourceMetrics: withoutDroppedJobs(r.resourceMetrics, this.latest) } : r;
+      const snap = this.snapshot();
+      if (!snap) return r;
+      this.noteJobs(snap);
+      return { ...r, resourceMetrics: withoutDroppedJobs(r.resourceMetrics, snap) };
     };
+  }
+
+  /** The snapshot a collection reads: the final one once shut down, else the newest (on demand or last given). */
+  private snapshot(): LedgerSnapshot | undefined {
+    return this.closed ? this.latest : (this.source?.() ?? this.latest);
+  }
+
+  /** Reads snapshots on demand (Exporter.readSnapshotsFrom): the Monitor copies the ledger only when a collection asks. */
+  readSnapshotsFrom(latest: () => LedgerSnapshot): void {
+    this.source = latest;
   }
 
   update(snapshot: LedgerSnapshot): void {
     this.latest = snapshot;
+    this.noteJobs(snapshot);
+  }
+
+  /**
+   * Jobs seen since the provider was built; once more than max(256, live) of them are gone, the
+   * provider is rebuilt (after the collection that noticed it, never during one).
+   */
+  private noteJobs(snapshot: LedgerSnapshot): void {
     if (!this.options.newReader || this.closed) return;
     for (const j of snapshot.jobs) this.seenJobs.add(j.id);
     const stale = this.seenJobs.size - snapshot.jobs.length;
-    if (stale > Math.max(STALE_JOBS_BEFORE_REBUILD, snapshot.jobs.length)) this.rebuild(snapshot);
+    if (stale > Math.max(STALE_JOBS_BEFORE_REBUILD, snapshot.jobs.length) && !this.rebuildPending) {
+      this.rebuildPending = true;
+      setImmediate(() => {
+        this.rebuildPending = false;
+        if (!this.closed) this.rebuild(this.snapshot() ?? snapshot);
+      });
+    }
   }
 
   /** A new provider and reader (new metric streams; values are the ledger's totals, so they go on); the old one flushes once and goes. */
@@ -600,7 +527,7 @@ export class MeterExporter implements Exporter {
 
   /** The snapshot the next collection will read. */
   current(): LedgerSnapshot | undefined {
-    return this.latest;
+    return this.snapshot();
   }
 
   async shutdown(final: LedgerSnapshot): Promise<void> {
@@ -688,6 +615,14 @@ export interface OtelDeps {
   resource: Resource;
   failures: FailureTracker;
   log: Logger;
+  /** The agent's own figures (absent in run and simulate). */
+  self?: SelfMetrics;
+  /**
+   * Series per instrument the SDK may hold before it folds the rest into one
+   * `otel.metric.overflow` series (its default: 2,000). The agent sets it from its bounds on jobs
+   * (src/agent: --max-jobs), so no job held is ever folded; default: the SDK's.
+   */
+  cardinalityLimit?: number;
 }
 
 /**
@@ -726,6 +661,8 @@ export function createPeriodicExporter(
   return new MeterExporter({
     id,
     resource: deps.resource,
+    self: deps.self,
+    cardinalityLimit: deps.cardinalityLimit,
     reader: makeReader(),
     newReader: makeReader,
     afterShutdown: () => resilient.shutdown(),

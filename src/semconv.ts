@@ -42,6 +42,12 @@ export const ATTR = {
   genAiTokenType: "gen_ai.token.type",
   /** Serving energy: "active" (a request in flight or work counted) or "idle" (the model kept loaded). */
   servingState: "powerprint.serving.state",
+  /** Why the agent dropped jobs: "retention", "max-finished-jobs", "max-jobs". */
+  reason: "powerprint.reason",
+  /** A job's lifecycle state in the agent: "live" or "finished". */
+  jobState: "powerprint.job.state",
+  /** OTel semconv cpu.mode: "user" or "system". */
+  cpuMode: "cpu.mode",
 } as const;
 
 /** Resource attribute keys (OTel semconv). */
@@ -70,6 +76,9 @@ export const UNIT = {
   /** Grams CO2e per kilowatt-hour in UCUM ("kW.h": the product of kW and h). */
   gramsPerKwh: "g/kW.h",
   failures: "{failure}",
+  ticks: "{tick}",
+  jobs: "{job}",
+  bytes: "By",
   samples: "{sample}",
   tokens: "{token}",
   steps: "{step}",
@@ -112,6 +121,14 @@ export const METRIC = {
   bucketEnergy: "powerprint.bucket.energy",
   gridIntensity: "powerprint.grid.intensity",
   exportFailures: "powerprint.export.failures",
+  agentTickDuration: "powerprint.agent.tick.duration",
+  agentTicksSkipped: "powerprint.agent.ticks.skipped",
+  agentSourceFailures: "powerprint.agent.source.failures",
+  agentSourceHung: "powerprint.agent.source.hung",
+  agentJobs: "powerprint.agent.jobs",
+  agentJobsDropped: "powerprint.agent.jobs.dropped",
+  processCpuTime: "process.cpu.time",
+  processMemoryUsage: "process.memory.usage",
 } as const;
 
 const JOB_KEYS = [ATTR.jobId, ATTR.jobName];
@@ -144,6 +161,15 @@ export const METRICS: readonly MetricSpec[] = [
   metric(METRIC.bucketEnergy, "counter", UNIT.joules, [ATTR.bucket, ATTR.hwType], "Device energy attributed to no job: processes outside any job (system) or idle devices (idle)"),
   metric(METRIC.gridIntensity, "gauge", UNIT.gramsPerKwh, [ATTR.gridZone, ATTR.gridSource, ATTR.gridFallback], "Grid carbon intensity used for the last interval, grams CO2e per kWh"),
   metric(METRIC.exportFailures, "counter", UNIT.failures, [ATTR.exporter, ATTR.errorType], "Failed metric exports since start, by exporter and kind (arrives with the next successful export)"),
+  // The agent's own health (`powerprint agent` only): what its dashboard panels read.
+  metric(METRIC.agentTickDuration, "gauge", UNIT.seconds, [], "How long the agent's last sampling tick took (process table, devices, attribution, ledger), seconds"),
+  metric(METRIC.agentTicksSkipped, "counter", UNIT.ticks, [], "Sampling ticks skipped because the previous one was still running (never stacked)"),
+  metric(METRIC.agentSourceFailures, "counter", UNIT.failures, [ATTR.source, ATTR.errorType], "Failed or skipped reads of the agent's sources (a collector, the process table, the grid), by source and kind: timeout (past the read deadline), error"),
+  metric(METRIC.agentSourceHung, "gauge", "{read}", [ATTR.source], "Reads of the source past their deadline and still unanswered: 1 while it hangs (it is not read again until it answers; /healthz answers 503), else 0"),
+  metric(METRIC.agentJobs, "gauge", UNIT.jobs, [ATTR.jobState], "Jobs the agent holds, live and finished (retained for --retention)"),
+  metric(METRIC.agentJobsDropped, "counter", UNIT.jobs, [ATTR.reason], "Jobs the agent dropped: after their --retention, before it (more than --max-finished-jobs finished), or never tracked (more than --max-jobs held)"),
+  metric(METRIC.processCpuTime, "counter", UNIT.seconds, [ATTR.cpuMode], "CPU time of the agent process itself (OTel process.cpu.time), seconds"),
+  metric(METRIC.processMemoryUsage, "gauge", UNIT.bytes, [], "Resident memory of the agent process itself (OTel process.memory.usage: RSS), bytes"),
 ];
 
 /** Attribute keys a --tag may not use: powerprint sets them itself. */

@@ -15,6 +15,7 @@ import { AgentSource, type DiscoveringSource } from "./lifecycle.js";
 import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./state.js";
 import { startHealthServer, type HealthServer } from "./health.js";
 import { removeStaleTempFiles } from "./temp-files.js";
+import { processFigures, type SelfMetrics, type SelfStats } from "../core/self-metrics.js";
 import { MarksReader } from "../jobs/marks.js";
 import type { ListenAddress } from "../../exporters/prometheus.js";
 import { AgentWork } from "../serving/agent-work.js";
@@ -41,6 +42,10 @@ export interface AgentOptions {
   checkpointIntervalMillis: number;
   retentionMillis: number;
   maxTerminated?: number;
+  /** Bound on the jobs held, live and finished (--max-jobs; AgentSource). */
+  maxJobs?: number;
+  /** Where the exporters read the agent's own figures; the agent fills it in. */
+  selfMetrics?: SelfMetrics;
   listen?: ListenAddress;
   /** --strict-endpoints: a --listen address that cannot be bound is exit 2 (else warned, measuring goes on). */
   strictEndpoints?: boolean;
@@ -78,6 +83,7 @@ export class Agent {
       ledger: this.ledger,
       retentionMillis: o.retentionMillis,
       maxTerminated: o.maxTerminated,
+      maxJobs: o.maxJobs,
       extraAttributes: o.extraAttributes,
       // A job's device assignment (CUDA_/NVIDIA_VISIBLE_DEVICES of its processes) is read when it
       // has processes: at registration a pod's job may have none yet. Discovering sources ignore
@@ -109,6 +115,35 @@ export class Agent {
         this.work?.poll();
       },
     });
+    o.selfMetrics?.setProvider(() => this.selfStats());
+  }
+
+  /** The agent's own figures (exported as powerprint.agent.* and process.*; see src/core/self-metrics.ts). */
+  selfStats(): SelfStats {
+    const stats = this.monitor.stats;
+    const collectors = this.monitor.collectorIds;
+    const failures = new Map<string, number>();
+    for (const id of collectors) for (const kind of ["timeout", "error"]) failures.set(`${id}\u0000${kind}`, 0);
+    for (const [key, count] of Object.entries(stats.collectorFailures)) {
+      // "collector:<id>:timeout", "collector:<id>", or a stage: "procfs", "intensity", "jobs".
+      const m = /^collector:(.+?)(?::(timeout))?$/.exec(key);
+      const k = `${m ? m[1] : key}\u0000${m?.[2] ?? "error"}`;
+      failures.set(k, (failures.get(k) ?? 0) + count);
+    }
+    const hung = new Set(this.monitor.hungSources);
+    const tickMillis = this.monitor.lastTickDurationMillis;
+    return {
+      ...(tickMillis !== undefined ? { tickDurationSeconds: tickMillis / 1000 } : {}),
+      ticksSkipped: stats.skippedTicks,
+      sourceFailures: [...failures].map(([k, count]) => {
+        const [source, kind] = k.split("\u0000");
+        return { source, kind, count };
+      }),
+      sourceHung: collectors.map((source) => ({ source, hung: hung.has(source) })),
+      jobs: this.source.counts,
+      jobsDropped: Object.entries(this.source.droppedBy).map(([reason, count]) => ({ reason, count })),
+      ...processFigures(),
+    };
   }
 
   /**

@@ -9,6 +9,7 @@
 import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import type { Ledger } from "../core/ledger.js";
 import { mergeSamples } from "../jobs/merge.js";
+import { boundAttributes, boundJob } from "../core/bounds.js";
 
 export type { DiscoveredJob };
 
@@ -54,6 +55,11 @@ export class TerminatedJobs {
     return evicted;
   }
 
+  /** The job that finished first, if any. */
+  oldest(): string | undefined {
+    return this.byId.keys().next().value;
+  }
+
   /** A finished job came back: no longer terminated. */
   remove(id: string): boolean {
     return this.byId.delete(id);
@@ -81,6 +87,12 @@ export interface AgentSourceOptions {
   retentionMillis: number;
   /** At most this many finished jobs are retained (default 10,000). */
   maxTerminated?: number;
+  /**
+   * At most this many jobs are held, live and finished (default 20,000): past it the oldest
+   * finished job is dropped early; with none left to drop, a new job is not tracked (its CPU stays
+   * in `system`), said once and counted. Exporters size their series limits from it.
+   */
+  maxJobs?: number;
   nowMillis: () => number;
   log: Logger;
   /** Attributes added to every discovered job (the job's own win). */
@@ -94,12 +106,28 @@ export interface AgentSourceOptions {
  * real jobs' CPU is added to the simulated host's), registers discovered jobs in the ledger, and
  * runs the lifecycle on every sample.
  */
+/** Default bound on the jobs held (live and finished): 10,000 finished + 10,000 live. */
+export const DEFAULT_MAX_JOBS = 20_000;
+
+/** Why jobs were dropped (powerprint.agent.jobs.dropped's powerprint.reason). */
+export type DropReason = "retention" | "max-finished-jobs" | "max-jobs";
+
 export class AgentSource implements ProcessSource {
   /** Jobs seen live and not finished since. */
   private readonly live = new Set<string>();
   readonly terminated: TerminatedJobs;
   /** Jobs dropped so far (retention passed or capacity), for stats and tests. */
   dropped = 0;
+  /** Jobs dropped by reason (self-metrics). */
+  readonly droppedBy: Record<DropReason, number> = { retention: 0, "max-finished-jobs": 0, "max-jobs": 0 };
+  readonly maxJobs: number;
+  /**
+   * Jobs the source reports that are not tracked (over --max-jobs), bounded; and, for those later
+   * admitted, the CPU seconds they had then: a job's first interval never counts CPU from before
+   * it was admitted.
+   */
+  private readonly untracked = new Set<string>();
+  private readonly cpuOffset = new Map<string, number>();
   /** Identity last registered per job (name + attributes): metadata that arrives later updates it. */
   private readonly identities = new Map<string, string>();
   /** Live member processes of the last sample, pid → job (the /jobs view). */
@@ -107,6 +135,12 @@ export class AgentSource implements ProcessSource {
 
   constructor(private readonly o: AgentSourceOptions) {
     this.terminated = new TerminatedJobs(o.retentionMillis, o.maxTerminated ?? 10_000);
+    this.maxJobs = o.maxJobs ?? DEFAULT_MAX_JOBS;
+  }
+
+  /** Jobs held now: live and finished (retained). */
+  get counts(): { live: number; finished: number } {
+    return { live: this.live.size, finished: this.terminated.size };
   }
 
   /** Takes over a restored ledger: its live jobs are live until a sample says otherwise, its finished ones retained from their finish time. */
@@ -114,7 +148,12 @@ export class AgentSource implements ProcessSource {
     for (const id of jobIds) {
       const at = this.o.ledger.finishedAt(id);
       if (at === undefined) this.live.add(id);
-      else for (const e of this.terminated.add(id, at)) this.drop(e);
+      else for (const e of this.terminated.add(id, at)) this.drop(e, "max-finished-jobs");
+    }
+    // A checkpoint of an agent with a larger --max-jobs: the oldest finished go first.
+    for (let oldest = this.terminated.oldest(); this.o.ledger.jobCount > this.maxJobs && oldest !== undefined; oldest = this.terminated.oldest()) {
+      this.terminated.remove(oldest);
+      this.drop(oldest, "max-jobs");
     }
   }
 
@@ -145,12 +184,17 @@ export class AgentSource implements ProcessSource {
 
   private observe(sample: DiscoveredSample, nowMillis: number): void {
     const ledger = this.o.ledger;
-    for (const job of sample.jobs?.values() ?? []) {
-      const signature = identitySignature(job);
-      if (!ledger.hasJob(job.id)) ledger.registerJob(job.id, job.name, { ...this.o.extraAttributes, ...job.attributes }, nowMillis);
-      else if (this.identities.get(job.id) !== signature) ledger.updateJobIdentity(job.id, job.name, job.attributes);
-      this.identities.set(job.id, signature);
+    for (const found of sample.jobs?.values() ?? []) {
+      // Bounded on the way in: a 1.4 MB command line never becomes a 1.4 MB id, label or state entry.
+      const job = boundJob(found);
+      if (job.id !== found.id) renameJob(sample, found.id, job.id);
+      if (!ledger.hasJob(job.id)) {
+        if (!this.admit(job.id, sample)) continue;
+        ledger.registerJob(job.id, job.name, boundAttributes({ ...this.o.extraAttributes, ...job.attributes }), nowMillis);
+      } else if (this.identities.get(job.id) !== identitySignature(job)) ledger.updateJobIdentity(job.id, job.name, job.attributes);
+      this.identities.set(job.id, identitySignature(job));
     }
+    this.withoutUntracked(sample);
     for (const [id, count] of sample.jobProcessCount) {
       if (!ledger.hasJob(id)) continue;
       if (count > 0) {
@@ -172,7 +216,47 @@ export class AgentSource implements ProcessSource {
       this.live.delete(id);
       this.finish(id, nowMillis, sample);
     }
-    for (const id of this.terminated.expired(nowMillis)) this.drop(id, sample);
+    for (const id of this.terminated.expired(nowMillis)) this.drop(id, "retention", sample);
+  }
+
+  /**
+   * Whether a new job may be held: below --max-jobs, or once the oldest finished job is dropped
+   * to make room. Otherwise it is not tracked (its CPU stays in `system`), said once, counted once
+   * per job. A job admitted after being refused counts its CPU from now (cpuOffset).
+   */
+  private admit(id: string, sample: DiscoveredSample): boolean {
+    if (this.o.ledger.jobCount >= this.maxJobs) {
+      const oldest = this.terminated.oldest();
+      if (oldest !== undefined) {
+        this.terminated.remove(oldest);
+        this.drop(oldest, "max-jobs", sample);
+      }
+    }
+    if (this.o.ledger.jobCount < this.maxJobs) {
+      if (this.untracked.delete(id)) this.cpuOffset.set(id, sample.jobCpuSeconds.get(id) ?? 0);
+      return true;
+    }
+    if (!this.untracked.has(id)) {
+      if (this.untracked.size >= this.maxJobs) this.untracked.clear();
+      this.untracked.add(id);
+      this.droppedBy["max-jobs"]++;
+      this.dropped++;
+      this.o.log.warnOnce("lifecycle:max-jobs", `more than --max-jobs ${this.maxJobs} jobs live at once: new ones are not tracked (their CPU stays in system) until some finish; counted in powerprint.agent.jobs.dropped{powerprint.reason="max-jobs"}`);
+    }
+    return false;
+  }
+
+  /** Removes jobs that are not held from the sample (their figures stay in `system`); applies admission offsets. */
+  private withoutUntracked(sample: DiscoveredSample): void {
+    if (this.untracked.size === 0 && this.cpuOffset.size === 0) return;
+    for (const id of this.untracked) forgetInSample(sample, id);
+    // Their processes match no job either (a GPU process of one counts as system, like its CPU).
+    if (this.untracked.size > 0) for (const [pid, job] of sample.members) if (this.untracked.has(job)) sample.members.delete(pid);
+    for (const [id, offset] of this.cpuOffset) {
+      const cpu = sample.jobCpuSeconds.get(id);
+      if (cpu === undefined) continue;
+      sample.jobCpuSeconds.set(id, Math.max(0, cpu - offset));
+    }
   }
 
   private finish(id: string, nowMillis: number, sample: DiscoveredSample): void {
@@ -181,20 +265,40 @@ export class AgentSource implements ProcessSource {
     if (evicted.length > 0) {
       this.o.log.warnOnce("lifecycle:capacity", `more than ${this.terminated.capacity} finished jobs retained: the oldest are dropped before their --retention ends`);
     }
-    for (const e of evicted) this.drop(e, sample);
+    for (const e of evicted) this.drop(e, "max-finished-jobs", sample);
   }
 
-  private drop(id: string, sample?: DiscoveredSample): void {
+  private drop(id: string, reason: DropReason, sample?: DiscoveredSample): void {
     this.o.ledger.dropJob(id);
     this.identities.delete(id);
+    this.cpuOffset.delete(id);
     this.o.real?.forget?.(id);
     this.o.sim?.forget?.(id);
     this.dropped++;
-    if (sample) {
-      sample.jobCpuSeconds.delete(id);
-      sample.jobProcessCount.delete(id);
-    }
+    this.droppedBy[reason]++;
+    if (sample) forgetInSample(sample, id);
   }
+}
+
+/** A job's figures out of a sample (dropped or not tracked: the sampler counts them as system). */
+function forgetInSample(sample: DiscoveredSample, id: string): void {
+  sample.jobCpuSeconds.delete(id);
+  sample.jobProcessCount.delete(id);
+  sample.jobRssBytes?.delete(id);
+  (sample.jobs as Map<string, DiscoveredJob> | undefined)?.delete(id);
+}
+
+/** Moves a job's figures to its bounded id (a source gave an id over MAX_JOB_ID_CHARS). */
+function renameJob(sample: DiscoveredSample, from: string, to: string): void {
+  const move = <V>(m: Map<string, V> | undefined) => {
+    if (!m?.has(from)) return;
+    m.set(to, m.get(from)!);
+    m.delete(from);
+  };
+  move(sample.jobCpuSeconds);
+  move(sample.jobProcessCount);
+  move(sample.jobRssBytes);
+  for (const [pid, job] of sample.members) if (job === from) sample.members.set(pid, to);
 }
 
 const identitySignature = (job: DiscoveredJob): string => JSON.stringify([job.name, job.attributes]);

@@ -36,6 +36,7 @@ import type { FetchPodsResult } from "../k8s/client.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
 import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, readEnviron } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
+import { boundText, MAX_JOB_ID_CHARS } from "../core/bounds.js";
 
 /** OTel semconv key of a container's name (not in RESOURCE_ATTR). */
 const K8S_CONTAINER_NAME = "k8s.container.name";
@@ -308,7 +309,7 @@ export class NodeJobSource implements ProcessSource {
   private jobIdOf(uid: string, m: PodMetadata | undefined): string {
     const key = this.o.groupByLabel;
     const value = key && m ? m.labels[key] : undefined;
-    if (value !== undefined) return `${key}=${value}`;
+    if (value !== undefined) return boundText(`${key}=${value}`, MAX_JOB_ID_CHARS);
     if (!m) {
       this.o.pods?.requestRefresh?.(uid);
       this.o.log.warnOnce(

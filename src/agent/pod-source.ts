@@ -14,6 +14,7 @@
 import { ProcReader, listPids, uptimeTicks } from "../procfs/reader.js";
 import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
 import { RESOURCE_ATTR } from "../semconv.js";
+import { boundJob } from "../core/bounds.js";
 import type { DownwardPodInfo } from "../k8s/downward.js";
 import type { DiscoveringSource } from "./lifecycle.js";
 import { RootedJobs } from "./rooted.js";
@@ -31,7 +32,7 @@ export function podJobIdentity(info: DownwardPodInfo, fallbackName: string): Dis
   const jobLabel = JOB_NAME_LABELS.map((k) => info.labels[k]).find((v) => v !== undefined && v !== "");
   if (jobLabel) attributes["k8s.job.name"] = jobLabel;
   // The id is the pod (restarts of the sidecar find it again by the same id); the job label is an attribute.
-  return { id: `${namespace}/${name}`, name, attributes };
+  return boundJob({ id: `${namespace}/${name}`, name, attributes });
 }
 
 /** Options of PodJobSource. */

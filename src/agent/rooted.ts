@@ -83,6 +83,8 @@ export class RootedJobs {
     const s: ProcessSample = this.tracker.sample();
     const jobCpuSeconds = new Map<string, number>();
     const jobProcessCount = new Map<string, number>();
+    // Resident memory per job (Σ over its trees): memory's static energy is split by it, as in run.
+    const jobRssBytes = new Map<string, number>();
     const members = new Map<number, string>();
     const jobs = new Map<string, DiscoveredJob>();
     for (const [pid, subId] of s.members) {
@@ -92,11 +94,13 @@ export class RootedJobs {
     for (const entry of this.jobs.values()) {
       let cpu = entry.carriedCpuSeconds;
       let count = 0;
+      let rss = 0;
       for (const subId of [...entry.trees]) {
         const treeCpu = s.jobCpuSeconds.get(subId) ?? 0;
         const n = s.jobProcessCount.get(subId) ?? 0;
         cpu += treeCpu;
         count += n;
+        rss += s.jobRssBytes?.get(subId) ?? 0;
         if (n === 0) {
           // The tree is gone: its final CPU stays with the job; the tracker forgets it.
           entry.carriedCpuSeconds += treeCpu;
@@ -108,6 +112,7 @@ export class RootedJobs {
       entry.lastCpuSeconds = Math.max(entry.lastCpuSeconds, cpu);
       jobCpuSeconds.set(entry.job.id, entry.lastCpuSeconds);
       jobProcessCount.set(entry.job.id, count);
+      jobRssBytes.set(entry.job.id, rss);
       jobs.set(entry.job.id, entry.job);
     }
     return {
@@ -117,6 +122,8 @@ export class RootedJobs {
       jobs,
       hostBusyCpuSeconds: s.hostBusyCpuSeconds,
       hostTotalCpuSeconds: s.hostTotalCpuSeconds,
+      ...(s.jobRssBytes ? { jobRssBytes } : {}),
+      ...(s.hostTotalMemoryBytes !== undefined ? { hostUsedMemoryBytes: s.hostUsedMemoryBytes, hostTotalMemoryBytes: s.hostTotalMemoryBytes } : {}),
       rawMembers: s.members,
     };
   }

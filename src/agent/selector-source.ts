@@ -17,7 +17,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
-import { ProcReader, listPids, parseHostStat, readEnviron, uptimeTicks } from "../procfs/reader.js";
+import { MAX_PROCESS_TEXT_BYTES, ProcReader, listPids, parseHostStat, readEnviron, readRegularFile, uptimeTicks } from "../procfs/reader.js";
+import { boundText, MAX_JOB_ID_CHARS, MAX_JOB_NAME_CHARS } from "../core/bounds.js";
 import { UsageError } from "../errors.js";
 import type { DiscoveringSource } from "./lifecycle.js";
 import { RootedJobs } from "./rooted.js";
@@ -165,7 +166,7 @@ export class SelectorJobSource implements DiscoveringSource {
     if (env) {
       const value = readEnviron(this.o.procRoot, pid, [env.key])[env.key];
       if (value !== undefined && (env.value === undefined || env.value === value)) {
-        return { id: `${env.key}=${value}`, name: value || env.key, attributes: { "powerprint.selector": "env" } };
+        return { id: boundText(`${env.key}=${value}`, MAX_JOB_ID_CHARS), name: boundText(value || env.key, MAX_JOB_NAME_CHARS), attributes: { "powerprint.selector": "env" } };
       }
     }
     if (cmdline) {
@@ -173,18 +174,17 @@ export class SelectorJobSource implements DiscoveringSource {
       const m = text === "" ? null : cmdline.exec(text);
       if (m) {
         const name = text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH - 1)}…` : text;
-        if (m[1] !== undefined && m[1] !== "") return { id: m[1], name: m[1], attributes: { "powerprint.selector": "cmdline" } };
+        // A capture of a 1.4 MB command line is cut, its hash kept: one bounded id per distinct text.
+        if (m[1] !== undefined && m[1] !== "") return { id: boundText(m[1], MAX_JOB_ID_CHARS), name: boundText(m[1], MAX_JOB_NAME_CHARS), attributes: { "powerprint.selector": "cmdline" } };
         return { id: `cmdline:${pid}@${startTicks}`, name, attributes: { "powerprint.selector": "cmdline", "process.pid": String(pid) } };
       }
     }
     return null;
   }
 
+  /** The command line, arguments joined by spaces ("" when unreadable; bounded: readRegularFile). */
   private cmdline(pid: number): string {
-    try {
-      return readFileSync(join(this.o.procRoot, "proc", String(pid), "cmdline"), "latin1").split("\0").filter(Boolean).join(" ");
-    } catch {
-      return "";
-    }
+    const bytes = readRegularFile(join(this.o.procRoot, "proc", String(pid), "cmdline"), MAX_PROCESS_TEXT_BYTES);
+    return bytes ? bytes.toString("latin1").split("\0").filter(Boolean).join(" ") : "";
   }
 }

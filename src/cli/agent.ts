@@ -13,6 +13,7 @@ import { createPipeline, type Pipeline } from "../pipeline/index.js";
 import { version } from "../version.js";
 import { removeStaleTempFiles } from "../agent/temp-files.js";
 import { exitAfterStderr } from "./exit.js";
+import { SelfMetrics } from "../core/self-metrics.js";
 
 const EXAMPLES = `
 Examples:
@@ -44,6 +45,16 @@ export function registerAgentCommand(program: Command): void {
   });
 }
 
+/**
+ * The OTel SDK's series limit per instrument for `maxJobs` jobs held: room for 64 series per job
+ * and instrument (device kinds, devices, phases, models), twice over (a push exporter's provider
+ * keeps dropped jobs' series until it is rebuilt after max(256, live) drops), so no job held is
+ * ever folded into an overflow series.
+ */
+function seriesLimit(maxJobs: number): number {
+  return 64 * (2 * maxJobs + 256);
+}
+
 /** The JSON report at shutdown (--report); a failure to write it is a warning. */
 function writeAgentReport(c: AgentConfig, final: LedgerSnapshot, o: { agent: Agent; log: ReturnType<typeof createStderrLogger>; pipeline: Pipeline }): void {
   const stats = o.agent.monitor.stats;
@@ -72,7 +83,14 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
   const { log } = o;
   // Temp files of a report write a SIGKILL interrupted (the state file's: at restore).
   if (c.reportPath) removeStaleTempFiles(c.reportPath);
-  const exporters = await openExporters(c.export, { log, hostName: hostname(), job: { id: "agent", name: "agent", attributes: {}, origin: "generated" } });
+  const selfMetrics = new SelfMetrics();
+  const exporters = await openExporters(c.export, {
+    log,
+    hostName: hostname(),
+    job: { id: "agent", name: "agent", attributes: {}, origin: "generated" },
+    self: selfMetrics,
+    cardinalityLimit: seriesLimit(c.maxJobs),
+  });
   const pipeline = createPipeline(c, { log, time: { kind: "real", startMillis: Date.now() } });
   let collectors = await pipeline.devices();
   const mode = c.realJobs
@@ -98,6 +116,8 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
     checkpointIntervalMillis: c.checkpointIntervalMillis,
     retentionMillis: c.retentionMillis,
     maxTerminated: c.maxFinishedJobs,
+    maxJobs: c.maxJobs,
+    selfMetrics,
     listen: c.listen,
     finalExportDeadlineMillis: c.flushTimeoutMillis,
     strictEndpoints: c.export.strictEndpoints,

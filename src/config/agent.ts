@@ -10,6 +10,7 @@ import { Option, type Command } from "commander";
 import type { CollectorOptions } from "../../collectors/index.js";
 import { checkReportPath } from "../../exporters/report-json.js";
 import { agentMode, agentModes, flagKey, flagName, modeNames, type AgentMode, type ModeParseContext } from "../agent/modes/index.js";
+import { DEFAULT_MAX_JOBS } from "../agent/lifecycle.js";
 import { errorMessage, UsageError } from "../errors.js";
 import type { Scenario } from "../sim/scenario.js";
 import { loadScenario } from "../sim/scenario.js";
@@ -35,6 +36,7 @@ export interface AgentFlags extends MeasureFlags, GridFlags, ExportFlags {
   checkpointInterval: string;
   retention: string;
   maxFinishedJobs: string;
+  maxJobs: string;
   flushTimeout: string;
   [modeFlag: string]: unknown;
 }
@@ -67,6 +69,8 @@ export interface AgentConfig {
   checkpointIntervalMillis: number;
   retentionMillis: number;
   maxFinishedJobs: number;
+  /** --max-jobs: jobs held at most, live and finished (src/agent/lifecycle.ts). */
+  maxJobs: number;
   flushTimeoutMillis: number;
   reportPath?: string;
   /** --tag attributes, on every discovered job. */
@@ -111,6 +115,7 @@ export function declareAgentFlags(cmd: Command): Command {
     .option("--checkpoint-interval <duration>", "how often the state file is written", "30s")
     .option("--retention <duration>", "how long a finished job's final totals keep being exported before it is dropped", "5m")
     .option("--max-finished-jobs <n>", "at most this many finished jobs are retained (the oldest go first)", "10000")
+    .option("--max-jobs <n>", "at most this many jobs held, live and finished: past it the oldest finished go first; new jobs beyond it are not tracked (said, counted)", String(DEFAULT_MAX_JOBS))
     .option("--flush-timeout <duration>", "at SIGTERM, give up on exporters that have not flushed within this time (counted and said; as run's)", "10s");
   declareModeFlags(cmd);
   declareMeasureFlags(cmd);
@@ -215,6 +220,7 @@ export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (ke
     checkpointIntervalMillis: parseDurationFlag(flags.checkpointInterval, "--checkpoint-interval", 100),
     retentionMillis: parseDurationFlag(flags.retention, "--retention", 0),
     maxFinishedJobs: parseCount(flags.maxFinishedJobs, "--max-finished-jobs"),
+    maxJobs: parseCount(flags.maxJobs, "--max-jobs"),
     flushTimeoutMillis: parseDurationFlag(flags.flushTimeout, "--flush-timeout", 0),
     reportPath: flags.report !== undefined ? checkReportPath(flags.report) : undefined,
     tags: parseTags(flags.tag ?? []),

@@ -285,6 +285,13 @@ export interface Exporter {
   readonly id: string;
   start?(): Promise<void>;
   update?(snapshot: LedgerSnapshot): void;
+  /**
+   * Optional, instead of update(): the exporter reads the newest snapshot itself when it needs one
+   * (a scrape, a push) from `latest`, which copies the ledger at most once per tick and only when
+   * asked. With thousands of retained jobs and a 1 s tick, copying the ledger after every tick for
+   * an exporter read every 15 s was most of the agent's memory churn.
+   */
+  readSnapshotsFrom?(latest: () => LedgerSnapshot): void;
   shutdown(final: LedgerSnapshot): Promise<void>;
   /** Export failures so far, by kind (e.g. "otlp:ECONNREFUSED"); the summary prints them. */
   failures?(): Record<string, number>;

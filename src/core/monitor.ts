@@ -63,9 +63,14 @@ export class Monitor {
   private latest: LedgerSnapshot | undefined;
   private stopped = false;
   private exportersStarted: Promise<void> | undefined;
+  private lastTickMillis: number | undefined;
+  /** Exporters given each tick's snapshot (update); the others read it on demand (readSnapshotsFrom). */
+  private readonly pushExporters: readonly Exporter[];
 
   constructor(private readonly o: MonitorOptions) {
     this.clock = o.clock ?? systemClock;
+    for (const e of o.exporters) e.readSnapshotsFrom?.(() => this.snapshot());
+    this.pushExporters = o.exporters.filter((e) => !e.readSnapshotsFrom);
     this.sampler = new Sampler({
       collectors: o.collectors,
       processes: o.processes,
@@ -83,6 +88,21 @@ export class Monitor {
   /** Sampler counters: ticks, skipped ticks, failures by source, integration notes. */
   get stats(): SamplerStats {
     return this.sampler.stats;
+  }
+
+  /** Ids of the hardware sources read each tick. */
+  get collectorIds(): string[] {
+    return this.sampler.activeCollectors.map((c) => c.id);
+  }
+
+  /** Collectors whose read is past its deadline and still unanswered. */
+  get hungSources(): string[] {
+    return this.sampler.hungSources;
+  }
+
+  /** How long the last tick took, ms (monotonic clock); undefined before the first. */
+  get lastTickDurationMillis(): number | undefined {
+    return this.lastTickMillis;
   }
 
   /** True once the first interval (two samples) has been recorded: what /readyz reports. */
@@ -155,19 +175,22 @@ export class Monitor {
   }
 
   private async tickInner(): Promise<void> {
+    const started = this.clock.monotonicMillis();
     try {
       this.o.beforeTick?.();
     } catch (err) {
       this.o.log.warnOnce("monitor:beforeTick", `before-tick step failed: ${errorMessage(err)} (measuring goes on)`);
     }
     await this.sampler.tick();
+    this.lastTickMillis = this.clock.monotonicMillis() - started;
     this.latest = undefined;
-    // A snapshot copies every job's totals: only take it when someone reads it.
-    if (this.o.exporters.length > 0 || this.listeners.size > 0) this.publish(this.snapshot());
+    // A snapshot copies every job's totals: only take it when someone reads it now (exporters that
+    // read on demand copy it when they collect).
+    if (this.pushExporters.length > 0 || this.listeners.size > 0) this.publish(this.snapshot());
   }
 
   private publish(snap: LedgerSnapshot): void {
-    for (const e of this.o.exporters) {
+    for (const e of this.pushExporters) {
       try {
         e.update?.(snap);
       } catch (err) {

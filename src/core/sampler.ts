@@ -109,6 +109,11 @@ export class Sampler {
     this.clock = clock;
   }
 
+  /** Collectors whose read is past its deadline and has not settled (not read again until it does). */
+  get hungSources(): string[] {
+    return [...this.hungReads].map((c) => c.id);
+  }
+
   /** Whether at least one interval (two samples) has been recorded. */
   get hasInterval(): boolean {
     return this.intervalsRecorded;

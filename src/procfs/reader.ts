@@ -10,7 +10,7 @@
  * Times in /proc are clock ticks (USER_HZ, `getconf CLK_TCK`, 100 on Linux x86/arm64); every
  * function takes `ticksPerSecond` so tests and unusual kernels can inject it.
  */
-import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ReadBuffer } from "../files.js";
 import { clockTicksToSeconds } from "../units.js";
@@ -338,17 +338,54 @@ export function listPids(root = "/"): number[] {
 }
 
 /**
+ * The most read of one process's command line or environment, bytes: 8 MiB, more than the kernel
+ * lets exec pass (ARG_MAX is at most 6 MiB, a quarter of the stack limit capped at 3/4 of 8 MiB),
+ * so in practice the whole; the bound only stops a non-procfs file (a fixture, a FIFO feeding
+ * forever) from being read without end.
+ */
+export const MAX_PROCESS_TEXT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Up to `maxBytes` of a regular file, or undefined (gone, unreadable, or not a regular file: a
+ * FIFO or device where a procfs/sysfs file is expected is refused, never waited on: opened
+ * O_NONBLOCK and checked with fstat before any read).
+ */
+export function readRegularFile(path: string, maxBytes: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < maxBytes) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, maxBytes - total));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n <= 0) break;
+      chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+      total += n;
+    }
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Selected variables from `<root>/proc/PID/environ` (NUL-separated, as at exec time: later
  * changes made by the process are not visible). {} when unreadable (gone, or not ours: EACCES).
+ * Read through readRegularFile (bounded, never blocking on a FIFO).
  */
 export function readEnviron(root: string, pid: number, names: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  let text: string;
-  try {
-    text = readFileSync(join(root, "proc", String(pid), "environ"), "utf8");
-  } catch {
-    return out;
-  }
+  const bytes = readRegularFile(join(root, "proc", String(pid), "environ"), MAX_PROCESS_TEXT_BYTES);
+  if (!bytes) return out;
+  const text = bytes.toString("utf8");
   const wanted = new Set(names);
   for (const entry of text.split("\0")) {
     const eq = entry.indexOf("=");

@@ -3,9 +3,9 @@
  * PromQL, every powerprint name it selects is one powerprint exports under both backends' naming,
  * and — after a real `powerprint run --sim` export into the real Prometheus (scraping --prometheus)
  * and the real VictoriaMetrics (OTLP protobuf, gzip as the Collector config sends it, Prometheus
- * naming) — every query returns data. Queries on cAdvisor's container metrics (the agent's own
- * CPU and memory: powerprint exports nothing about its own process) can only be filled in a
- * cluster: their names are checked against cAdvisor's documented ones instead.
+ * naming) — every query returns data. The agent panels (its own CPU, memory, ticks, sources and
+ * jobs: powerprint.agent.* and process.*, exported by `agent` only) are filled by the agent's
+ * export and not asked of `run`'s: no cAdvisor needed.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,12 +35,11 @@ const variables: Record<string, string> = {
 };
 const queries = panelQueries(dashboard).map((q) => ({ ...q, promql: substitute(q.expr, variables) }));
 
-/** cAdvisor (kubelet) container metrics: present in every cluster, never here. */
-const CADVISOR = ["container_cpu_usage_seconds_total", "container_memory_working_set_bytes"];
-const clusterOnly = (q: PanelQuery) => CADVISOR.some((name) => q.expr.includes(name));
+/** The agent's own metrics (src/semconv.ts: powerprint.agent.*, process.*): only `agent` exports them. */
+const agentOnly = (q: PanelQuery) => /\b(process_|powerprint_agent_)/.test(q.expr);
 
 // Names as the two backends write them (docs/metrics.md "The metrics", pinned by test/exporters/receivers.test.ts).
-const UNIT_SUFFIX: Record<string, string> = { J: "joules", W: "watts", g: "grams", L: "L", s: "seconds", "g/kW.h": "grams_per_kW.h", "{failure}": "", "{sample}": "", "{token}": "", "{step}": "", "{request}": "" };
+const UNIT_SUFFIX: Record<string, string> = { J: "joules", W: "watts", g: "grams", L: "L", s: "seconds", "g/kW.h": "grams_per_kW.h", "{failure}": "", "{sample}": "", "{token}": "", "{step}": "", "{request}": "", By: "bytes", "{tick}": "", "{job}": "", "{read}": "" };
 function backendNames(spec: MetricSpec): { prometheus: string; victoriaMetrics: string } {
   const base = spec.name.replaceAll(".", "_");
   const total = spec.instrument === "counter" ? "_total" : "";
@@ -86,7 +85,8 @@ describe("deploy/grafana/powerprint.json", () => {
       "powerprint_job_power", "powerprint_job_energy", "powerprint_job_facility_energy", "powerprint_job_emissions",
       "powerprint_job_embodied_emissions", "powerprint_job_water", "$price_per_kwh", "k8s_pod_name", 'hw_type="gpu"',
       "powerprint_grid_source", "powerprint_export_failures_total", "powerprint_job_serving_energy", "powerprint_job_serving_tokens_total",
-      "gen_ai_request_model", 'gen_ai_token_type="output"', 'powerprint_serving_state="idle"', ...CADVISOR,
+      "gen_ai_request_model", 'gen_ai_token_type="output"', 'powerprint_serving_state="idle"', "process_cpu_time", "process_memory_usage",
+      "powerprint_agent_tick_duration", "powerprint_agent_source_failures_total", "powerprint_agent_source_hung", "powerprint_agent_jobs",
     ]) {
       expect(all, needle).toContain(needle);
     }
@@ -105,7 +105,6 @@ describe("deploy/grafana/powerprint.json", () => {
     const exported = METRICS.map((spec) => ({ spec, ...backendNames(spec) }));
     const check = (q: { panel: string; expr: string }): string[] =>
       selectedNames(q.expr).flatMap(({ regex, name }) => {
-        if (name && CADVISOR.includes(name)) return [];
         const hit = exported.find((m) => (regex ? regex.test(m.prometheus) && regex.test(m.victoriaMetrics) : name === m.prometheus && name === m.victoriaMetrics));
         return hit ? [] : [`${q.panel}: ${regex ?? name} is not an exported metric's name in both backends`];
       });
@@ -198,15 +197,17 @@ async function waitFor<T>(what: string, read: () => Promise<T> | T, ok: (v: T) =
 }
 
 const cpuTimeExported = METRICS.some((m) => m.name === "powerprint.job.cpu.time");
-/** Queries that must return data here: all but the cluster-only ones (and cpu.time before it is exported). */
-const expectedHere = queries.filter((q) => !clusterOnly(q) && (cpuTimeExported || !q.expr.includes("cpu_time")));
+/** Queries that must return data here (cpu.time once exported); the agent panels only after the agent's export. */
+const expectedHere = queries.filter((q) => cpuTimeExported || !q.expr.includes("job_cpu_time"));
 
 /** The serving panels need --work-from: only the run's export has it (agent --sim discovers no server). */
 const servingPanel = (q: PanelQuery) => q.expr.includes("serving");
 
 async function answers(receiver: Receiver, kind: Exporting): Promise<Map<string, PromSample[]>> {
   const out = new Map<string, PromSample[]>();
-  for (const q of expectedHere) if (kind === "run" || !servingPanel(q)) out.set(`${q.panel} ${q.refId}`, await receiver.query(q.promql));
+  for (const q of expectedHere) {
+    if ((kind === "run" && !agentOnly(q)) || (kind === "agent" && !servingPanel(q))) out.set(`${q.panel} ${q.refId}`, await receiver.query(q.promql));
+  }
   return out;
 }
 const empty = (a: Map<string, PromSample[]>) => [...a].filter(([, s]) => s.length === 0).map(([k]) => k);
@@ -222,6 +223,11 @@ async function expectPanelsFilled(receiver: Receiver, kind: Exporting): Promise<
   expect(first("Power per GPU").map((s) => s.metric.hw_id)).toEqual(["gpu0"]);
   expect(first("Kubernetes job totals (all pods of a Job or PyTorchJob)")[0].metric).toEqual({ k8s_namespace_name: POD.namespace, k8s_job_name: POD.job });
   expect(first("Grid carbon intensity")[0].metric.powerprint_grid_zone).toBeTruthy();
+  if (kind === "agent") {
+    // The agent's own panels: its memory, the scenario's collector never hung.
+    expect(first("Agent memory (RSS)")[0].value).toBeGreaterThan(20e6);
+    expect((got.get("Agent sources: failed and hung reads B") ?? []).map((s) => [s.metric.powerprint_source, s.value])).toEqual([["sim", 0]]);
+  }
   if (kind === "run") {
     // Per model: the endpoint's two models, with the run's pod.
     expect(first("J per generated token per model").map((s) => s.metric.gen_ai_request_model).sort()).toEqual(["model-a", "model-b"]);

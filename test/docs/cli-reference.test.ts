@@ -181,7 +181,7 @@ describe("docs against the CLI", () => {
     const metricsDoc = docs.find((d) => d.path === "docs/metrics.md")!;
     const rows = prose(metricsDoc.text)
       .split("\n")
-      .filter((l) => /^\| `(hw|powerprint)\./.test(l))
+      .filter((l) => /^\| `(hw|powerprint|process)\./.test(l))
       .map((l) => l.split(" | ").map((c) => c.replace(/^\| /, "").trim()));
     const documented = new Map<string, { instrument: string; unit: string; prometheus: string }>();
     for (const [names, instrument, unit, , prometheus] of rows) {

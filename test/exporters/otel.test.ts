@@ -27,15 +27,16 @@ import { parseKeyValueList } from "../../src/config/values.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { ServingAccount, type ServingIncrement, type ServingTotals } from "../../src/core/serving.js";
 import { METRICS } from "../../src/semconv.js";
+import { SelfMetrics } from "../../src/core/self-metrics.js";
 import { freePort } from "../helpers/receivers.js";
 import { recordingLogger, snapshot } from "./snapshots.js";
 
 /** Collects once through a real MeterProvider + reader and returns the metrics by name. */
-async function collect(current: () => LedgerSnapshot | undefined, failures = new FailureTracker(), temporality = AggregationTemporality.CUMULATIVE) {
+async function collect(current: () => LedgerSnapshot | undefined, failures = new FailureTracker(), temporality = AggregationTemporality.CUMULATIVE, self?: SelfMetrics) {
   const memory = new InMemoryMetricExporter(temporality);
   const reader = new PeriodicExportingMetricReader({ exporter: memory, exportIntervalMillis: 3_600_000 });
   const provider = new MeterProvider({ readers: [reader] });
-  registerInstruments(provider.getMeter("powerprint"), current, failures);
+  registerInstruments(provider.getMeter("powerprint"), current, failures, self);
   const read = async () => {
     memory.reset();
     await reader.forceFlush();
@@ -105,8 +106,29 @@ describe("instruments", () => {
   test("every metric of the semconv table is registered with its unit and kind", async () => {
     const failures = new FailureTracker();
     failures.record("otlp", "ECONNREFUSED");
-    const c = await collect(() => snap, failures);
+    // The agent's own figures, as an agent fills them in (run and simulate export none).
+    const self = new SelfMetrics();
+    self.setProvider(() => ({
+      tickDurationSeconds: 0.004,
+      ticksSkipped: 1,
+      sourceFailures: [{ source: "rapl", kind: "timeout", count: 2 }],
+      sourceHung: [{ source: "rapl", hung: true }, { source: "cpu-model", hung: false }],
+      jobs: { live: 3, finished: 4 },
+      jobsDropped: [{ reason: "retention", count: 5 }],
+      cpuUserSeconds: 1.5,
+      cpuSystemSeconds: 0.5,
+      rssBytes: 90e6,
+    }));
+    const c = await collect(() => snap, failures, AggregationTemporality.CUMULATIVE, self);
     const byName = await c.read();
+    expect(points(byName.get("powerprint.agent.source.hung"))).toEqual([
+      { attributes: { "powerprint.source": "rapl" }, value: 1 },
+      { attributes: { "powerprint.source": "cpu-model" }, value: 0 },
+    ]);
+    expect(points(byName.get("process.cpu.time"))).toEqual([
+      { attributes: { "cpu.mode": "user" }, value: 1.5 },
+      { attributes: { "cpu.mode": "system" }, value: 0.5 },
+    ]);
     for (const spec of METRICS) {
       const metric = byName.get(spec.name);
       expect(metric, spec.name).toBeDefined();

@@ -11,6 +11,7 @@ import { readDownwardApi } from "../../k8s/downward.js";
 import { listPids } from "../../procfs/reader.js";
 import { PodGpuFilter, VISIBLE_DEVICE_VARIABLES } from "../gpu-filter.js";
 import { PodJobSource, podJobIdentity } from "../pod-source.js";
+import { boundJob } from "../../core/bounds.js";
 import type { AgentMode, ModeContext, ModeProbe } from "./registry.js";
 
 /** Pod mode's validated flags. */
@@ -66,10 +67,12 @@ export const podMode: AgentMode<PodModeConfig> = {
   },
   create(c, ctx) {
     const info = readDownwardApi(c.podinfoDir);
+    for (const file of info.cut ?? []) ctx.log.warn(`pod mode: ${file} is larger than 1 MiB: read up to 1 MiB, a label cut there is left out`);
     if (!info.name) ctx.log.warnOnce("pod:no-downward-api", `pod mode: no downward API files in ${c.podinfoDir} (name, namespace, uid, labels): the pod is named by the hostname`);
-    const job = podJobIdentity(info, ctx.hostName);
+    let job = podJobIdentity(info, ctx.hostName);
     if (ctx.identity.jobId?.trim()) job.id = ctx.identity.jobId.trim();
     if (ctx.identity.jobName?.trim()) job.name = ctx.identity.jobName.trim();
+    job = boundJob(job);
     ctx.log.info(`pod mode: job ${job.id} (${Object.entries(job.attributes).map(([k, v]) => `${k}=${v}`).join(", ")})`);
     const source = new PodJobSource({ procRoot: ctx.procRoot, job });
     // Shared GPUs: the pod's processes holding a GPU's /dev/nvidia<minor> are counted against NVML's list.
