@@ -91,7 +91,7 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
     self: selfMetrics,
     cardinalityLimit: seriesLimit(c.maxJobs),
   });
-  const pipeline = createPipeline(c, { log, time: { kind: "real", startMillis: Date.now() } });
+  const pipeline = await createPipeline(c, { log, time: { kind: "real", startMillis: Date.now() } });
   let collectors = await pipeline.devices();
   const mode = c.realJobs
     ? await c.mode.mode.create(c.mode.config, { procRoot: c.procRoot, sysRoot: c.sysRoot, log, hostName: hostname(), identity: c.identity, devRoot: c.collectors.devRoot ?? "/" })

@@ -56,7 +56,6 @@ export class RunMeasurement {
   private killing?: Promise<unknown>;
   private readonly finalSource: FinalCpuSource;
   private readonly ledger: Ledger;
-  private readonly pipeline: Pipeline;
   private marks?: MarksReader;
   /** --work-from: the server's endpoint, scraped in the background (src/serving/source.ts). */
   private readonly work?: WorkSource;
@@ -70,11 +69,13 @@ export class RunMeasurement {
   private reportModule?: typeof import("../../exporters/report-json.js");
   private readonly c: RunConfig;
 
-  private constructor(private readonly o: RunMeasureInput) {
+  private constructor(
+    private readonly o: RunMeasureInput,
+    startMillis: number,
+    private readonly pipeline: Pipeline,
+  ) {
     const { log } = o;
     this.c = o.config;
-    // Set up after the spawn: the job's figures count from the baseline read just before it.
-    const startMillis = o.baseline?.wallMillis ?? Date.now();
     if (o.cgroup) {
       this.cgroupBaselineSeconds = o.baseline?.cgroupCpuSeconds ?? o.cgroup.cpuSeconds() ?? 0;
       // One CPU read (and one memory.stat read) per tick whatever the job's size: GPU processes are
@@ -88,10 +89,6 @@ export class RunMeasurement {
       countFromProcessStart: o.baseline !== undefined,
     });
     this.finalSource = new FinalCpuSource(this.jobSource, this.c.job.id);
-    // Cheap: no probing, no network (a live intensity provider is asked in the background).
-    // A scenario's world starts at the ledger's start: its clock (start + monotonic time since) never
-    // reads earlier than the start, so no interval reaches before the job's window.
-    this.pipeline = createPipeline(this.c, { log, time: { kind: "real", startMillis }, backgroundIntensity: true });
     const sim = this.pipeline.scenario;
     this.ledger = new Ledger(this.pipeline.ledgerOptions, startMillis);
     this.ledger.registerJob(this.c.job.id, this.c.job.name, this.c.job.attributes, startMillis);
@@ -124,7 +121,13 @@ export class RunMeasurement {
 
   /** Prepares what is cheap (no probing, no network); throws UsageError for bad input. */
   static async prepare(o: RunMeasureInput): Promise<RunMeasurement> {
-    const m = new RunMeasurement(o);
+    // Set up after the spawn: the job's figures count from the baseline read just before it.
+    const startMillis = o.baseline?.wallMillis ?? Date.now();
+    // Cheap: no probing, no network (a live intensity provider is asked in the background). A
+    // scenario's world starts at the ledger's start: its clock (start + monotonic time since) never
+    // reads earlier than the start, so no interval reaches before the job's window.
+    const pipeline = await createPipeline(o.config, { log: o.log, time: { kind: "real", startMillis }, backgroundIntensity: true });
+    const m = new RunMeasurement(o, startMillis, pipeline);
     // The live intensity is asked in the background from now on (the tick never waits for it).
     m.pipeline.intensity.prefetch();
     if (m.pipeline.scenario) {

@@ -32,7 +32,7 @@ export function registerSimulateCommand(program: Command): void {
     ]);
     const outputs = prepareOutputs(c.outputs, { log });
     // The pipeline's constants and report fields; simulate() wires the scenario in virtual time.
-    const pipeline = createPipeline({ ...c, collectors: {} }, { log, time: { kind: "virtual" } });
+    const pipeline = await createPipeline({ ...c, collectors: {} }, { log, time: { kind: "virtual" } });
     const result = await simulate(c.scenario, {
       idlePolicy: c.measure.idlePolicy,
       ledger: { ...pipeline.ledgerOptions, pue: c.measure.pue },

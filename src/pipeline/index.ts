@@ -17,7 +17,9 @@ import type { Scenario } from "../sim/scenario.js";
 import { detectDevices } from "./devices.js";
 import { footprintParts, type FootprintParts } from "./footprint.js";
 import { intensityParts, type IntensityParts, type IntensityReport } from "./intensity.js";
-import { effectivePue, scenarioParts, type ScenarioParts, type ScenarioTime } from "./scenario.js";
+// The scenario wiring (the simulated world, the scenario module's zod) loads only with a scenario:
+// `run`'s RSS and start-up pay nothing for it.
+import type { ScenarioParts, ScenarioTime } from "./scenario.js";
 
 export type { ScenarioParts } from "./scenario.js";
 
@@ -73,9 +75,18 @@ export interface Pipeline {
   reportFields(): PipelineReportFields;
 }
 
+/**
+ * The PUE of a ledger and where it came from: --pue wins; else the scenario's own, if any; else the
+ * default (1.0).
+ */
+export function effectivePue(measure: Pick<MeasureConfig, "pue" | "pueOrigin">, scenario?: Pick<Scenario, "pue">): { pue: number; pueOrigin: "flag" | "scenario" | "default" } {
+  if (measure.pueOrigin === "default" && scenario?.pue !== undefined) return { pue: scenario.pue, pueOrigin: "scenario" };
+  return { pue: measure.pue, pueOrigin: measure.pueOrigin };
+}
+
 /** Builds a command's pipeline parts from its config. Cheap: nothing is probed and no network is asked. */
-export function createPipeline(config: PipelineConfig, o: PipelineOptions): Pipeline {
-  const scenario = config.scenario ? scenarioParts(config.scenario, o.time) : undefined;
+export async function createPipeline(config: PipelineConfig, o: PipelineOptions): Promise<Pipeline> {
+  const scenario = config.scenario ? (await import("./scenario.js")).scenarioParts(config.scenario, o.time) : undefined;
   if (scenario && o.time.kind === "real") {
     o.log.info(`simulated devices from scenario '${scenario.scenario.name}' (${scenario.scenario.devices.map((d) => d.id).join(", ")})`);
   }

@@ -11,7 +11,6 @@
 import { singleClock, type MonitorClock } from "../core/clock.js";
 import type { Collector, ProcessSource } from "../core/contracts.js";
 import type { IntensityAt } from "../core/sampler.js";
-import type { MeasureConfig } from "../config/measure.js";
 import { scenarioLedgerOptions, type Scenario } from "../sim/scenario.js";
 import type { LedgerOptions } from "../core/ledger.js";
 import { SimCollector, SimProcessSource, SimWorld, scenarioIntensity, type SimProcessSourceOptions } from "../sim/world.js";
@@ -73,13 +72,4 @@ export function scenarioParts(scenario: Scenario, time: ScenarioTime): ScenarioP
     jobs: () => new SimJobSource(world, nowMillis),
     ledgerOptions: scenarioLedgerOptions(scenario, world.epochMillis),
   };
-}
-
-/**
- * The PUE of a ledger and where it came from: --pue wins; else the scenario's own, if any; else the
- * default (1.0).
- */
-export function effectivePue(measure: Pick<MeasureConfig, "pue" | "pueOrigin">, scenario?: Pick<Scenario, "pue">): { pue: number; pueOrigin: "flag" | "scenario" | "default" } {
-  if (measure.pueOrigin === "default" && scenario?.pue !== undefined) return { pue: scenario.pue, pueOrigin: "scenario" };
-  return { pue: measure.pue, pueOrigin: measure.pueOrigin };
 }

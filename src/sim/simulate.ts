@@ -4,7 +4,8 @@ import type { IntensityAt, SamplerStats } from "../core/sampler.js";
 import { Monitor } from "../core/monitor.js";
 import type { IdleConfig } from "../core/energy.js";
 import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
-import { effectivePue, scenarioParts, type ScenarioParts } from "../pipeline/scenario.js";
+import { effectivePue } from "../pipeline/index.js";
+import { scenarioParts, type ScenarioParts } from "../pipeline/scenario.js";
 import type { Scenario } from "./scenario.js";
 
 export interface SimulateOptions {

@@ -46,7 +46,7 @@ describe("a collector registered from one file", () => {
   it("the pipeline's devices are the chosen ones, read as the sampler reads them", async () => {
     mkdirSync(join(root, "toy-gpu"), { recursive: true });
     writeFileSync(join(root, "toy-gpu", "power_watts"), "123");
-    const pipeline = createPipeline({ measure: measureConfig({ idlePolicy: "attribute", idleWatts: [] }), grid: gridConfig({}, {}), collectors: options }, { log, time: { kind: "real", startMillis: Date.now() } });
+    const pipeline = await createPipeline({ measure: measureConfig({ idlePolicy: "attribute", idleWatts: [] }), grid: gridConfig({}, {}), collectors: options }, { log, time: { kind: "real", startMillis: Date.now() } });
     const devices = await pipeline.devices();
     const toy = devices.find((c) => c.id === "toy-gpu")!;
     expect(devices.map((c) => c.id)).not.toContain("toy-gpu-model");
