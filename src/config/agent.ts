@@ -203,7 +203,7 @@ export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (ke
   if (sysRoot !== "/" && collectors.root === undefined) collectors.root = sysRoot;
   // DRM fdinfo (AMD/Intel GPUs per process) is read where the jobs' processes are.
   collectors.procRoot ??= procRoot;
-  return {
+  const config: AgentConfig = {
     mode: choice,
     realJobs,
     scenario,
@@ -229,4 +229,7 @@ export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (ke
     quiet: flags.quiet === true,
     verbose: flags.verbose === true,
   };
+  // Last, every flag being valid (pod mode refuses a PID namespace that is not a pod's).
+  if (realJobs) choice.mode.precheck?.(choice.config, { procRoot, env });
+  return config;
 }

@@ -62,6 +62,7 @@ export const ENV_VARIABLES = {
   K8S_POD_NAMESPACE: "downward API: the pod's namespace (older name)",
   K8S_NODE_NAME: "downward API: the node's name (resource attribute)",
   NODE_NAME: "the node's name (agent node mode, probe)",
+  KUBERNETES_SERVICE_HOST: "set in every Kubernetes pod's containers: agent pod mode runs inside a pod (src/agent/pod-sandbox.ts)",
 } as const;
 
 /** Name of a variable powerprint reads. */

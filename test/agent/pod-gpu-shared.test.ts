@@ -10,7 +10,7 @@
  * share (60:20:20), the idle part equally between the two pods.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +30,15 @@ import { buildStubNvml } from "../native/build-stub.mjs";
 
 const SCRIPTS = join(import.meta.dirname, "scripts");
 const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0;
+/**
+ * The pod's PID 1 runs the test's script with /bin/sh under the name a pod sandbox's PID 1 has
+ * (`pause`): pod mode refuses a namespace whose PID 1 is not one (src/agent/pod-sandbox.ts).
+ */
+function pauseStandIn(folder: string): string {
+  const path = join(folder, "pause");
+  if (!existsSync(path)) symlinkSync("/bin/sh", path);
+  return path;
+}
 const mounts = readCgroupMounts();
 const hierarchy = mounts.v2 ? { dir: mounts.v2.mountPoint, version: 2 as const } : mounts.v1.has("cpuacct") ? { dir: mounts.v1.get("cpuacct")!.mountPoint, version: 1 as const } : undefined;
 const GPU_UUID = "GPU-5e3a1c2b-0000-4d6e-9f00-aaaaaaaaaaaa";
@@ -116,7 +125,7 @@ describe.skipIf(!canUnshare || !hierarchy || process.getuid?.() !== 0)("two side
       spawnSync("mkfifo", [join(dir, "go"), join(dir, "stop")]);
       const child = spawn(
         "unshare",
-        ["--pid", "--fork", "--mount-proc", "--kill-child", "/bin/sh", join(SCRIPTS, "gpu-pod.sh"), dir, process.execPath, CLI, SCRIPTS, String(gpuProcesses)],
+        ["--pid", "--fork", "--mount-proc", "--kill-child", pauseStandIn(dir), join(SCRIPTS, "gpu-pod.sh"), dir, process.execPath, CLI, SCRIPTS, String(gpuProcesses)],
         {
           stdio: "ignore",
           env: {

@@ -7,7 +7,7 @@
  * one process on it: the pod is alone on its GPU (not shared), so all of it is the pod's.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,15 @@ import { waitFor } from "../cli/agent-helpers.js";
 
 const SCRIPTS = join(import.meta.dirname, "scripts");
 const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0;
+/**
+ * The pod's PID 1 runs the test's script with /bin/sh under the name a pod sandbox's PID 1 has
+ * (`pause`): pod mode refuses a namespace whose PID 1 is not one (src/agent/pod-sandbox.ts).
+ */
+function pauseStandIn(folder: string): string {
+  const path = join(folder, "pause");
+  if (!existsSync(path)) symlinkSync("/bin/sh", path);
+  return path;
+}
 /** A host PID no small test namespace holds (pid_max is 4,194,304 at most). */
 const HOST_PID = 4_000_001;
 
@@ -85,7 +94,7 @@ describe.skipIf(!canUnshare)("agent --mode pod: the pod's GPU from NVIDIA_VISIBL
     script([1_000_000, 1_000_000], false);
     pod = spawn(
       "unshare",
-      ["--pid", "--fork", "--mount-proc", "--kill-child", "/bin/sh", join(SCRIPTS, "pod.sh"), dir, process.execPath, CLI, SCRIPTS],
+      ["--pid", "--fork", "--mount-proc", "--kill-child", pauseStandIn(dir), join(SCRIPTS, "pod.sh"), dir, process.execPath, CLI, SCRIPTS],
       {
         stdio: "ignore",
         // The pod's environment: the training container's assignment (the agent and PID 1 have it

@@ -6,7 +6,7 @@
  * measured themselves, and its identity must come from the downward API files.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,15 @@ import { waitFor } from "../helpers/wait.js";
 
 const SCRIPTS = join(import.meta.dirname, "scripts");
 const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0;
+/**
+ * The pod's PID 1 runs the test's script with /bin/sh under the name a pod sandbox's PID 1 has
+ * (`pause`): pod mode refuses a namespace whose PID 1 is not one (src/agent/pod-sandbox.ts).
+ */
+function pauseStandIn(folder: string): string {
+  const path = join(folder, "pause");
+  if (!existsSync(path)) symlinkSync("/bin/sh", path);
+  return path;
+}
 
 interface JobsView {
   timeMillis: number;
@@ -37,7 +46,7 @@ describe.skipIf(!canUnshare)("agent --mode pod in a real PID namespace", () => {
     writeFileSync(join(dir, "podinfo", "uid"), "6f1c2b9e-3d4a-4b5c-8d7e-0a1b2c3d4e5f");
     writeFileSync(join(dir, "podinfo", "labels"), 'batch.kubernetes.io/job-name="resnet"\napp="trainer"\n');
     spawnSync("mkfifo", [join(dir, "go"), join(dir, "stop")]);
-    pod = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", "/bin/sh", join(SCRIPTS, "pod.sh"), dir, process.execPath, CLI, SCRIPTS], { stdio: "ignore" });
+    pod = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", pauseStandIn(dir), join(SCRIPTS, "pod.sh"), dir, process.execPath, CLI, SCRIPTS], { stdio: "ignore" });
     exited = new Promise((resolve) => pod.on("exit", (code) => resolve(code)));
   });
 

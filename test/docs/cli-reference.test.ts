@@ -28,6 +28,7 @@ const FOREIGN_FLAGS: Record<string, string> = {
   "--package": "npx, running the Impact Framework's if-run (docs/plan-and-disclose.md)",
   "--manifest": "if-run, the Impact Framework CLI (docs/plan-and-disclose.md)",
   "--output": "if-run, the Impact Framework CLI (docs/plan-and-disclose.md)",
+  "--pid": "docker run --pid=host (docs/kubernetes.md, where pod mode refuses to start)",
 };
 
 /** Variables the docs' command lines expand, as a user would have them set. */

@@ -84,6 +84,11 @@ export interface AgentMode<C = unknown> {
   noWorkFrom?: string;
   /** Validates the mode's flags (UsageError naming the flag). */
   parse(flags: Readonly<Record<string, unknown>>, ctx: ModeParseContext): C;
+  /**
+   * `agent`'s last check, every flag being valid: where this host makes the mode count the wrong
+   * processes, a UsageError (pod mode outside a pod's shared PID namespace: src/agent/pod-sandbox.ts).
+   */
+  precheck?(config: C, ctx: { procRoot: string; env: Environment }): void;
   /** Starts discovering (never throws for runtime trouble: a mode that finds nothing says so). */
   create(config: C, ctx: ModeContext): ModeParts | Promise<ModeParts>;
   /** What the mode would find here now, without starting it. */
