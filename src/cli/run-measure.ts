@@ -276,7 +276,8 @@ export class RunMeasurement {
     try {
       report = this.buildReport(reportModule, final, { exitCode: f.exitCode, exportFailures, complete: true });
     } catch (err) {
-      log.warn(`could not build the report: ${errorMessage(err)}`);
+      // Named by what was asked for: the report model feeds the summary too.
+      log.warn(`could not build the ${this.c.reportPath ? "report" : "summary"}: ${errorMessage(err)}`);
     }
     if (report && this.c.reportPath) {
       try {
