@@ -149,6 +149,8 @@ export class Ledger {
   /** Wall-clock time of the latest endTick: where the next tick's window starts (marks without a time open there). */
   private lastTickMillis?: number;
 
+  /** CPU seconds of this tick for jobs not held yet (claimed when the job is created this tick). */
+  private readonly pendingCpuSeconds = new Map<ConsumerId, number>();
   /** Marks known in advance, not yet on a timeline (LedgerOptions.scheduledMarks), in time order. */
   private scheduled: ScheduledMark[];
   /** The earliest time at which applyScheduledMarks has something to do. */
@@ -326,6 +328,7 @@ export class Ledger {
    */
   endTick(timeMillis: number, elapsedMillis?: number): void {
     this.nowMillis = Math.max(this.nowMillis, timeMillis);
+    this.pendingCpuSeconds.clear();
     this.applyScheduledMarks(timeMillis);
     const windowStartMillis = this.lastTickMillis ?? timeMillis;
     this.lastTickMillis = timeMillis;
@@ -372,8 +375,12 @@ export class Ledger {
   }
 
   private addCpuSeconds(id: ConsumerId, seconds: number): void {
+    if (!(seconds > 0)) return;
     const t = this.totals.get(id);
-    if (t && seconds > 0) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
+    if (t) t.cpuSeconds = (t.cpuSeconds ?? 0) + seconds;
+    // A job first seen in this interval (a scenario's job under run --sim) is created by the
+    // interval's energy, recorded after its CPU: its seconds wait for it until the tick ends.
+    else this.pendingCpuSeconds.set(id, (this.pendingCpuSeconds.get(id) ?? 0) + seconds);
   }
 
   /** Marks a device lost (GPU fell off the bus); its totals so far stay. */
@@ -546,6 +553,11 @@ export class Ledger {
   private createImplicit(consumer: ConsumerId, timeMillis: number): JobTotals {
     const known = this.options.knownJobs?.get(consumer);
     const t = newTotals(consumer, known?.name ?? consumer, known?.attributes ?? {}, timeMillis);
+    const cpu = this.pendingCpuSeconds.get(consumer);
+    if (cpu !== undefined) {
+      t.cpuSeconds = cpu;
+      this.pendingCpuSeconds.delete(consumer);
+    }
     this.totals.set(consumer, t);
     this.jobPhases.set(consumer, new JobPhases());
     // Its marks already due go on its timeline before its first interval is recorded.

@@ -16,6 +16,7 @@
  * count.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +25,9 @@ import { chromium } from "playwright-core";
 import { runCli } from "../helpers/cli.js";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import type { ReportV1 } from "../../exporters/report-json.js";
-import { compareFigures, DISPLAY_TOLERANCE, fromCsv, fromHtmlTables, fromReport, fromSummary, type DomTable, type Figures } from "../helpers/figures.js";
+import { compareFigures, DISPLAY_TOLERANCE, fromCsv, fromHtmlTables, fromMetrics, fromReport, fromSummary, promSamples, type DomTable, type Figures, type JobFigures } from "../helpers/figures.js";
+import { freePort, receiversSkipReason, startVictoriaMetrics, type Receiver } from "../helpers/receivers.js";
+import { waitFor } from "../helpers/wait.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SCENARIO_FILE = join(import.meta.dirname, "..", "fixtures", "scenarios", "every-path.json");
@@ -210,6 +213,166 @@ describe("every path, the same figures: the comparison fails on a broken path", 
     const roundedRows: Figures = new Map([...rows].map(([id, f]) => [id, { ...f, samples: f.samples == null ? f.samples : Number(rounded(f.samples)), tokens: f.tokens == null ? f.tokens : Number(rounded(f.tokens)) }]));
     expect(compareFigures(fromReport(reference), roundedRows)).toContain("train-a.samples: 8192 expected, 8190 here (a count)");
   });
+});
+
+/**
+ * The wall-clock paths: `run --sim` (the scenario's jobs beside the wrapped command's) and
+ * `agent --sim` (the scenario's jobs discovered as the agent discovers real ones), each exporting
+ * to Prometheus (the endpoint scraped) and by OTLP into VictoriaMetrics.
+ *
+ * What is equal, and how exactly:
+ * - within a run, every output shows its own report's figures: the CSV, the metrics' counters
+ *   (Prometheus and VictoriaMetrics) to float rounding, the summary to its 3 digits;
+ * - against simulate's reference, what does not depend on when the run started and stopped: the
+ *   scenario's loads are constant, so each job's average power per device kind, its busy cores
+ *   (CPU seconds per second), its PUE, water and cost per joule, the phases closed before the run
+ *   ended (time, energy, emissions, counts: their marks sit at fixed scenario times) and its counts
+ *   are the same. Not exactly: the path's two clock reads per tick (process table, devices) are a
+ *   few µs apart (≤ 1e-3 relative here); with a real process beside the scenario (run's command,
+ *   the selector's match) its own CPU seconds take their part of the simulated CPU, so the scenario
+ *   jobs' CPU power differs by at most that part (bounded from the report itself), and the tick
+ *   reads /proc before the scenario's table, so their CPU seconds per second are within one
+ *   interval's part of the duration. Totals (energy, emissions, duration) depend on
+ *   how long the run lasted and are compared within the run only.
+ */
+describe.skipIf(!!receiversSkipReason("victoria-metrics"))("every path, the same figures: run --sim and agent --sim, with Prometheus and OTLP", () => {
+  /** The phases closed before 3.1 s of scenario time (the last mark): the same whatever the run's length. */
+  const CLOSED: Record<string, string[]> = { "train-a": ["train", "eval"], "eval-b": ["serve"] };
+
+  it("run --sim: JSON, CSV, summary, Prometheus and VictoriaMetrics agree; the scenario's jobs equal simulate's", async () => {
+    const vm = await startVictoriaMetrics();
+    try {
+      const port = await freePort();
+      const files = { report: join(dir, "run.json"), csv: join(dir, "run.csv") };
+      let scraped = "";
+      let exited = false;
+      const run = runCli(
+        ["run", "--sim", SCENARIO_FILE, "--interval", "200ms", "--job-id", "cmd", "--report", files.report, "--csv", files.csv, ...PRICE,
+          "--prometheus", `127.0.0.1:${port}`, "--prometheus-linger", "60s", "--otlp", `${vm.baseUrl}/opentelemetry`, "--export-interval", "1s", "--", "sleep", "4"],
+        { timeoutMillis: 120_000 },
+      ).finally(() => void (exited = true));
+      // The endpoint is scraped until powerprint exits: it lingers until a scrape has read the final totals.
+      await waitFor("run --sim to exit", async () => {
+        const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => (r.ok ? r.text() : ""), () => "");
+        if (body) scraped = body;
+        return exited;
+      }, 120_000, 100);
+      const r = await run;
+      expect(r.code, r.stderr).toBe(0);
+      const report = read(files.report);
+      await checkWallClockPath(report, { csv: readFileSync(files.csv, "utf8"), summary: r.stderr, prometheus: scraped, vm, commandJob: "cmd" });
+    } finally {
+      await vm.stop();
+    }
+  }, 180_000);
+
+  // The agent's modes that can run a scenario: its own discovery of the scenario's jobs (--sim alone),
+  // and selector mode beside it (a real process matched by its command line, as run's command).
+  // Pod and node modes discover pods (a PID namespace, the kubelet): a scenario cannot express them.
+  it.each([
+    ["--sim (the scenario's jobs discovered)", [] as string[]],
+    ["--sim --mode selector (and a real process matched)", ["--mode", "selector", "--match-cmdline", "pp-every-path-(matched)"]],
+  ])("agent %s: JSON, summary, Prometheus and VictoriaMetrics agree; the scenario's jobs equal simulate's", async (_name, mode) => {
+    const vm = await startVictoriaMetrics();
+    // The selector's real process: idle, named in its command line; ended by this test (its own child).
+    const matched = mode.length ? spawn(process.execPath, ["-e", "/* pp-every-path-matched */ setInterval(() => {}, 1000)"], { stdio: "ignore" }) : undefined;
+    try {
+      const port = await freePort();
+      const file = join(dir, `agent-${mode.length ? "selector" : "sim"}.json`);
+      let child: ChildProcess | undefined;
+      let scraped = "";
+      let exited = false;
+      const run = runCli(
+        ["agent", "--sim", SCENARIO_FILE, ...mode, "--interval", "200ms", "--report", file, ...PRICE,
+          "--prometheus", `127.0.0.1:${port}`, "--prometheus-linger", "60s", "--otlp", `${vm.baseUrl}/opentelemetry`, "--export-interval", "1s"],
+        { timeoutMillis: 120_000, onSpawn: (c) => (child = c) },
+      ).finally(() => void (exited = true));
+      const scrape = async () => {
+        const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((x) => (x.ok ? x.text() : ""), () => "");
+        if (body) scraped = body;
+        return body;
+      };
+      // Until the last marks (3.1 s) were applied and an interval after them recorded: both jobs'
+      // last phases hold energy.
+      await waitFor("the agent to record the scenario's last phases", async () => {
+        const phases = promSamples(await scrape()).filter((x) => x.name === "powerprint_job_phase_energy_total" && x.value > 0).map((x) => x.labels.powerprint_phase);
+        return phases.includes("done") && phases.includes("idle");
+      }, 120_000, 100);
+      child!.kill("SIGTERM");
+      await waitFor("the agent to exit", async () => (await scrape(), exited), 120_000, 100);
+      const r = await run;
+      expect(r.code, r.stderr).toBe(0);
+      const report = read(file);
+      if (matched) expect(report.jobs.map((j) => j.id)).toContain("matched");
+      // The agent prints no summary: `powerprint report` gives its report's.
+      const summary = await runCli(["report", file]);
+      expect(summary.code, summary.stderr).toBe(0);
+      await checkWallClockPath(report, { summary: summary.stdout, prometheus: scraped, vm, ...(matched ? { commandJob: "matched" } : {}) });
+    } finally {
+      matched?.kill("SIGKILL");
+      await vm.stop();
+    }
+  }, 180_000);
+
+  /** A wall-clock path's outputs against its own report, and its scenario jobs against the reference. */
+  async function checkWallClockPath(report: ReportV1, o: { csv?: string; summary: string; prometheus: string; vm: Receiver; commandJob?: string }): Promise<void> {
+    const own = fromReport(report);
+    // Within the run: each output shows the report's figures.
+    if (o.csv !== undefined) expect(compareFigures(own, fromCsv(o.csv))).toEqual([]);
+    expect(compareFigures(own, fromSummary(o.summary), { relative: DISPLAY_TOLERANCE }, JOBS)).toEqual([]);
+    // The metrics' counters (cumulative totals) are the report's; their power gauge is the last
+    // interval's (compared with the reference below).
+    const counters = (f: Figures): Figures => new Map([...f].map(([id, j]) => [id, { ...j, averagePowerWatts: undefined }]));
+    const prom = fromMetrics(promSamples(o.prometheus), "prometheus");
+    expect(compareFigures(own, counters(prom), {}, JOBS)).toEqual([]);
+    const vmSamples = await o.vm.query('{__name__=~"powerprint[.]job[.].+"}');
+    const otlp = fromMetrics(vmSamples.map((x) => ({ name: x.metric.__name__, labels: x.metric, value: x.value })), "otel");
+    expect(compareFigures(own, counters(otlp), { relative: 1e-12 + 1e-9 }, JOBS)).toEqual([]);
+    // Not vacuous: the metrics carried the figures compared.
+    for (const m of [prom, otlp]) expect(m.get("train-a")).toMatchObject({ samples: 8192, tokens: 196_608, steps: 2468, attributes: { team: "vision", experiment: "lr-sweep" } });
+
+    // Against simulate's reference: what does not depend on the run's length.
+    const commandShare = o.commandJob ? own.get(o.commandJob)!.cpuSeconds! / JOBS.reduce((a, id) => a + own.get(id)!.cpuSeconds!, 0) : 0;
+    // With a real process beside the scenario (run's command, the selector's match), the tick reads
+    // /proc before the scenario's table: the scenario's CPU seconds are sampled up to that read's
+    // time after the tick's clock (most at the first tick, a whole /proc scan), so its busy cores
+    // per second are compared within one interval's part of the duration.
+    const skew = o.commandJob ? report.sampler.intervalMillis / 1000 / report.durationSeconds : 1e-3;
+    const perturbed = 1e-3 + 2 * commandShare;
+    const tolerance = { relative: 1e-3, fields: { cpuCores: skew, "averagePowerWatts.cpu": perturbed, "averagePowerWatts.total": perturbed, "phases.*.energyJoules": perturbed, "phases.*.emissionsGrams": perturbed } };
+    const ref = fromReport(reference);
+    expect(compareFigures(invariant(ref), invariant(own), tolerance, JOBS)).toEqual([]);
+    // The power gauges of both receivers (the last interval's power) are the reference's average power.
+    for (const m of [prom, otlp]) {
+      const gauges = new Map([...m].map(([id, j]) => [id, { averagePowerWatts: j.averagePowerWatts }]));
+      expect(compareFigures(new Map([...ref].map(([id, j]) => [id, { averagePowerWatts: j.averagePowerWatts }])), gauges, tolerance, JOBS)).toEqual([]);
+    }
+    expect(commandShare).toBeLessThan(0.01);
+
+    /** A job's figures that do not depend on how long it was measured. */
+    function invariant(f: Figures): Figures {
+      return new Map(
+        [...f].map(([id, j]) => {
+          const it = j.energyJoules!.total!;
+          return [
+            id,
+            {
+              averagePowerWatts: j.averagePowerWatts,
+              cpuCores: j.cpuSeconds! / j.durationSeconds!,
+              pue: j.facilityEnergyJoules! / it,
+              waterPerJoule: j.waterLiters! / it,
+              costPerJoule: j.cost! / it,
+              samples: j.samples,
+              tokens: j.tokens,
+              steps: j.steps,
+              attributes: j.attributes,
+              phases: Object.fromEntries((CLOSED[id] ?? []).map((name) => [name, j.phases![name]])),
+            } as JobFigures,
+          ];
+        }),
+      );
+    }
+  }
 });
 
 /**

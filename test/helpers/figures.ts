@@ -157,7 +157,8 @@ export function fromMetrics(samples: readonly MetricSample[], naming: "prometheu
     else if (s.name === n("powerprint.job.steps")) j.steps = s.value;
     else if (s.name === n("powerprint.job.phase.energy")) j.phases![s.labels[phaseLabel]] = { energyJoules: s.value };
     if (j.attributes === undefined) j.attributes = {};
-    for (const [k, v] of Object.entries(s.labels)) if (!/^(powerprint|hw|host|service|telemetry|otel|job|instance|__|process)/.test(k.replace(/_/g, "."))) j.attributes[k] = v;
+    // The job's tags: every label but the metric's name and powerprint's, the resource's and the scope's own.
+    for (const [k, v] of Object.entries(s.labels)) if (!k.startsWith("__") && !/^(powerprint|hw|host|service|telemetry|otel|job|instance|process)\b/.test(k.replace(/_/g, "."))) j.attributes[k] = v;
   }
   return out;
 }
