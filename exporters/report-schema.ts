@@ -145,9 +145,8 @@ export const jobSchema = z.object({
   phases: z.array(phaseSchema).optional(),
 });
 
-/** One run of a merged report (`powerprint report`): where its jobs came from. */
-export const mergedRunSchema = z.object({
-  file: z.string(),
+/** What a report says about its run (a merged report's `runs[]` say it of each file). */
+const runFields = {
   mode: z.enum(["run", "simulate", "agent"]),
   scenario: z.string().optional(),
   command: z.array(z.string()).optional(),
@@ -155,6 +154,12 @@ export const mergedRunSchema = z.object({
   startedAt: z.string(),
   endedAt: z.string(),
   durationSeconds: z.number(),
+};
+
+/** One run of a merged report (`powerprint report`): where its jobs came from. */
+export const mergedRunSchema = z.object({
+  file: z.string(),
+  ...runFields,
   jobs: z.array(z.string()),
   /** Its devices' ids in the merged report (prefixed with its node label). */
   devices: z.array(z.string()),
@@ -185,13 +190,7 @@ export const tagGroupSchema = z.object({
 export const reportSchemaV1 = z.object({
   schemaVersion: z.literal(1),
   tool: z.object({ name: z.literal("powerprint"), version: z.string() }),
-  mode: z.enum(["run", "simulate", "agent"]),
-  scenario: z.string().optional(),
-  command: z.array(z.string()).optional(),
-  exitCode: z.number().int().optional(),
-  startedAt: z.string(),
-  endedAt: z.string(),
-  durationSeconds: z.number(),
+  ...runFields,
   /** false: a checkpoint written during the run (powerprint may have been killed after it); true: the final report. */
   complete: z.boolean().optional(),
   /** run: how the job's processes were found, its own cgroup (kernel counter) or /proc walks. */

@@ -34,8 +34,11 @@ const SCENARIO = {
 
 type Marks = Record<number, { phase: string; step?: number; samples?: number; tokens?: number }>;
 
-/** Runs SCENARIO tick by tick; `marks[t]` is set on the ledger before the tick at t seconds (as run's marks reader does). */
-async function runWithMarks(marks: Marks, scenario: unknown = SCENARIO): Promise<LedgerSnapshot> {
+/**
+ * Runs a scenario tick by tick (every `intervalMillis`) through the Monitor on the simulator's
+ * world; `beforeTick(ledger, seconds)` runs before each tick, as run's marks reader does.
+ */
+async function runTicks(scenario: unknown, beforeTick: (ledger: Ledger, seconds: number) => void): Promise<LedgerSnapshot> {
   const s = validateScenario(scenario, "inline");
   const world = new SimWorld(s);
   let now = world.epochMillis;
@@ -51,16 +54,21 @@ async function runWithMarks(marks: Marks, scenario: unknown = SCENARIO): Promise
     idlePolicy: "attribute",
     log: recordingLogger(),
     clock: singleClock(() => now),
-    beforeTick: () => {
-      const m = marks[(now - world.epochMillis) / 1000];
-      if (m) ledger.setPhase("j", m.phase, m);
-    },
+    beforeTick: () => beforeTick(ledger, (now - world.epochMillis) / 1000),
   });
-  for (let t = 0; t <= s.durationSeconds; t++) {
-    now = world.epochMillis + t * 1000;
+  for (let t = 0; t <= s.durationSeconds * 1000; t += s.intervalMillis) {
+    now = world.epochMillis + t;
     await monitor.tick();
   }
   return monitor.stop({ finalTick: false });
+}
+
+/** Runs SCENARIO; `marks[t]` is set on the ledger before the tick at t seconds, without a time (it opens at that tick). */
+async function runWithMarks(marks: Marks, scenario: unknown = SCENARIO): Promise<LedgerSnapshot> {
+  return runTicks(scenario, (ledger, seconds) => {
+    const m = marks[seconds];
+    if (m) ledger.setPhase("j", m.phase, m);
+  });
 }
 
 const GRAMS_PER_JOULE = 360 / 3_600_000;
@@ -117,36 +125,16 @@ describe("phases through the Monitor (hand-computed)", () => {
 });
 
 describe("marks with times: an interval that spans marks is split between their phases (time-weighted)", () => {
-  /** As runWithMarks, but each mark carries its time (seconds into the scenario) and is read at the first tick at or after it. */
+  /** Each mark carries its time (seconds into the scenario) and is read at the first tick at or after it, as a marks reader would. */
   async function runWithTimedMarks(marks: { at: number; phase: string; samples?: number }[], intervalMillis = 1000): Promise<LedgerSnapshot> {
-    const s = validateScenario({ ...SCENARIO, intervalMillis }, "inline");
-    const world = new SimWorld(s);
-    let now = world.epochMillis;
-    const ledger = new Ledger({ pue: 1 }, now);
-    for (const job of world.jobs()) ledger.registerJob(job, job, {}, now);
     const pending = [...marks];
-    const monitor = new Monitor({
-      collectors: [new SimCollector(world)],
-      processes: new SimProcessSource(world, () => now),
-      intensity: scenarioIntensity(world)!,
-      ledger,
-      exporters: [],
-      intervalMillis: s.intervalMillis,
-      idlePolicy: "attribute",
-      log: recordingLogger(),
-      clock: singleClock(() => now),
-      beforeTick: () => {
-        while (pending.length && world.epochMillis + pending[0].at * 1000 <= now) {
-          const m = pending.shift()!;
-          ledger.setPhase("j", m.phase, m, world.epochMillis + m.at * 1000);
-        }
-      },
+    const epochMillis = new SimWorld(validateScenario(SCENARIO, "inline")).epochMillis;
+    return runTicks({ ...SCENARIO, intervalMillis }, (ledger, seconds) => {
+      while (pending.length && pending[0].at <= seconds) {
+        const m = pending.shift()!;
+        ledger.setPhase("j", m.phase, m, epochMillis + m.at * 1000);
+      }
     });
-    for (let t = 0; t <= s.durationSeconds * 1000; t += intervalMillis) {
-      now = world.epochMillis + t;
-      await monitor.tick();
-    }
-    return monitor.stop({ finalTick: false });
   }
 
   it("train 1.2 s, eval 0.6 s, done, at 1 s ticks: every phase gets its time and its energy (50 W)", async () => {

@@ -137,7 +137,8 @@ describe("report --sci", () => {
     const manifest = join(dir, "never.yml");
     const short = join(dir, "short.json");
     const { timeSeries: _series, ...noSeries } = read(ramp);
-    writeFileSync(short, JSON.stringify({ ...noSeries, durationSeconds: 0.5 }));
+    // The job's own duration is what it covers (the report model's jobs[].durationSeconds).
+    writeFileSync(short, JSON.stringify({ ...noSeries, durationSeconds: 0.5, jobs: noSeries.jobs.map((j) => ({ ...j, durationSeconds: 0.5 })) }));
     const cases: [string[], RegExp][] = [
       [[ramp, "--sci", "--per", "bananas"], /--per: must be one of tokens, samples, requests, steps, run, got 'bananas'/],
       [[ramp, "--sci", "--per", "requests"], /--per: job 'train' has no requests count in the report: requests are counted by serving/],

@@ -182,7 +182,7 @@ describe("csvRows: units of work", () => {
 });
 
 describe("CSV: one record per job, whatever the command line holds (RFC 4180, LF)", () => {
-  it("run --csv around a multi-line `python -c` program: one record per job, the command's newlines inside its field; cpu_count is logical CPUs", async () => {
+  it("run --csv around a multi-line `python -c` program: one record per job, the command's newlines inside its field", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pp-csv-"));
     const csv = join(dir, "e.csv");
     // Newlines but no comma or quote: a field that only a CR/LF rule quotes.
@@ -202,7 +202,19 @@ describe("CSV: one record per job, whatever the command line holds (RFC 4180, LF
     for (const row of mine) expect(row.job_name).toMatch(/^python3 -c import sys\nx = 1\nfor i in range\(3\):\n/);
     // Each run's rows: its own job and the scenario's job; nothing else.
     expect(rows).toHaveLength(4);
-    for (const row of rows) expect(Number(row.cpu_count)).toBe(cpus().length);
+    // Logical CPUs of the host measured: under --sim, the scenario's (one 96-core CPU).
+    for (const row of rows) expect(Number(row.cpu_count)).toBe(96);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("cpu_count of a run on this machine: its logical CPUs (as CodeCarbon's psutil.cpu_count()), not its CPU packages", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-csv-"));
+    const csv = join(dir, "e.csv");
+    const r = await runCli(["run", "--csv", csv, "-q", "--", "true"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = rowsOf(csv);
+    expect(rows).toHaveLength(1);
+    expect(Number(rows[0].cpu_count)).toBe(cpus().length);
     rmSync(dir, { recursive: true, force: true });
   });
 
