@@ -26,7 +26,7 @@
  * last tick (at most one interval: the kubelet removes the cgroup with the pod). A job is in the
  * sample while any of its pods' cgroups exists.
  */
-import { readdirSync, type Dirent } from "node:fs";
+import { readdirSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, Logger, ProcessSample, ProcessSource } from "../core/contracts.js";
 import { CgroupReader } from "../cgroup/fs.js";
@@ -34,7 +34,7 @@ import { readCgroupMounts, type CgroupMounts } from "../cgroup/mounts.js";
 import { identityFromProcCgroup, parseCgroupPath, type CgroupDriver, type CgroupVersion, type QosClass } from "../cgroup/path.js";
 import type { FetchPodsResult } from "../k8s/client.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
-import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, readEnviron } from "../procfs/reader.js";
+import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, readEnviron, readHostMemory } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
 import { boundText, MAX_JOB_ID_CHARS } from "../core/bounds.js";
 
@@ -69,6 +69,8 @@ export interface NodeJobSourceOptions {
    * (for GPU matching) wait. Default 10; 1 lists every tick.
    */
   relistEveryTicks?: number;
+  /** The v1 memory hierarchy's mount point, if any: pods' resident memory from its memory.stat where their own cgroup has none (v1 and hybrid nodes). */
+  memoryRoot?: string;
   /**
    * Whether to read the containers' cgroup.procs each tick (members, process counts). They are
    * only needed to match GPU processes: without a GPU collector, false halves a tick's reads
@@ -100,6 +102,15 @@ interface PodState {
   phase: number;
   /** The identity last built for the pod's own job, and what it was built from. */
   identity?: { meta: PodMetadata | undefined; containerIds: string[]; job: DiscoveredJob };
+  /**
+   * Its job was dropped while the pod's cgroup stayed, empty (a leftover of a stuck pod cleanup):
+   * not reported again until a process appears in it; then it counts from the counter it had
+   * when it emptied (lastSeconds: an empty cgroup's counter does not move), never its history.
+   */
+  retired?: boolean;
+  /** Resident memory at the last read, bytes (memory.stat; src/cgroup/fs.ts rssBytes), and where it was read. */
+  rssBytes?: number;
+  rssFrom?: "own" | "v1" | "none";
 }
 
 const isKubepods = (name: string): boolean => name === "kubepods" || name === "kubepods.slice" || name.endsWith("-kubepods.slice");
@@ -163,6 +174,8 @@ export class NodeJobSource implements ProcessSource {
   private samples = 0;
   private readonly hostCpu: HostCpuCounter;
   private saidNoKubepods = false;
+  /** When the previous walk ended (wall clock: compared with cgroup change times). */
+  private lastWalkWallMillis: number | undefined;
   private foundKubepods = false;
   /** Directory names under kubepods that are no pods (not parsed again). */
   private readonly notPods = new Set<string>();
@@ -195,14 +208,20 @@ export class NodeJobSource implements ProcessSource {
     const jobProcessCount = new Map<string, number>();
     const meta = new Map<string, PodMetadata | undefined>();
     const tracking = this.o.trackMembers ?? true;
+    const jobRssBytes = new Map<string, number>();
     for (const podDir of this.podDirs()) {
       const pod = this.observePod(podDir, first, meta);
       if (!pod) continue;
       seen.add(pod.uid);
-      if (tracking) this.readMembers(pod, members, jobProcessCount);
-      else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
+      if (pod.retired && !this.revived(pod, tracking)) continue;
+      if (tracking) {
+        this.readMembers(pod, members, jobProcessCount);
+        const rss = this.readRss(pod);
+        if (rss !== undefined) jobRssBytes.set(pod.jobId, (jobRssBytes.get(pod.jobId) ?? 0) + rss);
+      } else if (pod.listedAt === -Infinity) this.listContainers(pod); // container ids, for k8s.container.name
     }
     this.dropGone(seen);
+    this.lastWalkWallMillis = Date.now();
     if (this.kubepods && this.kubepods.length > 0) this.foundKubepods = true;
     if (this.reader.invisiblePids > 0) {
       this.o.log.warnOnce(
@@ -213,12 +232,15 @@ export class NodeJobSource implements ProcessSource {
     const { jobCpuSeconds, jobs } = this.jobsNow(meta);
     for (const id of this.departed.keys()) if (!jobs.has(id)) this.departed.delete(id);
     if (tracking) for (const id of jobs.keys()) if (!jobProcessCount.has(id)) jobProcessCount.set(id, 0);
+    // Memory's static energy is split by resident memory, as in run (where memory.stat is readable).
+    const memory = jobRssBytes.size > 0 ? readHostMemory(this.procRoot) : undefined;
     return {
       jobCpuSeconds,
       ...this.hostCpu.read(),
       members,
       jobProcessCount,
       jobs,
+      ...(memory && { jobRssBytes, hostUsedMemoryBytes: memory.usedBytes, hostTotalMemoryBytes: memory.totalBytes }),
     };
   }
 
@@ -237,15 +259,19 @@ export class NodeJobSource implements ProcessSource {
       }
       uid = id.podUid;
     }
+    pod ??= this.pods.get(uid);
+    // A retired leftover: nothing to read but whether a process came (revived()).
+    if (pod?.retired) return pod;
     const m = this.o.pods?.byUid(uid);
     meta.set(uid, m);
     const jobId = this.jobIdOf(uid, m);
     const cpu = this.reader.cpuSeconds(podDir.path, this.o.hierarchy.version);
     this.stats.cpuReads++;
-    pod ??= this.pods.get(uid);
     if (!pod) {
       this.stats.podsSeen++;
-      const start = first ? cpu ?? 0 : 0;
+      // Pods of the first walk were there before us; a later one counts from 0 only if its cgroup
+      // was made since the last walk (else it was there unseen: its history is not the interval's).
+      const start = first || this.existedBefore(podDir.path) ? cpu ?? 0 : 0;
       pod = { uid, dir: podDir.path, jobId, baselineSeconds: start, lastSeconds: start, containerIds: [], containerDirs: [], listedAt: -Infinity, phase: this.stats.podsSeen };
       this.pods.set(uid, pod);
       this.podsByDir.set(podDir.path, pod);
@@ -259,11 +285,83 @@ export class NodeJobSource implements ProcessSource {
     return pod;
   }
 
+  /** Whether the cgroup at `dir` was made before the previous walk (its change time is older). */
+  private existedBefore(dir: string): boolean {
+    if (this.lastWalkWallMillis === undefined) return false;
+    try {
+      // A second of slack: a cgroup made just as the last walk listed its parent is still new.
+      return statSync(dir).ctimeMs < this.lastWalkWallMillis - 1000;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A retired pod (its job dropped, its cgroup left empty): revived once a process is in it
+   * (cgroup.procs; without member tracking, once its CPU counter moved), counting from the counter
+   * it had when it emptied. false while it stays empty: it is not reported.
+   */
+  private revived(pod: PodState, tracking: boolean): boolean {
+    if (tracking) {
+      let n = 0;
+      if (this.stats.ticks - pod.listedAt >= Math.max(1, this.o.relistEveryTicks ?? 10)) this.listContainers(pod);
+      for (const dir of pod.containerDirs) n += Math.max(0, this.reader.forEachProc(dir, () => undefined, this.o.hierarchy.version));
+      if (n === 0) return false;
+    }
+    const cpu = this.reader.cpuSeconds(pod.dir, this.o.hierarchy.version);
+    this.stats.cpuReads++;
+    if (!tracking && !(cpu !== undefined && cpu > pod.lastSeconds)) return false;
+    pod.retired = false;
+    pod.baselineSeconds = pod.lastSeconds;
+    pod.identity = undefined;
+    if (cpu !== undefined && cpu > pod.lastSeconds) pod.lastSeconds = cpu;
+    this.o.log.debug(`node mode: pod ${pod.uid} has a process again: a job once more, counting from now`);
+    return true;
+  }
+
+  /**
+   * The pod's resident memory from memory.stat, bytes: its own cgroup's (cgroup2 with the memory
+   * controller), else the v1 memory hierarchy's at the same path (v1 nodes; hybrid ones, whose
+   * cgroup2 tree has no memory controller). Where it was found is remembered per pod until the
+   * next container listing. undefined when neither is readable.
+   */
+  private readRss(pod: PodState): number | undefined {
+    const own = this.o.hierarchy.version === 2 ? pod.dir : undefined;
+    const v1 = this.o.memoryRoot !== undefined ? this.o.memoryRoot + pod.dir.slice(this.o.hierarchy.dir.length) : undefined;
+    let rss: number | undefined;
+    if (pod.rssFrom === "none") return undefined;
+    if (pod.rssFrom !== "v1" && own !== undefined) {
+      rss = this.reader.rssBytes(own, 2);
+      if (rss !== undefined) pod.rssFrom = "own";
+    }
+    if (rss === undefined && pod.rssFrom !== "own" && v1 !== undefined) {
+      rss = this.reader.rssBytes(v1, 1);
+      if (rss !== undefined) pod.rssFrom = "v1";
+    }
+    if (rss !== undefined) pod.rssBytes = rss;
+    // Neither readable: not tried again until the pod's containers are listed again.
+    else if (pod.rssFrom === undefined) pod.rssFrom = "none";
+    return rss;
+  }
+
+  /**
+   * Forgets a dropped job: its pods whose cgroups remain (empty: a finished job has no process)
+   * are retired, so the walk that finds them again does not make them a new job with their whole
+   * CPU history; a process appearing in one revives it (revived()).
+   */
+  forget(jobId: string): void {
+    for (const pod of this.pods.values()) {
+      if (pod.jobId !== jobId) continue;
+      pod.retired = true;
+    }
+    this.departed.delete(jobId);
+  }
+
   /** Pods gone since the last tick: their counted CPU stays with their job; their held files are closed. */
   private dropGone(seen: ReadonlySet<string>): void {
     for (const [uid, pod] of this.pods) {
       if (seen.has(uid)) continue;
-      this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
+      if (!pod.retired) this.addDeparted(pod.jobId, pod.lastSeconds - pod.baselineSeconds);
       this.pods.delete(uid);
       this.podsByDir.delete(pod.dir);
       this.reader.forget([join(pod.dir, this.o.hierarchy.version === 2 ? "cpu.stat" : "cpuacct.usage"), ...pod.containerDirs.map((d) => join(d, "cgroup.procs"))]);
@@ -353,6 +451,7 @@ export class NodeJobSource implements ProcessSource {
   }
 
   private listContainers(pod: PodState): void {
+    pod.rssFrom = undefined;
     this.stats.dirListings++;
     this.stats.containerListings++;
     pod.listedAt = this.stats.ticks;
@@ -411,6 +510,7 @@ export class NodeJobSource implements ProcessSource {
     const jobCpuSeconds = new Map<string, number>();
     const byJob = new Map<string, PodState[]>();
     for (const pod of this.pods.values()) {
+      if (pod.retired) continue;
       jobCpuSeconds.set(pod.jobId, (jobCpuSeconds.get(pod.jobId) ?? 0) + (pod.lastSeconds - pod.baselineSeconds));
       const list = byJob.get(pod.jobId);
       if (list) list.push(pod);
@@ -492,7 +592,9 @@ export function createNodeJobSource(opts: NodeSetupOptions): NodeSetup {
   const kubepods = findKubepods(hierarchy.dir, depth);
   const driver: CgroupDriver = kubepods.some((k) => k.endsWith(".slice")) ? "systemd" : "cgroupfs";
   const { sysRoot: _sysRoot, ...rest } = opts;
-  return { status: "ok", source: new NodeJobSource({ ...rest, procRoot, hierarchy }), hierarchy, kubepods, driver };
+  // v1 (and hybrid) nodes: a pod's memory.stat lives in the memory hierarchy, at the same path.
+  const memoryRoot = mounts.v1.get("memory")?.mountPoint;
+  return { status: "ok", source: new NodeJobSource({ ...rest, procRoot, hierarchy, ...(memoryRoot && { memoryRoot }) }), hierarchy, kubepods, driver };
 }
 
 /** What node mode would find here, for `powerprint probe` in agent context. */
