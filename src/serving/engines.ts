@@ -49,58 +49,16 @@ const ref = (name: string, where?: Record<string, string>): MetricRef => (where 
 
 /** The engines recognised by their metric names, tried in this order. */
 export const ENGINES: readonly EngineSpec[] = [
-  {
-    id: "vllm",
-    modelLabel: "model_name",
-    counters: {
-      promptTokens: [ref("vllm:prompt_tokens_total")],
-      generatedTokens: [ref("vllm:generation_tokens_total")],
-      requests: [ref("vllm:request_success_total")],
-      prefillSeconds: [ref("vllm:request_prefill_time_seconds_sum")],
-      decodeSeconds: [ref("vllm:request_decode_time_seconds_sum")],
-    },
-    running: [ref("vllm:num_requests_running")],
-  },
-  {
-    id: "sglang",
-    modelLabel: "model_name",
-    counters: {
-      promptTokens: [ref("sglang:prompt_tokens_total")],
-      generatedTokens: [ref("sglang:generation_tokens_total")],
-      requests: [ref("sglang:num_requests_total")],
-    },
-    running: [ref("sglang:num_running_reqs")],
-  },
-  {
-    id: "tgi",
-    counters: {
-      promptTokens: [ref("tgi_request_input_length_sum")],
-      generatedTokens: [ref("tgi_request_generated_tokens_sum")],
-      requests: [ref("tgi_request_success")],
-      prefillSeconds: [ref("tgi_batch_forward_duration_sum", { method: "prefill" })],
-      decodeSeconds: [ref("tgi_batch_forward_duration_sum", { method: "decode" })],
-    },
-    running: [ref("tgi_batch_current_size")],
-  },
-  {
-    id: "llamacpp",
-    counters: {
-      promptTokens: [ref("llamacpp:prompt_tokens_total")],
-      generatedTokens: [ref("llamacpp:tokens_predicted_total")],
-      prefillSeconds: [ref("llamacpp:prompt_seconds_total")],
-      decodeSeconds: [ref("llamacpp:tokens_predicted_seconds_total")],
-    },
-    running: [ref("llamacpp:requests_processing")],
-  },
-  {
-    id: "triton",
-    modelLabel: "model",
-    counters: {
-      requests: [ref("nv_inference_request_success")],
-      inferences: [ref("nv_inference_count")],
-    },
-    running: [ref("nv_inference_pending_request_count")],
-  },
+  { id: "vllm", modelLabel: "model_name", running: [ref("vllm:num_requests_running")],
+    counters: { promptTokens: [ref("vllm:prompt_tokens_total")], generatedTokens: [ref("vllm:generation_tokens_total")], requests: [ref("vllm:request_success_total")], prefillSeconds: [ref("vllm:request_prefill_time_seconds_sum")], decodeSeconds: [ref("vllm:request_decode_time_seconds_sum")] } },
+  { id: "sglang", modelLabel: "model_name", running: [ref("sglang:num_running_reqs")],
+    counters: { promptTokens: [ref("sglang:prompt_tokens_total")], generatedTokens: [ref("sglang:generation_tokens_total")], requests: [ref("sglang:num_requests_total")] } },
+  { id: "tgi", running: [ref("tgi_batch_current_size")],
+    counters: { promptTokens: [ref("tgi_request_input_length_sum")], generatedTokens: [ref("tgi_request_generated_tokens_sum")], requests: [ref("tgi_request_success")], prefillSeconds: [ref("tgi_batch_forward_duration_sum", { method: "prefill" })], decodeSeconds: [ref("tgi_batch_forward_duration_sum", { method: "decode" })] } },
+  { id: "llamacpp", running: [ref("llamacpp:requests_processing")],
+    counters: { promptTokens: [ref("llamacpp:prompt_tokens_total")], generatedTokens: [ref("llamacpp:tokens_predicted_total")], prefillSeconds: [ref("llamacpp:prompt_seconds_total")], decodeSeconds: [ref("llamacpp:tokens_predicted_seconds_total")] } },
+  { id: "triton", modelLabel: "model", running: [ref("nv_inference_pending_request_count")],
+    counters: { requests: [ref("nv_inference_request_success")], inferences: [ref("nv_inference_count")] } },
 ];
 
 /** Name of the one model of an engine without a model label (reports show it; metrics leave the attribute out). */
