@@ -51,9 +51,6 @@ export function registerSimulateCommand(program: Command): void {
       warnings: log.warnings,
       sampler: { ticks: result.stats.ticks, skippedTicks: result.stats.skippedTicks, failures: result.stats.collectorFailures, intervalMillis: c.scenario.intervalMillis },
       exportFailures: {},
-      // The simulated host's logical CPUs (CSV cpu_count): its CPU devices' cores (run --sim and
-      // agent --sim run on this host: its own).
-      logicalCpus: c.scenario.devices.reduce((n, d) => n + (d.kind === "cpu" ? (d.cores ?? 0) : 0), 0) || undefined,
       ...outputs.context(),
     });
     if (c.reportPath) writeJsonAtomic(c.reportPath, report);

@@ -44,6 +44,8 @@ export interface PipelineOptions {
 /** The report fields every command's report takes from its pipeline. */
 export interface PipelineReportFields extends IntensityReport {
   scenario?: string;
+  /** A scenario's host (every path that runs one): its logical CPUs (CSV cpu_count), its CPU devices' cores. */
+  logicalCpus?: number;
   idlePolicy: MeasureConfig["idlePolicy"];
   pueOrigin: string;
   wueLitersPerKwh: number;
@@ -112,6 +114,7 @@ export async function createPipeline(config: PipelineConfig, o: PipelineOptions)
     },
     reportFields: () => ({
       scenario: config.scenario?.name,
+      ...(config.scenario && { logicalCpus: config.scenario.devices.reduce((n, d) => n + (d.kind === "cpu" ? (d.cores ?? 0) : 0), 0) || undefined }),
       idlePolicy: config.measure.idlePolicy,
       pueOrigin,
       ...intensity.report(),
