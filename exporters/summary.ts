@@ -12,6 +12,23 @@ const MAX_PHASE_LINES = 5;
 const MAX_LIST_LINES = 5;
 
 type Job = ReportV1["jobs"][number];
+
+/** How the summary is shown. */
+export interface SummaryOptions {
+  /** One line per device with its full provenance (--verbose). */
+  verbose?: boolean;
+  /**
+   * The file the user asked for that holds every detail (the JSON report, else the HTML page):
+   * lines the summary cuts short point there. Without one, no line mentions a report (issue 18:
+   * messages never name an output that was not asked for).
+   */
+  detailsFile?: string;
+}
+
+/** The file of the outputs asked for that a summary's cut lines point to: the JSON report, else the HTML page. */
+export function detailsFileOf(o: { reportPath?: string; htmlPath?: string }): string | undefined {
+  return o.reportPath ?? o.htmlPath;
+}
 type Phase = NonNullable<Job["phases"]>[number];
 
 /**
@@ -27,18 +44,19 @@ type Phase = NonNullable<Job["phases"]>[number];
  * measured quantities, whole numbers with digit grouping for counts (4,096 samples).
  * `verbose` adds one line per device with its full provenance; the JSON report always has it.
  */
-export function formatSummary(r: ReportV1, o: { verbose?: boolean } = {}): string {
+export function formatSummary(r: ReportV1, o: SummaryOptions = {}): string {
   const lines: string[] = [headLine(r)];
+  const more = seeDetails(o.detailsFile);
   // Failed jobs first (a merged sweep's failed run must not hide behind "more jobs").
   const failed = (j: Job) => j.exitCode !== undefined && j.exitCode !== 0;
   const shown = [...r.jobs.filter(failed), ...r.jobs.filter((j) => !failed(j))].slice(0, MAX_JOB_LINES);
   for (const j of shown) lines.push(jobLine(j, r));
-  if (r.jobs.length > MAX_JOB_LINES) lines.push(`            … ${r.jobs.length - MAX_JOB_LINES} more job(s): see the report`);
+  if (r.jobs.length > MAX_JOB_LINES) lines.push(`            … ${r.jobs.length - MAX_JOB_LINES} more job(s)${more}`);
   if (r.jobs.length === 0) lines.push("job         none measured");
   lines.push(...hostLines(r));
   // The phase table of the first job with marks (a run has one job; simulate lists the first).
   const marked = r.jobs.find((j) => (j.phases?.length ?? 0) > 0);
-  if (marked) lines.push(...phaseTable(marked, r.jobs.length > 1));
+  if (marked) lines.push(...phaseTable(marked, r.jobs.length > 1, more));
   for (const j of shown) {
     const prefix = r.jobs.length > 1 ? `${oneLine(j.id)}: ` : "";
     const work = workText(j);
@@ -48,12 +66,17 @@ export function formatSummary(r: ReportV1, o: { verbose?: boolean } = {}): strin
     // --work-from: the serving figures (docs/serving.md), formatted by exporters/serving.ts.
     if (j.serving) lines.push(servingSummaryLine(j.serving, prefix));
   }
-  lines.push(...mergedLines(r));
-  lines.push(...noteLines(r));
+  lines.push(...mergedLines(r, more));
+  lines.push(...noteLines(r, o));
   if (o.verbose) {
     for (const d of r.devices) lines.push(deviceLine(d));
   }
   return lines.map(fit).join("\n");
+}
+
+/** What a cut list adds: where the rest is (": see FILE"), or nothing when no such file was asked for. */
+function seeDetails(file: string | undefined): string {
+  return file === undefined ? "" : `: see ${oneLine(file)}`;
 }
 
 /** The head: what this summary covers (a run, a simulation, an agent's jobs, or what was merged). */
@@ -144,7 +167,7 @@ function workText(j: Job): string {
 }
 
 /** A compact table: phase, energy, share, CO2e, time, counts and J/sample where the report has them. */
-function phaseTable(j: Job, named: boolean): string[] {
+function phaseTable(j: Job, named: boolean, more: string): string[] {
   const phases = j.phases ?? [];
   const columns: [string, number, (p: Phase) => string | undefined][] = [
     ["energy", 11, (p) => formatEnergy(p.energyJoules)],
@@ -163,16 +186,16 @@ function phaseTable(j: Job, named: boolean): string[] {
     const name = pn.length > 20 ? `${pn.slice(0, 19)}…` : pn;
     out.push(`  ${name.padEnd(21)}${shown.map(([, w, f]) => (f(p) ?? "").padEnd(w)).join("")}`.trimEnd());
   }
-  if (phases.length > MAX_PHASE_LINES) out.push(`  … ${phases.length - MAX_PHASE_LINES} more phase(s): see the report`);
+  if (phases.length > MAX_PHASE_LINES) out.push(`  … ${phases.length - MAX_PHASE_LINES} more phase(s)${more}`);
   return out;
 }
 
 /** A merged report: its failed runs (exit ≠ 0), and the totals per tag value (`--group-by`). */
-function mergedLines(r: ReportV1): string[] {
+function mergedLines(r: ReportV1, more: string): string[] {
   const out: string[] = [];
   const failed = (r.runs ?? []).filter((x) => x.exitCode !== undefined && x.exitCode !== 0);
   for (const x of failed.slice(0, MAX_LIST_LINES)) out.push(`failed      ${oneLine(x.file)}: exit ${x.exitCode} (${x.jobs.map(oneLine).join(", ")})`);
-  if (failed.length > MAX_LIST_LINES) out.push(`failed      … ${failed.length - MAX_LIST_LINES} more run(s): see the report`);
+  if (failed.length > MAX_LIST_LINES) out.push(`failed      … ${failed.length - MAX_LIST_LINES} more run(s)${more}`);
   const groups = r.groups ?? [];
   const money = r.cost.pricePerKwh > 0;
   for (const g of groups.slice(0, MAX_LIST_LINES)) {
@@ -184,16 +207,16 @@ function mergedLines(r: ReportV1): string[] {
         (g.serving?.joulesPerGeneratedToken != null ? `, ${formatSi(g.serving.joulesPerGeneratedToken, "J")}/token over ${formatCount(g.serving.generatedTokens ?? 0)} tokens` : ""),
     );
   }
-  if (groups.length > MAX_LIST_LINES) out.push(`group       … ${groups.length - MAX_LIST_LINES} more value(s): see the report`);
+  if (groups.length > MAX_LIST_LINES) out.push(`group       … ${groups.length - MAX_LIST_LINES} more value(s)${more}`);
   return out;
 }
 
-/** Information (once) and one short line per fallback; the details are in --verbose and the report. */
-function noteLines(r: ReportV1): string[] {
+/** Information (once) and one short line per fallback; the details are in --verbose (and the report, when one was asked for). */
+function noteLines(r: ReportV1, o: SummaryOptions): string[] {
   const out: string[] = [];
   if (r.intensity.noZone) out.push(`grid        no --zone: world average ${formatPlain(r.intensity.lastGramsPerKwh)} g/kWh (set --zone or a provider)`);
   const modelled = r.devices.filter((d) => d.method === "model").map((d) => d.id);
-  if (modelled.length) out.push(`note        modelled, not measured: ${modelled.join(", ")} (how: --verbose or the report)`);
+  if (modelled.length) out.push(`note        modelled, not measured (how: ${howModelled(o)}): ${modelled.join(", ")}`);
   const lost = r.devices.filter((d) => d.status === "lost").map((d) => d.id);
   if (lost.length) out.push(`note        lost during the run: ${lost.join(", ")}`);
   if (r.devices.length === 0) out.push("note        no device could be read: energy is 0 (see `powerprint probe`)");
@@ -208,6 +231,12 @@ function noteLines(r: ReportV1): string[] {
     out.push(`budget      --${c.budget} ${v} crossed after ${formatDuration(c.afterSeconds)}: ${c.action}`);
   }
   return out;
+}
+
+/** Where a modelled device's model is described: the verbose lines below, --verbose, or the file asked for. */
+function howModelled(o: SummaryOptions): string {
+  if (o.verbose) return "the device lines below";
+  return o.detailsFile === undefined ? "--verbose" : `--verbose or ${oneLine(o.detailsFile)}`;
 }
 
 /** Full provenance of one device (--verbose). */

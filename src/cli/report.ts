@@ -18,7 +18,7 @@ import { groupByTag, mergeReports, type MergedReport } from "./report-merge.js";
 import { checkReportPath, writeJsonAtomic, type ReportV1 } from "../../exporters/report-json.js";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
-import { formatSummary } from "../../exporters/summary.js";
+import { detailsFileOf, formatSummary } from "../../exporters/summary.js";
 import { UsageError, errorMessage } from "../errors.js";
 import { addDisclosureOptions, checkDisclosure, prepareDisclosure, writeDisclosure, type DisclosureFlags } from "./report-disclose.js";
 
@@ -88,6 +88,6 @@ Examples:
         return;
       }
       // The summary names what was merged, the failed runs and the totals per tag (exporters/summary.ts).
-      process.stdout.write(formatSummary(out) + "\n");
+      process.stdout.write(formatSummary(out, { detailsFile: detailsFileOf({ reportPath: flags.json, htmlPath: flags.html }) }) + "\n");
     });
 }

@@ -297,8 +297,9 @@ export class RunMeasurement {
     // "no device could be read"; the not-found/not-executable line already said what happened.
     // -q keeps the summary (it silences progress and the live line only).
     if (f.started && report) {
-      const { formatSummary } = await import("../../exporters/summary.js");
-      process.stderr.write(formatSummary(report, { verbose: this.c.verbose }) + "\n");
+      const { detailsFileOf, formatSummary } = await import("../../exporters/summary.js");
+      const detailsFile = detailsFileOf({ reportPath: this.c.reportPath, htmlPath: this.c.outputs.htmlPath });
+      process.stderr.write(formatSummary(report, { verbose: this.c.verbose, detailsFile }) + "\n");
     }
   }
 

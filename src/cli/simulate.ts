@@ -24,7 +24,7 @@ export function registerSimulateCommand(program: Command): void {
     const c = await simulateConfig(file, opts, process.env);
     // The report schema (zod), the simulator and the pipeline load only when this command runs,
     // not for every other command's start-up.
-    const [{ buildReport, writeJsonAtomic }, { formatSummary }, { simulate }, { createPipeline }] = await Promise.all([
+    const [{ buildReport, writeJsonAtomic }, { detailsFileOf, formatSummary }, { simulate }, { createPipeline }] = await Promise.all([
       import("../../exporters/report-json.js"),
       import("../../exporters/summary.js"),
       import("../sim/simulate.js"),
@@ -55,6 +55,6 @@ export function registerSimulateCommand(program: Command): void {
     });
     if (c.reportPath) writeJsonAtomic(c.reportPath, report);
     await outputs.write(report);
-    process.stderr.write(formatSummary(report, { verbose: opts.verbose }) + "\n");
+    process.stderr.write(formatSummary(report, { verbose: opts.verbose, detailsFile: detailsFileOf({ reportPath: c.reportPath, htmlPath: c.outputs.htmlPath }) }) + "\n");
   });
 }

@@ -143,7 +143,7 @@ export class WorkSource {
     if (inc.event === "restart") {
       this.o.log.info(`work from ${t.url.href}: counters went back to near 0 (the server restarted): counting their new values`);
     } else if (inc.event === "inconsistent") {
-      this.o.log.warnOnce(`work:${t.url.href}:inconsistent`, `work from ${t.url.href}: some counters went down while others went up (not a restart): such readings are skipped (counted in the report)`);
+      this.o.log.warnOnce(`work:${t.url.href}:inconsistent`, `work from ${t.url.href}: some counters went down while others went up (not a restart): such readings are skipped`);
     }
     this.o.ledger.recordWork(jobId, done.token, cur.engine, inc.models, inc.event);
   }
