@@ -13,7 +13,8 @@ import { buildPlan, describeKinds, kindsMixed } from "../plan/plan.js";
 import { meanProfile, profileFromReport, type JobProfile } from "../plan/profile.js";
 import { planHtml, planJson, planTable } from "../plan/output.js";
 import { zoneSeries, type ZoneSeries } from "../plan/zones.js";
-import { formatDuration, parseDurationMillis } from "../units.js";
+import { formatDuration } from "../units.js";
+import { parseDurationFlag } from "../config/values.js";
 import { version } from "../version.js";
 import { readReportFile } from "./report.js";
 
@@ -58,9 +59,7 @@ function planWindow(flags: PlanFlags, profile: JobProfile): { startMillis: numbe
   let endMillis = Number.POSITIVE_INFINITY;
   let flag = "--within";
   if (flags.within !== undefined) {
-    const within = parseDurationMillis(flags.within);
-    if (within === undefined || within <= 0) throw new UsageError("--within", `must be a duration such as 24h, 90m or 2d, got '${flags.within}'`);
-    endMillis = startMillis + within;
+    endMillis = startMillis + parseDurationFlag(flags.within, "--within", 1);
   }
   if (flags.deadline !== undefined) {
     const deadline = parseInstant("--deadline", flags.deadline);
