@@ -3,7 +3,7 @@
  * (src/cli/run-spawn.ts): only node: built-ins, so run's pre-spawn chunk does not carry the
  * collector (which the collector registry loads lazily, after the spawn).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** A RAPL zone directory's name: top-level id and sub-zone id, both hex. */
@@ -13,13 +13,25 @@ const COUNTER_TEXT = /^\d+$/;
 /** A sysfs file's trimmed text, or why it could not be read. */
 export type ReadOutcome = { ok: true; text: string } | { ok: false; code: string; message: string };
 
-/** Reads a sysfs file (trimmed); never throws. */
+/**
+ * Reads a sysfs file (trimmed); never throws. Opened O_NONBLOCK and refused unless fstat says it is
+ * a regular file: a FIFO planted as energy_uj (a hostile or fixture --sys-root) never blocks the
+ * read just before `run`'s spawn (code ENOTREG). The collector's own reads go through
+ * src/guarded-read.ts (on the thread pool, bounded by the sampler's deadline).
+ */
 export function readText(path: string): ReadOutcome {
+  let fd: number | undefined;
   try {
-    return { ok: true, text: readFileSync(path, "utf8").trim() };
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return { ok: false, code: "ENOTREG", message: `${path} is not a regular file: refused` };
+    const buf = Buffer.allocUnsafe(4096);
+    const n = readSync(fd, buf, 0, buf.length, null);
+    return { ok: true, text: buf.toString("utf8", 0, n).trim() };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "EIO";
     return { ok: false, code, message: (err as Error).message };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -29,7 +29,8 @@
 import { join } from "node:path";
 import { MICROJOULES_PER_JOULE } from "../src/units.js";
 import type { Collector, DeviceInfo, DeviceKind, DeviceReading, ProbeResult } from "../src/core/contracts.js";
-import { isDirectory, listZoneDirs, parseMicrojoules, readText, ZONE_DIR } from "./rapl-counters.js";
+import { readRegularText, withinMillis } from "../src/guarded-read.js";
+import { isDirectory, listZoneDirs, parseMicrojoules, ZONE_DIR, type ReadOutcome } from "./rapl-counters.js";
 
 export { parseMicrojoules, readRaplCountersNow } from "./rapl-counters.js";
 
@@ -108,8 +109,24 @@ function zoneOrder(a: string, b: string): number {
   return (pa[2] === undefined ? -1 : parseInt(pa[2], 16)) - (pb[2] === undefined ? -1 : parseInt(pb[2], 16));
 }
 
-/** Scans `${root}/sys/class/powercap`. Never throws. */
-function scanPowercap(root: string): RaplScan {
+/** How long one read of a zone file may take at probe, ms: past it the zone is left out, said (a wedged driver). */
+const PROBE_READ_DEADLINE_MILLIS = 2_000;
+
+/**
+ * A zone file's trimmed text, through src/guarded-read.ts: a FIFO or device refused (ENOTREG)
+ * without being opened, the read on the thread pool; at most `deadlineMillis` (ETIMEDOUT; the read
+ * itself may stay stuck in the kernel, on its pool thread).
+ */
+async function readZoneFile(path: string, deadlineMillis = PROBE_READ_DEADLINE_MILLIS): Promise<ReadOutcome> {
+  const r = await withinMillis(readRegularText(path), deadlineMillis);
+  if (r === "timeout") return { ok: false, code: "ETIMEDOUT", message: `${path}: no answer within ${deadlineMillis} ms` };
+  if (r.status === "ok") return { ok: true, text: r.text.trim() };
+  if (r.status === "refused") return { ok: false, code: "ENOTREG", message: r.reason };
+  return { ok: false, code: r.code, message: r.message };
+}
+
+/** Scans `${root}/sys/class/powercap`. Never throws; every file read bounded (readZoneFile). */
+async function scanPowercap(root: string): Promise<RaplScan> {
   const powercapDir = join(root, "sys", "class", "powercap");
   const scan: RaplScan = { status: "ok", zones: [], notes: [], deniedPaths: [], powercapDir };
   if (!isDirectory(powercapDir)) return { ...scan, status: "no-powercap" };
@@ -121,7 +138,7 @@ function scanPowercap(root: string): RaplScan {
   const packageSuffixByTop = new Map<string, string>();
   const names = new Map<string, string>();
   for (const zoneId of ids) {
-    const name = readText(join(dirs.get(zoneId)!, "name"));
+    const name = await readZoneFile(join(dirs.get(zoneId)!, "name"));
     if (!name.ok || name.text === "") {
       scan.notes.push(`${zoneId}: no readable name (${name.ok ? "empty" : name.code}); skipped`);
       continue;
@@ -170,7 +187,7 @@ function scanPowercap(root: string): RaplScan {
     }
 
     const energyPath = join(dir, "energy_uj");
-    const energy = readText(energyPath);
+    const energy = await readZoneFile(energyPath);
     if (!energy.ok) {
       if (energy.code === "EACCES" || energy.code === "EPERM") scan.deniedPaths.push(energyPath);
       scan.notes.push(`${zoneId} (${zoneName}): energy_uj unreadable (${energy.code}); skipped`);
@@ -181,7 +198,7 @@ function scanPowercap(root: string): RaplScan {
       continue;
     }
     const zone: RaplZone = { deviceId, kind, zoneId, zoneName, energyPath };
-    const range = readText(join(dir, "max_energy_range_uj"));
+    const range = await readZoneFile(join(dir, "max_energy_range_uj"));
     const rangeMicrojoules = range.ok ? parseMicrojoules(range.text) : undefined;
     if (rangeMicrojoules !== undefined && rangeMicrojoules > 0) {
       zone.counterRangeJoules = rangeMicrojoules / MICROJOULES_PER_JOULE;
@@ -236,13 +253,14 @@ function readingOf(zone: RaplZone, microjoules: number): DeviceReading {
 async function stuckPackageCounters(zones: RaplZone[], waitMillis: number): Promise<RaplZone[]> {
   if (waitMillis <= 0) return [];
   const packages = zones.filter((z) => z.kind === "cpu");
-  const read = (z: RaplZone): string | undefined => {
-    const text = readText(z.energyPath);
+  const read = async (z: RaplZone): Promise<string | undefined> => {
+    const text = await readZoneFile(z.energyPath);
     return text.ok ? text.text : undefined;
   };
-  const before = packages.map(read);
+  const before = await Promise.all(packages.map(read));
   await new Promise((resolve) => setTimeout(resolve, waitMillis));
-  return packages.filter((z, i) => before[i] !== undefined && read(z) === before[i]);
+  const after = await Promise.all(packages.map(read));
+  return packages.filter((_, i) => before[i] !== undefined && after[i] === before[i]);
 }
 
 /**
@@ -258,7 +276,7 @@ export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector 
   const root = opts.root ?? "/";
   const advanceCheckMillis = opts.advanceCheckMillis ?? (root === "/" ? 100 : 0);
   let scan: RaplScan | undefined;
-  const getScan = (): RaplScan => (scan ??= scanPowercap(root));
+  const getScan = async (): Promise<RaplScan> => (scan ??= await scanPowercap(root));
   let origin = opts.origin;
 
   return {
@@ -266,7 +284,7 @@ export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector 
 
     async probe(): Promise<ProbeResult> {
       // probe() always rescans: after a chmod the user expects `powerprint probe` to see it.
-      scan = scanPowercap(root);
+      scan = await scanPowercap(root);
       const s = scan;
       switch (s.status) {
         case "no-powercap":
@@ -319,16 +337,25 @@ export function createRaplCollector(opts: RaplCollectorOptions = {}): Collector 
 
     async read(): Promise<DeviceReading[]> {
       const readings: DeviceReading[] = [];
-      for (const zone of getScan().zones) {
-        const text = readText(zone.energyPath);
-        const microjoules = text.ok ? parseMicrojoules(text.text) : undefined;
-        // A zone that stops being readable simply yields no reading this tick (read() never throws).
+      const failed: string[] = [];
+      for (const zone of (await getScan()).zones) {
+        // On the thread pool, refused unless a regular file: a wedged read holds a pool thread, and
+        // the sampler's deadline gives it up (the collector is then hung, not read again until it answers).
+        const r = await readRegularText(zone.energyPath);
+        const microjoules = r.status === "ok" ? parseMicrojoules(r.text.trim()) : undefined;
+        // A zone that cannot be read this time (gone, a torn value) yields no reading this tick; one
+        // that is no longer a regular file (a FIFO put in its place) is refused: the read fails.
+        if (r.status === "refused") failed.push(r.reason);
         if (microjoules === undefined) continue;
         const reading = readingOf(zone, microjoules);
         const atOrigin = origin?.get(zone.energyPath);
         if (atOrigin !== undefined) reading.originEnergyJoules = atOrigin / MICROJOULES_PER_JOULE;
         readings.push(reading);
       }
+      // A zone usable at probe that is now refused is trouble, not an expected condition: the read
+      // fails (counted, said once, the source unhealthy on /healthz); the counters' next readings
+      // span the gap exactly. A restart probes again, leaving such a zone out.
+      if (failed.length > 0) throw new Error(failed.join("; "));
       // The origin belongs to the first reading only (the integrator's first interval).
       origin = undefined;
       return readings;

@@ -13,9 +13,15 @@ import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { AgentSource, type DiscoveringSource } from "./lifecycle.js";
 import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./state.js";
-import { startHealthServer, type HealthServer } from "./health.js";
+import { openHealthEndpoint, type HealthServer } from "./health.js";
 import { removeStaleTempFiles } from "./temp-files.js";
-import { processFigures, type SelfMetrics, type SelfStats } from "../core/self-metrics.js";
+import type { SelfMetrics, SelfStats } from "../core/self-metrics.js";
+
+/** This process's own CPU seconds (user, system; getrusage) and resident memory, bytes. */
+function processFigures(): Pick<SelfStats, "cpuUserSeconds" | "cpuSystemSeconds" | "rssBytes"> {
+  const cpu = process.cpuUsage();
+  return { cpuUserSeconds: cpu.user / 1e6, cpuSystemSeconds: cpu.system / 1e6, rssBytes: process.memoryUsage.rss() };
+}
 import { MarksReader } from "../jobs/marks.js";
 import type { ListenAddress } from "../../exporters/prometheus.js";
 import { AgentWork } from "../serving/agent-work.js";
@@ -47,6 +53,8 @@ export interface AgentOptions {
   /** Where the exporters read the agent's own figures; the agent fills it in. */
   selfMetrics?: SelfMetrics;
   listen?: ListenAddress;
+  /** The health endpoint, already listening (started before the hardware was probed); else started from `listen`. */
+  health?: HealthServer;
   /** --strict-endpoints: a --listen address that cannot be bound is exit 2 (else warned, measuring goes on). */
   strictEndpoints?: boolean;
   /** Bound of the final export at shutdown, ms. */
@@ -196,19 +204,8 @@ export class Agent {
 
   /** Starts the health endpoint, the exporters, the sampling loop and the checkpoints. */
   async start(): Promise<void> {
-    if (this.o.listen) {
-      try {
-        this.health = await startHealthServer(this.o.listen, {
-          ready: () => this.monitor.ready,
-          notLive: () => this.notLive(),
-          jobs: () => this.jobsView(),
-        });
-        this.o.log.info(`health: ${this.health.url}/healthz, /readyz, /jobs`);
-      } catch (err) {
-        if (this.o.strictEndpoints || !(err instanceof UsageError) || !/cannot listen/.test(err.message)) throw err;
-        this.o.log.warn(`${err.message}: measuring on without /healthz, /readyz and /jobs (--strict-endpoints makes this exit 2)`);
-      }
-    }
+    this.health = this.o.health ?? (this.o.listen ? await openHealthEndpoint(this.o.listen, { strict: this.o.strictEndpoints === true, log: this.o.log }) : undefined);
+    this.health?.attach({ ready: () => this.monitor.ready, notLive: () => this.notLive(), jobs: () => this.jobsView() });
     // The Monitor's timers never hold the process; the agent runs until a signal.
     this.keepAlive = setInterval(() => undefined, 1 << 30);
     await this.monitor.start();
@@ -254,12 +251,21 @@ export class Agent {
     return this.stopping;
   }
 
+  /**
+   * Why the agent is not live (/healthz 503), or undefined: no sample started for max(30 s, 3
+   * intervals), or a source hung (its read past its deadline, unanswered) or failing (reads in a
+   * row failed). A restart probes the hardware again (a source refused at probe is left out, said).
+   */
   private notLive(): string | undefined {
+    const reasons: string[] = [];
+    const now = this.o.clock.monotonicMillis();
     const last = this.lastTickStartMonotonicMillis;
-    if (last === undefined) return undefined;
-    const stalledMillis = this.o.clock.monotonicMillis() - last;
-    const limitMillis = Math.max(30_000, 3 * this.o.intervalMillis);
-    return stalledMillis > limitMillis ? `no sample started for ${Math.round(stalledMillis / 1000)} s` : undefined;
+    if (last !== undefined && now - last > Math.max(30_000, 3 * this.o.intervalMillis)) reasons.push(`no sample started for ${Math.round((now - last) / 1000)} s`);
+    for (const s of this.monitor.sourceStates()) {
+      if (s.state === "hung") reasons.push(`source ${s.id} hung: its read has not answered for ${Math.round((now - (s.sinceMonotonicMillis ?? now)) / 1000)} s (it is not read again until it does)`);
+      else if (s.state === "failing") reasons.push(`source ${s.id} failing: ${s.detail}`);
+    }
+    return reasons.length > 0 ? reasons.join("; ") : undefined;
   }
 
   private jobsView(): unknown {

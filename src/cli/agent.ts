@@ -14,6 +14,7 @@ import { version } from "../version.js";
 import { removeStaleTempFiles } from "../agent/temp-files.js";
 import { exitAfterStderr } from "./exit.js";
 import { SelfMetrics } from "../core/self-metrics.js";
+import { openHealthEndpoint } from "../agent/health.js";
 
 const EXAMPLES = `
 Examples:
@@ -91,6 +92,9 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
     self: selfMetrics,
     cardinalityLimit: seriesLimit(c.maxJobs),
   });
+  // Listening before the hardware is probed: a probe that takes long (a wedged driver: every read
+  // is bounded) still gets /healthz answered.
+  const health = c.listen ? await openHealthEndpoint(c.listen, { strict: c.export.strictEndpoints, log }) : undefined;
   const pipeline = await createPipeline(c, { log, time: { kind: "real", startMillis: Date.now() } });
   let collectors = await pipeline.devices();
   const mode = c.realJobs
@@ -118,7 +122,7 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
     maxTerminated: c.maxFinishedJobs,
     maxJobs: c.maxJobs,
     selfMetrics,
-    listen: c.listen,
+    health,
     finalExportDeadlineMillis: c.flushTimeoutMillis,
     strictEndpoints: c.export.strictEndpoints,
     extraAttributes: c.tags,

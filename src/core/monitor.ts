@@ -95,6 +95,11 @@ export class Monitor {
     return this.sampler.activeCollectors.map((c) => c.id);
   }
 
+  /** Each collector's state: ok, failing (reads in a row failed) or hung (a read past its deadline). */
+  sourceStates(): ReturnType<Sampler["sourceStates"]> {
+    return this.sampler.sourceStates();
+  }
+
   /** Collectors whose read is past its deadline and still unanswered. */
   get hungSources(): string[] {
     return this.sampler.hungSources;

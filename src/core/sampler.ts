@@ -42,6 +42,9 @@ export interface SamplerOptions {
   collectorDeadlineMillis?: number;
 }
 
+/** Failed reads in a row after which a collector counts as failing (sourceStates, /healthz). */
+export const FAILING_AFTER = 3;
+
 /** Default per-collector read deadline, ms. */
 export const DEFAULT_COLLECTOR_DEADLINE_MILLIS = 5_000;
 
@@ -96,6 +99,9 @@ export class Sampler {
   private readonly collectors: Collector[];
   /** Reads that passed their deadline and have not settled yet, by collector (never restarted meanwhile). */
   private readonly hungReads = new Set<Collector>();
+  /** When each hung read started (monotonic ms), and each collector's run of failed reads. */
+  private readonly hungSince = new Map<Collector, number>();
+  private readonly failing = new Map<Collector, { count: number; reason: string }>();
   /** Devices each collector reported, to label them when its read times out. */
   private readonly devicesOf = new Map<Collector, Map<string, DeviceReading["kind"]>>();
   /** Device PIDs resolved through ProcessSource.jobOfPid last tick (kept one interval after they exit). */
@@ -339,6 +345,7 @@ export class Sampler {
     const readings: DeviceReading[] = [];
     outcomes.forEach((r, i) => {
       const c = collectors[i];
+      this.noteOutcome(c, r);
       if (r.status === "ok") {
         let known = this.devicesOf.get(c);
         if (!known) this.devicesOf.set(c, (known = new Map()));
@@ -353,18 +360,45 @@ export class Sampler {
     return readings;
   }
 
+  /** Keeps each collector's run of failed reads (and the last reason) for sourceStates(). */
+  private noteOutcome(c: Collector, r: CollectorOutcome): void {
+    if (r.status === "ok") this.failing.delete(c);
+    else if (r.status === "failed") {
+      const f = this.failing.get(c);
+      this.failing.set(c, { count: (f?.count ?? 0) + 1, reason: errorMessage(r.reason) });
+    }
+  }
+
+  /**
+   * Each collector's state: "hung" while a read is past its deadline and unanswered (since when,
+   * on the monotonic clock), "failing" after FAILING_AFTER failed reads in a row (with the last
+   * reason), else "ok". What the agent's /healthz answers from.
+   */
+  sourceStates(): { id: string; state: "ok" | "failing" | "hung"; detail?: string; sinceMonotonicMillis?: number }[] {
+    return this.collectors.map((c) => {
+      const hungSince = this.hungSince.get(c);
+      if (this.hungReads.has(c) && hungSince !== undefined) return { id: c.id, state: "hung" as const, sinceMonotonicMillis: hungSince };
+      const f = this.failing.get(c);
+      if (f && f.count >= FAILING_AFTER) return { id: c.id, state: "failing" as const, detail: `${f.count} reads in a row failed, the last: ${f.reason}` };
+      return { id: c.id, state: "ok" as const };
+    });
+  }
+
   private async readOne(c: Collector, context: ReadContext): Promise<CollectorOutcome> {
     if (this.hungReads.has(c)) return { status: "timeout", stillInFlight: true };
+    const started = this.clock.monotonicMillis();
     // A read() that throws synchronously is a failure like a rejection, not the tick's end.
     const read = new Promise<DeviceReading[]>((resolve) => resolve(c.read(context)));
     const outcome = await settleWithin(read, this.o.collectorDeadlineMillis ?? DEFAULT_COLLECTOR_DEADLINE_MILLIS);
     if (outcome.status === "timeout") {
       this.hungReads.add(c);
+      this.hungSince.set(c, started);
       // Whatever it answers late belongs to no tick: dropped; the collector is read again next tick.
-      void read.then(
-        () => this.hungReads.delete(c),
-        () => this.hungReads.delete(c),
-      );
+      const settled = () => {
+        this.hungReads.delete(c);
+        this.hungSince.delete(c);
+      };
+      void read.then(settled, settled);
     }
     return outcome;
   }

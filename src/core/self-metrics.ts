@@ -44,9 +44,3 @@ export class SelfMetrics {
     }
   }
 }
-
-/** The process's own CPU seconds (user, system) and resident memory, bytes. */
-export function processFigures(): Pick<SelfStats, "cpuUserSeconds" | "cpuSystemSeconds" | "rssBytes"> {
-  const cpu = process.cpuUsage();
-  return { cpuUserSeconds: cpu.user / 1e6, cpuSystemSeconds: cpu.system / 1e6, rssBytes: process.memoryUsage.rss() };
-}

@@ -24,7 +24,7 @@ export function reportProbe(entries: readonly ProbeEntry[], log: Logger): void {
   for (const e of entries) {
     if (e.used && e.result.status === "ok") {
       const methods = [...new Set(e.result.devices.map((d) => d.method))].join("/");
-      log.debug(`${e.collector.id}: ${e.result.devices.length} device(s), ${methods} — ${e.role}`);
+      log.debug(`${e.collector.id}: ${e.result.devices.length} device(s), ${methods} — ${e.role}${e.result.note ? `; ${e.result.note}` : ""}`);
       if (e.role.includes("fallback") || e.result.devices.some((d) => d.method === "model")) {
         const why = e.fallbackFor !== undefined ? unavailableReason(e.fallbackFor) : undefined;
         log.warn(`${e.role}: using ${e.collector.id} (${methods}); details with --verbose`);

@@ -1,4 +1,4 @@
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { renameSync, chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,8 +24,11 @@ function copyFixture(name: string): string {
   return dir;
 }
 
+/** Sets a fixture counter, atomically (written aside, renamed): a read never sees it half-written, as with sysfs. */
 function writeMicrojoules(root: string, zonePath: string, microjoules: string): void {
-  writeFileSync(join(root, "sys/class/powercap", zonePath, "energy_uj"), `${microjoules}\n`);
+  const path = join(root, "sys/class/powercap", zonePath, "energy_uj");
+  writeFileSync(`${path}.new`, `${microjoules}\n`);
+  renameSync(`${path}.new`, path);
 }
 
 const byId = (readings: DeviceReading[]): Record<string, DeviceReading> =>
@@ -201,8 +204,11 @@ describe("rapl collector on fixture powercap trees", () => {
   it("counters that advance during the check pass it; one that does not is noted", async () => {
     const root = copyFixture("two-sockets-dram");
     const collector = createRaplCollector({ root, advanceCheckMillis: 200 });
-    setTimeout(() => writeMicrojoules(root, "intel-rapl:0", "182334556902"), 20);
-    const probe = await collector.probe();
+    // package-0 advances all along, as a real counter does (the probe's reads run on the thread
+    // pool: no assumption on when they happen); package-1 never moves.
+    let uj = 182334556902;
+    const advancing = setInterval(() => writeMicrojoules(root, "intel-rapl:0", String((uj += 1000))), 10);
+    const probe = await collector.probe().finally(() => clearInterval(advancing));
     expect(probe.status).toBe("ok");
     if (probe.status !== "ok") return;
     expect(probe.devices).toHaveLength(4);
