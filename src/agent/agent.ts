@@ -12,7 +12,12 @@ import type { IntensityAt } from "../core/sampler.js";
 import type { IdlePolicy, LedgerSnapshot } from "../core/types.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { AgentSource, type DiscoveringSource } from "./lifecycle.js";
-import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic } from "./state.js";
+import { RESTORED_ATTRIBUTE, buildState, loadState, writeStateAtomic, type ResumeState } from "./state.js";
+
+/** Attribute of jobs whose totals include the agent's downtime, counted from counters that survived it. */
+export const GAP_ATTRIBUTE = "powerprint.gap";
+/** A counter could have wrapped over a downtime if this many watts over it exceed its range: then its downtime energy is not counted. */
+const GAP_MAX_WATTS = 1000;
 import { openHealthEndpoint, type HealthServer } from "./health.js";
 import { removeStaleTempFiles } from "./temp-files.js";
 import type { SelfMetrics, SelfStats } from "../core/self-metrics.js";
@@ -52,6 +57,8 @@ export interface AgentOptions {
   maxJobs?: number;
   /** Where the exporters read the agent's own figures; the agent fills it in. */
   selfMetrics?: SelfMetrics;
+  /** This boot's id (<proc>/sys/kernel/random/boot_id): counters of another boot are not resumed. */
+  bootId?: string;
   listen?: ListenAddress;
   /** The health endpoint, already listening (started before the hardware was probed); else started from `listen`. */
   health?: HealthServer;
@@ -78,6 +85,9 @@ export class Agent {
   private stopping?: Promise<LedgerSnapshot>;
   private marksReader?: MarksReader;
   private marksPolled = false;
+  private checkpointDue = false;
+  /** The restored checkpoint's resume point, if any (resumeDowntime). */
+  private restoredResume: ResumeState | undefined;
   private readonly work?: AgentWork;
   /** Checkpoints written, and the last failure (disk full...) if any. */
   readonly checkpoints = { written: 0, failed: 0 };
@@ -117,6 +127,11 @@ export class Agent {
       log: o.log,
       clock: o.clock,
       isVisiblePid: o.isVisiblePid,
+      afterTick: () => {
+        if (!this.checkpointDue) return;
+        this.checkpointDue = false;
+        this.checkpoint();
+      },
       beforeTick: () => {
         this.lastTickStartMonotonicMillis = o.clock.monotonicMillis();
         this.pollMarks();
@@ -124,6 +139,44 @@ export class Agent {
       },
     });
     o.selfMetrics?.setProvider(() => this.selfStats());
+    this.resumeDowntime();
+  }
+
+  /**
+   * After a restart, counts the time the agent was down where counters survived it (node mode: each
+   * pod cgroup's CPU counter and the host's; energy counters: RAPL, NVML): the first interval
+   * reaches back to the checkpoint's last sample, CPU seconds exactly, energy from each counter
+   * that cannot have wrapped (GAP_MAX_WATTS over the gap within its range) and did not go back.
+   * Power and model devices' energy over the downtime is not known: not counted (said). The jobs
+   * whose pods counted from saved counters carry powerprint.gap=true. Not in pod and selector
+   * modes (process counters do not survive as such: their downtime is not counted), nor across a
+   * reboot (every counter restarted).
+   */
+  private resumeDowntime(): void {
+    const r = this.restoredResume;
+    if (!r) return;
+    const gapMillis = this.o.clock.wallMillis() - r.wallMillis;
+    if (gapMillis <= 0) return;
+    if (!this.o.bootId || r.bootId !== this.o.bootId) {
+      this.o.log.info(`state: the host rebooted since the checkpoint${this.o.bootId ? "" : " (or this boot's id is unreadable)"}: its counters restarted, the downtime is not counted`);
+      return;
+    }
+    if (!this.source.resumeFrom(r.podCpuSeconds ?? {})) return;
+    this.monitor.resume({
+      originMonotonicMillis: this.o.clock.monotonicMillis() - gapMillis,
+      atOrigin: { hostBusyCpuSeconds: r.hostBusyCpuSeconds, hostTotalCpuSeconds: r.hostTotalCpuSeconds, jobsFromZero: true },
+      deviceCounters: r.deviceCounters,
+      maxWatts: GAP_MAX_WATTS,
+    });
+    // The resume primed the first sample: the pods found again are known now.
+    const resumed = this.source.resumedJobs();
+    const names = new Map(this.ledger.snapshot().jobs.map((j) => [j.id, j.name]));
+    for (const id of resumed) if (names.has(id)) this.ledger.updateJobIdentity(id, names.get(id)!, { [GAP_ATTRIBUTE]: "true" });
+    const counters = Object.keys(r.deviceCounters);
+    this.o.log.info(
+      `state: the agent was down ${Math.round(gapMillis / 1000)} s since the checkpoint's last sample: counted from counters that survived it: CPU of ${resumed.size} job(s) from their pods' cgroups and the host's /proc/stat` +
+        `${counters.length > 0 ? `, energy from ${counters.join(", ")} (unless it may have wrapped)` : ""}; other devices' energy over it is not known (not counted); those jobs carry ${GAP_ATTRIBUTE}=true`,
+    );
   }
 
   /** The agent's own figures (exported as powerprint.agent.* and process.*; see src/core/self-metrics.ts). */
@@ -189,6 +242,7 @@ export class Agent {
     } else if (r.status === "set-aside") {
       this.o.log.warn(`state: ${path} ${r.reason}: ${r.movedTo ? `set aside as ${r.movedTo}` : "not used"}; starting from zero`);
     } else {
+      this.restoredResume = r.state.resume;
       // Marked only after an unclean stop: then up to one checkpoint interval is missing from its totals.
       this.ledger.restore(r.state.ledger, r.state.final ? {} : { [RESTORED_ATTRIBUTE]: "true" });
       this.source.adoptRestored(r.state.ledger.jobs.map((j) => j.id));
@@ -210,7 +264,9 @@ export class Agent {
     this.keepAlive = setInterval(() => undefined, 1 << 30);
     await this.monitor.start();
     if (this.o.stateFile) {
-      this.checkpointTimer = setInterval(() => this.checkpoint(), this.o.checkpointIntervalMillis);
+      // Due on the timer, written after the next tick: a checkpoint never falls inside a tick, so
+      // its totals and its resume point are of the same sample.
+      this.checkpointTimer = setInterval(() => void (this.checkpointDue = true), this.o.checkpointIntervalMillis);
       this.checkpointTimer.unref();
     }
   }
@@ -220,7 +276,10 @@ export class Agent {
     const path = this.o.stateFile;
     if (!path) return false;
     try {
-      const state = buildState(this.ledger.serialize(), { host: this.o.host, mode: this.o.mode, savedMillis: this.o.clock.wallMillis(), final });
+      const point = this.monitor.resumePoint();
+      const pods = this.source.resumeCounters();
+      const resume = point && { ...(this.o.bootId && { bootId: this.o.bootId }), ...point, ...(pods && { podCpuSeconds: pods }) };
+      const state = buildState(this.ledger.serialize(), { host: this.o.host, mode: this.o.mode, savedMillis: this.o.clock.wallMillis(), final, ...(resume && { resume }) });
       writeStateAtomic(path, state);
       this.checkpoints.written++;
       this.o.log.debug(`state: checkpoint ${this.checkpoints.written} written to ${path}`);

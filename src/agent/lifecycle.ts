@@ -17,6 +17,19 @@ export type { DiscoveredJob };
 export interface DiscoveringSource extends ProcessSource {
   /** Forgets a dropped job: it is no longer reported; if it comes back it counts from zero. */
   forget?(jobId: string): void;
+  /**
+   * CPU counters that survive the agent (node mode: each pod cgroup's), as of the last sample, by
+   * key (pod UID), with the job each counts for: saved at checkpoints (the downtime is counted
+   * from them after a restart).
+   */
+  resumeCounters?(): Record<string, { jobId: string; seconds: number }>;
+  /**
+   * Before the first sample: counters saved at the checkpoint. The first sample counts from them
+   * where the same counter is found again (the downtime's CPU, exactly); returns the jobs that do.
+   */
+  resumeFrom?(saved: Readonly<Record<string, { jobId: string; seconds: number }>>): void;
+  /** Jobs whose first sample counted from saved counters (resumeFrom), once that sample was taken. */
+  resumedJobs?(): ReadonlySet<string>;
 }
 
 /** The sample a discovering source gives: jobs it knows now (live ones at least). */
@@ -159,6 +172,23 @@ export class AgentSource implements ProcessSource {
 
   addJob(jobId: string, rootPid: number): void {
     this.o.real?.addJob(jobId, rootPid);
+  }
+
+  /** The real source's surviving counters (DiscoveringSource.resumeCounters), for a checkpoint. */
+  resumeCounters(): Record<string, { jobId: string; seconds: number }> | undefined {
+    return this.o.real?.resumeCounters?.();
+  }
+
+  /** Hands a checkpoint's counters to the real source (DiscoveringSource.resumeFrom); false when it keeps none. */
+  resumeFrom(saved: Readonly<Record<string, { jobId: string; seconds: number }>>): boolean {
+    if (!this.o.real?.resumeFrom) return false;
+    this.o.real.resumeFrom(saved);
+    return true;
+  }
+
+  /** Jobs whose first sample counted from saved counters. */
+  resumedJobs(): ReadonlySet<string> {
+    return this.o.real?.resumedJobs?.() ?? new Set();
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {

@@ -174,6 +174,9 @@ export class NodeJobSource implements ProcessSource {
   private samples = 0;
   private readonly hostCpu: HostCpuCounter;
   private saidNoKubepods = false;
+  /** A checkpoint's pod counters (resumeFrom), used at the first walk; the jobs that counted from them. */
+  private saved: Map<string, { jobId: string; seconds: number }> | undefined;
+  private readonly resumed = new Set<string>();
   /** When the previous walk ended (wall clock: compared with cgroup change times). */
   private lastWalkWallMillis: number | undefined;
   private foundKubepods = false;
@@ -222,7 +225,11 @@ export class NodeJobSource implements ProcessSource {
     }
     this.dropGone(seen);
     this.lastWalkWallMillis = Date.now();
-    if (this.kubepods && this.kubepods.length > 0) this.foundKubepods = true;
+    if (this.kubepods && this.kubepods.length > 0) {
+      this.foundKubepods = true;
+      // The saved counters served the first walk that found the pods.
+      this.saved = undefined;
+    }
     if (this.reader.invisiblePids > 0) {
       this.o.log.warnOnce(
         "node-source:invisible-pids",
@@ -271,7 +278,12 @@ export class NodeJobSource implements ProcessSource {
       this.stats.podsSeen++;
       // Pods of the first walk were there before us; a later one counts from 0 only if its cgroup
       // was made since the last walk (else it was there unseen: its history is not the interval's).
-      const start = first || this.existedBefore(podDir.path) ? cpu ?? 0 : 0;
+      let start = first || this.existedBefore(podDir.path) ? cpu ?? 0 : 0;
+      const saved = first ? this.saved?.get(uid) : undefined;
+      if (saved !== undefined && cpu !== undefined && saved.seconds <= cpu) {
+        start = saved.seconds;
+        this.resumed.add(jobId);
+      }
       pod = { uid, dir: podDir.path, jobId, baselineSeconds: start, lastSeconds: start, containerIds: [], containerDirs: [], listedAt: -Infinity, phase: this.stats.podsSeen };
       this.pods.set(uid, pod);
       this.podsByDir.set(podDir.path, pod);
@@ -342,6 +354,27 @@ export class NodeJobSource implements ProcessSource {
     // Neither readable: not tried again until the pod's containers are listed again.
     else if (pod.rssFrom === undefined) pod.rssFrom = "none";
     return rss;
+  }
+
+  /** Each reported pod's CPU counter as of the last sample, by UID, with its job (DiscoveringSource.resumeCounters). */
+  resumeCounters(): Record<string, { jobId: string; seconds: number }> {
+    const out: Record<string, { jobId: string; seconds: number }> = Object.create(null) as Record<string, { jobId: string; seconds: number }>;
+    for (const pod of this.pods.values()) if (!pod.retired) out[pod.uid] = { jobId: pod.jobId, seconds: pod.lastSeconds };
+    return out;
+  }
+
+  /**
+   * A checkpoint's pod counters (DiscoveringSource.resumeFrom): at the first walk, a pod found
+   * again counts from its saved counter instead of from now, so the downtime's CPU is its job's
+   * (a counter below the saved one is another cgroup of the same name: it counts from now).
+   */
+  resumeFrom(saved: Readonly<Record<string, { jobId: string; seconds: number }>>): void {
+    this.saved = new Map(Object.entries(saved));
+  }
+
+  /** Jobs whose pods counted from saved counters at the first walk. */
+  resumedJobs(): ReadonlySet<string> {
+    return this.resumed;
   }
 
   /**

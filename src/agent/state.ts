@@ -118,6 +118,24 @@ const device = z.object({
   partitionMethod: z.enum(["activity", "slices"]).optional(),
 });
 
+/**
+ * Where accounting stood at the checkpoint, for counting the downtime after a restart (Agent):
+ * the boot it was read in (counters restart with the kernel), when (the wall clock of the last
+ * sample), the host's CPU counters, each energy counter's value, and each pod cgroup's CPU
+ * counter with its job (node mode).
+ */
+const resume = z.object({
+  bootId: key.optional(),
+  wallMillis: epochMillis,
+  hostBusyCpuSeconds: finite,
+  hostTotalCpuSeconds: finite,
+  deviceCounters: z.record(key, z.object({ energyJoules: finite, counterRangeJoules: finite.optional() })),
+  podCpuSeconds: z
+    .record(key, z.object({ jobId: id, seconds: finite }))
+    .refine((r) => Object.keys(r).length <= 100_000, { message: "more than 100,000 pods" })
+    .optional(),
+});
+
 /** What the state file holds. `host` guards against a file of another node (a shared hostPath). */
 const stateSchema = z.object({
   schema: z.literal(STATE_SCHEMA),
@@ -127,6 +145,8 @@ const stateSchema = z.object({
   savedMillis: epochMillis,
   /** Written at a clean stop (SIGTERM): nothing measured after it was lost. */
   final: z.boolean().optional(),
+  /** Where accounting stood (the downtime after a restart is counted from it where counters allow). */
+  resume: resume.optional(),
   ledger: z.object({
     startMillis: epochMillis,
     timeMillis: epochMillis,
@@ -147,9 +167,12 @@ export type LoadResult =
   | { status: "set-aside"; reason: string; movedTo?: string };
 
 /** Builds the state document from a ledger's serialization. */
-export function buildState(ledger: LedgerState, o: { host: string; mode: string; savedMillis: number; final?: boolean }): AgentState {
-  return { schema: STATE_SCHEMA, version: STATE_VERSION, host: o.host, mode: o.mode, savedMillis: o.savedMillis, ...(o.final ? { final: true } : {}), ledger } as AgentState;
+export function buildState(ledger: LedgerState, o: { host: string; mode: string; savedMillis: number; final?: boolean; resume?: ResumeState }): AgentState {
+  return { schema: STATE_SCHEMA, version: STATE_VERSION, host: o.host, mode: o.mode, savedMillis: o.savedMillis, ...(o.final ? { final: true } : {}), ...(o.resume && { resume: o.resume }), ledger } as AgentState;
 }
+
+/** AgentState's resume point. */
+export type ResumeState = z.infer<typeof resume>;
 
 /** Who reads the file: a file of another host or --mode is not restored. */
 export interface StateOwner {

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -54,6 +54,15 @@ export function registerAgentCommand(program: Command): void {
  */
 function seriesLimit(maxJobs: number): number {
   return 64 * (2 * maxJobs + 256);
+}
+
+/** This boot's id from <procRoot>/proc/sys/kernel/random/boot_id (undefined when unreadable). */
+function readBootId(procRoot: string): string | undefined {
+  try {
+    return readFileSync(join(procRoot, "proc", "sys", "kernel", "random", "boot_id"), "utf8").trim().slice(0, 64) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The JSON report at shutdown (--report); a failure to write it is a warning. */
@@ -122,6 +131,7 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
     maxTerminated: c.maxFinishedJobs,
     maxJobs: c.maxJobs,
     selfMetrics,
+    bootId: readBootId(c.procRoot),
     health,
     finalExportDeadlineMillis: c.flushTimeoutMillis,
     strictEndpoints: c.export.strictEndpoints,

@@ -9,7 +9,7 @@ import type { Collector, Exporter, Logger, ProcessSource } from "./contracts.js"
 import { systemClock, type MonitorClock } from "./clock.js";
 import type { IdleConfig } from "./energy.js";
 import type { Ledger } from "./ledger.js";
-import { DEFAULT_COLLECTOR_DEADLINE_MILLIS, Sampler, type IntensityAt, type OriginFigures, type SamplerStats } from "./sampler.js";
+import { DEFAULT_COLLECTOR_DEADLINE_MILLIS, Sampler, type IntensityAt, type OriginFigures, type ResumePoint, type SamplerStats } from "./sampler.js";
 import type { IdlePolicy, LedgerSnapshot } from "./types.js";
 import { errorMessage } from "../errors.js";
 
@@ -33,6 +33,8 @@ export interface MonitorOptions {
   isVisiblePid?: (pid: number) => boolean;
   /** Runs before each tick's sample (run: reads training-loop marks). Failures are warned once. */
   beforeTick?: () => void;
+  /** Runs after each tick is recorded (the agent: a checkpoint due is written then, never mid-tick). Failures are warned once. */
+  afterTick?: () => void;
   /**
    * Deadline of one collector read, ms (see SamplerOptions.collectorDeadlineMillis). Default:
    * intervalMillis clamped to 1–5 s (a slow but working source, e.g. nvidia-smi under load, must
@@ -125,6 +127,16 @@ export class Monitor {
     this.sampler.prime(originMonotonicMillis, atOrigin);
   }
 
+  /** Where accounting stands after the last sample (Sampler.resumePoint): for the agent's checkpoints. */
+  resumePoint(): ResumePoint | undefined {
+    return this.sampler.resumePoint();
+  }
+
+  /** Resumes accounting at a checkpoint's resume point (Sampler.resume): the downtime is the first interval. Call before start(). */
+  resume(o: Parameters<Sampler["resume"]>[0]): void {
+    this.sampler.resume(o);
+  }
+
   /** Adds hardware sources probed after construction; call before start(). */
   addCollectors(collectors: readonly Collector[]): void {
     this.sampler.addCollectors(collectors);
@@ -189,6 +201,11 @@ export class Monitor {
     await this.sampler.tick();
     this.lastTickMillis = this.clock.monotonicMillis() - started;
     this.latest = undefined;
+    try {
+      this.o.afterTick?.();
+    } catch (err) {
+      this.o.log.warnOnce("monitor:afterTick", `after-tick step failed: ${errorMessage(err)} (measuring goes on)`);
+    }
     // A snapshot copies every job's totals: only take it when someone reads it now (exporters that
     // read on demand copy it when they collect).
     if (this.pushExporters.length > 0 || this.listeners.size > 0) this.publish(this.snapshot());

@@ -42,6 +42,21 @@ export interface SamplerOptions {
   collectorDeadlineMillis?: number;
 }
 
+/** An energy counter's value at a checkpoint, joules, with its wrap range when it has one. */
+export interface SavedCounter {
+  energyJoules: number;
+  counterRangeJoules?: number;
+}
+
+/** Sampler.resumePoint(): accounting's position after the last sample. */
+export interface ResumePoint {
+  /** When that sample was taken (wall clock, epoch ms). */
+  wallMillis: number;
+  hostBusyCpuSeconds: number;
+  hostTotalCpuSeconds: number;
+  deviceCounters: Record<string, SavedCounter>;
+}
+
 /** Failed reads in a row after which a collector counts as failing (sourceStates, /healthz). */
 export const FAILING_AFTER = 3;
 
@@ -62,6 +77,8 @@ export interface OriginFigures {
   hostTotalCpuSeconds?: number;
   /** Each job's CPU seconds at the origin, in the source's own terms (run: 0, its figures count from the spawn). */
   jobCpuSeconds?: ReadonlyMap<string, number>;
+  /** Every job of the sample at 0 at the origin (a resumed downtime: the source counts from the saved counters). */
+  jobsFromZero?: boolean;
 }
 
 export interface SamplerStats {
@@ -99,6 +116,11 @@ export class Sampler {
   private readonly collectors: Collector[];
   /** Reads that passed their deadline and have not settled yet, by collector (never restarted meanwhile). */
   private readonly hungReads = new Set<Collector>();
+  /** Each counter device's last reading, and the resume point of the last tick recorded (resumePoint()). */
+  private readonly lastCounters = new Map<string, SavedCounter>();
+  private point: ResumePoint | undefined;
+  /** A resumed downtime (resume()): the saved counters its first readings start from. */
+  private gap: { counters: Map<string, SavedCounter>; maxWatts: number } | undefined;
   /** When each hung read started (monotonic ms), and each collector's run of failed reads. */
   private readonly hungSince = new Map<Collector, number>();
   private readonly failing = new Map<Collector, { count: number; reason: string }>();
@@ -118,6 +140,49 @@ export class Sampler {
   /** Collectors whose read is past its deadline and has not settled (not read again until it does). */
   get hungSources(): string[] {
     return [...this.hungReads].map((c) => c.id);
+  }
+
+  /**
+   * Where accounting stands after the last sample, for a checkpoint: its wall time, the host's CPU
+   * counters and each energy counter's last value (the agent counts its downtime from these after a
+   * restart: resume()). undefined before the first sample.
+   */
+  resumePoint(): ResumePoint | undefined {
+    return this.point;
+  }
+
+  /**
+   * Accounting resumes at a checkpoint's resume point (the agent's downtime): the first interval
+   * reaches back to `originMonotonicMillis` (when the point was taken), with the process figures
+   * of `atOrigin` (prime()); counter devices whose counter was saved (`deviceCounters`) get the
+   * downtime's energy from their own counter, unless it may have wrapped (more than `maxWatts`
+   * over the gap could exceed its range) or went back (a reset); power and model devices count
+   * from their first reading (their energy over the downtime is unknown). Call before the first tick.
+   */
+  resume(o: { originMonotonicMillis: number; atOrigin: OriginFigures; deviceCounters: Readonly<Record<string, SavedCounter>>; maxWatts: number }): void {
+    this.prime(o.originMonotonicMillis, o.atOrigin);
+    this.gap = { counters: new Map(Object.entries(o.deviceCounters)), maxWatts: o.maxWatts };
+  }
+
+  /** The origin of a device's first reading, and the reading to integrate (the saved counter of a resumed gap as its origin value). */
+  private firstReading(r: DeviceReading, originMillis: number | undefined, monotonicMillis: number): { reading: DeviceReading; originMillis: number | undefined } {
+    const gap = this.gap;
+    if (!gap || originMillis === undefined) return { reading: r, originMillis };
+    const saved = gap.counters.get(r.deviceId);
+    if (r.energyJoules === undefined || saved === undefined) return { reading: r, originMillis: undefined };
+    const gapSeconds = (monotonicMillis - originMillis) / 1000;
+    const range = r.counterRangeJoules ?? saved.counterRangeJoules;
+    const why =
+      range !== undefined && gapSeconds * gap.maxWatts >= range
+        ? `the agent was down ${Math.round(gapSeconds)} s: its counter may have wrapped (range ${Math.round(range)} J), the energy over the downtime is not counted`
+        : range === undefined && r.energyJoules < saved.energyJoules
+          ? `its counter went back while the agent was down (a reset): the energy over the downtime is not counted`
+          : undefined;
+    if (why) {
+      this.o.ledger.markDevice(r.deviceId, r.kind, r.source, "ok", `${r.deviceId}: ${why}`, r.model, r.method);
+      return { reading: r, originMillis: undefined };
+    }
+    return { reading: { ...r, originEnergyJoules: saved.energyJoules }, originMillis };
   }
 
   /** Whether at least one interval (two samples) has been recorded. */
@@ -144,6 +209,7 @@ export class Sampler {
         sample.hostBusyCpuSeconds = atOrigin.hostBusyCpuSeconds;
         sample.hostTotalCpuSeconds = atOrigin.hostTotalCpuSeconds;
       }
+      if (atOrigin?.jobsFromZero) for (const job of sample.jobCpuSeconds.keys()) sample.jobCpuSeconds.set(job, 0);
       for (const [job, seconds] of atOrigin?.jobCpuSeconds ?? []) sample.jobCpuSeconds.set(job, seconds);
       const monotonicMillis = Math.min(originMonotonicMillis ?? Number.POSITIVE_INFINITY, this.clock.monotonicMillis());
       this.previous = { sample, monotonicMillis, wallMillis: this.clock.wallMillis() };
@@ -225,6 +291,7 @@ export class Sampler {
         for (const r of readings) this.integrator.interval(r, monotonicMillis);
         this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
         this.o.ledger.endTick(timeMillis, monotonicMillis - this.firstMonotonicMillis);
+        this.noteResumePoint(sample, timeMillis, readings);
         return;
       }
     }
@@ -270,7 +337,8 @@ export class Sampler {
         continue;
       }
       const notesBefore = this.integrator.notes.length;
-      const interval = this.integrator.interval(reading, monotonicMillis, originMillis);
+      const first = this.firstReading(reading, originMillis, monotonicMillis);
+      const interval = this.integrator.interval(first.reading, monotonicMillis, first.originMillis);
       // A counter reset is said on the device itself too (the report's device notes), once.
       for (const note of this.integrator.notes.slice(notesBefore)) this.o.ledger.markDevice(reading.deviceId, reading.kind, reading.source, "ok", note);
       // What the head of the run lacks (a counter first read after the spawn): on the device in
@@ -306,6 +374,15 @@ export class Sampler {
     }
     this.o.ledger.endTick(timeMillis, monotonicMillis - (this.firstMonotonicMillis ?? prev.monotonicMillis));
     this.intervalsRecorded = true;
+    this.noteResumePoint(sample, timeMillis, readings);
+  }
+
+  /** The resume point of a tick whose figures are all in the ledger now (so a checkpoint and it agree). */
+  private noteResumePoint(sample: ProcessSample, wallMillis: number, readings: readonly DeviceReading[]): void {
+    for (const r of readings) {
+      if (r.energyJoules !== undefined && r.status !== "lost") this.lastCounters.set(r.deviceId, { energyJoules: r.energyJoules, ...(r.counterRangeJoules !== undefined && { counterRangeJoules: r.counterRangeJoules }) });
+    }
+    this.point = { wallMillis, hostBusyCpuSeconds: sample.hostBusyCpuSeconds, hostTotalCpuSeconds: sample.hostTotalCpuSeconds, deviceCounters: Object.fromEntries(this.lastCounters) };
   }
 
   /**

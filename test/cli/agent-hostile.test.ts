@@ -116,7 +116,11 @@ describe("hostile sizes", () => {
     const pod = spawn("unshare", ["--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", `exec 2>${out}; "$0" "$1" agent --mode pod --podinfo-dir "$2" --listen 127.0.0.1:0 --interval 200ms & wait`, process.execPath, CLI, podinfo], { stdio: "ignore" });
     children.push(pod);
     const url = await waitFor("the agent's health URL", () => /health: (http:\/\/127\.0\.0\.1:\d+)\/healthz/.exec(readFileSync(out, { encoding: "utf8", flag: "a+" }))?.[1], 60_000);
-    const v = (await (await fetch(`${url}/jobs`)).json()) as JobsView;
+    // The endpoint listens before the hardware is probed: the job is listed once the agent runs.
+    const v = await waitFor("the pod's job", async () => {
+      const x = (await (await fetch(`${url}/jobs`)).json()) as JobsView;
+      return x.jobs.length > 0 ? x : undefined;
+    });
     expect(v.jobs.map((j) => j.id)).toEqual(["ml/trainer-0"]);
     const label = v.jobs[0].attributes["k8s.job.name"];
     expect(label.length).toBe(MAX_ID);
