@@ -30,6 +30,12 @@ export interface DiscoveringSource extends ProcessSource {
   resumeFrom?(saved: Readonly<Record<string, { jobId: string; seconds: number }>>): void;
   /** Jobs whose first sample counted from saved counters (resumeFrom), once that sample was taken. */
   resumedJobs?(): ReadonlySet<string>;
+  /**
+   * Between samples (a short timer): re-reads the jobs' processes when there are at most
+   * `maxProcesses`, so the last CPU of a job's top-level process and of the children it reaped
+   * before exiting is not lost until the next sample. false when it did nothing.
+   */
+  refresh?(maxProcesses: number): boolean;
 }
 
 /** The sample a discovering source gives: jobs it knows now (live ones at least). */
@@ -184,6 +190,16 @@ export class AgentSource implements ProcessSource {
     if (!this.o.real?.resumeFrom) return false;
     this.o.real.resumeFrom(saved);
     return true;
+  }
+
+  /** Whether the real source can be watched between samples (DiscoveringSource.refresh). */
+  get refreshes(): boolean {
+    return this.o.real?.refresh !== undefined;
+  }
+
+  /** Re-reads the real source's processes between samples (DiscoveringSource.refresh). */
+  refresh(maxProcesses: number): boolean {
+    return this.o.real?.refresh?.(maxProcesses) ?? false;
   }
 
   /** Jobs whose first sample counted from saved counters. */

@@ -74,6 +74,11 @@ export class PodJobSource implements DiscoveringSource {
     this.trees.forget(jobId);
   }
 
+  /** Re-reads the job processes between samples when they are few (DiscoveringSource.refresh). */
+  refresh(maxProcesses: number): boolean {
+    return this.trees.refresh(maxProcesses);
+  }
+
   sample(): ProcessSample {
     const s = this.trees.sample();
     this.lastPids = [...s.rawMembers.keys()];

@@ -128,6 +128,14 @@ export class RootedJobs {
     };
   }
 
+  /**
+   * Between samples: re-reads the trees' processes when they are few (ProcessTracker.refresh), so
+   * a job whose top-level process exits right after reaping its workers keeps their last CPU.
+   */
+  refresh(maxProcesses: number): boolean {
+    return this.tracker.refresh(maxProcesses);
+  }
+
   /** Whether `jobId` has a process tree now (a live root or descendants). */
   hasTrees(jobId: string): boolean {
     return (this.jobs.get(jobId)?.trees.size ?? 0) > 0;

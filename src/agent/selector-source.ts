@@ -86,6 +86,11 @@ export class SelectorJobSource implements DiscoveringSource {
     this.trees.forget(jobId);
   }
 
+  /** Re-reads the job processes between samples when they are few (DiscoveringSource.refresh). */
+  refresh(maxProcesses: number): boolean {
+    return this.trees.refresh(maxProcesses);
+  }
+
   sample(): ProcessSample {
     const s = this.trees.sample();
     const forkCount = parseHostStat(this.reader.readText("stat") ?? "")?.forkCount;

@@ -238,27 +238,8 @@ export class ProcessTracker implements ProcessSource {
     const memory = readHostMemory(this.root);
     if (!memory) this.note(`${this.reader.procDir}meminfo unreadable: memory energy split by CPU seconds only`);
 
-    // 1. Refresh every member; collect those gone (or whose PID now names another process).
-    const vanished: Member[] = [];
-    const replacements: StatFields[] = [];
-    for (const m of this.members.values()) {
-      const s = this.readStat(m.pid, false);
-      if (!s || s.startTicks !== m.startTicks) {
-        vanished.push(m);
-        this.members.delete(m.pid);
-        if (s && s.exitSignal !== -1) replacements.push(s);
-        continue;
-      }
-      m.prevChildTicks = m.childTicks;
-      m.ownTicks = s.cpuTicks;
-      m.childTicks = s.childCpuTicks;
-      m.ppid = s.ppid;
-      m.numThreads = s.numThreads;
-      m.rssPages = s.rssPages;
-    }
-
-    // 2. Where did the vanished members' CPU go?
-    if (vanished.length > 0) this.accountVanished(vanished);
+    // 1-2. Refresh every member and account for those gone.
+    const replacements = this.refreshMembers();
 
     // 3. New descendants.
     this.ticksSinceThorough++;
@@ -316,6 +297,45 @@ export class ProcessTracker implements ProcessSource {
       jobRssBytes,
       ...(memory && { hostUsedMemoryBytes: memory.usedBytes, hostTotalMemoryBytes: memory.totalBytes }),
     };
+  }
+
+  /**
+   * Steps 1 and 2 of sample() alone, between samples: every member's CPU read again and the CPU of
+   * members gone since accounted for (into a live parent's reaped-children time, or kept as the
+   * job's). Watching a few processes this closely keeps their last-seen CPU fresh, so the tail of a
+   * member whose parent is outside the job (the top of a job: a container's entrypoint), and of the
+   * children it reaped just before exiting, is lost only since the last refresh, not the last tick.
+   * Does nothing (false) with more than `maxMembers` members (the cost would grow with the job).
+   * New processes are found by the next sample.
+   */
+  refresh(maxMembers: number): boolean {
+    if (this.members.size === 0 || this.members.size > maxMembers) return false;
+    this.refreshMembers();
+    return true;
+  }
+
+  /** Re-reads every member; accounts for the vanished; returns the PIDs now naming another process (for discovery). */
+  private refreshMembers(): StatFields[] {
+    const vanished: Member[] = [];
+    const replacements: StatFields[] = [];
+    for (const m of this.members.values()) {
+      const s = this.readStat(m.pid, false);
+      if (!s || s.startTicks !== m.startTicks) {
+        vanished.push(m);
+        this.members.delete(m.pid);
+        if (s && s.exitSignal !== -1) replacements.push(s);
+        continue;
+      }
+      m.prevChildTicks = m.childTicks;
+      m.ownTicks = s.cpuTicks;
+      m.childTicks = s.childCpuTicks;
+      m.ppid = s.ppid;
+      m.numThreads = s.numThreads;
+      m.rssPages = s.rssPages;
+    }
+    // Where did the vanished members' CPU go?
+    if (vanished.length > 0) this.accountVanished(vanished);
+    return replacements;
   }
 
   /**

@@ -125,12 +125,12 @@ describe("agent at scale", () => {
         }
         peakKib = Math.max(peakKib, statusKib(pid, "VmRSS"));
       }
-      expect(lines).toBeGreaterThan(JOBS * 10);
+      expect(lines, `scrape ${i}: lines`).toBeGreaterThan(JOBS * 10);
       scrapedJobs = ids.size;
     }
     peakKib = Math.max(peakKib, statusKib(pid, "VmHWM"));
-    expect(scrapedJobs).toBe(JOBS);
-    expect(peakKib * 1024).toBeLessThan(DAEMONSET_LIMIT_BYTES);
+    expect(scrapedJobs, "restored jobs on the last scrape").toBe(JOBS);
+    expect(peakKib * 1024, `peak RSS ${peakKib} KiB`).toBeLessThan(DAEMONSET_LIMIT_BYTES);
     expect(await agent.stop()).toBe(0);
   }, 600_000);
 });
