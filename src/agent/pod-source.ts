@@ -11,13 +11,12 @@
  * ProcessTracker (see RootedJobs). Processes present at the first look count from then; those
  * started later count from their start (they are found at most one interval late).
  */
-import { ProcReader, listPids, uptimeTicks } from "../procfs/reader.js";
+import { listPids, uptimeTicks } from "../procfs/reader.js";
 import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
 import { RESOURCE_ATTR } from "../semconv.js";
 import { boundJob } from "../core/bounds.js";
 import type { DownwardPodInfo } from "../k8s/downward.js";
-import type { DiscoveringSource } from "./lifecycle.js";
-import { RootedJobs } from "./rooted.js";
+import { RootedSource } from "./rooted.js";
 
 /** Labels that name the training job a pod belongs to, when the downward API mounts them (first wins). */
 export const JOB_NAME_LABELS = ["training.kubeflow.org/job-name", "batch.kubernetes.io/job-name", "job-name"] as const;
@@ -44,9 +43,7 @@ export interface PodJobSourceOptions {
   selfPid?: number;
 }
 
-export class PodJobSource implements DiscoveringSource {
-  private readonly trees: RootedJobs;
-  private readonly reader: ProcReader;
+export class PodJobSource extends RootedSource {
   private readonly selfPid: number;
   /** Clock ticks since boot at the first look: processes started later count from their start. */
   private firstLookTicks: number | undefined;
@@ -56,27 +53,13 @@ export class PodJobSource implements DiscoveringSource {
   private lastPids: number[] = [];
 
   constructor(private readonly o: PodJobSourceOptions) {
-    this.trees = new RootedJobs(o.procRoot);
-    this.reader = new ProcReader(o.procRoot);
+    super(o.procRoot);
     this.selfPid = o.selfPid ?? process.pid;
   }
 
   /** The job (the pod). */
   get job(): DiscoveredJob {
     return this.o.job;
-  }
-
-  addJob(): void {
-    // The pod's processes are found, not added.
-  }
-
-  forget(jobId: string): void {
-    this.trees.forget(jobId);
-  }
-
-  /** Re-reads the job processes between samples when they are few (DiscoveringSource.refresh). */
-  refresh(maxProcesses: number): boolean {
-    return this.trees.refresh(maxProcesses);
   }
 
   sample(): ProcessSample {
@@ -91,10 +74,6 @@ export class PodJobSource implements DiscoveringSource {
       sample.jobProcessCount.set(this.o.job.id, 0);
     }
     return sample;
-  }
-
-  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
-    return this.trees.jobEnvironment(jobId, names);
   }
 
   /** The pod's processes at the last sample (PIDs in the pod's namespace; the GPU filter counts their GPU descriptors). */

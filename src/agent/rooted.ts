@@ -8,9 +8,9 @@
  */
 import { processKey } from "../procfs/types.js";
 import { ProcessTracker } from "../jobs/tracker.js";
-import { readEnviron } from "../procfs/reader.js";
+import { ProcReader, readEnviron } from "../procfs/reader.js";
 import type { ProcessSample } from "../core/contracts.js";
-import type { DiscoveredJob, DiscoveredSample } from "./lifecycle.js";
+import type { DiscoveredJob, DiscoveredSample, DiscoveringSource } from "./lifecycle.js";
 
 interface Tree {
   subId: string;
@@ -155,5 +155,39 @@ export class RootedJobs {
   /** Environment of a PID (for roots not yet sampled). */
   environOf(pid: number, names: readonly string[]): Record<string, string> {
     return readEnviron(this.procRoot, pid, names);
+  }
+}
+
+/**
+ * A discovering source over RootedJobs (pod and selector modes): its jobs are found, not added;
+ * forgetting a job, refreshing between samples and the jobs' environments are the trees'. Each mode
+ * adds how it finds the trees (sample()).
+ */
+export abstract class RootedSource implements DiscoveringSource {
+  protected readonly trees: RootedJobs;
+  protected readonly reader: ProcReader;
+
+  constructor(procRoot: string) {
+    this.trees = new RootedJobs(procRoot);
+    this.reader = new ProcReader(procRoot);
+  }
+
+  abstract sample(): ProcessSample;
+
+  addJob(): void {
+    // Found, not added.
+  }
+
+  forget(jobId: string): void {
+    this.trees.forget(jobId);
+  }
+
+  /** Re-reads the job processes between samples when they are few (DiscoveringSource.refresh). */
+  refresh(maxProcesses: number): boolean {
+    return this.trees.refresh(maxProcesses);
+  }
+
+  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    return this.trees.jobEnvironment(jobId, names);
   }
 }

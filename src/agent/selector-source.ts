@@ -17,11 +17,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
-import { MAX_PROCESS_TEXT_BYTES, ProcReader, listPids, parseHostStat, readEnviron, readRegularFile, uptimeTicks } from "../procfs/reader.js";
+import { MAX_PROCESS_TEXT_BYTES, listPids, parseHostStat, readEnviron, readRegularFile, uptimeTicks } from "../procfs/reader.js";
 import { boundText, MAX_JOB_ID_CHARS, MAX_JOB_NAME_CHARS } from "../core/bounds.js";
 import { UsageError } from "../errors.js";
-import type { DiscoveringSource } from "./lifecycle.js";
-import { RootedJobs } from "./rooted.js";
+import { RootedSource } from "./rooted.js";
 
 /** What selects a process. */
 export interface Selector {
@@ -62,9 +61,7 @@ const RECHECKS = 2;
 
 const MAX_NAME_LENGTH = 64;
 
-export class SelectorJobSource implements DiscoveringSource {
-  private readonly trees: RootedJobs;
-  private readonly reader: ProcReader;
+export class SelectorJobSource extends RootedSource {
   private readonly seen = new Map<number, Seen>();
   private lastForkCount: number | undefined;
   private looked = false;
@@ -74,21 +71,7 @@ export class SelectorJobSource implements DiscoveringSource {
   constructor(
     private readonly o: { procRoot: string; selector: Selector; selfPid?: number },
   ) {
-    this.trees = new RootedJobs(o.procRoot);
-    this.reader = new ProcReader(o.procRoot);
-  }
-
-  addJob(): void {
-    // Matched, not added.
-  }
-
-  forget(jobId: string): void {
-    this.trees.forget(jobId);
-  }
-
-  /** Re-reads the job processes between samples when they are few (DiscoveringSource.refresh). */
-  refresh(maxProcesses: number): boolean {
-    return this.trees.refresh(maxProcesses);
+    super(o.procRoot);
   }
 
   sample(): ProcessSample {
@@ -100,10 +83,6 @@ export class SelectorJobSource implements DiscoveringSource {
     }
     const { rawMembers: _raw, ...sample } = s;
     return sample;
-  }
-
-  jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
-    return this.trees.jobEnvironment(jobId, names);
   }
 
   private discover(members: ReadonlySet<number>): void {
