@@ -7,16 +7,21 @@
 //  2. churn: 10,000 short jobs (each a `sleep 0.3` with its own POWERPRINT_BENCH_JOB value, 20 at a
 //     time) come and go under `--interval 100ms --retention 2s` with Prometheus scraped every
 //     second and OTLP every second: RSS every 1,000 jobs, and the jobs held at the end.
-// Usage: npm run build && node bench/agent.mjs [--steady-seconds N] [--jobs N]
+//  3. retained: `agent --mode node` restarted on a state file holding 10,000 finished pods (the
+//     default --max-finished-jobs, shaped like node mode's: test/agent/scripts/retained-state.mjs),
+//     --retention 1h, --prometheus scraped 5 times by a streaming reader: each scrape's time, size
+//     and series, RSS before and peak RSS (VmHWM), against the DaemonSet's 384 MiB limit.
+// Usage: npm run build && node bench/agent.mjs [--steady-seconds N] [--jobs N] [--retained N]
+// BENCH_AGENT_CLI: another build's dist/src/cli/main.js (a "before" figure on the same machine).
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = join(root, "dist", "src", "cli", "main.js");
+const CLI = process.env.BENCH_AGENT_CLI || join(root, "dist", "src", "cli", "main.js");
 const VM = join(root, ".cache", "receivers", "root", "usr", "bin", "victoria-metrics");
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -24,6 +29,7 @@ const arg = (name, dflt) => {
 };
 const STEADY_SECONDS = arg("--steady-seconds", Number(process.env.BENCH_STEADY_SECONDS ?? 300));
 const JOBS = arg("--jobs", 10_000);
+const RETAINED = arg("--retained", 10_000);
 const TICKS_PER_SECOND = 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Whatever happens (an exception included), nothing this benchmark started outlives it.
@@ -206,7 +212,41 @@ async function churn() {
   return { jobs: JOBS, churnSeconds: +churnSeconds.toFixed(1), jobsSeenAndDropped: view.dropped, jobsHeldAtEnd: view.jobs.length, prometheusJobSeriesAtEnd: promSeries, victoriaMetricsJobSeriesSeen: vmSeries, rss };
 }
 
-const out = { when: new Date().toISOString(), node: process.version, agentNodeFlags: AGENT_NODE_FLAGS };
+async function retained() {
+  const { retainedState } = await import("../test/agent/scripts/retained-state.mjs");
+  const dir = mkdtempSync(join(tmpdir(), "pp-bench-retained-"));
+  const state = join(dir, "state.json");
+  writeFileSync(state, JSON.stringify(retainedState({ jobs: RETAINED, host: hostname(), mode: "node" })));
+  const promPort = await freePort();
+  const agent = startAgent(["--mode", "node", "--interval", "1s", "--prometheus", `127.0.0.1:${promPort}`, "--listen", "127.0.0.1:0", "--state-file", state, "--checkpoint-interval", "30s", "--retention", "1h"]);
+  await agent.line(/agent: mode/);
+  const pid = agent.child.pid;
+  const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024;
+  await sleep(3000);
+  const rssBeforeMiB = rssMiB(pid);
+  const scrapes = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`http://127.0.0.1:${promPort}/metrics`);
+    let bytes = 0;
+    let lines = 0;
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) {
+      bytes += chunk.length;
+      for (const c of decoder.decode(chunk, { stream: true })) if (c === "\n") lines++;
+    }
+    scrapes.push({ ms: Math.round(performance.now() - t0), bytes, lines, rssMiB: +rssMiB(pid).toFixed(1) });
+    await sleep(1000);
+  }
+  const out = { jobs: RETAINED, rssBeforeScrapesMiB: +rssBeforeMiB.toFixed(1), peakRssMiB: +hwm().toFixed(1), scrapes, scrapeMsMedian: [...scrapes.map((x) => x.ms)].sort((a, b) => a - b)[2] };
+  agent.child.kill("SIGTERM");
+  await new Promise((r) => agent.child.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+const out = { when: new Date().toISOString(), node: process.version, cli: CLI, agentNodeFlags: AGENT_NODE_FLAGS };
 if (STEADY_SECONDS > 0) out.steady = await steady();
 if (JOBS > 0) out.churn = await churn();
+if (RETAINED > 0) out.retained = await retained();
 console.log(JSON.stringify(out, null, 2));
