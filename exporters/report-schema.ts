@@ -68,6 +68,8 @@ const servingFigures = z.object({
   joulesPerGeneratedToken: z.number().nullable(),
   joulesPerRequest: z.number().nullable(),
   emissionsGramsPerThousandTokens: z.number().nullable(),
+  // null in reports written before it existed; `powerprint report` recomputes it.
+  idleEnergyShare: z.number().min(0).nullable().default(null),
 });
 /** `jobs[].serving` (--work-from): energy per token and per request, per model. */
 export const servingReportSchema = z.object({

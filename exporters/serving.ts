@@ -4,14 +4,17 @@
  * only: nothing here computes a figure.
  */
 import type { ServingTotals } from "../src/core/serving.js";
-import { formatEnergy, formatGrams, formatSi, joulesToKwh } from "../src/units.js";
+import { formatCount, formatEnergy, formatGrams, formatPlain, formatSi, joulesToKwh } from "../src/units.js";
 
 /** How an engine is named in text. */
 export const ENGINE_NAMES: Record<string, string> = { vllm: "vLLM", sglang: "SGLang", tgi: "TGI", llamacpp: "llama.cpp", triton: "Triton", custom: "custom metrics", unknown: "no answer yet" };
 
-/** A count as it was counted: digit grouping, never rounded to significant digits. */
-export function formatCount(n: number): string {
-  return n.toLocaleString("en-US", { maximumFractionDigits: 3 });
+/**
+ * The idle share of serving energy as people read it, "72.4%" (the report model's
+ * idleEnergyShare, formatted as the summary's phase shares); "" when there is none.
+ */
+export function idleShareText(share: number | null | undefined): string {
+  return share === null || share === undefined ? "" : `${formatPlain(100 * share)}%`;
 }
 
 /** A model's name in text ("" is an engine without model labels). */
@@ -28,7 +31,8 @@ export function servingSummaryLine(s: ServingTotals, prefix = ""): string {
   if (t.joulesPerGeneratedToken !== null) parts.push(`${formatSi(t.joulesPerGeneratedToken, "J")}/token`);
   if (t.emissionsGramsPerThousandTokens !== null) parts.push(`${formatGrams(t.emissionsGramsPerThousandTokens)} CO2e/1k tokens`);
   if (t.joulesPerRequest !== null) parts.push(`${formatSi(t.joulesPerRequest, "J")}/request`);
-  if (t.energyJoules > 0) parts.push(`idle ${((100 * t.idleEnergyJoules) / t.energyJoules).toFixed(1)} %`);
+  const idle = idleShareText(t.idleEnergyShare);
+  if (idle) parts.push(`idle ${idle}`);
   const counts: string[] = [];
   if (t.generatedTokens !== null) counts.push(`${formatCount(t.generatedTokens)} tokens out`);
   if (t.promptTokens !== null) counts.push(`${formatCount(t.promptTokens)} in`);
@@ -41,7 +45,7 @@ export function servingSummaryLine(s: ServingTotals, prefix = ""): string {
 /** The CSV's serving columns (after powerprint's own), units in the names. */
 export const SERVING_CSV_COLUMNS = [
   "serving_engine", "serving_prompt_tokens", "serving_generated_tokens", "serving_requests",
-  "serving_active_energy_kwh", "serving_idle_energy_kwh", "serving_prefill_energy_kwh", "serving_decode_energy_kwh",
+  "serving_active_energy_kwh", "serving_idle_energy_kwh", "serving_idle_energy_share", "serving_prefill_energy_kwh", "serving_decode_energy_kwh",
   "serving_joules_per_generated_token", "serving_joules_per_request", "serving_g_co2e_per_1k_tokens",
 ] as const;
 
@@ -57,6 +61,7 @@ export function servingCsvColumns(s: ServingTotals | undefined): Record<(typeof 
     serving_requests: v(t?.requests),
     serving_active_energy_kwh: kwh(t?.activeEnergyJoules),
     serving_idle_energy_kwh: kwh(t?.idleEnergyJoules),
+    serving_idle_energy_share: v(t?.idleEnergyShare),
     serving_prefill_energy_kwh: kwh(t?.prefillEnergyJoules),
     serving_decode_energy_kwh: kwh(t?.decodeEnergyJoules),
     serving_joules_per_generated_token: v(t?.joulesPerGeneratedToken),
@@ -67,7 +72,7 @@ export function servingCsvColumns(s: ServingTotals | undefined): Record<(typeof 
 
 /** Header of the HTML's serving table. */
 export const SERVING_TABLE_HEADER = [
-  "job", "model", "engine", "prompt tokens", "generated tokens", "requests", "energy (IT)", "active", "idle",
+  "job", "model", "engine", "prompt tokens", "generated tokens", "requests", "energy (IT)", "active", "idle", "idle share",
   "prefill (est.)", "decode (est.)", "J/token", "J/request", "CO2e per 1,000 tokens",
 ] as const;
 
@@ -84,7 +89,7 @@ export function servingTableRows(jobs: readonly { id: string; serving?: ServingT
     for (const f of parts) {
       rows.push([
         j.id, f.name, ENGINE_NAMES[s.engine] ?? s.engine, count(f.promptTokens), count(f.generatedTokens), count(f.requests),
-        energy(f.energyJoules), energy(f.activeEnergyJoules), energy(f.idleEnergyJoules), energy(f.prefillEnergyJoules), energy(f.decodeEnergyJoules),
+        energy(f.energyJoules), energy(f.activeEnergyJoules), energy(f.idleEnergyJoules), idleShareText(f.idleEnergyShare) || "—", energy(f.prefillEnergyJoules), energy(f.decodeEnergyJoules),
         per(f.joulesPerGeneratedToken, "J"), per(f.joulesPerRequest, "J"), f.emissionsGramsPerThousandTokens === null ? "—" : formatGrams(f.emissionsGramsPerThousandTokens),
       ]);
     }

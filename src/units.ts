@@ -108,13 +108,15 @@ export function formatPlain(value: number): string {
 
 /**
  * A count of work (samples, tokens, steps, requests) for people: the whole number with digit
- * grouping, never rounded: 4096 → "4,096", 98304 → "98,304".
+ * grouping, never rounded: 4096 → "4,096", 98304 → "98,304". A count that is not whole (a custom
+ * --work-metric counter may be) keeps its fraction to 3 decimals: 1234.5 → "1,234.5".
  */
 export function formatCount(count: number): string {
   if (!Number.isFinite(count)) return String(count);
-  const whole = Math.trunc(count);
-  const digits = Math.abs(whole).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${whole < 0 ? "-" : ""}${digits}`;
+  const abs = Math.abs(count);
+  const [whole, fraction] = (Number.isInteger(count) ? abs.toFixed(0) : abs.toFixed(3).replace(/\.?0+$/, "")).split(".");
+  const digits = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${count < 0 && (whole !== "0" || fraction) ? "-" : ""}${digits}${fraction ? `.${fraction}` : ""}`;
 }
 
 // Case matters where it changes the meaning (MWh is megawatt-hours, mWh milliwatt-hours); the

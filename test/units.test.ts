@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, formatEnergy, formatGrams, formatPlain, formatSi, parseEnergyJoules, parseMassGrams } from "../src/units.js";
+import { formatCount, formatDuration, formatEnergy, formatGrams, formatPlain, formatSi, parseEnergyJoules, parseMassGrams } from "../src/units.js";
 
 // One number format for everything people read: 3 significant digits, SI prefix, no exponent.
 describe("formatSi", () => {
@@ -48,6 +48,23 @@ describe("formatEnergy / formatGrams / formatDuration / formatPlain", () => {
     [1.5, "1.50"],
     [0, "0"],
   ])("plain %s → %s", (v, text) => expect(formatPlain(v)).toBe(text));
+});
+
+// Counts of work (samples, tokens, requests) are never rounded to 3 digits; a fraction (a custom
+// counter's) is kept, not dropped.
+describe("formatCount", () => {
+  it.each([
+    [0, "0"],
+    [7, "7"],
+    [4096, "4,096"],
+    [98_304, "98,304"],
+    [1_234_567_890, "1,234,567,890"],
+    [1234.5, "1,234.5"],
+    [0.25, "0.25"],
+    [2.0004, "2"],
+    [999.9996, "1,000"],
+    [-1234, "-1,234"],
+  ])("%s → %s", (n, text) => expect(formatCount(n)).toBe(text));
 });
 
 describe("parseEnergyJoules / parseMassGrams (budget flags)", () => {

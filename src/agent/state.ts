@@ -56,6 +56,8 @@ const servingFigures = z.object({
   joulesPerGeneratedToken: nullableFinite,
   joulesPerRequest: nullableFinite,
   emissionsGramsPerThousandTokens: nullableFinite,
+  // A derived ratio (recomputed on restore); absent from state files written before it existed.
+  idleEnergyShare: nullableFinite.default(null),
 });
 const serving = z.object({
   engine: text(64),

@@ -52,6 +52,8 @@ export interface ServingFigures {
   joulesPerGeneratedToken: number | null;
   joulesPerRequest: number | null;
   emissionsGramsPerThousandTokens: number | null;
+  /** idleEnergyJoules / energyJoules, 0..1: the cost of keeping the model loaded; null without energy. */
+  idleEnergyShare: number | null;
 }
 
 export interface ServingModelFigures extends ServingFigures {
@@ -126,15 +128,16 @@ const ratio = (a: number, b: number | null): number | null => (b !== null && b >
 
 /**
  * The per-unit figures of summed totals: J per generated token, J per request, gCO2e per 1,000
- * generated tokens. The one place they are computed (the ledger's snapshot and `report` merging
- * both call it).
+ * generated tokens, and the idle share of the energy. The one place they are computed (the ledger's
+ * snapshot and `report` merging both call it); the summary, CSV and HTML only format them.
  */
-export function servingRatios(f: Pick<ServingFigures, "energyJoules" | "emissionsGrams" | "generatedTokens" | "requests">) {
+export function servingRatios(f: Pick<ServingFigures, "energyJoules" | "idleEnergyJoules" | "emissionsGrams" | "generatedTokens" | "requests">) {
   const perToken = ratio(f.emissionsGrams, f.generatedTokens);
   return {
     joulesPerGeneratedToken: ratio(f.energyJoules, f.generatedTokens),
     joulesPerRequest: ratio(f.energyJoules, f.requests),
     emissionsGramsPerThousandTokens: perToken === null ? null : perToken * 1000,
+    idleEnergyShare: ratio(f.idleEnergyJoules, f.energyJoules),
   };
 }
 
@@ -389,13 +392,19 @@ export function sumFigures(parts: readonly ServingFigures[]): ServingFigures {
   return { ...base, ...servingRatios(base) };
 }
 
+/** Totals with every ratio recomputed from their sums (sumFigures of one part). */
+function withRatios(s: ServingTotals | undefined): ServingTotals | undefined {
+  return s && { ...s, total: sumFigures([s.total]), models: s.models.map((m) => ({ model: m.model, ...sumFigures([m]) })) };
+}
+
 /**
  * Serving totals of one job measured in several places (replicas, nodes: `powerprint report`
  * merging): counts and energies summed per model, the job total and every ratio recomputed from
  * the sums (never an average of ratios). Engines or endpoints that differ are joined with "+".
  */
 export function mergeServing(a: ServingTotals | undefined, b: ServingTotals | undefined): ServingTotals | undefined {
-  if (!a || !b) return a ?? b;
+  // One alone: its ratios recomputed all the same (a report written before one of them existed).
+  if (!a || !b) return withRatios(a ?? b);
   const join = (x: string, y: string) => [...new Set([...x.split("+"), ...y.split("+")])].join("+");
   const byModel = new Map<string, ServingModelFigures[]>();
   for (const m of [...a.models, ...b.models]) byModel.set(m.model, [...(byModel.get(m.model) ?? []), m]);

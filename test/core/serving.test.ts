@@ -170,7 +170,7 @@ describe("ServingAccount", () => {
 describe("servingRatios and sumFigures", () => {
   it("recomputes ratios from sums (never averages of ratios); null where a count is absent or zero", () => {
     const a = { promptTokens: 10, generatedTokens: 10, requests: 1, energyJoules: 100, activeEnergyJoules: 60, idleEnergyJoules: 40, prefillEnergyJoules: null, decodeEnergyJoules: null, emissionsGrams: 1 };
-    const b = { ...a, generatedTokens: 30, requests: null, energyJoules: 20, emissionsGrams: 3 };
+    const b = { ...a, generatedTokens: 30, requests: null, energyJoules: 20, activeEnergyJoules: 0, idleEnergyJoules: 20, emissionsGrams: 3 };
     const s = sumFigures([
       { ...a, ...servingRatios(a) },
       { ...b, ...servingRatios(b) },
@@ -180,10 +180,14 @@ describe("servingRatios and sumFigures", () => {
     expect(s.joulesPerGeneratedToken).toBeCloseTo(120 / 40, 12);
     expect(s.emissionsGramsPerThousandTokens).toBeCloseTo((4 / 40) * 1000, 12);
     expect(s.prefillEnergyJoules).toBeNull();
-    expect(servingRatios({ energyJoules: 5, emissionsGrams: 1, generatedTokens: 0, requests: null })).toEqual({
+    // The idle share of the summed energy (60 J of 120 J), not a mean of the parts' shares.
+    expect(s.idleEnergyShare).toBeCloseTo(60 / 120, 12);
+    expect(servingRatios({ energyJoules: 5, idleEnergyJoules: 2, emissionsGrams: 1, generatedTokens: 0, requests: null })).toEqual({
       joulesPerGeneratedToken: null,
       joulesPerRequest: null,
       emissionsGramsPerThousandTokens: null,
+      idleEnergyShare: 0.4,
     });
+    expect(servingRatios({ energyJoules: 0, idleEnergyJoules: 0, emissionsGrams: 0, generatedTokens: null, requests: null }).idleEnergyShare).toBeNull();
   });
 });

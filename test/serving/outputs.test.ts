@@ -10,7 +10,8 @@ import { parse } from "csv-parse/sync";
 import { afterAll, describe, expect, it } from "vitest";
 import { reportSchemaV1, type ReportV1 } from "../../exporters/report-schema.js";
 import { SUMMARY_WIDTH } from "../../exporters/summary.js";
-import { SERVING_CSV_COLUMNS, servingCsvColumns, servingSummaryLine, servingTableRows } from "../../exporters/serving.js";
+import { SERVING_CSV_COLUMNS, SERVING_TABLE_HEADER, servingCsvColumns, servingSummaryLine, servingTableRows } from "../../exporters/serving.js";
+import { formatCount, formatPlain } from "../../src/units.js";
 import { runCli } from "../helpers/cli.js";
 import { freePort, receiversSkipReason, startPrometheus } from "../helpers/receivers.js";
 import { waitFor } from "../helpers/wait.js";
@@ -83,7 +84,7 @@ describe("serving figures through every output", () => {
 
     // The summary: the serving line as the formatter writes it from the report's figures.
     expect(one.stderr).toContain(fitted(servingSummaryLine(s)));
-    expect(one.stderr).toMatch(/serving {5}[\d.]+ [mµ]?J\/token · [\d.]+ [mµn]?g CO2e\/1k tokens · [\d.]+ [mµ]?J\/request · idle [\d.]+ %/);
+    expect(one.stderr).toMatch(/serving {5}[\d.]+ [mµ]?J\/token · [\d.]+ [mµn]?g CO2e\/1k tokens · [\d.]+ [mµ]?J\/request · idle [\d.]+% · /);
 
     // The CSV: the serving columns hold the report's numbers exactly.
     const rows = parse(readFileSync(one.paths.csv, "utf8"), { columns: true }) as Record<string, string>[];
@@ -101,6 +102,20 @@ describe("serving figures through every output", () => {
     const table = section.slice(0, section.indexOf("</table>"));
     const cells = [...table.matchAll(/<tr>((?:<td>.*?<\/td>)+)<\/tr>/g)].map((m) => [...m[1].matchAll(/<td>(.*?)<\/td>/g)].map((c) => c[1].replace(/&amp;/g, "&")));
     expect(cells).toEqual(servingTableRows(one.report.jobs));
+
+    // The idle share, one figure in three places: the report model's (idle / energy, checked by
+    // hand), as the summary line, the HTML table's job row and the CSV column show it.
+    expect(s.total.idleEnergyShare).toBeGreaterThan(0);
+    expect(s.total.idleEnergyShare).toBeCloseTo(s.total.idleEnergyJoules / s.total.energyJoules, 12);
+    const shown = one.stderr.match(/^serving .* · idle ([\d.]+%) · /m)![1];
+    const totalRow = cells.find((c) => c[1] === "all models")!;
+    expect(totalRow[SERVING_TABLE_HEADER.indexOf("idle share")]).toBe(shown);
+    expect(`${formatPlain(100 * Number(rows[0].serving_idle_energy_share))}%`).toBe(shown);
+    expect(Number(rows[0].serving_idle_energy_share)).toBe(s.total.idleEnergyShare);
+    expect(shown).toBe(`${formatPlain(100 * s.total.idleEnergyShare!)}%`);
+    // Counts in the summary and the HTML: the shared count format (grouped, never rounded).
+    expect(one.stderr).toContain(`${formatCount(s.total.generatedTokens!)} tokens out`);
+    expect(totalRow[SERVING_TABLE_HEADER.indexOf("generated tokens")]).toBe(formatCount(s.total.generatedTokens!));
     expect(html).toMatch(/<svg data-chart="serving-joules-per-token"[^>]*>.*<path class="series" data-name="llm-replicas"/s);
     const series = one.report.timeSeries!.servingCumulative!["llm-replicas"];
     expect(series.generatedTokens.at(-1)).toBe(s.total.generatedTokens);
@@ -137,5 +152,15 @@ describe("serving figures through every output", () => {
       expect(z.emissionsGramsPerThousandTokens).toBeCloseTo((1000 * (x.emissionsGrams + y.emissionsGrams)) / (x.generatedTokens! + y.generatedTokens!), 12);
     }
     expect(r.stdout).toContain(fitted(servingSummaryLine(m)));
+    expect(m.total.idleEnergyShare).toBeCloseTo((s.total.idleEnergyJoules + s2.total.idleEnergyJoules) / (s.total.energyJoules + s2.total.energyJoules), 12);
+
+    // A report written before idleEnergyShare existed: `powerprint report` computes it the same way.
+    const old = JSON.parse(readFileSync(one.paths.report, "utf8")) as ReportV1;
+    for (const f of [old.jobs[0].serving!.total, ...old.jobs[0].serving!.models]) delete (f as Partial<typeof f>).idleEnergyShare;
+    const oldFile = join(dir, "before-share.json");
+    writeFileSync(oldFile, JSON.stringify(old));
+    const again = await runCli(["report", oldFile]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(` · idle ${formatPlain(100 * s.total.idleEnergyShare!)}% · `);
   });
 });
