@@ -6,11 +6,14 @@
  * with samples and tokens (the marks helper), pod resource attributes and a `k8s.job.name` tag.
  * The metric identity the docs state, sum(hw.energy) = sum(job) + sum(bucket), is checked on the data.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { freePort, receiversSkipReason, startPrometheus, startVictoriaMetrics, type Receiver } from "../helpers/receivers.js";
 import { codeBlocks, loadDocs, prose } from "./docs.js";
 import { makeSandbox, runShell, type Sandbox } from "./sandbox.js";
 import { serveText, type Endpoint } from "../serving/endpoint.js";
+import { waitFor } from "../helpers/wait.js";
 
 const docs = loadDocs();
 
@@ -45,6 +48,50 @@ function backendOf(promql: string): Backend {
 }
 
 const skip = receiversSkipReason("victoria-metrics", "prometheus");
+
+/**
+ * Holds the Prometheus-scraped run (train.py's TRAIN_GATE) until Prometheus has the data the docs'
+ * `increase()` queries need: two samples of each counter, the counters grown between them. A run of
+ * a few seconds is not enough by itself: Prometheus applies a new scrape target only when its scrape
+ * manager next takes target updates (every 5 s), so such a run was often scraped once, by
+ * --prometheus-linger's final scrape, and every increase() was empty. So: mid-way (training paused
+ * at step 5 of 10) until the job's counters are scraped, then (training done, the run still
+ * measuring) until the final counts are scraped and every counter has two samples.
+ */
+/** The fewest samples any series of a range selector has in Prometheus (undefined: no series). */
+async function fewestSamples(prometheus: Receiver, selector: string): Promise<number | undefined> {
+  const response = await fetch(`${prometheus.baseUrl}/api/v1/query?query=${encodeURIComponent(selector)}&time=${Date.now() / 1000}`);
+  const body = (await response.json()) as { data?: { result: { values: unknown[] }[] } };
+  const counts = (body.data?.result ?? []).map((r) => r.values.length);
+  return counts.length ? Math.min(...counts) : undefined;
+}
+
+async function scrapedMidAndEnd(prometheus: Receiver, gate: string): Promise<void> {
+  const job = 'powerprint_job_id="docs-job"';
+  const value = async (q: string) => (await prometheus.query(q))[0]?.value;
+  const outputTokens = `sum(powerprint_job_serving_tokens_total{${job},gen_ai_token_type="output"})`;
+  const mid = await waitFor(
+    "Prometheus's scrape of the job's counters mid-way",
+    async () => {
+      const [samples, tokens, served] = await Promise.all([value(`powerprint_job_samples_total{${job}}`), value(`powerprint_job_tokens_total{${job}}`), value(outputTokens)]);
+      return samples !== undefined && tokens !== undefined && served !== undefined && { served };
+    },
+    120_000,
+    100,
+  );
+  writeFileSync(`${gate}.mid`, "");
+  const counters = `{__name__=~"powerprint_job_(energy|emissions|samples|tokens|serving_energy|serving_tokens|serving_emissions)_total",${job}}`;
+  await waitFor(
+    "Prometheus's scrapes of the final counts, two samples of every counter",
+    async () => {
+      const [samples, served, fewest] = await Promise.all([value(`powerprint_job_samples_total{${job}}`), value(outputTokens), fewestSamples(prometheus, `${counters}[10m]`)]);
+      return samples === 640 && served !== undefined && served > mid.served && fewest !== undefined && fewest >= 2;
+    },
+    120_000,
+    100,
+  );
+  writeFileSync(`${gate}.end`, "");
+}
 
 /** Instant query at `timeSeconds`. */
 async function queryAt(receiver: Receiver, promql: string, timeSeconds: number): Promise<{ metric: Record<string, string>; value: number }[]> {
@@ -90,15 +137,18 @@ describe.skipIf(!!skip)("PromQL in the docs", () => {
     const common = `--sim scenario.json --job-id docs-job --tag k8s.job.name=train-job --export-interval 1s --work-from ${serving.url}`;
     const marks = 'PYTHONPATH="$(powerprint python-path)"';
     // Two runs at once: OTLP can go to one endpoint per run; the second also serves Prometheus until it is scraped.
-    const runs = await Promise.all([
+    const gate = join(sandbox.dir, "gate");
+    const runs = Promise.all([
       runShell(`${marks} powerprint run ${common} --otlp ${vmOtel.baseUrl}/opentelemetry -- python train.py`, { cwd: sandbox.dir, env }),
       runShell(`${marks} powerprint run ${common} --otlp ${vmProm.baseUrl}/opentelemetry --prometheus 127.0.0.1:${promPort} --prometheus-linger 30s -- python train.py`, {
         cwd: sandbox.dir,
-        env,
+        env: { ...env, TRAIN_GATE: gate },
       }),
     ]);
+    await scrapedMidAndEnd(prometheus, gate);
+    const done = await runs;
     endedSeconds = Date.now() / 1000;
-    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    for (const r of done) expect(r.code, r.stderr).toBe(0);
     // Prometheus marks the series stale at its first failed scrape after the run: query it at its
     // last good scrape (range vectors carry the samples' own timestamps; stale markers excluded).
     const response = await fetch(`${prometheus.baseUrl}/api/v1/query?query=${encodeURIComponent("powerprint_job_energy_total[10m]")}`);

@@ -12,7 +12,9 @@ import { repoRoot } from "./docs.js";
 
 const TRAIN_PY = `# Stand-in for a training script (test/docs/sandbox.ts): TRAIN_SECONDS of counted work (default
 # 0.3 s) in phase "train" over 10 steps of 64 samples and 8192 tokens, a third of it in "eval";
-# marked through powerprint_marks when it is importable.
+# marked through powerprint_marks when it is importable. With TRAIN_GATE set (a test that must see
+# the counters mid-way), it waits for the file TRAIN_GATE.mid after step 5 and TRAIN_GATE.end
+# before it exits.
 import os, time
 try:
     from powerprint_marks import mark, phase
@@ -20,6 +22,10 @@ except ImportError:
     from contextlib import nullcontext
     def mark(**_): pass
     def phase(_): return nullcontext()
+def gate(name):
+    path = os.environ.get("TRAIN_GATE")
+    while path and not os.path.exists(path + "." + name):
+        time.sleep(0.02)
 seconds = float(os.environ.get("TRAIN_SECONDS", "0.3"))
 n = 0
 mark(phase="train", step=0, samples=0, tokens=0)
@@ -28,10 +34,13 @@ for step in range(1, 11):
     while time.monotonic() < end:
         n += 1
     mark(phase="train", step=step, samples=64 * step, tokens=8192 * step)
+    if step == 5:
+        gate("mid")
 with phase("eval"):
     end = time.monotonic() + seconds / 3
     while time.monotonic() < end:
         n += 1
+gate("end")
 `;
 
 export interface Sandbox {
