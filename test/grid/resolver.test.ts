@@ -66,6 +66,16 @@ const cases: ProviderCase[] = [
   },
 ];
 
+/**
+ * The global fetch, with the resolver's own deadline (its AbortSignal) kept only while `hanging()`:
+ * this test is about what the resolver does with each fault, not about deadlines (hostile.test.ts
+ * is), and a 300 ms deadline on every answer turned a slow HTTP 500 into "timeout" on a loaded
+ * machine. The hang still meets the resolver's real 300 ms deadline.
+ */
+function deadlineOnlyWhenHanging(hanging: () => boolean): typeof fetch {
+  return (input, init) => globalThis.fetch(input, hanging() ? init : { ...init, signal: undefined });
+}
+
 function faultyServer(c: ProviderCase) {
   let fault: Fault = "none";
   const handler = (req: RecordedRequest): Reply => {
@@ -88,7 +98,7 @@ function faultyServer(c: ProviderCase) {
         return c.good();
     }
   };
-  return { handler, setFault: (f: Fault) => void (fault = f) };
+  return { handler, setFault: (f: Fault) => void (fault = f), faulted: () => fault !== "none" };
 }
 
 function expectNoSecrets(texts: string[]): void {
@@ -104,7 +114,7 @@ describe.each(cases)("resolver over $name", (c) => {
     const log = recordingLogger();
     let clock = Date.parse("2025-06-01T12:00:00Z");
     const config = gridConfig({ zone: c.zone, intensityProvider: c.name }, c.env(server.url));
-    const resolver = createResolverFromConfig(config, { now: () => new Date(clock), log, timeoutMillis: 300 });
+    const resolver = createResolverFromConfig(config, { now: () => new Date(clock), log, timeoutMillis: 300, fetch: deadlineOnlyWhenHanging(() => fault === "timeout" && s.faulted()) });
 
     const first = await resolver.at(new Date(clock));
     expect(first.source).toBe(c.name);
