@@ -35,6 +35,9 @@
  *   gpuI.gpm_clock_ms N          GPM's clock: a sample holds it
  *   gpuI.giN.sm_busy_ms N        cumulative busy time of GPU instance N's SMs (mean over its SMs),
  *                                ms: SM_UTIL = 100 × Δbusy / Δclock between two samples
+ * With STUB_NVML_READ_LOG set (a file), every energy counter read appends "energy gpuI VALUE" to it:
+ * a test's job can wait for the collector's first reads before it scripts the counter's climb (a
+ * first read that comes late under load otherwise misses part of it).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -299,11 +302,22 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int *power) {
   return NVML_SUCCESS;
 }
 
+/* One line per energy counter read in STUB_NVML_READ_LOG, when set (see the head comment). */
+static void log_energy_read(const struct stub_gpu *d) {
+  const char *path = getenv("STUB_NVML_READ_LOG");
+  if (!path || d->is_mig) return;
+  FILE *f = fopen(path, "a");
+  if (!f) return;
+  fprintf(f, "energy gpu%d %llu\n", d->index, (unsigned long long)d->energy_mj);
+  fclose(f);
+}
+
 nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d, unsigned long long *energy) {
   CHECK_DEVICE(d);
   if (!d->energy_supported) return NVML_ERROR_NOT_SUPPORTED;
   if (!energy) return NVML_ERROR_INVALID_ARGUMENT;
   *energy = d->energy_mj;
+  log_energy_read(d);
   return NVML_SUCCESS;
 }
 
