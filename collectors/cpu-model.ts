@@ -203,8 +203,12 @@ export function lookupTdpInFile(model: string, path: string = dataPath("cpu_tdp.
   // lower case is longer would shift them): else the whole table, parsed.
   if (file.lower.length !== file.text.length) return lookupTdp(model, loadTdpTable(path));
   const tokens = tokensOf(normalized);
+  // A row lookupTdp can match holds one of the model's tokens with a digit, or all of its tokens
+  // (exact): with a digit token, those needles find every such row; without one, only an exact
+  // match can answer, and its row holds the longest token. (The longest token is often the brand,
+  // "intel", on half the table's lines: searched only when it is needed.)
   const needles = new Set(tokens.filter(hasDigit));
-  needles.add(tokens.reduce((a, b) => (b.length > a.length ? b : a)));
+  if (needles.size === 0) needles.add(tokens.reduce((a, b) => (b.length > a.length ? b : a)));
   const starts = new Set<number>();
   for (const needle of needles) {
     for (let at = file.lower.indexOf(needle); at >= 0; at = file.lower.indexOf(needle, at + needle.length)) {

@@ -55,16 +55,39 @@ describe("TDP table and lookup", () => {
     expect(lookupTdp(model, table)).toEqual(EXPECTED[model]);
   });
 
-  it("lookupTdpInFile (parses only the lines that can match) answers as lookupTdp over the whole table, for every name in it and the models above", () => {
-    const names = [...MODEL_NAMES, ...table.rows.map((r) => r.name), ...table.rows.filter((_, i) => i % 7 === 0).map((r) => `${r.name} @ 2.40GHz`)];
-    let matched = 0;
-    for (const name of names) {
+  // lookupTdpInFile parses only the lines that can match; it must answer as lookupTdp over the whole
+  // table. lookupTdp scans every row per call, so comparing the two name by name over the whole
+  // table cost minutes of CPU on a loaded machine: every name is compared in one pass against the
+  // answer the table itself gives (its exact match), and a deterministic sample against lookupTdp.
+  /** lookupTdp's answer for a name of the table: its exact match (the highest TDP among the rows of that name, flagged when they differ). */
+  const exactAnswers = new Map<string, TdpMatch>();
+  for (const row of table.rows) {
+    const a = exactAnswers.get(row.normalized);
+    if (!a) exactAnswers.set(row.normalized, { tdpWatts: row.tdpWatts, matchedName: row.name, matchKind: "exact" });
+    else if (row.tdpWatts !== a.tdpWatts) exactAnswers.set(row.normalized, { ...(row.tdpWatts > a.tdpWatts ? { tdpWatts: row.tdpWatts, matchedName: row.name } : a), matchKind: "exact", ambiguous: true });
+  }
+  const exactAnswer = (name: string) => exactAnswers.get(normalizeCpuName(name));
+
+  it("lookupTdpInFile answers every name of the table with its exact match (one pass)", () => {
+    for (const row of table.rows) expect(lookupTdpInFile(row.name), row.name).toEqual(exactAnswer(row.name));
+    expect(exactAnswers.size).toBeGreaterThan(4000);
+  });
+
+  it("lookupTdpInFile answers as lookupTdp on a deterministic sample: every 8th name, clock suffixes, extra and missing words, the models above", () => {
+    const rows = table.rows.filter((_, i) => i % 8 === 0);
+    const variants = rows.filter((_, i) => i % 7 === 0).flatMap((r) => [`${r.name} @ 2.40GHz`, `${r.name} with Radeon Graphics`, r.name.split(" ").slice(1).join(" ")]);
+    const kinds = new Map<string, number>();
+    for (const name of [...MODEL_NAMES, ...rows.map((r) => r.name), ...variants]) {
       const expected = lookupTdp(name, table);
-      if (expected) matched++;
       expect(lookupTdpInFile(name), name).toEqual(expected);
+      kinds.set(expected?.matchKind ?? "none", (kinds.get(expected?.matchKind ?? "none") ?? 0) + 1);
     }
-    // The comparison covers real matches, not only misses.
-    expect(matched).toBeGreaterThan(4000);
+    // The one-pass answers above are lookupTdp's for the names sampled.
+    for (const r of rows) expect(exactAnswer(r.name), r.name).toEqual(lookupTdp(r.name, table));
+    // The sample covers exact and token matches and misses, not only one kind.
+    expect(kinds.get("exact")).toBeGreaterThan(600);
+    expect(kinds.get("tokens")).toBeGreaterThan(50);
+    expect(kinds.get("none")).toBeGreaterThan(5);
   });
 
   it("matches systeminformation's spelling of the brand too", () => {
