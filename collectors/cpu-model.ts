@@ -183,10 +183,11 @@ const textCache = new Map<string, { text: string; lower: string }>();
 /**
  * {@link lookupTdp} against the TDP table file without parsing all of it: the file's lines that
  * can hold a candidate row (a substring search of the lower-cased text for each of the model's
- * tokens with a digit, and for its longest token, which every exact match contains) are parsed,
- * and lookupTdp runs on them. The same answer as lookupTdp(model, loadTdpTable(path)) (those lines
- * are a superset of the rows lookupTdp's own prefilter keeps; test/collectors/cpu-model.test.ts
- * compares the two over every name in the table), at a fraction of the cost: a cold process spent
+ * tokens with a digit, or, for a model without one, for its longest token, which every exact match
+ * contains) are parsed, and lookupTdp runs on them. The same answer as lookupTdp(model,
+ * loadTdpTable(path)) (those lines are a superset of the rows lookupTdp's own prefilter keeps;
+ * test/collectors/cpu-model.test.ts checks every name in the table and a sample of other
+ * spellings), at a fraction of the cost: a cold process spent
  * ~14 ms parsing 4,899 rows and filtering them, right after `run` spawned its command.
  * @throws the file system error when the file is missing (a broken install, not a device state)
  */
