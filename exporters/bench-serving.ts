@@ -4,7 +4,7 @@
  * computed once in src/serving/bench.ts.
  */
 import type { BenchResult } from "../src/serving/bench.js";
-import { formatGrams, formatSi } from "../src/units.js";
+import { formatDuration, formatGrams, formatPlain, formatSi } from "../src/units.js";
 import { writeJsonAtomic, writeTextAtomic } from "./report-json.js";
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -12,20 +12,21 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;",
 /** Column headers and each level's cells (shared by the text table and the HTML table). */
 export function benchRows(r: BenchResult): { header: string[]; rows: string[][] } {
   const n = (v: number | null, unit: string) => (v === null ? "—" : formatSi(v, unit));
-  const ms = (v: number | null) => (v === null ? "—" : `${v.toFixed(0)} ms`);
+  const ms = (v: number | null) => (v === null ? "—" : formatSi(v / 1000, "s"));
+  const plain = (v: number | null) => (v === null ? "—" : formatPlain(v));
   return {
     header: ["concurrency", "tokens/s", "requests/s", "p50", "p95", "J/token", "J/request", "CO2e/1k tok", "power", "window", "failed"],
     rows: r.levels.map((l) => [
       String(l.concurrency),
-      l.generatedTokensPerSecond === null ? "—" : l.generatedTokensPerSecond.toFixed(1),
-      l.requestsPerSecond === null ? "—" : l.requestsPerSecond.toFixed(2),
+      plain(l.generatedTokensPerSecond),
+      plain(l.requestsPerSecond),
       ms(l.latencyP50Millis),
       ms(l.latencyP95Millis),
       n(l.joulesPerGeneratedToken, "J"),
       n(l.joulesPerRequest, "J"),
       l.emissionsGramsPerThousandTokens === null ? "—" : formatGrams(l.emissionsGramsPerThousandTokens),
       n(l.meanPowerWatts, "W"),
-      l.windowSeconds === null ? "—" : `${l.windowSeconds.toFixed(2)} s`,
+      l.windowSeconds === null ? "—" : formatDuration(l.windowSeconds),
       String(l.failedRequests),
     ]),
   };

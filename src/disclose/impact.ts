@@ -18,7 +18,7 @@
  */
 import { stringify } from "yaml";
 import type { ReportV1 } from "../../exporters/report-schema.js";
-import { joulesToKwh } from "../units.js";
+import { formatDuration, joulesToKwh } from "../units.js";
 import { reservedSeconds, type SciResult } from "./sci.js";
 
 type Job = ReportV1["jobs"][number];
@@ -156,7 +156,7 @@ function jobPart(report: ReportV1, job: Job, sci: SciResult, prefix: string) {
   };
   const obs = observations(report, job);
   const covered = obs.reduce((a, o) => a + o.durationSeconds, 0);
-  if (covered < MIN_DURATION_SECONDS) throw new RangeError(`job ${job.id} covers ${covered.toFixed(3)} s: the Impact Framework's Sci plugin needs observations of at least ${MIN_DURATION_SECONDS} s`);
+  if (covered < MIN_DURATION_SECONDS) throw new RangeError(`job ${job.id} covers ${formatDuration(covered)}: the Impact Framework's Sci plugin needs observations of at least ${MIN_DURATION_SECONDS} s`);
   const inputs = obs.map((o) => ({
     timestamp: o.timestamp,
     duration: o.durationSeconds,

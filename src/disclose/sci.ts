@@ -17,7 +17,7 @@
 import type { ReportV1 } from "../../exporters/report-schema.js";
 import { UsageError } from "../errors.js";
 import { intensityKind, type KindLabel } from "../plan/kind.js";
-import { joulesToKwh } from "../units.js";
+import { formatCount as count, joulesToKwh } from "../units.js";
 
 /** Functional units R. */
 export const SCI_UNITS = ["tokens", "samples", "requests", "steps", "run"] as const;
@@ -161,8 +161,6 @@ export function computeSci(args: {
   };
 }
 
-/** A count as people read it: exact, digits grouped. */
-const count = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
 
 /** A number for the formula line: 4 significant digits, no exponent for ordinary magnitudes. */
 const num = (v: number) => (v !== 0 && (Math.abs(v) < 1e-4 || Math.abs(v) >= 1e9) ? v.toExponential(3) : Number(v.toPrecision(4)).toString());

@@ -7,7 +7,7 @@ import type { Logger } from "../core/contracts.js";
 import { errorMessage } from "../errors.js";
 import { meanIntensity, planZone, type IntensitySlot } from "../plan/planner.js";
 import { flatProfile, type JobProfile } from "../plan/profile.js";
-import { formatGrams, joulesToKwh } from "../units.js";
+import { formatDuration, formatGrams, formatPlain, joulesToKwh } from "../units.js";
 import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 
 /** Why a start time was chosen. */
@@ -79,7 +79,7 @@ export function planStart(args: {
       return {
         startAt: new Date(hit.startMillis),
         kind: "threshold-met",
-        reason: `forecast ${hit.p.intensityGramsPerKwh.toFixed(0)} gCO2e/kWh at ${fmt(new Date(hit.startMillis))} is below ${args.belowGramsPerKwh}`,
+        reason: `forecast ${formatPlain(hit.p.intensityGramsPerKwh)} gCO2e/kWh at ${fmt(new Date(hit.startMillis))} is below ${args.belowGramsPerKwh}`,
         expectedGramsPerKwh: hit.p.intensityGramsPerKwh,
       };
     }
@@ -104,11 +104,11 @@ export function planStart(args: {
   const best = plan(INSTANT).best;
   if (!best) return { startAt: new Date(nowMillis), kind: "no-forecast", reason: "no forecast covers the window: starting now" };
   const gramsPerKwh = meanIntensity(planSlots, best.startMillis, best.startMillis)!;
-  const short = args.profile ? ` (the forecast does not cover the job's ${(args.profile.durationSeconds / 3600).toFixed(1)} h profile from any start: lowest slot used)` : "";
+  const short = args.profile ? ` (the forecast does not cover the job's ${formatDuration(args.profile.durationSeconds)} profile from any start: lowest slot used)` : "";
   return {
     startAt: new Date(best.startMillis),
     kind: "lowest-in-window",
-    reason: `lowest forecast in the window: ${gramsPerKwh.toFixed(0)} gCO2e/kWh at ${fmt(new Date(best.startMillis))}${missed}${short}`,
+    reason: `lowest forecast in the window: ${formatPlain(gramsPerKwh)} gCO2e/kWh at ${fmt(new Date(best.startMillis))}${missed}${short}`,
     expectedGramsPerKwh: gramsPerKwh,
   };
 }

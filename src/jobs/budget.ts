@@ -11,7 +11,7 @@
 import type { BudgetReport } from "../../exporters/report-schema.js";
 import type { Exporter, Logger } from "../core/contracts.js";
 import type { JobTotals, LedgerSnapshot } from "../core/types.js";
-import { formatEnergy, formatGrams } from "../units.js";
+import { formatDuration, formatEnergy, formatGrams } from "../units.js";
 
 /**
  * powerprint's exit code when `--on-budget stop` stopped the job. 86 lies outside the BSD
@@ -98,7 +98,7 @@ export class BudgetWatcher implements Exporter {
     };
     this.crossings.push(crossing);
     const what = budget === "max-energy" ? "facility energy" : "emissions";
-    this.o.log.warn(`budget --${budget} ${format(limit)} crossed: ${what} ${format(value)} after ${crossing.afterSeconds.toFixed(1)} s${stop ? "; stopping the job" : ""}`);
+    this.o.log.warn(`budget --${budget} ${format(limit)} crossed: ${what} ${format(value)} after ${formatDuration(crossing.afterSeconds)}${stop ? "; stopping the job" : ""}`);
     if (stop) {
       this.stopCalled = true;
       this.o.onStop?.(crossing);

@@ -4,7 +4,7 @@
  * chart (--html: expected gCO2e by start time per zone, inline SVG, no script). Formatting only:
  * every figure comes from the Plan.
  */
-import { formatDuration, formatEnergy, formatGrams } from "../units.js";
+import { formatDuration, formatEnergy, formatGrams, formatPlain } from "../units.js";
 import { formatKind } from "./kind.js";
 import type { Plan, ZoneOutcome } from "./plan.js";
 
@@ -59,7 +59,7 @@ function bestStart(z: ZoneOutcome): string {
 function savingText(plan: Plan, z: ZoneOutcome): string {
   if (!z.comparable) return `not compared (${formatKind(z.series.kind)} vs ${formatKind(plan.zones[0].series.kind)} in ${plan.here})`;
   if (z.savingGrams === undefined) return "—";
-  const pct = z.savingFraction !== undefined ? ` (${(Math.abs(z.savingFraction) * 100).toFixed(1)} %)` : "";
+  const pct = z.savingFraction !== undefined ? ` (${formatPlain(Math.abs(z.savingFraction) * 100)}%)` : "";
   return z.savingGrams >= 0 ? `${formatGrams(z.savingGrams)}${pct}` : `none: ${formatGrams(-z.savingGrams)} more${pct}`;
 }
 

@@ -7,6 +7,7 @@ import { ProviderError, UsageError, errorMessage } from "../errors.js";
 import type { IntensityProvider, IntensityReading } from "../core/contracts.js";
 import { intensityKind, type KindLabel } from "./kind.js";
 import { constantSlots, type IntensitySlot } from "./planner.js";
+import { formatPlain } from "../units.js";
 
 /** Where a zone's figures come from. */
 export type Basis = "forecast" | "latest" | "static";
@@ -91,7 +92,7 @@ export async function zoneSeries(zone: string, sources: ZoneSources, windowStart
         basis: "latest",
         kind: intensityKind(provider.id, r.emissionFactorType),
         slots: constantSlots(r.intensityGramsPerKwh, windowStartMillis, windowEndMillis),
-        note: `no forecast (${why.join("; ")}): ${provider.id}'s latest value${when}, ${r.intensityGramsPerKwh} gCO2e/kWh, used for every start`,
+        note: `no forecast (${why.join("; ")}): ${provider.id}'s latest value${when}, ${formatPlain(r.intensityGramsPerKwh)} gCO2e/kWh, used for every start`,
       };
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err;
@@ -107,7 +108,7 @@ export async function zoneSeries(zone: string, sources: ZoneSources, windowStart
       basis: "static",
       kind: intensityKind("static-table", s.emissionFactorType),
       slots: constantSlots(s.intensityGramsPerKwh, windowStartMillis, windowEndMillis),
-      note: `${prefix}: ${s.note ?? "annual average"}, ${s.intensityGramsPerKwh.toFixed(1)} gCO2e/kWh, used for every start`,
+      note: `${prefix}: ${s.note ?? "annual average"}, ${formatPlain(s.intensityGramsPerKwh)} gCO2e/kWh, used for every start`,
     };
   }
   throw new UsageError("--zones", `zone '${zone}' has no data: ${why.join("; ") || "no provider"}, and the static table does not know it; drop it or give its provider (PROVIDER:ZONE)`);

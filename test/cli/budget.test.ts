@@ -105,7 +105,7 @@ describe("run --max-energy --on-budget stop", () => {
       { timeoutMillis: 120_000 },
     );
     expect(r.code, r.stderr).toBe(BUDGET_EXIT_CODE);
-    expect(r.stderr).toMatch(/budget --max-energy 5\.56 mWh crossed: facility energy .* stopping the job/);
+    expect(r.stderr).toMatch(/budget --max-energy 5\.56 mWh crossed: facility energy \S+ \S+ after \d+(\.\d+)? (ms|s|min); stopping the job/);
     const rep = reportSchemaV1.parse(JSON.parse(readFileSync(report, "utf8")));
     expect(rep.budget?.crossed).toHaveLength(1);
     expect(rep.budget!.crossed[0]).toMatchObject({ budget: "max-energy", limit: 20, action: "stopped", quantity: "facilityEnergyJoules" });

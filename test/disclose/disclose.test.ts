@@ -147,7 +147,7 @@ describe("report --sci", () => {
       [[ramp, "--model-card", "--training-type", "pretraining"], /--training-type: must be pre-training or fine-tuning/],
       [[ramp, "--model-card-readme", join(dir, "missing.md")], /--model-card-readme: '.*missing\.md' is not an existing regular file/],
       [[ramp, "--sci", "--job", "nope"], /--job: no job 'nope'/],
-      [[short], /--impact-manifest: job train covers 0\.500 s: the Impact Framework's Sci plugin needs observations of at least 1 s/],
+      [[short], /--impact-manifest: job train covers 500 ms: the Impact Framework's Sci plugin needs observations of at least 1 s/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(["report", ...args, "--impact-manifest", manifest]);

@@ -40,6 +40,13 @@ describe("planStart", () => {
     expect(plan.startAt.getTime()).toBeLessThanOrEqual(T0 + (nowMin as number) * 60_000 + (withinH as number) * HOUR);
   });
 
+  it("says the forecast intensity in the one number format (3 significant digits)", () => {
+    const lowest = planStart({ forecast: hourly([300.25, 45.67, 212.5]), now: new Date(T0), withinMillis: 3 * HOUR });
+    expect(lowest.reason).toMatch(/^lowest forecast in the window: 45\.7 gCO2e\/kWh at /);
+    const below = planStart({ forecast: hourly([300.25, 45.67]), now: new Date(T0), withinMillis: 3 * HOUR, belowGramsPerKwh: 100 });
+    expect(below.reason).toMatch(/^forecast 45\.7 gCO2e\/kWh at .* is below 100$/);
+  });
+
   it("starts now when no forecast point covers the window", () => {
     const plan = planStart({ forecast: hourly([100], T0 - 5 * HOUR), now: new Date(T0), withinMillis: HOUR });
     expect(plan.kind).toBe("no-forecast");

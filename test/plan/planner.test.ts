@@ -7,6 +7,7 @@ import { createElectricityMapsProvider } from "../../src/grid/electricitymaps.js
 import { createUkCarbonIntensityProvider } from "../../src/grid/ukcarbon.js";
 import { createWattTimeProvider } from "../../src/grid/watttime.js";
 import { staticReading } from "../../src/grid/static.js";
+import { formatPlain } from "../../src/units.js";
 import { buildPlan } from "../../src/plan/plan.js";
 import { expectedEmissionsGrams, meanIntensity, planZone } from "../../src/plan/planner.js";
 import { capSegments, flatProfile, meanProfile, type JobProfile } from "../../src/plan/profile.js";
@@ -172,6 +173,8 @@ describe("plan on replayed forecasts, ramped profile, against a hand calculation
     const s = await zoneSeries("DE", { staticReading: (z) => staticReading(z) }, from, from + 24 * HOUR);
     expect(s.basis).toBe("static");
     expect(s.note).toMatch(/no forecast.*annual average.*used for every start/);
+    // The one number format: 3 significant digits (not "344.1").
+    expect(s.note).toContain(`, ${formatPlain(staticReading("DE").intensityGramsPerKwh)} gCO2e/kWh, used for every start`);
     const plan = buildPlan({ profile: ramp(30), series: [s], windowStartMillis: from, windowEndMillis: from + 24 * HOUR });
     expect(plan.zones[0].candidates).toHaveLength(1);
     expect(plan.best!.expectedGrams).toBeCloseTo(6 * staticReading("DE").intensityGramsPerKwh, 9);

@@ -53,7 +53,7 @@ describe("planStart with the job's profile", () => {
     // Two hours of data, a two-hour job, half an hour in: no start leaves the job inside the data.
     const plan = planStart({ forecast: hourly([300, 100]), now: new Date(T0 + HOUR / 2), withinMillis: HOUR, profile: rampUp });
     expect(plan.startAt.getTime()).toBe(T0 + HOUR);
-    expect(plan.reason).toMatch(/does not cover the job's 2\.0 h profile from any start: lowest slot used/);
+    expect(plan.reason).toMatch(/does not cover the job's 2\.00 h profile from any start: lowest slot used/);
   });
 });
 
