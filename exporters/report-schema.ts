@@ -3,7 +3,9 @@
  * builds and writes reports so that `powerprint run` loads zod only where a report is read back
  * (`powerprint report`, tests): zod alone is about 14 MiB of a wrapped job's RSS.
  */
+import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { UsageError, errorMessage } from "../src/errors.js";
 
 /** The budget part of the JSON report. */
 export const budgetReportSchema = z.object({
@@ -264,3 +266,24 @@ export const reportSchemaV1 = z.object({
   groups: z.array(tagGroupSchema).optional(),
 });
 export type ReportV1 = z.infer<typeof reportSchemaV1>;
+
+/**
+ * Reads and validates one report file (`report`, `plan`, `run --profile`): UsageError naming the
+ * file when it is not a readable v1 report. Fields newer than this schema (per-phase stats) are
+ * kept, for merging; the schema checked the rest.
+ */
+export function readReportFile(file: string): ReportV1 & Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(file, `not a readable JSON report: ${errorMessage(err).split("\n")[0]}`, { cause: err });
+  }
+  const parsed = reportSchemaV1.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(file, `not a powerprint v1 report: ${issue.path.join(".") || "(top)"}: ${issue.message}`);
+  }
+  const jobsRaw = (raw as { jobs: Record<string, unknown>[] }).jobs;
+  return { ...parsed.data, jobs: parsed.data.jobs.map((j, i) => ({ ...jobsRaw[i], ...j })) } as ReportV1 & Record<string, unknown>;
+}

@@ -38,7 +38,7 @@ function processFigures(): Pick<SelfStats, "cpuUserSeconds" | "cpuSystemSeconds"
 import { MarksReader } from "../jobs/marks.js";
 import type { ListenAddress } from "../../exporters/prometheus.js";
 import { AgentWork } from "../serving/agent-work.js";
-import type { WorkConfig } from "../serving/flags.js";
+import type { WorkConfig } from "../config/serving.js";
 import { scrapeDeadlineMillis } from "../serving/source.js";
 
 export interface AgentOptions {

@@ -7,18 +7,14 @@
  * latency, J per generated token, J per request, CO2e per 1,000 tokens. A table on stdout; JSON
  * (--json) and an HTML chart of J/token against concurrency (--html).
  */
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Exporter } from "../core/contracts.js";
 import type { LedgerSnapshot } from "../core/types.js";
-import { UsageError, errorMessage } from "../errors.js";
-import { declareGridFlags } from "../config/grid.js";
+import { errorMessage } from "../errors.js";
+import { benchServingConfig, declareBenchServingFlags, type BenchServingConfig, type BenchServingFlags } from "../config/bench-serving.js";
 import { createStderrLogger } from "../log.js";
-import { DEFAULT_PROMPTS, driveLoad, parsePrompts, type RequestRecord } from "../serving/load.js";
+import { driveLoad, type RequestRecord } from "../serving/load.js";
 import { benchLevel, type BenchResult, type BenchLevel } from "../serving/bench.js";
-import { declareMeasureFlags } from "../config/measure.js";
-import type { RunFlags } from "../config/run.js";
-import { parseDurationFlag } from "../config/values.js";
 import { exitAfterStderr } from "./exit.js";
 
 const EXAMPLES = `
@@ -30,22 +26,6 @@ The server must answer OpenAI-compatible POST /v1/completions (or /v1/chat/compl
 and honour max_tokens with ignore_eos (vLLM, SGLang, llama.cpp do), so every request generates
 exactly --max-tokens tokens. See docs/serving.md.`;
 
-interface BenchFlags extends RunFlags {
-  url?: string;
-  concurrency?: string;
-  requests: string;
-  warmup?: string;
-  maxTokens: string;
-  promptFile?: string;
-  model?: string;
-  chat?: boolean;
-  idle: string;
-  startupTimeout: string;
-  requestTimeout: string;
-  json?: string;
-  html?: string;
-}
-
 /** `powerprint bench-serving` */
 export function registerBenchServingCommand(program: Command): void {
   const cmd = program
@@ -53,68 +33,10 @@ export function registerBenchServingCommand(program: Command): void {
     .summary("benchmark an inference server: J per token and per request at each concurrency, measured as run measures a job")
     .description("Start SERVER under measurement (as run does), wait until BASE answers, measure its idle power, then drive OpenAI-compatible load at each concurrency and report per level, over its steady-state window: tokens/s, requests/s, p50/p95 latency, J per generated token and per request.")
     .usage("--url <base> [options] -- <server command...>")
-    .argument("[command...]", "the server command and its arguments (put them after --)")
-    .option("--url <base>", "the server's base URL, e.g. http://127.0.0.1:8000 (POST <base>/v1/completions)")
-    .option("--concurrency <list>", "comma-separated concurrency levels (default: 1,4,16)")
-    .option("--requests <n>", "measured requests per level (after the warm-up)", "64")
-    .option("--warmup <n>", "warm-up requests per level, not measured (default: the level's concurrency)")
-    .option("--max-tokens <n>", "tokens generated per request (max_tokens, with ignore_eos)", "128")
-    .option("--prompt-file <file>", "prompts, one per line (default: a few built-in sentences)")
-    .option("--model <name>", "the request's model field (default: the first of GET <base>/v1/models)")
-    .option("--chat", "use /v1/chat/completions instead of /v1/completions")
-    .option("--idle <duration>", "how long the idle server is measured before the load", "5s")
-    .option("--interval <duration>", "sampling interval (shorter: finer steady-state windows)", "500ms")
-    .option("--startup-timeout <duration>", "how long to wait for the server to answer", "10m")
-    .option("--request-timeout <duration>", "deadline of one request", "5m")
-    .option("--json <file>", "write the results as JSON to FILE")
-    .option("--html <file>", "write an HTML page with the table and a chart of J/token against concurrency");
-  declareMeasureFlags(cmd);
-  declareGridFlags(cmd);
+    .argument("[command...]", "the server command and its arguments (put them after --)");
+  declareBenchServingFlags(cmd);
   cmd.passThroughOptions().addHelpText("after", EXAMPLES);
-  cmd.action(async (command: string[], flags: BenchFlags) => exitAfterStderr(await benchServing(command, flags, process.env)));
-}
-
-function positiveInt(value: string | undefined, flag: string, max: number): number {
-  if (value === undefined || !/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new UsageError(flag, `must be a whole number from 1 to ${max}, got '${value}'`);
-  return Number(value);
-}
-
-/** Everything checked before the server is started (exit 2 on bad input, nothing run). */
-async function validate(command: string[], f: BenchFlags) {
-  if (command.length === 0) throw new UsageError("command", "missing: put the server command after --, e.g. powerprint bench-serving --url http://127.0.0.1:8000 -- vllm serve MODEL");
-  if (f.url === undefined) throw new UsageError("--url", "missing: the server's base URL, e.g. --url http://127.0.0.1:8000");
-  let base: URL;
-  try {
-    base = new URL(f.url);
-  } catch {
-    throw new UsageError("--url", `'${f.url.slice(0, 100)}' is not a URL (e.g. --url http://127.0.0.1:8000)`);
-  }
-  if (base.protocol !== "http:" && base.protocol !== "https:") throw new UsageError("--url", "must be http: or https:");
-  const levels = (f.concurrency ?? "1,4,16").split(",").map((s) => positiveInt(s.trim(), "--concurrency", 1024));
-  if (levels.length > 16) throw new UsageError("--concurrency", "at most 16 levels");
-  const prompts = f.promptFile !== undefined ? parsePrompts(readPromptFile(f.promptFile)) : DEFAULT_PROMPTS;
-  const { checkReportPath } = await import("../../exporters/report-json.js");
-  for (const [flag, path] of [["--json", f.json], ["--html", f.html]] as const) if (path !== undefined) checkReportPath(path, flag);
-  return {
-    base: base.href.replace(/\/$/, ""),
-    levels,
-    requests: positiveInt(f.requests, "--requests", 100_000),
-    warmup: f.warmup !== undefined ? Number(f.warmup === "0" ? 0 : positiveInt(f.warmup, "--warmup", 100_000)) : undefined,
-    maxTokens: positiveInt(f.maxTokens, "--max-tokens", 1_000_000),
-    prompts,
-    idleMillis: parseDurationFlag(f.idle, "--idle", 0),
-    intervalMillis: parseDurationFlag(f.interval, "--interval", 10),
-    startupMillis: parseDurationFlag(f.startupTimeout, "--startup-timeout", 1),
-    requestMillis: parseDurationFlag(f.requestTimeout, "--request-timeout", 1),
-  };
-}
-
-function readPromptFile(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new UsageError("--prompt-file", `cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-  }
+  cmd.action(async (command: string[], flags: BenchServingFlags) => exitAfterStderr(await benchServing(await benchServingConfig(command, flags, process.env), process.env)));
 }
 
 /**
@@ -167,22 +89,19 @@ async function firstModel(base: string): Promise<string | undefined> {
   }
 }
 
-/** Runs the benchmark; the exit code (0: done; the server's own code when it exits early; 1 when it never answered). */
-export async function benchServing(command: string[], flags: BenchFlags, env: NodeJS.ProcessEnv): Promise<number> {
-  const log = createStderrLogger({ verbose: flags.verbose, quiet: flags.quiet });
-  const v = await validate(command, flags);
+/**
+ * Runs the benchmark of a validated config (`env`: the server's environment, as run passes it on).
+ * Returns the exit code (0: done; the server's own code when it exits early; 1 when it never answered).
+ */
+export async function benchServing(v: BenchServingConfig, env: NodeJS.ProcessEnv): Promise<number> {
+  const log = createStderrLogger({ verbose: v.run.verbose, quiet: v.run.quiet });
   const tap = new SnapshotTap();
   let stop: ((signal: NodeJS.Signals) => void) | undefined;
   let exited: number | undefined;
   // Loaded here, not imported: program.ts loads run.js lazily, and a static import beside that is
   // a build error (scripts/postbuild.mjs, INEFFECTIVE_DYNAMIC_IMPORT).
-  const { runCommand } = await import("./run.js");
-  const run = runCommand(
-    command,
-    { ...flags, interval: `${v.intervalMillis}ms`, grace: "10s", checkpointInterval: "30s", flushTimeout: "2s", tracking: "auto", live: false },
-    env,
-    { exporters: [tap], onStarted: (c) => (stop = c.stop) },
-  ).then((code) => (exited = code));
+  const { runValidated } = await import("./run.js");
+  const run = runValidated(v.run, env, { exporters: [tap], onStarted: (c) => (stop = c.stop) }).then((code) => (exited = code));
   const deadline = Date.now() + v.startupMillis;
   while (!(await answers(v.base))) {
     if (exited !== undefined) {
@@ -197,7 +116,7 @@ export async function benchServing(command: string[], flags: BenchFlags, env: No
     }
     await sleep(200);
   }
-  const model = flags.model ?? (await firstModel(v.base));
+  const model = v.model ?? (await firstModel(v.base));
   log.info(`bench-serving: ${v.base} answers${model ? ` (model ${model})` : ""}; measuring ${v.idleMillis / 1000} s idle`);
   let result: BenchResult | undefined;
   try {
@@ -205,7 +124,7 @@ export async function benchServing(command: string[], flags: BenchFlags, env: No
     const idleTo = await tap.next(idleFrom.timeMillis + v.idleMillis - 1);
     const levels: BenchLevel[] = [];
     for (const concurrency of v.levels) {
-      const common = { base: v.base, concurrency, maxTokens: v.maxTokens, prompts: v.prompts, chat: flags.chat, model, requestTimeoutMillis: v.requestMillis };
+      const common = { base: v.base, concurrency, maxTokens: v.maxTokens, prompts: v.prompts, chat: v.chat, model, requestTimeoutMillis: v.requestMillis };
       await driveLoad({ ...common, requests: v.warmup ?? concurrency });
       let saturatedMillis = Number.NaN;
       let drainingMillis = Number.NaN;
@@ -221,7 +140,7 @@ export async function benchServing(command: string[], flags: BenchFlags, env: No
       levels.push(level);
       log.info(`bench-serving: concurrency ${concurrency}: ${level.note ?? "measured"}`);
     }
-    result = { base: v.base, model: model ?? null, maxTokens: v.maxTokens, requestsPerLevel: v.requests, intervalMillis: v.intervalMillis, idlePowerWatts: idlePower(idleFrom, idleTo), levels };
+    result = { base: v.base, model: model ?? null, maxTokens: v.maxTokens, requestsPerLevel: v.requests, intervalMillis: v.run.intervalMillis, idlePowerWatts: idlePower(idleFrom, idleTo), levels };
   } catch (err) {
     log.warn(`bench-serving: ${errorMessage(err)}`);
   } finally {
@@ -231,8 +150,8 @@ export async function benchServing(command: string[], flags: BenchFlags, env: No
   if (!result) return code === 0 ? 1 : code;
   const { benchTable, writeBenchJson, writeBenchHtml } = await import("../../exporters/bench-serving.js");
   process.stdout.write(benchTable(result) + "\n");
-  if (flags.json !== undefined) writeBenchJson(flags.json, result);
-  if (flags.html !== undefined) writeBenchHtml(flags.html, result);
+  if (v.jsonPath !== undefined) writeBenchJson(v.jsonPath, result);
+  if (v.htmlPath !== undefined) writeBenchHtml(v.htmlPath, result);
   return 0;
 }
 

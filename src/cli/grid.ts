@@ -4,9 +4,9 @@
  */
 import { Command } from "commander";
 import type { Logger } from "../core/contracts.js";
-import { UsageError, errorMessage } from "../errors.js";
+import { errorMessage } from "../errors.js";
 import { createProviderFromConfig } from "../grid/config.js";
-import { gridConfig } from "../config/grid.js";
+import { declareGridCommandFlags, gridCommandConfig, type GridCommandFlags } from "../config/grid-command.js";
 import { createIntensityResolver } from "../grid/resolver.js";
 import type { IntensityReading } from "../core/contracts.js";
 import { formatPlain } from "../units.js";
@@ -52,15 +52,8 @@ export function formatReading(r: IntensityReading): string {
 
 /** Registers the `grid` command on the program. */
 export function registerGridCommand(program: Command, deps: GridCommandDeps = {}): void {
-  program
-    .command("grid")
-    .description("print the current grid carbon intensity and, with --forecast, the forecast")
-    .option("--zone <zone>", "grid zone: ISO 3166 country code, or the provider's zone")
-    .option("--intensity-provider <name>", "electricitymaps, watttime, uk-carbon-intensity, carbon-aware-sdk, static-table, fixed (with --intensity)")
-    .option("--intensity <gPerKwh>", "a fixed intensity, gCO2e/kWh: prints what run/simulate would use with it")
-    .option("--forecast", "also print the forecast (live providers only)")
-    .option("--hours <n>", "forecast horizon in hours", "24")
-    .option("--json", "print JSON instead of text")
+  const cmd = program.command("grid").description("print the current grid carbon intensity and, with --forecast, the forecast");
+  declareGridCommandFlags(cmd)
     .addHelpText(
       "after",
       `
@@ -70,15 +63,10 @@ Examples:
   $ powerprint grid --zone GB --intensity-provider uk-carbon-intensity --forecast --hours 12
   $ ELECTRICITYMAPS_API_KEY=... powerprint grid --intensity-provider electricitymaps --zone FR --json`,
     )
-    .action(async (opts: Record<string, unknown>) => {
+    .action(async (flags: GridCommandFlags) => {
       const write = deps.write ?? ((t: string) => void process.stdout.write(t));
       const log = deps.log ?? stderrLog;
-      const config = gridConfig(
-        { zone: opts.zone, intensityProvider: opts.intensityProvider, intensity: opts.intensity },
-        deps.env ?? process.env,
-      );
-      const hours = Number(opts.hours);
-      if (!Number.isFinite(hours) || hours <= 0 || hours > 72) throw new UsageError("--hours", `must be a number of hours in (0, 72], got '${String(opts.hours)}'`);
+      const { grid: config, forecastHours, json } = gridCommandConfig(flags, deps.env ?? process.env);
       const gridDeps = { fetch: deps.fetch, now: deps.now, log };
       // Asked once: a failure is said without the retry a run would make (the command exits now).
       const resolver = createIntensityResolver({ provider: createProviderFromConfig(config, gridDeps), zone: config.zone, fixedGramsPerKwh: config.fixedIntensityGramsPerKwh, now: deps.now, log, oneShot: true });
@@ -86,18 +74,18 @@ Examples:
       const current = await resolver.at(now);
       let forecast: IntensityReading[] | undefined;
       let forecastError: string | undefined;
-      if (opts.forecast) {
+      if (forecastHours !== undefined) {
         const provider = createProviderFromConfig(config, gridDeps);
         if (!provider?.forecast) forecastError = `no forecast: ${provider?.id ?? (config.provider === "fixed" ? "a fixed --intensity" : "the world average")} has none (use a live --intensity-provider)`;
         else {
           try {
-            forecast = await provider.forecast(config.zone!, hours);
+            forecast = await provider.forecast(config.zone!, forecastHours);
           } catch (err) {
             forecastError = `forecast unavailable: ${errorMessage(err)}`;
           }
         }
       }
-      if (opts.json) {
+      if (json) {
         write(`${JSON.stringify({ current, describe: resolver.describe(), forecast, forecastError, fallbacks: resolver.fallbackCounts() }, null, 2)}\n`);
         return;
       }

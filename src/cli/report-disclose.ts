@@ -1,80 +1,21 @@
 /**
- * The disclosure options of `powerprint report`: --model-card (Hugging Face `co2_eq_emissions`),
- * --sci --per UNIT (Software Carbon Intensity), --impact-manifest FILE (Impact Framework). Flags
- * are checked before anything is read or written; the figures come from src/disclose.
+ * The disclosures of `powerprint report`: --model-card (Hugging Face `co2_eq_emissions`),
+ * --sci --per UNIT (Software Carbon Intensity), --impact-manifest FILE (Impact Framework). Their
+ * flags are validated by src/config/report.ts before anything is read or written; the figures come
+ * from src/disclose.
  */
 import { loadEmbodiedTable } from "../pipeline/footprint.js";
-import { readFileSync, lstatSync } from "node:fs";
-import type { Command } from "commander";
-import { checkReportPath, writeTextAtomic } from "../../exporters/report-json.js";
+import { readFileSync } from "node:fs";
+import { writeTextAtomic } from "../../exporters/report-json.js";
 import type { ReportV1 } from "../../exporters/report-schema.js";
 import { embodiedDefaultFor, MILLIS_PER_YEAR } from "../core/footprint.js";
 import { impactManifest, impactManifestYaml } from "../disclose/impact.js";
-import { modelCardEmissions, modelCardYaml, TRAINING_TYPES, writeIntoFrontMatter, type NamedReport, type TrainingType } from "../disclose/modelcard.js";
-import { computeSci, formatSci, parseSciUnit, type DeviceEmbodied, type SciResult, type SciUnit } from "../disclose/sci.js";
+import { modelCardEmissions, modelCardYaml, writeIntoFrontMatter, type NamedReport } from "../disclose/modelcard.js";
+import { computeSci, formatSci, type DeviceEmbodied, type SciResult } from "../disclose/sci.js";
+import type { Disclosure } from "../config/report.js";
 import { UsageError } from "../errors.js";
 import { lookupZone } from "../grid/static.js";
 import { version } from "../version.js";
-
-/** Largest README edited (a model card is a few KiB; the Hub's own limit is far below this). */
-export const MAX_README_BYTES = 1 << 20;
-
-/** The disclosure flags as commander parses them. */
-export interface DisclosureFlags {
-  modelCard?: boolean;
-  modelCardReadme?: string;
-  trainingType?: string;
-  sci?: boolean;
-  per?: string;
-  impactManifest?: string;
-  job?: string;
-}
-
-/** Validated disclosure request. */
-export interface Disclosure {
-  modelCard: boolean;
-  readme?: string;
-  trainingType?: TrainingType;
-  sci: boolean;
-  per: SciUnit;
-  manifest?: string;
-  job?: string;
-}
-
-/** Registers the options on `report`. */
-export function addDisclosureOptions(cmd: Command): Command {
-  return cmd
-    .option("--model-card", "print the Hugging Face model card co2_eq_emissions block of all the reports (the whole experiment, failed runs counted)")
-    .option("--model-card-readme <file>", "write that block into FILE's YAML front matter (a model card README.md), keeping every other byte")
-    .option("--training-type <type>", `the model card's training_type: ${TRAINING_TYPES.join(" or ")}`)
-    .option("--sci", "print the Software Carbon Intensity of each job: E, I, M = TE × TS × RS, R and the score (ISO/IEC 21031:2024)")
-    .option("--per <unit>", "the SCI's functional unit R: tokens, samples, requests, steps or run", "run")
-    .option("--impact-manifest <file>", "write an Impact Framework manifest (if-run --manifest FILE recomputes carbon and SCI with its built-in plugins)")
-    .option("--job <id>", "the job for --sci and --impact-manifest (default: every job)");
-}
-
-/** Checks the flags (exit 2 on bad input, before anything is read); undefined when none was given. */
-export function checkDisclosure(flags: DisclosureFlags): Disclosure | undefined {
-  const per = parseSciUnit(String(flags.per ?? "run"));
-  let trainingType: TrainingType | undefined;
-  if (flags.trainingType !== undefined) {
-    if (!(TRAINING_TYPES as readonly string[]).includes(flags.trainingType)) throw new UsageError("--training-type", `must be ${TRAINING_TYPES.join(" or ")}, got '${flags.trainingType}'`);
-    trainingType = flags.trainingType as TrainingType;
-  }
-  if (flags.modelCardReadme !== undefined) {
-    const st = lstatSync(flags.modelCardReadme, { throwIfNoEntry: false });
-    if (!st?.isFile()) throw new UsageError("--model-card-readme", `'${flags.modelCardReadme}' is not an existing regular file (the model card's README.md)`);
-    if (st.size > MAX_README_BYTES) throw new UsageError("--model-card-readme", `'${flags.modelCardReadme}' is larger than ${MAX_README_BYTES} bytes: not a model card README`);
-    checkReportPath(flags.modelCardReadme, "--model-card-readme");
-  }
-  if (flags.impactManifest !== undefined) checkReportPath(flags.impactManifest, "--impact-manifest");
-  const modelCard = flags.modelCard === true || flags.modelCardReadme !== undefined;
-  if (!modelCard && !flags.sci && flags.impactManifest === undefined) {
-    if (trainingType) throw new UsageError("--training-type", "goes with --model-card");
-    return undefined;
-  }
-  return { modelCard, readme: flags.modelCardReadme, trainingType, sci: flags.sci === true, per, manifest: flags.impactManifest, job: flags.job };
-}
 
 /** The device table the run used (data/embodied.json), as SCI's TE. */
 function embodiedOf(kind: string, model?: string): DeviceEmbodied | undefined {

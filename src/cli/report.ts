@@ -12,53 +12,23 @@
  * (their clocks and devices differ): each run keeps its own, under `runs[]`, for the HTML's
  * per-job charts. Every job keeps its own window and duration (a CSV row carries its run's).
  */
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { groupByTag, mergeReports, type MergedReport } from "./report-merge.js";
-import { checkReportPath, writeJsonAtomic, type ReportV1 } from "../../exporters/report-json.js";
-import { reportSchemaV1 } from "../../exporters/report-schema.js";
-import { appendCsv, checkCsvPath } from "../../exporters/report-csv.js";
+import { writeJsonAtomic } from "../../exporters/report-json.js";
+import { readReportFile } from "../../exporters/report-schema.js";
+import { appendCsv } from "../../exporters/report-csv.js";
 import { detailsFileOf, formatSummary } from "../../exporters/summary.js";
-import { UsageError, errorMessage } from "../errors.js";
-import { addDisclosureOptions, checkDisclosure, prepareDisclosure, writeDisclosure, type DisclosureFlags } from "./report-disclose.js";
-
-interface ReportFlags extends DisclosureFlags {
-  groupBy?: string;
-  html?: string;
-  csv?: string;
-  json?: string;
-}
-
-/** Reads and validates one report file (UsageError naming the file). */
-export function readReportFile(file: string): ReportV1 & Record<string, unknown> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new UsageError(file, `not a readable JSON report: ${errorMessage(err).split("\n")[0]}`, { cause: err });
-  }
-  const parsed = reportSchemaV1.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(file, `not a powerprint v1 report: ${issue.path.join(".") || "(top)"}: ${issue.message}`);
-  }
-  // Keep fields newer than this schema (per-phase stats) for merging; the schema checked the rest.
-  const jobsRaw = (raw as { jobs: Record<string, unknown>[] }).jobs;
-  return { ...parsed.data, jobs: parsed.data.jobs.map((j, i) => ({ ...jobsRaw[i], ...j })) } as ReportV1 & Record<string, unknown>;
-}
+import { declareReportFlags, reportConfig, type ReportFlags } from "../config/report.js";
+import { prepareDisclosure, writeDisclosure } from "./report-disclose.js";
 
 /** `powerprint report` */
 export function registerReportCommand(program: Command): void {
   const cmd = program
     .command("report")
     .summary("merge reports of one job from several nodes, and total a sweep per tag")
-    .argument("<files...>", "JSON reports (powerprint run/simulate --report)")
-    .option("--group-by <tag>", "totals per value of this job tag, e.g. experiment (set with --tag experiment=NAME)")
-    .option("--json <file>", "write the merged report (with `groups`) to FILE")
-    .option("--csv <file>", "append the merged jobs to FILE (CodeCarbon columns first)")
-    .option("--html <file>", "write the merged HTML report to FILE");
-  // Model card, SCI and Impact Framework manifest (docs/plan-and-disclose.md).
-  addDisclosureOptions(cmd)
+    .argument("<files...>", "JSON reports (powerprint run/simulate --report)");
+  // Model card, SCI and Impact Framework manifest among them (docs/plan-and-disclose.md).
+  declareReportFlags(cmd)
     .addHelpText(
       "after",
       `
@@ -67,20 +37,17 @@ Examples:
   $ powerprint report runs/*.json --group-by experiment --csv sweep.csv`,
     )
     .action(async (files: string[], flags: ReportFlags) => {
-      for (const [flag, path] of [["--json", flags.json], ["--csv", flags.csv], ["--html", flags.html]] as const) if (path !== undefined) checkReportPath(path, flag);
-      if (flags.csv !== undefined) checkCsvPath(flags.csv);
-      if (flags.groupBy !== undefined && flags.groupBy.trim() === "") throw new UsageError("--group-by", "give a tag name, e.g. --group-by experiment");
-      const disclosure = checkDisclosure(flags);
-      const named = files.map((file) => ({ file, report: readReportFile(file) }));
+      const c = reportConfig(files, flags);
+      const named = c.files.map((file) => ({ file, report: readReportFile(file) }));
       const merged = mergeReports(named);
-      const groups = flags.groupBy !== undefined ? groupByTag(merged, flags.groupBy) : undefined;
-      const disclosed = disclosure && prepareDisclosure(disclosure, named, merged);
+      const groups = c.groupBy !== undefined ? groupByTag(merged, c.groupBy) : undefined;
+      const disclosed = c.disclosure && prepareDisclosure(c.disclosure, named, merged);
       const out: MergedReport = { ...merged, ...(groups ? { groups } : {}), ...(disclosed?.sci.length ? { sci: disclosed.sci } : {}) };
-      if (flags.json !== undefined) writeJsonAtomic(flags.json, out);
-      if (flags.csv !== undefined) appendCsv(flags.csv, out);
-      if (flags.html !== undefined) {
+      if (c.jsonPath !== undefined) writeJsonAtomic(c.jsonPath, out);
+      if (c.csvPath !== undefined) appendCsv(c.csvPath, out);
+      if (c.htmlPath !== undefined) {
         const { writeHtmlReport } = await import("../../exporters/report-html.js");
-        writeHtmlReport(flags.html, out);
+        writeHtmlReport(c.htmlPath, out);
       }
       if (disclosed) {
         writeDisclosure(disclosed);
@@ -88,6 +55,6 @@ Examples:
         return;
       }
       // The summary names what was merged, the failed runs and the totals per tag (exporters/summary.ts).
-      process.stdout.write(formatSummary(out, { detailsFile: detailsFileOf({ reportPath: flags.json, htmlPath: flags.html }) }) + "\n");
+      process.stdout.write(formatSummary(out, { detailsFile: detailsFileOf({ reportPath: c.jsonPath, htmlPath: c.htmlPath }) }) + "\n");
     });
 }

@@ -6,8 +6,9 @@ import type { Command } from "commander";
 import type { Exporter, Logger } from "../core/contracts.js";
 import { cgroupWarming } from "../cgroup/warm.js";
 import { declareRunFlags, runConfig, type RunConfig, type RunFlags } from "../config/run.js";
-import { errorMessage, UsageError } from "../errors.js";
+import { errorMessage } from "../errors.js";
 import type { GridConfig } from "../config/grid.js";
+import type { StartConfig } from "../config/start.js";
 import { createStderrLogger, type StderrLogger } from "../log.js";
 import { openExporters } from "../pipeline/exporters.js";
 import type { RunMeasureInput, RunMeasurement } from "./run-measure.js";
@@ -60,36 +61,26 @@ function signalNumber(signal: NodeJS.Signals): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 0;
 }
 
-/** The measured profile of an earlier run (--profile): a bad file is a usage error (exit 2, nothing run). */
-async function loadStartProfile(path: string) {
-  const [{ readReportFile }, { profileFromReport }] = await Promise.all([import("./report.js"), import("../plan/profile.js")]);
-  try {
-    return profileFromReport(readReportFile(path), path);
-  } catch (err) {
-    throw err instanceof RangeError ? new UsageError("--profile", err.message) : err;
-  }
-}
-
 /** Carbon-aware start: waits for a low-intensity slot (--start-within), never fatal at run time. */
-async function carbonAwareStart(grid: GridConfig, log: Logger): Promise<void> {
-  if (grid.startWithinMillis === undefined) return;
+async function carbonAwareStart(start: StartConfig | undefined, grid: GridConfig, log: Logger): Promise<void> {
+  if (start === undefined) return;
   try {
     const { createProviderFromConfig } = await import("../grid/config.js");
     const provider = createProviderFromConfig(grid, {});
-    if (!provider) throw new UsageError("--start-within", "needs a forecast: choose --intensity-provider (electricitymaps, watttime, uk-carbon-intensity or carbon-aware-sdk) and --zone");
+    // startConfig took only a live provider with a zone: a provider is there.
+    if (!provider) throw new Error("no forecast provider");
     const { waitForStart } = await import("../grid/schedule.js");
     await waitForStart({
       provider,
       zone: grid.zone ?? "",
-      withinMillis: grid.startWithinMillis,
-      below: grid.belowGramsPerKwh,
-      profile: grid.profilePath !== undefined ? await loadStartProfile(grid.profilePath) : undefined,
+      withinMillis: start.withinMillis,
+      below: start.belowGramsPerKwh,
+      profile: start.profile,
       log,
       // A ref'd timer: while waiting, nothing else keeps the process alive.
       sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
     });
   } catch (err) {
-    if (err instanceof UsageError) throw err;
     log.warn(`carbon-aware start failed (${errorMessage(err)}); starting now`);
   }
 }
@@ -104,7 +95,18 @@ export async function runCommand(command: string[], opts: RunFlags, env: NodeJS.
   // elapses while the CLI loads and flags are validated.
   const warming = cgroupWarming(opts.tracking);
   try {
-    return await runWarmed(command, opts, env, warming, hooks);
+    // Every flag and variable validated before anything runs (exit 2, nothing spawned or written).
+    return await runWarmed(await runConfig(command, opts, env), env, warming, hooks);
+  } finally {
+    warming.stop();
+  }
+}
+
+/** Runs a command of a config validated already (bench-serving's server); as runCommand. */
+export async function runValidated(config: RunConfig, env: NodeJS.ProcessEnv, hooks: RunHooks = {}): Promise<number> {
+  const warming = cgroupWarming(config.tracking);
+  try {
+    return await runWarmed(config, env, warming, hooks);
   } finally {
     warming.stop();
   }
@@ -119,11 +121,10 @@ export interface RunHooks {
   onStarted?: (control: { stop: (signal: NodeJS.Signals) => void }) => void;
 }
 
-async function runWarmed(command: string[], opts: RunFlags, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }, hooks: RunHooks): Promise<number> {
-  const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
-  // Every flag and variable validated before anything runs (exit 2, nothing spawned or written);
-  // the probe cgroup is made and removed last, only for a run that goes ahead.
-  const v: RunConfig = await runConfig(command, opts, env);
+async function runWarmed(v: RunConfig, env: NodeJS.ProcessEnv, warming: { refresh(): void; stop(): void }, hooks: RunHooks): Promise<number> {
+  const { command } = v;
+  const log = createStderrLogger({ verbose: v.verbose, quiet: v.quiet });
+  // The probe cgroup is made and removed last, only for a run that goes ahead.
   await checkCgroupTracking(v.tracking, v.cgroupPrefer);
   // Temp files of report checkpoints a SIGKILL interrupted in an earlier run.
   if (v.reportPath) removeStaleTempFiles(v.reportPath);
@@ -131,7 +132,7 @@ async function runWarmed(command: string[], opts: RunFlags, env: NodeJS.ProcessE
   const outputs = prepareOutputs(v.outputs, { log, jobId: v.job.id, onStop: () => stopJob?.("SIGTERM"), liveStream: process.stderr });
   const exporters = await openExporters(v.export, { log, hostName: hostname(), job: v.job });
   exporters.push(...outputs.exporters, ...(hooks.exporters ?? []));
-  await carbonAwareStart(v.grid, log);
+  await carbonAwareStart(v.start, v.grid, log);
 
   // From here to the signal relay installed after the spawn everything is synchronous: a SIGINT/
   // SIGTERM/SIGHUP arriving meanwhile must not kill powerprint by its default action (a command

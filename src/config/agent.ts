@@ -14,17 +14,18 @@ import { DEFAULT_MAX_JOBS } from "../agent/lifecycle.js";
 import { errorMessage, UsageError } from "../errors.js";
 import type { Scenario } from "../sim/scenario.js";
 import { loadScenario } from "../sim/scenario.js";
-import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
 import { collectorConfig } from "./collectors.js";
 import { readEnvironment, type EnvSource, type Environment } from "./env.js";
 import { declareExportFlags, exportConfig, type ExportConfig, type ExportFlags } from "./export.js";
 import { declareGridFlags, gridConfig, withScenarioZone, type GridConfig, type GridFlags } from "./grid.js";
 import { parseTags } from "./identity.js";
 import { declareMeasureFlags, measureConfig, type MeasureConfig, type MeasureFlags } from "./measure.js";
+import { declareWorkFlags, workConfig, type WorkConfig, type WorkFlags } from "./serving.js";
+import { declareStartFlags, refuseStartFlags, type StartFlags } from "./start.js";
 import { nonBlank, parseCount, parseDurationFlag, parseListenAddress, type ListenAddress } from "./values.js";
 
 /** agent's flags as commander parses them (the modes' own flags are read by their parse()). */
-export interface AgentFlags extends MeasureFlags, GridFlags, ExportFlags {
+export interface AgentFlags extends MeasureFlags, GridFlags, StartFlags, ExportFlags, WorkFlags {
   mode: string;
   sim?: string;
   interval: string;
@@ -102,7 +103,7 @@ export function declareModeFlags(cmd: Command, o: { probe?: boolean } = {}): Com
   return cmd;
 }
 
-/** Registers agent's flags: its own, the modes', then the shared ones (measure, grid, export). */
+/** Registers agent's flags: its own, the modes', then the shared ones (measure, grid, export, serving). */
 export function declareAgentFlags(cmd: Command): Command {
   cmd
     .addOption(new Option("--mode <mode>", `job discovery: ${agentModes().map((m) => `${m.name} (${m.summary})`).join(", ")}`).default("pod"))
@@ -120,8 +121,10 @@ export function declareAgentFlags(cmd: Command): Command {
   declareModeFlags(cmd);
   declareMeasureFlags(cmd);
   declareGridFlags(cmd);
+  // Declared to be refused in one line, not offered: the agent delays no start.
+  declareStartFlags(cmd, { hidden: true });
   declareExportFlags(cmd);
-  addServingOptions(cmd);
+  declareWorkFlags(cmd);
   return cmd;
 }
 
@@ -186,6 +189,7 @@ export function nodeNameOf(flags: { nodeName?: string }, env: Environment): stri
  * scenario's jobs are discovered).
  */
 export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (key: string) => boolean = (key) => flags[key] === undefined): AgentConfig {
+  refuseStartFlags(flags, "the agent measures jobs that are already running");
   const env = readEnvironment(source);
   const mode = modeNamed(flags.mode);
   const modeDefaulted = isDefault("mode");
@@ -196,7 +200,7 @@ export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (ke
   const procRoot = checkProcRoot(flags.procRoot);
   const sysRoot = resolve(flags.sysRoot);
   const nodeName = nodeNameOf(flags, env);
-  const work = workConfigFromOptions({ workFrom: flags.workFrom, workMetric: flags.workMetric });
+  const work = workConfig(flags);
   const choice = modeChoice(mode, flags, { env, realJobs, nodeName, isDefault });
   const grid = gridConfig(scenario ? withScenarioZone(flags, scenario, flags.sim!) : flags, env);
   const collectors = collectorConfig(env);

@@ -1,6 +1,7 @@
 /**
- * Grid, water and cost flags of `run` / `simulate` / `agent` / `grid`: their declaration, and
- * their validation into a GridConfig (UsageError naming the flag). src/grid/config.ts builds the
+ * Grid, water and cost flags of `run` / `simulate` / `agent` / `bench-serving` (the intensity ones
+ * also of `grid`): their declaration, and their validation into a GridConfig (UsageError naming
+ * the flag). `run`'s carbon-aware start is src/config/start.ts. src/grid/config.ts builds the
  * provider and resolver from it. Provider credentials come only from the environment and are never
  * printed: the credentials object redacts itself in JSON and util.inspect.
  */
@@ -13,7 +14,7 @@ import { isKnownZone } from "../grid/static.js";
 import { UK_CARBON_INTENSITY_DEFAULT_URL } from "../grid/ukcarbon.js";
 import { WATTTIME_DEFAULT_URL } from "../grid/watttime.js";
 import { readEnvironment, type EnvSource } from "./env.js";
-import { parseDurationFlag, parseNonNegative } from "./values.js";
+import { parseNonNegative } from "./values.js";
 
 /** Provider ids accepted by --intensity-provider. */
 export const PROVIDER_NAMES = ["electricitymaps", "watttime", "uk-carbon-intensity", "carbon-aware-sdk", "static-table", "fixed"] as const;
@@ -67,9 +68,6 @@ export interface GridFlags {
   waterIntensity?: unknown;
   pricePerKwh?: unknown;
   currency?: unknown;
-  startWithin?: unknown;
-  below?: unknown;
-  profile?: unknown;
 }
 
 /** Validated grid/water/cost configuration. */
@@ -90,29 +88,26 @@ export interface GridConfig {
   /** Energy price per facility kWh (--price-per-kwh), and its ISO 4217 currency. */
   pricePerKwh?: number;
   currency?: string;
-  /** Carbon-aware start: the longest wait (--start-within) and the threshold (--below, gCO2e/kWh). */
-  startWithinMillis?: number;
-  belowGramsPerKwh?: number;
-  /** Carbon-aware start: a JSON report of an earlier run whose measured profile the planner uses (--profile). */
-  profilePath?: string;
 }
 
-/** Registers the grid, water and cost flags on a command. */
-export function declareGridFlags(cmd: Command): Command {
+/** Registers where intensity comes from: --zone, --intensity, --intensity-provider (every command that prices energy, and `grid`). */
+export function declareIntensityFlags(cmd: Command): Command {
   return cmd
     .option("--zone <zone>", "grid zone: ISO 3166 country code (DE, FR, US...) or the provider's zone (US-CAL-CISO, CAISO_NORTH, GB-13...)")
     .option("--intensity <gPerKwh>", "fixed grid carbon intensity, gCO2e/kWh (overrides any provider)")
     .option(
       "--intensity-provider <name>",
       `where intensity comes from: ${PROVIDER_NAMES.join(", ")} (credentials from the environment: ${GRID_ENV.electricityMapsKey}, ${GRID_ENV.wattTimeUsername}/${GRID_ENV.wattTimePassword}, ${GRID_ENV.carbonAwareSdkUrl})`,
-    )
+    );
+}
+
+/** Registers the grid, water and cost flags on a command (the intensity flags, then water and cost). */
+export function declareGridFlags(cmd: Command): Command {
+  return declareIntensityFlags(cmd)
     .option("--wue <LPerKwh>", "on-site water usage effectiveness, litres per IT kWh (default: Li et al. 2023 U.S. average)")
     .option("--water-intensity <LPerKwh>", "off-site water intensity of electricity, litres per kWh (default: Li et al. 2023 U.S. average)")
     .option("--price-per-kwh <amount>", "electricity price per facility kWh, for the cost figure")
-    .option("--currency <code>", "ISO 4217 currency of --price-per-kwh (default USD)")
-    .option("--start-within <duration>", "carbon-aware start: wait at most this long (e.g. 6h, 90m) for the lowest-intensity forecast slot")
-    .option("--below <gPerKwh>", "carbon-aware start: start as soon as the intensity is below this, gCO2e/kWh (needs --start-within)")
-    .option("--profile <report>", "carbon-aware start: plan with the measured profile of an earlier run of this job (its JSON report) instead of the lowest slot (needs --start-within)");
+    .option("--currency <code>", "ISO 4217 currency of --price-per-kwh (default USD)");
 }
 
 function redactingCredentials(c: GridCredentials): GridCredentials {
@@ -133,7 +128,7 @@ function redactingCredentials(c: GridCredentials): GridCredentials {
 /**
  * Validates the parsed flags (commander's opts()) and the environment into a GridConfig.
  * Throws UsageError naming the flag: bad numbers, an unknown provider or zone, a live provider
- * without its credentials, --below without --start-within, --start-within without a forecast source.
+ * without its credentials.
  */
 export function gridConfig(opts: GridFlags, source: EnvSource): GridConfig {
   const env = readEnvironment(source);
@@ -142,7 +137,6 @@ export function gridConfig(opts: GridFlags, source: EnvSource): GridConfig {
   const wue = parseNonNegative(opts.wue, "--wue");
   const waterIntensity = parseNonNegative(opts.waterIntensity, "--water-intensity");
   const price = parseNonNegative(opts.pricePerKwh, "--price-per-kwh");
-  const below = parseNonNegative(opts.below, "--below");
 
   let provider: ProviderName | undefined;
   if (opts.intensityProvider !== undefined) {
@@ -188,23 +182,6 @@ export function gridConfig(opts: GridFlags, source: EnvSource): GridConfig {
     }
   }
 
-  let startWithinMillis: number | undefined;
-  if (opts.startWithin !== undefined) {
-    startWithinMillis = parseDurationFlag(String(opts.startWithin), "--start-within", 1);
-    if (!provider || !LIVE_PROVIDERS.includes(provider)) {
-      // The GB API needs no key: name it when the zone is British, so the fix is one flag away.
-      const hint = zone && /^(GB|UK)(-|$)/i.test(zone) ? " (for GB zones: --intensity-provider uk-carbon-intensity, no key needed)" : "";
-      throw new UsageError("--start-within", `needs a forecast: use --intensity-provider ${LIVE_PROVIDERS.join("|")} with --zone${hint}`);
-    }
-  }
-  if (below !== undefined && startWithinMillis === undefined) {
-    throw new UsageError("--below", "needs --start-within (the longest wait), e.g. --start-within 6h --below 150");
-  }
-  const profilePath = typeof opts.profile === "string" && opts.profile.trim() !== "" ? opts.profile : undefined;
-  if (opts.profile !== undefined && (profilePath === undefined || startWithinMillis === undefined)) {
-    throw new UsageError("--profile", "needs --start-within and a JSON report of an earlier run, e.g. --start-within 12h --profile last-run.json");
-  }
-
   let currency: string | undefined;
   if (opts.currency !== undefined) {
     currency = String(opts.currency).trim().toUpperCase();
@@ -225,9 +202,6 @@ export function gridConfig(opts: GridFlags, source: EnvSource): GridConfig {
     waterIntensitySource: waterIntensity !== undefined ? "--water-intensity" : `default: ${waterDef.source}`,
     pricePerKwh: price,
     currency,
-    startWithinMillis,
-    belowGramsPerKwh: below,
-    profilePath,
   };
 }
 

@@ -8,7 +8,6 @@ import type { Command } from "commander";
 import type { CollectorOptions } from "../../collectors/index.js";
 import { UsageError } from "../errors.js";
 import type { Scenario } from "../sim/scenario.js";
-import { addServingOptions, workConfigFromOptions, type WorkConfig } from "../serving/flags.js";
 import { collectorConfig } from "./collectors.js";
 import { readEnvironment, type EnvSource } from "./env.js";
 import { declareExportFlags, exportConfig, type ExportConfig, type ExportFlags } from "./export.js";
@@ -16,6 +15,8 @@ import { declareGridFlags, gridConfig, withScenarioZone, type GridConfig, type G
 import { resolveJobIdentity, type JobIdentity } from "./identity.js";
 import { declareMeasureFlags, measureConfig, type MeasureConfig, type MeasureFlags } from "./measure.js";
 import { declareBudgetFlags, declareFileOutputFlags, outputsConfig, type OutputFlags, type OutputsConfig } from "./outputs.js";
+import { declareWorkFlags, workConfig, type WorkConfig, type WorkFlags } from "./serving.js";
+import { declareStartFlags, startConfig, type StartConfig, type StartFlags } from "./start.js";
 import { parseDurationFlag } from "./values.js";
 
 /** `--tracking`: auto (cgroup where possible, else /proc), cgroup (required), procfs. */
@@ -24,15 +25,13 @@ export type TrackingMode = "auto" | "cgroup" | "procfs";
 export type CgroupPrefer = "auto" | "v2" | "v1";
 
 /** run's flags as commander parses them. */
-export interface RunFlags extends MeasureFlags, GridFlags, ExportFlags, OutputFlags {
+export interface RunFlags extends MeasureFlags, GridFlags, StartFlags, ExportFlags, OutputFlags, WorkFlags {
   sim?: string;
   interval: string;
   grace: string;
   checkpointInterval: string;
   flushTimeout: string;
   tracking?: string;
-  workFrom?: string;
-  workMetric?: string;
 }
 
 /** Everything `run` needs, validated. */
@@ -41,6 +40,8 @@ export interface RunConfig {
   command: string[];
   measure: MeasureConfig;
   grid: GridConfig;
+  /** Carbon-aware start (--start-within, --below, --profile), when asked. */
+  start?: StartConfig;
   export: ExportConfig;
   outputs: OutputsConfig;
   /** The real hardware's options (environment). */
@@ -64,7 +65,7 @@ export interface RunConfig {
   verbose: boolean;
 }
 
-/** Registers run's own flags, then the shared ones (measure, grid, export, outputs, budget). */
+/** Registers run's own flags, then the shared ones (measure, grid, carbon-aware start, export, outputs, budget, serving). */
 export function declareRunFlags(cmd: Command): Command {
   cmd
     .option("--sim <scenario>", "measure on the simulated devices of SCENARIO (JSON or YAML) instead of the real hardware")
@@ -76,10 +77,11 @@ export function declareRunFlags(cmd: Command): Command {
     .option("--tracking <how>", "how the job's processes are found: auto, the default (a cgroup of its own where powerprint can create one, else /proc); cgroup (required: exit 2 when impossible); or procfs (/proc only)");
   declareMeasureFlags(cmd);
   declareGridFlags(cmd);
+  declareStartFlags(cmd);
   declareExportFlags(cmd);
   declareFileOutputFlags(cmd);
   declareBudgetFlags(cmd);
-  addServingOptions(cmd);
+  declareWorkFlags(cmd);
   return cmd;
 }
 
@@ -110,7 +112,7 @@ export async function runConfig(command: string[], flags: RunFlags, source: EnvS
   const checkpointMillis = parseDurationFlag(flags.checkpointInterval, "--checkpoint-interval", 10);
   const flushTimeoutMillis = parseDurationFlag(flags.flushTimeout, "--flush-timeout", 0);
   const collectors = collectorConfig(env);
-  const work = workConfigFromOptions({ workFrom: flags.workFrom, workMetric: flags.workMetric });
+  const work = workConfig(flags);
   // The report module loads only for --report (run's pre-spawn chunk stays small).
   const reportPath = flags.report !== undefined ? (await import("../../exporters/report-json.js")).checkReportPath(flags.report) : undefined;
   let scenario: Scenario | undefined;
@@ -120,6 +122,7 @@ export async function runConfig(command: string[], flags: RunFlags, source: EnvS
     gridFlags = withScenarioZone(flags, scenario, flags.sim);
   }
   const grid = gridConfig(gridFlags, env);
+  const start = await startConfig(flags, grid);
   const job = resolveJobIdentity({ jobId: flags.jobId, jobName: flags.jobName, tags: flags.tag ?? [], env, command });
   const outputs = await outputsConfig(flags);
   const exports = exportConfig(flags, env);
@@ -127,6 +130,7 @@ export async function runConfig(command: string[], flags: RunFlags, source: EnvS
     command,
     measure,
     grid,
+    start,
     export: exports,
     outputs,
     collectors,

@@ -4,15 +4,15 @@
  */
 import type { Command } from "commander";
 import { checkReportPath } from "../../exporters/report-json.js";
-import { UsageError } from "../errors.js";
 import type { Scenario } from "../sim/scenario.js";
 import { readEnvironment, type EnvSource } from "./env.js";
 import { declareGridFlags, gridConfig, withScenarioZone, type GridConfig, type GridFlags } from "./grid.js";
 import { declareMeasureFlags, measureConfig, type MeasureConfig, type MeasureFlags } from "./measure.js";
 import { declareFileOutputFlags, outputsConfig, type OutputFlags, type OutputsConfig } from "./outputs.js";
+import { declareStartFlags, refuseStartFlags, type StartFlags } from "./start.js";
 
 /** simulate's flags as commander parses them. */
-export interface SimulateFlags extends MeasureFlags, GridFlags, OutputFlags {}
+export interface SimulateFlags extends MeasureFlags, GridFlags, StartFlags, OutputFlags {}
 
 /** Everything `simulate` needs, validated. */
 export interface SimulateConfig {
@@ -28,17 +28,14 @@ export interface SimulateConfig {
 export function declareSimulateFlags(cmd: Command): Command {
   declareMeasureFlags(cmd);
   declareGridFlags(cmd);
-  declareFileOutputFlags(cmd);
-  // Carbon-aware start waits in wall time for a real command: nothing to wait for in virtual time.
-  for (const o of cmd.options) if (o.long === "--start-within" || o.long === "--below" || o.long === "--profile") o.hideHelp();
-  return cmd;
+  // Carbon-aware start waits in wall time for a real command: declared to be refused in one line, not offered.
+  declareStartFlags(cmd, { hidden: true });
+  return declareFileOutputFlags(cmd);
 }
 
 /** Validates simulate's scenario file, flags and environment (UsageError naming the flag or field). */
 export async function simulateConfig(file: string, flags: SimulateFlags, source: EnvSource): Promise<SimulateConfig> {
-  for (const [key, flag] of [["startWithin", "--start-within"], ["below", "--below"]] as const) {
-    if (flags[key] !== undefined) throw new UsageError(flag, "applies to 'powerprint run' only (carbon-aware start of a real command); simulate runs in virtual time");
-  }
+  refuseStartFlags(flags, "simulate runs in virtual time");
   const env = readEnvironment(source);
   const measure = measureConfig(flags);
   const reportPath = flags.report !== undefined ? checkReportPath(flags.report) : undefined;

@@ -101,12 +101,6 @@ function functionalUnits(job: Job & Record<string, unknown>, per: SciUnit): { un
   throw new UsageError("--per", `job '${job.id}' has no ${per} count in the report: ${how}, or use --per run`);
 }
 
-/** Parses --per. */
-export function parseSciUnit(text: string): SciUnit {
-  if ((SCI_UNITS as readonly string[]).includes(text)) return text as SciUnit;
-  throw new UsageError("--per", `must be one of ${SCI_UNITS.join(", ")}, got '${text}'`);
-}
-
 /** Devices the job used (energy > 0 on them), grouped by kind, model and embodied data. */
 function embodiedGroups(report: ReportV1, job: Job, reserved: number, embodiedOf: (kind: string, model?: string) => DeviceEmbodied | undefined): EmbodiedGroup[] {
   const groups = new Map<string, EmbodiedGroup>();

@@ -15,7 +15,7 @@
  * nothing twice.
  */
 import type { Logger } from "../core/contracts.js";
-import { workFromAnnotation, type WorkConfig } from "./flags.js";
+import { parseWorkFrom, type WorkConfig } from "../config/serving.js";
 import { WORK_FROM_ANNOTATION, type PodMetadata, type PodMetadataLookup } from "../k8s/pods.js";
 import { WorkSource, type ServingLedger } from "./source.js";
 
@@ -136,4 +136,28 @@ export function nodeWorkUrls(
     }
     return url;
   };
+}
+
+/**
+ * A pod's `powerprint.io/work-from` annotation as a URL (node mode): a full http(s) URL, or a port
+ * with an optional path (`8000`, `:8000`, `:8000/metrics`) on the pod's own IP. undefined when it
+ * is neither (the caller says so once), or names only a port and the pod has no IP yet.
+ */
+export function workFromAnnotation(value: string, podIp: string | undefined): URL | undefined {
+  const v = value.trim();
+  if (/^https?:\/\//.test(v)) {
+    try {
+      return parseWorkFrom(v, "annotation");
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^:?(\d{1,5})(\/\S*)?$/.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535 || !podIp) return undefined;
+  const host = podIp.includes(":") ? `[${podIp}]` : podIp;
+  try {
+    return parseWorkFrom(`http://${host}:${m[1]}${m[2] ?? ""}`, "annotation");
+  } catch {
+    return undefined;
+  }
 }

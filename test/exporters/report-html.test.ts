@@ -14,7 +14,7 @@ import { runCli } from "../helpers/cli.js";
 import { reportSchemaV1 } from "../../exporters/report-schema.js";
 import { renderHtmlReport } from "../../exporters/report-html.js";
 import type { ReportV1 } from "../../exporters/report-json.js";
-import { readReportFile } from "../../src/cli/report.js";
+import { readReportFile } from "../../exporters/report-schema.js";
 import { groupByTag, mergeReports } from "../../src/cli/report-merge.js";
 import { formatCount, formatDuration, formatEnergy, formatGrams, formatSi, formatWatts } from "../../src/units.js";
 

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildReport, type ReportContext } from "../../exporters/report-json.js";
 import { formatSummary } from "../../exporters/summary.js";
-import { readReportFile } from "../../src/cli/report.js";
+import { readReportFile } from "../../exporters/report-schema.js";
 import { groupByTag, mergeReports, normalizeReport } from "../../src/cli/report-merge.js";
 import { formatGrams, formatSi } from "../../src/units.js";
 import { Ledger } from "../../src/core/ledger.js";

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.js";
 import { registerGridCommand } from "../../src/cli/grid.js";
 import { declareGridFlags, gridConfig } from "../../src/config/grid.js";
+import { declareStartFlags, startConfig } from "../../src/config/start.js";
 import { staticReading } from "../../src/grid/static.js";
 import { formatPlain } from "../../src/units.js";
 import { fixture, recordingLogger, startReplayServer, type ReplayServer } from "./replay-server.js";
@@ -13,6 +14,14 @@ function configFor(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const cmd = declareGridFlags(new Command("run").exitOverride());
   cmd.parse(argv, { from: "user" });
   return gridConfig(cmd.opts(), env);
+}
+
+/** The grid flags and run's carbon-aware start flags, validated as run does (grid first, then the start against it). */
+async function startFor(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const cmd = declareStartFlags(declareGridFlags(new Command("run").exitOverride()));
+  cmd.parse(argv, { from: "user" });
+  const grid = gridConfig(cmd.opts(), env);
+  return { grid, start: await startConfig(cmd.opts(), grid) };
 }
 
 describe("grid options", () => {
@@ -39,10 +48,10 @@ describe("grid options", () => {
     [["--zone", "DE", "--start-within", "6h"], "--start-within: needs a forecast"],
     [["--zone", "GB", "--intensity-provider", "uk", "--start-within", "soon"], "--start-within: must be a duration"],
     [["--zone", "DE", "--below", "150"], "--below: needs --start-within"],
-  ])("%j → %s", (argv, message) => {
+  ])("%j → %s", async (argv, message) => {
     let err: unknown;
     try {
-      configFor(argv);
+      await startFor(argv);
     } catch (e) {
       err = e;
     }
@@ -74,9 +83,10 @@ describe("grid options", () => {
     expect(configFor(["--price-per-kwh", "0.1"]).currency).toBe("USD");
   });
 
-  it("carbon-aware start options with a live provider", () => {
-    const c = configFor(["--zone", "GB", "--intensity-provider", "gb", "--start-within", "1h30m", "--below", "150"]);
-    expect(c).toMatchObject({ provider: "uk-carbon-intensity", startWithinMillis: 90 * 60_000, belowGramsPerKwh: 150 });
+  it("carbon-aware start options with a live provider", async () => {
+    const c = await startFor(["--zone", "GB", "--intensity-provider", "gb", "--start-within", "1h30m", "--below", "150"]);
+    expect(c.grid.provider).toBe("uk-carbon-intensity");
+    expect(c.start).toEqual({ withinMillis: 90 * 60_000, belowGramsPerKwh: 150 });
   });
 
   it("credentials come from the environment and never show in JSON or inspect", () => {

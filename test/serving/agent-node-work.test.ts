@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 import { parsePodList } from "../../src/k8s/pods.js";
-import { workFromAnnotation } from "../../src/serving/flags.js";
+import { workFromAnnotation } from "../../src/serving/agent-work.js";
 import { makeLayout, movePid, podPaths, removeTree, type PodSpec } from "../cgroup/kube-layout.js";
 import { startReplayServer } from "../grid/replay-server.js";
 import { promValue, scrape, startAgent, waitFor } from "../cli/agent-helpers.js";

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseExposition } from "../../src/serving/exposition.js";
 import { ENGINES, MAX_MODELS, OTHER_MODELS, readWork, recognise, type EngineSpec, type WorkCounter } from "../../src/serving/engines.js";
-import { parseWorkMetric } from "../../src/serving/flags.js";
+import { parseWorkMetric } from "../../src/config/serving.js";
 import { increment } from "../../src/serving/increments.js";
 import { readBody } from "../../src/serving/scraper.js";
 import { receiversSkipReason, startPrometheus, eventually, type Receiver } from "../helpers/receivers.js";

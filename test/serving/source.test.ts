@@ -12,7 +12,7 @@ import { Monitor } from "../../src/core/monitor.js";
 import type { LedgerSnapshot } from "../../src/core/types.js";
 import { createFixedProvider } from "../../src/grid/static.js";
 import { ProcessTracker } from "../../src/jobs/tracker.js";
-import { parseWorkFrom } from "../../src/serving/flags.js";
+import { parseWorkFrom } from "../../src/config/serving.js";
 import { WorkSource } from "../../src/serving/source.js";
 import { FakeProc } from "../procfs/fixture-tree.js";
 import { recordingLogger } from "../exporters/snapshots.js";

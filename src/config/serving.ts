@@ -1,9 +1,12 @@
 /**
- * The serving flags, parsed before anything runs (`run` validates them before the spawn, so this
- * module imports nothing heavier than the error class): `--work-from URL` and
- * `--work-metric generated=NAME,prompt=NAME,requests=NAME[,running=NAME][,model=LABEL]`.
+ * The serving flags of `run` and `agent`, declared and parsed before anything runs (`run` validates
+ * them before the spawn, so this module imports nothing heavier than the error class):
+ * `--work-from URL` and
+ * `--work-metric generated=NAME,prompt=NAME,requests=NAME[,running=NAME][,model=LABEL]`, into a
+ * WorkConfig. src/serving reads the endpoint (and node mode's annotations, through parseWorkFrom).
  */
-import type { EngineSpec, MetricRef, WorkCounter } from "./engines.js";
+import type { Command } from "commander";
+import type { EngineSpec, MetricRef, WorkCounter } from "../serving/engines.js";
 import { UsageError } from "../errors.js";
 
 /**
@@ -78,43 +81,25 @@ export interface WorkConfig {
   engines?: EngineSpec[];
 }
 
-/** Declares --work-from and --work-metric on a command (run, agent, bench-serving). */
-export function addServingOptions(cmd: import("commander").Command): void {
-  cmd
+/** The serving flags as commander parses them. */
+export interface WorkFlags {
+  workFrom?: string;
+  workMetric?: string;
+}
+
+/** Declares --work-from and --work-metric on a command (run, agent). */
+export function declareWorkFlags(cmd: Command): Command {
+  return cmd
     .option("--work-from <url>", "units of work (tokens, requests) from this Prometheus endpoint of the measured server, e.g. http://127.0.0.1:8000/metrics: energy per token and per request (docs/serving.md)")
     .option("--work-metric <names>", "with --work-from: the server's own metric names, generated=NAME,prompt=NAME,requests=NAME[,running=NAME][,model=LABEL] (vLLM, SGLang, TGI, llama.cpp and Triton are recognised without it)");
 }
 
-/** The work config of parsed options, or undefined without --work-from; UsageError naming the flag. */
-export function workConfigFromOptions(opts: Record<string, unknown>): WorkConfig | undefined {
-  if (opts.workFrom === undefined) {
-    if (opts.workMetric !== undefined) throw new UsageError("--work-metric", "needs --work-from URL (the endpoint to read those metrics from)");
+/** The work config of the flags, or undefined without --work-from; UsageError naming the flag. */
+export function workConfig(flags: WorkFlags): WorkConfig | undefined {
+  if (flags.workFrom === undefined) {
+    if (flags.workMetric !== undefined) throw new UsageError("--work-metric", "needs --work-from URL (the endpoint to read those metrics from)");
     return undefined;
   }
-  const url = parseWorkFrom(String(opts.workFrom));
-  return opts.workMetric !== undefined ? { url, engines: [parseWorkMetric(String(opts.workMetric))] } : { url };
-}
-
-/**
- * A pod's `powerprint.io/work-from` annotation as a URL (node mode): a full http(s) URL, or a port
- * with an optional path (`8000`, `:8000`, `:8000/metrics`) on the pod's own IP. undefined when it
- * is neither (the caller says so once), or names only a port and the pod has no IP yet.
- */
-export function workFromAnnotation(value: string, podIp: string | undefined): URL | undefined {
-  const v = value.trim();
-  if (/^https?:\/\//.test(v)) {
-    try {
-      return parseWorkFrom(v, "annotation");
-    } catch {
-      return undefined;
-    }
-  }
-  const m = /^:?(\d{1,5})(\/\S*)?$/.exec(v);
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535 || !podIp) return undefined;
-  const host = podIp.includes(":") ? `[${podIp}]` : podIp;
-  try {
-    return parseWorkFrom(`http://${host}:${m[1]}${m[2] ?? ""}`, "annotation");
-  } catch {
-    return undefined;
-  }
+  const url = parseWorkFrom(String(flags.workFrom));
+  return flags.workMetric !== undefined ? { url, engines: [parseWorkMetric(String(flags.workMetric))] } : { url };
 }
