@@ -104,6 +104,7 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
   // Listening before the hardware is probed: a probe that takes long (a wedged driver: every read
   // is bounded) still gets /healthz answered.
   const health = c.listen ? await openHealthEndpoint(c.listen, { strict: c.export.strictEndpoints, log }) : undefined;
+  // A live intensity provider is asked in the background, as for run: the tick never waits on the network.
   const pipeline = await createPipeline(c, { log, time: { kind: "real", startMillis: Date.now() } });
   let collectors = await pipeline.devices();
   const mode = c.realJobs
@@ -140,12 +141,14 @@ export async function runAgent(c: AgentConfig, o: { log: ReturnType<typeof creat
     work: c.work && mode ? { config: c.work, jobId: mode.jobId } : mode?.workUrls ? { urlOf: mode.workUrls } : undefined,
   });
   await mode?.start?.();
+  pipeline.intensity.prefetch();
   await agent.start();
   log.info(`agent: mode ${c.realJobs ? c.mode.mode.name : "sim"}, sampling every ${c.intervalMillis} ms${c.stateFile ? `, state in ${c.stateFile}` : ""}`);
   const signal = await o.until;
   log.info(`${signal}: final sample, checkpoint and export`);
   mode?.stop?.();
   const final = await agent.stop();
+  pipeline.intensity.stop();
   if (c.reportPath) writeAgentReport(c, final, { agent, log, pipeline });
   return final;
 }

@@ -126,7 +126,7 @@ export class RunMeasurement {
     // Cheap: no probing, no network (a live intensity provider is asked in the background). A
     // scenario's world starts at the ledger's start: its clock (start + monotonic time since) never
     // reads earlier than the start, so no interval reaches before the job's window.
-    const pipeline = await createPipeline(o.config, { log: o.log, time: { kind: "real", startMillis }, backgroundIntensity: true });
+    const pipeline = await createPipeline(o.config, { log: o.log, time: { kind: "real", startMillis } });
     const m = new RunMeasurement(o, startMillis, pipeline);
     // The live intensity is asked in the background from now on (the tick never waits for it).
     m.pipeline.intensity.prefetch();

@@ -35,10 +35,12 @@ export interface PipelineConfig {
 /** How the command runs it. */
 export interface PipelineOptions {
   log: Logger;
-  /** A scenario's time: virtual (`simulate`), or real from a start time (`run`, `agent`). */
+  /**
+   * A scenario's time: virtual (`simulate`), or real from a start time (`run`, `agent`). In real
+   * time a live intensity provider is asked outside the tick (the tick never waits on the network;
+   * the command calls intensity.prefetch() at its start and intensity.stop() at its end).
+   */
   time: ScenarioTime;
-  /** Ask a live intensity provider outside the tick (`run`: the tick never waits on the network). */
-  backgroundIntensity?: boolean;
 }
 
 /** The report fields every command's report takes from its pipeline. */
@@ -95,7 +97,7 @@ export async function createPipeline(config: PipelineConfig, o: PipelineOptions)
     log: o.log,
     scenario: config.scenario,
     scenarioSeries: scenario?.intensity,
-    background: o.backgroundIntensity,
+    background: o.time.kind === "real",
     nowMillis: () => clock.wallMillis(),
   });
   const footprint = footprintParts(config.grid);

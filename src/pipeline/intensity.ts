@@ -1,7 +1,8 @@
 /**
  * What the tick asks for grid intensity, and what the report says about it: the scenario's series
  * when it has one, else the resolver of the grid config; a live provider is asked in the
- * background (CachedIntensity) when the command wants the network kept out of the tick (`run`).
+ * background (CachedIntensity) when the command runs in real time (`run`, `agent`): the network is
+ * kept out of the tick.
  */
 import type { Logger, IntensityReading } from "../core/contracts.js";
 import { CachedIntensity } from "../core/intensity-cache.js";
@@ -30,7 +31,7 @@ export interface IntensityParts {
   /** What the tick asks (answers from memory when `background`). */
   readonly intensity: IntensityAt;
   readonly resolver: IntensityResolver;
-  /** Starts the first background refresh (run: at the spawn). */
+  /** Starts the first background refresh (run: at the spawn; agent: before its first tick). */
   prefetch(): void;
   /** Stops background refreshes. */
   stop(): void;
