@@ -1,11 +1,15 @@
 /**
- * The one implementation of two file operations several parts share: the atomic write of a whole
- * file (reports, checkpoints, the agent's state) and the read of a whole small file into a reused
- * buffer that grows to fit (/proc, cgroup files read every tick).
+ * The one implementation of the file operations several parts share: the atomic write of a whole
+ * file (reports, checkpoints, the agent's state), the sweep of the temporary files such a write
+ * leaves when killed, and the read of a whole small file into a reused buffer that grows to fit
+ * (/proc, cgroup files read every tick).
  */
-import { closeSync, constants, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fsyncSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
+
+/** `<file>.tmp-<pid>-<hex>`: the temporary file of an atomic write (writeFileAtomic), and its writer's PID. */
+const TEMP_NAME = /^(.+)\.tmp-(\d+)-[0-9a-f]+$/;
 
 /**
  * Writes `data` to `path` atomically, never through a link and never into an existing file: a
@@ -16,10 +20,11 @@ import { dirname, resolve } from "node:path";
  * durable (skipped where the filesystem refuses). `beforeRename` runs just before the rename (the
  * target may have changed since it was checked) and may throw. On every failure the temporary
  * file is removed and the error rethrown: the previous file stays whole. (A SIGKILL between the
- * create and the rename leaves the temporary file: src/agent/temp-files.ts removes those at start.)
+ * create and the rename leaves the temporary file: removeStaleTempFiles removes those at start.)
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, o: { mode?: number; beforeRename?: () => void } = {}): void {
   const full = resolve(path);
+  // Named as TEMP_NAME matches (removeStaleTempFiles).
   const tmp = `${full}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
   const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
   let fd: number | undefined;
@@ -61,6 +66,52 @@ function syncDirectory(dir: string): void {
   } catch {
     /* some filesystems refuse fsync on directories: the data itself is synced */
   }
+}
+
+/** Whether `pid` names a live process other than this one (its temp file may be in use). */
+function otherLiveProcess(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the stale temp files of atomic writes of `file`: every error path of writeFileAtomic
+ * removes its temp file, but a SIGKILL (OOM killer, node drain) between create and rename cannot.
+ * Called at start for the state file and the JSON report, so restarts never fill the disk with
+ * copies of the state. Removes `<file>.tmp-<pid>-<hex>` files next to `file` whose writer is gone
+ * (its PID is not a live process, or is this one: nothing is being written yet at start). Returns
+ * the names removed. Never throws (an unreadable directory removes nothing); symbolic links are
+ * removed as links.
+ */
+export function removeStaleTempFiles(file: string): string[] {
+  const dir = dirname(file);
+  const base = basename(file);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || m[1] !== base || otherLiveProcess(Number(m[2]))) continue;
+    const path = join(dir, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isFile() && !st.isSymbolicLink()) continue;
+      unlinkSync(path);
+      removed.push(name);
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+  return removed;
 }
 
 /**

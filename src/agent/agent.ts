@@ -27,7 +27,7 @@ const CLOSE_WATCH_MAX_PROCESSES = 16;
 /** A counter could have wrapped over a downtime if this many watts over it exceed its range: then its downtime energy is not counted. */
 const GAP_MAX_WATTS = 1000;
 import { openHealthEndpoint, type HealthServer } from "./health.js";
-import { removeStaleTempFiles } from "./temp-files.js";
+import { removeStaleTempFiles } from "../files.js";
 import type { SelfMetrics, SelfStats } from "../core/self-metrics.js";
 
 /** This process's own CPU seconds (user, system; getrusage) and resident memory, bytes. */

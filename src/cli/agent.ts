@@ -11,7 +11,7 @@ import { createStderrLogger } from "../log.js";
 import { openExporters } from "../pipeline/exporters.js";
 import { createPipeline, type Pipeline } from "../pipeline/index.js";
 import { version } from "../version.js";
-import { removeStaleTempFiles } from "../agent/temp-files.js";
+import { removeStaleTempFiles } from "../files.js";
 import { exitAfterStderr } from "./exit.js";
 import { SelfMetrics } from "../core/self-metrics.js";
 import { openHealthEndpoint } from "../agent/health.js";

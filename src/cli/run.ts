@@ -16,7 +16,7 @@ import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseli
 import { checkCgroupTracking, chooseTracking, handshakeArgv, releaseJobCgroup, resolveExecutable } from "./run-cgroup.js";
 import { prepareOutputs } from "./outputs.js";
 import { exitAfterStderr } from "./exit.js";
-import { removeStaleTempFiles } from "../agent/temp-files.js";
+import { removeStaleTempFiles } from "../files.js";
 
 const EXAMPLES = `
 Examples:
