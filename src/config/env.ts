@@ -89,10 +89,10 @@ export function envValue(source: Readonly<Record<string, string | undefined>>, n
 }
 
 /**
- * Reads every known variable of `source` (default `process.env`) once. Passing an Environment
- * returns it as is, so builders may take either.
+ * Reads every known variable of `source` (the CLI's action hands in `process.env`) once. Passing an
+ * Environment returns it as is, so builders may take either.
  */
-export function readEnvironment(source: EnvSource = process.env): Environment {
+export function readEnvironment(source: EnvSource): Environment {
   if ((source as Environment)[ENVIRONMENT]) return source as Environment;
   const raw = source as Readonly<Record<string, string | undefined>>;
   const out = Object.create(null) as Record<string, unknown>;
