@@ -13,6 +13,7 @@ import { createPipeline, type Pipeline } from "../pipeline/index.js";
 import { version } from "../version.js";
 import { removeStaleTempFiles } from "../files.js";
 import { exitAfterStderr } from "./exit.js";
+import { addCommand, type CommandSpec } from "./command.js";
 import { SelfMetrics } from "../core/self-metrics.js";
 import { openHealthEndpoint } from "../agent/health.js";
 
@@ -28,12 +29,14 @@ exporters (bounded by --flush-timeout) and exits 0. See docs/kubernetes.md.`;
 
 /** `powerprint agent`: the sidecar (pod), node agent (node) or selector agent, long-running. */
 export function registerAgentCommand(program: Command): void {
-  const cmd = program
-    .command("agent")
-    .summary("run as a long-lived agent: discover jobs (pod sidecar, node DaemonSet, process selector) and export their footprint")
-    .description("Measure continuously and attribute energy to discovered jobs: the pod's processes (--mode pod, a sidecar), the node's pods (--mode node, a DaemonSet), or processes matching a selector (--mode selector).");
-  declareAgentFlags(cmd);
-  cmd.addHelpText("after", EXAMPLES);
+  const spec = {
+    name: "agent",
+    summary: "run as a long-lived agent: discover jobs (pod sidecar, node DaemonSet, process selector) and export their footprint",
+    description:
+      "Measure continuously and attribute energy to discovered jobs: the pod's processes (--mode pod, a sidecar), the node's pods (--mode node, a DaemonSet), or processes matching a selector (--mode selector).",
+    helpAfter: EXAMPLES,
+  } satisfies CommandSpec;
+  const cmd = addCommand(program, spec, declareAgentFlags);
   cmd.action(async (opts: AgentFlags) => {
     const config = agentConfig(opts, process.env, (key) => cmd.getOptionValueSource(key) === "default" || cmd.getOptionValueSource(key) === undefined);
     const log = createStderrLogger({ verbose: config.verbose, quiet: config.quiet });

@@ -16,6 +16,7 @@ import { createStderrLogger } from "../log.js";
 import { driveLoad, type RequestRecord } from "../serving/load.js";
 import { benchLevel, type BenchResult, type BenchLevel } from "../serving/bench.js";
 import { exitAfterStderr } from "./exit.js";
+import { addCommand, type CommandSpec } from "./command.js";
 
 const EXAMPLES = `
 Examples:
@@ -28,15 +29,17 @@ exactly --max-tokens tokens. See docs/serving.md.`;
 
 /** `powerprint bench-serving` */
 export function registerBenchServingCommand(program: Command): void {
-  const cmd = program
-    .command("bench-serving")
-    .summary("benchmark an inference server: J per token and per request at each concurrency, measured as run measures a job")
-    .description("Start SERVER under measurement (as run does), wait until BASE answers, measure its idle power, then drive OpenAI-compatible load at each concurrency and report per level, over its steady-state window: tokens/s, requests/s, p50/p95 latency, J per generated token and per request.")
-    .usage("--url <base> [options] -- <server command...>")
-    .argument("[command...]", "the server command and its arguments (put them after --)");
-  declareBenchServingFlags(cmd);
-  cmd.passThroughOptions().addHelpText("after", EXAMPLES);
-  cmd.action(async (command: string[], flags: BenchServingFlags) => exitAfterStderr(await benchServing(await benchServingConfig(command, flags, process.env), process.env)));
+  const spec = {
+    name: "bench-serving",
+    summary: "benchmark an inference server: J per token and per request at each concurrency, measured as run measures a job",
+    description:
+      "Start SERVER under measurement (as run does), wait until BASE answers, measure its idle power, then drive OpenAI-compatible load at each concurrency and report per level, over its steady-state window: tokens/s, requests/s, p50/p95 latency, J per generated token and per request.",
+    usage: "--url <base> [options] -- <server command...>",
+    argument: ["[command...]", "the server command and its arguments (put them after --)"],
+    helpAfter: EXAMPLES,
+    passThrough: true,
+  } satisfies CommandSpec;
+  addCommand(program, spec, declareBenchServingFlags).action(async (command: string[], flags: BenchServingFlags) => exitAfterStderr(await benchServing(await benchServingConfig(command, flags, process.env), process.env)));
 }
 
 /**

@@ -10,6 +10,7 @@ import { declareGridCommandFlags, gridCommandConfig, type GridCommandFlags } fro
 import { createIntensityResolver } from "../grid/resolver.js";
 import type { IntensityReading } from "../core/contracts.js";
 import { formatPlain } from "../units.js";
+import { addCommand, type CommandSpec } from "./command.js";
 
 /** Injected I/O for tests; defaults are the process's. */
 export interface GridCommandDeps {
@@ -52,56 +53,55 @@ export function formatReading(r: IntensityReading): string {
 
 /** Registers the `grid` command on the program. */
 export function registerGridCommand(program: Command, deps: GridCommandDeps = {}): void {
-  const cmd = program.command("grid").description("print the current grid carbon intensity and, with --forecast, the forecast");
-  declareGridCommandFlags(cmd)
-    .addHelpText(
-      "after",
-      `
+  const spec = {
+    name: "grid",
+    description: "print the current grid carbon intensity and, with --forecast, the forecast",
+    helpAfter: `
 Examples:
   $ powerprint grid --zone DE
   $ powerprint grid --intensity-provider fixed --intensity 250
   $ powerprint grid --zone GB --intensity-provider uk-carbon-intensity --forecast --hours 12
   $ ELECTRICITYMAPS_API_KEY=... powerprint grid --intensity-provider electricitymaps --zone FR --json`,
-    )
-    .action(async (flags: GridCommandFlags) => {
-      const write = deps.write ?? ((t: string) => void process.stdout.write(t));
-      const log = deps.log ?? stderrLog;
-      const { grid: config, forecastHours, json } = gridCommandConfig(flags, deps.env ?? process.env);
-      const gridDeps = { fetch: deps.fetch, now: deps.now, log };
-      // Asked once: a failure is said without the retry a run would make (the command exits now).
-      const resolver = createIntensityResolver({ provider: createProviderFromConfig(config, gridDeps), zone: config.zone, fixedGramsPerKwh: config.fixedIntensityGramsPerKwh, now: deps.now, log, oneShot: true });
-      const now = (deps.now ?? (() => new Date()))();
-      const current = await resolver.at(now);
-      let forecast: IntensityReading[] | undefined;
-      let forecastError: string | undefined;
-      if (forecastHours !== undefined) {
-        const provider = createProviderFromConfig(config, gridDeps);
-        if (!provider?.forecast) forecastError = `no forecast: ${provider?.id ?? (config.provider === "fixed" ? "a fixed --intensity" : "the world average")} has none (use a live --intensity-provider)`;
-        else {
-          try {
-            forecast = await provider.forecast(config.zone!, forecastHours);
-          } catch (err) {
-            forecastError = `forecast unavailable: ${errorMessage(err)}`;
-          }
+  } satisfies CommandSpec;
+  addCommand(program, spec, declareGridCommandFlags).action(async (flags: GridCommandFlags) => {
+    const write = deps.write ?? ((t: string) => void process.stdout.write(t));
+    const log = deps.log ?? stderrLog;
+    const { grid: config, forecastHours, json } = gridCommandConfig(flags, deps.env ?? process.env);
+    const gridDeps = { fetch: deps.fetch, now: deps.now, log };
+    // Asked once: a failure is said without the retry a run would make (the command exits now).
+    const resolver = createIntensityResolver({ provider: createProviderFromConfig(config, gridDeps), zone: config.zone, fixedGramsPerKwh: config.fixedIntensityGramsPerKwh, now: deps.now, log, oneShot: true });
+    const now = (deps.now ?? (() => new Date()))();
+    const current = await resolver.at(now);
+    let forecast: IntensityReading[] | undefined;
+    let forecastError: string | undefined;
+    if (forecastHours !== undefined) {
+      const provider = createProviderFromConfig(config, gridDeps);
+      if (!provider?.forecast) forecastError = `no forecast: ${provider?.id ?? (config.provider === "fixed" ? "a fixed --intensity" : "the world average")} has none (use a live --intensity-provider)`;
+      else {
+        try {
+          forecast = await provider.forecast(config.zone!, forecastHours);
+        } catch (err) {
+          forecastError = `forecast unavailable: ${errorMessage(err)}`;
         }
       }
-      if (json) {
-        write(`${JSON.stringify({ current, describe: resolver.describe(), forecast, forecastError, fallbacks: resolver.fallbackCounts() }, null, 2)}\n`);
-        return;
+    }
+    if (json) {
+      write(`${JSON.stringify({ current, describe: resolver.describe(), forecast, forecastError, fallbacks: resolver.fallbackCounts() }, null, 2)}\n`);
+      return;
+    }
+    write(`${formatReading(current)}\n`);
+    // The reading says where it came from; the resolver's chain adds something only when a live
+    // provider was asked and did not answer (what it fell back through).
+    const live = resolver.provider !== undefined && resolver.provider.id !== "static-table";
+    if (live && current.fallback) write(`(${resolver.describe()})\n`);
+    if (forecastError) write(`${forecastError}\n`);
+    if (forecast) {
+      write(`forecast, ${forecast.length} points:\n`);
+      for (const p of forecast) write(`  ${p.validFrom?.toISOString() ?? "?"}  ${gramsPerKwh(p.intensityGramsPerKwh).padStart(15)}\n`);
+      if (forecast.length > 0) {
+        const best = forecast.reduce((a, b) => (b.intensityGramsPerKwh < a.intensityGramsPerKwh ? b : a));
+        write(`lowest: ${gramsPerKwh(best.intensityGramsPerKwh)} at ${best.validFrom?.toISOString()}\n`);
       }
-      write(`${formatReading(current)}\n`);
-      // The reading says where it came from; the resolver's chain adds something only when a live
-      // provider was asked and did not answer (what it fell back through).
-      const live = resolver.provider !== undefined && resolver.provider.id !== "static-table";
-      if (live && current.fallback) write(`(${resolver.describe()})\n`);
-      if (forecastError) write(`${forecastError}\n`);
-      if (forecast) {
-        write(`forecast, ${forecast.length} points:\n`);
-        for (const p of forecast) write(`  ${p.validFrom?.toISOString() ?? "?"}  ${gramsPerKwh(p.intensityGramsPerKwh).padStart(15)}\n`);
-        if (forecast.length > 0) {
-          const best = forecast.reduce((a, b) => (b.intensityGramsPerKwh < a.intensityGramsPerKwh ? b : a));
-          write(`lowest: ${gramsPerKwh(best.intensityGramsPerKwh)} at ${best.validFrom?.toISOString()}\n`);
-        }
-      }
-    });
+    }
+  });
 }

@@ -17,6 +17,7 @@ import { planHtml, planJson, planTable } from "../plan/output.js";
 import { zoneSeries, type ZoneSeries } from "../plan/zones.js";
 import { formatDuration } from "../units.js";
 import { version } from "../version.js";
+import { addCommand, type CommandSpec } from "./command.js";
 
 /** The job must fit in the window (UsageError naming the flag that set its end). */
 function checkJobFits(window: PlanWindow, profile: JobProfile): void {
@@ -64,26 +65,20 @@ export async function runPlan(c: PlanConfig): Promise<void> {
   process.stdout.write(c.json ? `${JSON.stringify(planJson(plan, version()), null, 2)}\n` : `${planTable(plan)}\n`);
 }
 
-/** `powerprint plan` */
-export function registerPlanCommand(program: Command): void {
-  const cmd = program
-    .command("plan")
-    .summary("when and where to run a job again: expected CO2e by start time and zone, from its measured profile")
-    .argument("<reports...>", "JSON reports of past runs of the job (run/simulate --report); several: their mean profile");
-  declarePlanFlags(cmd)
-    .addHelpText(
-      "after",
-      `
+const EXAMPLES = `
 Examples:
   $ powerprint plan run.json --zones uk-carbon-intensity:GB --within 24h
-  $ powerprint plan sweep-1.json sweep-2.json --zones uk:GB,DE --within 30h --html plan.html`,
-    )
-    .action(async (files: string[], flags: PlanFlags) => {
-      try {
-        await runPlan(planConfig(files, flags, process.env));
-      } catch (err) {
-        if (err instanceof UsageError) throw err;
-        throw new Error(`plan: ${errorMessage(err)}`, { cause: err });
-      }
-    });
+  $ powerprint plan sweep-1.json sweep-2.json --zones uk:GB,DE --within 30h --html plan.html`;
+
+/** `powerprint plan` */
+export function registerPlanCommand(program: Command): void {
+  const spec = { name: "plan", summary: "when and where to run a job again: expected CO2e by start time and zone, from its measured profile", argument: ["<reports...>", "JSON reports of past runs of the job (run/simulate --report); several: their mean profile"], helpAfter: EXAMPLES } satisfies CommandSpec;
+  addCommand(program, spec, declarePlanFlags).action(async (files: string[], flags: PlanFlags) => {
+    try {
+      await runPlan(planConfig(files, flags, process.env));
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      throw new Error(`plan: ${errorMessage(err)}`, { cause: err });
+    }
+  });
 }

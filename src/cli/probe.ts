@@ -3,6 +3,7 @@ import { declareProbeFlags, probeConfig, type ProbeConfig, type ProbeFlags } fro
 import type { ModeProbe } from "../agent/modes/index.js";
 import type { ProbeEntry } from "../../collectors/index.js";
 import { createStderrLogger } from "../log.js";
+import { addCommand, type CommandSpec } from "./command.js";
 
 /** What each agent mode asked for would find (probe --agent / --mode). */
 async function probeModes(c: ProbeConfig, gpuCount: number): Promise<ModeProbe[]> {
@@ -42,33 +43,30 @@ function formatText(entries: readonly ProbeEntry[], modes: readonly ModeProbe[])
 
 /** `powerprint probe`: every collector, its status, its devices, and for unavailable ones why and how to fix it. */
 export function registerProbeCommand(program: Command): void {
-  const cmd = program
-    .command("probe")
-    .summary("list every hardware source, what it can read, and how to fix the unavailable ones")
-    .description("List every hardware source (NVML, nvidia-smi, AMD hwmon, RAPL, the CPU model), which one `run` uses, its devices and methods, and for each unavailable one why and how to fix it.");
-  declareProbeFlags(cmd)
-    .addHelpText(
-      "after",
-      `
+  const spec = {
+    name: "probe",
+    summary: "list every hardware source, what it can read, and how to fix the unavailable ones",
+    description: "List every hardware source (NVML, nvidia-smi, AMD hwmon, RAPL, the CPU model), which one `run` uses, its devices and methods, and for each unavailable one why and how to fix it.",
+    helpAfter: `
 Examples:
   $ powerprint probe
   $ powerprint probe --json
   $ POWERPRINT_SYSFS_ROOT=/host powerprint probe    # the host's /sys mounted at /host/sys
   $ powerprint probe --agent                         # what agent --mode pod/node/selector would find
   $ powerprint probe --mode node --proc-root /host --sys-root /host --kubelet-url https://node-1:10250/pods`,
-    )
-    .action(async (opts: ProbeFlags) => {
-      const c = probeConfig(opts, process.env);
-      const { detectCollectors } = await import("../../collectors/index.js");
-      const entries = await detectCollectors(c.collectors);
-      const gpus = entries.filter((e) => e.used && e.result.status === "ok").flatMap((e) => (e.result.status === "ok" ? e.result.devices : [])).filter((d) => d.kind === "gpu").length;
-      const modes = c.modes.length > 0 ? await probeModes(c, gpus) : undefined;
-      if (c.json) {
-        const collectors = entries.map((e) => ({ collector: e.collector.id, role: e.role, used: e.used, ...(e.found !== undefined && { found: e.found }), ...e.result }));
-        process.stdout.write(JSON.stringify(modes ? { collectors, agentModes: modes } : collectors, null, 2) + "\n");
-      } else {
-        process.stdout.write(formatText(entries, modes ?? []));
-      }
-      for (const e of entries) await e.collector.close().catch(() => undefined);
-    });
+  } satisfies CommandSpec;
+  addCommand(program, spec, declareProbeFlags).action(async (opts: ProbeFlags) => {
+    const c = probeConfig(opts, process.env);
+    const { detectCollectors } = await import("../../collectors/index.js");
+    const entries = await detectCollectors(c.collectors);
+    const gpus = entries.filter((e) => e.used && e.result.status === "ok").flatMap((e) => (e.result.status === "ok" ? e.result.devices : [])).filter((d) => d.kind === "gpu").length;
+    const modes = c.modes.length > 0 ? await probeModes(c, gpus) : undefined;
+    if (c.json) {
+      const collectors = entries.map((e) => ({ collector: e.collector.id, role: e.role, used: e.used, ...(e.found !== undefined && { found: e.found }), ...e.result }));
+      process.stdout.write(JSON.stringify(modes ? { collectors, agentModes: modes } : collectors, null, 2) + "\n");
+    } else {
+      process.stdout.write(formatText(entries, modes ?? []));
+    }
+    for (const e of entries) await e.collector.close().catch(() => undefined);
+  });
 }

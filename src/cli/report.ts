@@ -20,41 +20,36 @@ import { appendCsv } from "../../exporters/report-csv.js";
 import { detailsFileOf, formatSummary } from "../../exporters/summary.js";
 import { declareReportFlags, reportConfig, type ReportFlags } from "../config/report.js";
 import { prepareDisclosure, writeDisclosure } from "./report-disclose.js";
+import { addCommand, type CommandSpec } from "./command.js";
+
+const EXAMPLES = `
+Examples:
+  $ powerprint report node0.json node1.json --json job.json
+  $ powerprint report runs/*.json --group-by experiment --csv sweep.csv`;
 
 /** `powerprint report` */
 export function registerReportCommand(program: Command): void {
-  const cmd = program
-    .command("report")
-    .summary("merge reports of one job from several nodes, and total a sweep per tag")
-    .argument("<files...>", "JSON reports (powerprint run/simulate --report)");
-  // Model card, SCI and Impact Framework manifest among them (docs/plan-and-disclose.md).
-  declareReportFlags(cmd)
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ powerprint report node0.json node1.json --json job.json
-  $ powerprint report runs/*.json --group-by experiment --csv sweep.csv`,
-    )
-    .action(async (files: string[], flags: ReportFlags) => {
-      const c = reportConfig(files, flags);
-      const named = c.files.map((file) => ({ file, report: readReportFile(file) }));
-      const merged = mergeReports(named);
-      const groups = c.groupBy !== undefined ? groupByTag(merged, c.groupBy) : undefined;
-      const disclosed = c.disclosure && prepareDisclosure(c.disclosure, named, merged);
-      const out: MergedReport = { ...merged, ...(groups ? { groups } : {}), ...(disclosed?.sci.length ? { sci: disclosed.sci } : {}) };
-      if (c.jsonPath !== undefined) writeJsonAtomic(c.jsonPath, out);
-      if (c.csvPath !== undefined) appendCsv(c.csvPath, out);
-      if (c.htmlPath !== undefined) {
-        const { writeHtmlReport } = await import("../../exporters/report-html.js");
-        writeHtmlReport(c.htmlPath, out);
-      }
-      if (disclosed) {
-        writeDisclosure(disclosed);
-        process.stdout.write(`${disclosed.text}\n`);
-        return;
-      }
-      // The summary names what was merged, the failed runs and the totals per tag (exporters/summary.ts).
-      process.stdout.write(formatSummary(out, { detailsFile: detailsFileOf({ reportPath: c.jsonPath, htmlPath: c.htmlPath }) }) + "\n");
-    });
+  const spec = { name: "report", summary: "merge reports of one job from several nodes, and total a sweep per tag", argument: ["<files...>", "JSON reports (powerprint run/simulate --report)"], helpAfter: EXAMPLES } satisfies CommandSpec;
+  // Model card, SCI and Impact Framework manifest among its flags (docs/plan-and-disclose.md).
+  addCommand(program, spec, declareReportFlags).action(async (files: string[], flags: ReportFlags) => {
+    const c = reportConfig(files, flags);
+    const named = c.files.map((file) => ({ file, report: readReportFile(file) }));
+    const merged = mergeReports(named);
+    const groups = c.groupBy !== undefined ? groupByTag(merged, c.groupBy) : undefined;
+    const disclosed = c.disclosure && prepareDisclosure(c.disclosure, named, merged);
+    const out: MergedReport = { ...merged, ...(groups ? { groups } : {}), ...(disclosed?.sci.length ? { sci: disclosed.sci } : {}) };
+    if (c.jsonPath !== undefined) writeJsonAtomic(c.jsonPath, out);
+    if (c.csvPath !== undefined) appendCsv(c.csvPath, out);
+    if (c.htmlPath !== undefined) {
+      const { writeHtmlReport } = await import("../../exporters/report-html.js");
+      writeHtmlReport(c.htmlPath, out);
+    }
+    if (disclosed) {
+      writeDisclosure(disclosed);
+      process.stdout.write(`${disclosed.text}\n`);
+      return;
+    }
+    // The summary names what was merged, the failed runs and the totals per tag (exporters/summary.ts).
+    process.stdout.write(formatSummary(out, { detailsFile: detailsFileOf({ reportPath: c.jsonPath, htmlPath: c.htmlPath }) }) + "\n");
+  });
 }

@@ -16,6 +16,7 @@ import { createMarksFolder, ownChildPids, ownChildrenCpuSeconds, readSpawnBaseli
 import { checkCgroupTracking, chooseTracking, handshakeArgv, releaseJobCgroup, resolveExecutable } from "./run-cgroup.js";
 import { prepareOutputs } from "./outputs.js";
 import { exitAfterStderr } from "./exit.js";
+import { addCommand, type CommandSpec } from "./command.js";
 import { removeStaleTempFiles } from "../files.js";
 
 const EXAMPLES = `
@@ -45,15 +46,16 @@ function helpText(context: { command: Command }): string {
 
 /** `powerprint run [options] -- <command...>` */
 export function registerRunCommand(program: Command): void {
-  const cmd = program
-    .command("run")
-    .summary("run a command and measure the energy, carbon, water and cost of its process tree")
-    .description("Run COMMAND (no shell) and measure the energy its process tree uses on this host's GPUs, CPUs and memory.")
-    .usage("[options] -- <command...>")
-    .argument("[command...]", "the command to run and its arguments (put them after --)");
-  declareRunFlags(cmd);
-  cmd.passThroughOptions().addHelpText("after", helpText);
-  cmd.action(async (command: string[], opts: RunFlags) => exitAfterStderr(await runCommand(command, opts, process.env)));
+  const spec = {
+    name: "run",
+    summary: "run a command and measure the energy, carbon, water and cost of its process tree",
+    description: "Run COMMAND (no shell) and measure the energy its process tree uses on this host's GPUs, CPUs and memory.",
+    usage: "[options] -- <command...>",
+    argument: ["[command...]", "the command to run and its arguments (put them after --)"],
+    helpAfter: helpText,
+    passThrough: true,
+  } satisfies CommandSpec;
+  addCommand(program, spec, declareRunFlags).action(async (command: string[], opts: RunFlags) => exitAfterStderr(await runCommand(command, opts, process.env)));
 }
 
 /** Signal numbers for the exit code (128 + n). */

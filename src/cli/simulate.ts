@@ -3,6 +3,7 @@ import { declareSimulateFlags, simulateConfig, type SimulateFlags } from "../con
 import { createStderrLogger } from "../log.js";
 import { version } from "../version.js";
 import { prepareOutputs } from "./outputs.js";
+import { addCommand, type CommandSpec } from "./command.js";
 
 const EXAMPLES = `
 Examples:
@@ -14,12 +15,13 @@ ledger as real runs. The report has the same schema as 'powerprint run --report'
 
 /** `powerprint simulate <scenario>` */
 export function registerSimulateCommand(program: Command): void {
-  const cmd = program
-    .command("simulate")
-    .summary("run a scenario of simulated devices and processes in virtual time")
-    .argument("<scenario>", "scenario file (JSON, or YAML with .yaml/.yml)");
-  declareSimulateFlags(cmd);
-  cmd.addHelpText("after", EXAMPLES).action(async (file: string, opts: SimulateFlags) => {
+  const spec = {
+    name: "simulate",
+    summary: "run a scenario of simulated devices and processes in virtual time",
+    argument: ["<scenario>", "scenario file (JSON, or YAML with .yaml/.yml)"],
+    helpAfter: EXAMPLES,
+  } satisfies CommandSpec;
+  addCommand(program, spec, declareSimulateFlags).action(async (file: string, opts: SimulateFlags) => {
     const log = createStderrLogger({ verbose: opts.verbose, quiet: opts.quiet });
     const c = await simulateConfig(file, opts, process.env);
     // The report schema (zod), the simulator and the pipeline load only when this command runs,
