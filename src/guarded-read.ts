@@ -3,8 +3,8 @@
  * device planted where a regular file is expected (a fixture root, a hostile /sys mount). A read
  * like that must never stop the event loop (no ticks, no /healthz, SIGTERM not handled):
  *
- * - what is not a regular file is refused before it is opened (stat, then the open; the sync
- *   variant opens O_NONBLOCK and checks with fstat), so a FIFO never blocks an open or a read;
+ * - what is not a regular file is refused before it is read: opened O_NONBLOCK and checked with
+ *   fstat, so a FIFO never blocks an open or a read;
  * - the read of a regular file runs on libuv's thread pool (fs.promises), so a read that never
  *   returns holds one pool thread, not the loop; the caller bounds it (the sampler's per-read
  *   deadline, withinMillis() at probe) and the source is marked hung;
@@ -12,8 +12,7 @@
  *   joins the pool): exitProcess() then ends the process with _exit(2), skipping that join, after
  *   saying so. The rest (the final checkpoint, the exporters' flush) is done by then.
  */
-import { constants, fstatSync, openSync, readSync, closeSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { close, constants, fstatSync, open, openSync, read, readSync, closeSync } from "node:fs";
 
 /** A file's text, or why it was not read. */
 export type GuardedRead =
@@ -32,27 +31,61 @@ const KIND = (st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevi
 const errorOf = (err: unknown): GuardedRead => ({ status: "error", code: (err as NodeJS.ErrnoException).code ?? "EIO", message: (err as Error).message });
 
 /**
- * The text of the regular file `path` (at most `maxBytes`), read on the thread pool; a FIFO or
- * device refused without being opened. Never rejects; never bounded in time by itself (see the
- * module comment): race it against a deadline.
+ * The text of the regular file `path` (at most `maxBytes`), its read on the thread pool; a FIFO or
+ * device refused without being read. Opened O_NONBLOCK (an open never waits on a FIFO) and checked
+ * with fstat; the read runs on the pool (a sysfs attribute ignores O_NONBLOCK: a wedged driver
+ * blocks there, on a pool thread). A regular file that would block (EAGAIN: trace_pipe-like) is
+ * opened again without O_NONBLOCK and read on the pool. Never rejects; never bounded in time by
+ * itself (see the module comment): race it against a deadline.
  */
 export async function readRegularText(path: string, maxBytes = 64 * 1024): Promise<GuardedRead> {
+  let fd: number;
   try {
-    const st = await stat(path);
-    if (!st.isFile()) return { status: "refused", reason: `${path} is ${KIND(st)}, not a regular file: refused` };
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
+    return errorOf(err);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      closeSync(fd);
+      return { status: "refused", reason: `${path} is ${KIND(st)}, not a regular file: refused` };
+    }
+  } catch (err) {
+    closeSync(fd);
     return errorOf(err);
   }
   const id = nextId++;
   inFlight.set(id, { path, startedMillis: Date.now() });
   try {
-    const buf = await readFile(path);
-    return { status: "ok", text: buf.subarray(0, maxBytes).toString("utf8") };
-  } catch (err) {
-    return errorOf(err);
+    const buf = Buffer.allocUnsafe(Math.min(maxBytes, 64 * 1024));
+    let first = await readAt(fd, buf, 0);
+    // Not seekable (a pipe-like kernel file): a plain read.
+    if (first.status === "error" && first.code === "ESPIPE") first = await readAt(fd, buf, null);
+    closeSync(fd);
+    if (first.status === "error" && first.code === "EAGAIN") return await readOnPool(path, buf);
+    return first;
   } finally {
     inFlight.delete(id);
   }
+}
+
+/** One read on the thread pool, from `position` (0: sysfs regenerates an attribute on a read from 0; null: the file's own position). */
+function readAt(fd: number, buf: Buffer, position: number | null): Promise<GuardedRead> {
+  return new Promise((resolve) => read(fd, buf, 0, buf.length, position, (err, n) => resolve(err ? errorOf(err) : { status: "ok", text: buf.toString("utf8", 0, n) })));
+}
+
+/** open (blocking), one read, close: all on the thread pool. */
+function readOnPool(path: string, buf: Buffer): Promise<GuardedRead> {
+  return new Promise((resolve) => {
+    open(path, "r", (err, fd) => {
+      if (err) return resolve(errorOf(err));
+      void readAt(fd, buf, null).then((r) => {
+        close(fd, () => undefined);
+        resolve(r);
+      });
+    });
+  });
 }
 
 /**

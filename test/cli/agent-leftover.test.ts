@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 import { makeLayout, movePid, podPaths, removeTree, type PodSpec } from "../cgroup/kube-layout.js";
-import { startAgent, waitFor } from "./agent-helpers.js";
+import { killAgents, startAgent, waitFor } from "./agent-helpers.js";
 
 const burner = fileURLToPath(new URL("../cgroup/scripts/pod-burner.mjs", import.meta.url));
 const v2 = readCgroupMounts().v2;
@@ -28,6 +28,8 @@ const OLD = pod(3);
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
+  // A failed assertion must not leave an agent running.
+  await killAgents();
   for (const c of cleanups.reverse()) await c();
 });
 
