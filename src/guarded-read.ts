@@ -31,14 +31,10 @@ const KIND = (st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevi
 const errorOf = (err: unknown): GuardedRead => ({ status: "error", code: (err as NodeJS.ErrnoException).code ?? "EIO", message: (err as Error).message });
 
 /**
- * The text of the regular file `path` (at most `maxBytes`), its read on the thread pool; a FIFO or
- * device refused without being read. Opened O_NONBLOCK (an open never waits on a FIFO) and checked
- * with fstat; the read runs on the pool (a sysfs attribute ignores O_NONBLOCK: a wedged driver
- * blocks there, on a pool thread). A regular file that would block (EAGAIN: trace_pipe-like) is
- * opened again without O_NONBLOCK and read on the pool. Never rejects; never bounded in time by
- * itself (see the module comment): race it against a deadline.
+ * `path` opened O_NONBLOCK (an open never waits on a FIFO) and checked with fstat: its descriptor
+ * when it is a regular file; else closed, and the refusal or the error.
  */
-export async function readRegularText(path: string, maxBytes = 64 * 1024): Promise<GuardedRead> {
+function openRegular(path: string): number | GuardedRead {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -47,14 +43,26 @@ export async function readRegularText(path: string, maxBytes = 64 * 1024): Promi
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) {
-      closeSync(fd);
-      return { status: "refused", reason: `${path} is ${KIND(st)}, not a regular file: refused` };
-    }
+    if (st.isFile()) return fd;
+    closeSync(fd);
+    return { status: "refused", reason: `${path} is ${KIND(st)}, not a regular file: refused` };
   } catch (err) {
     closeSync(fd);
     return errorOf(err);
   }
+}
+
+/**
+ * The text of the regular file `path` (at most `maxBytes`), its read on the thread pool; a FIFO or
+ * device refused without being read. Opened O_NONBLOCK (an open never waits on a FIFO) and checked
+ * with fstat; the read runs on the pool (a sysfs attribute ignores O_NONBLOCK: a wedged driver
+ * blocks there, on a pool thread). A regular file that would block (EAGAIN: trace_pipe-like) is
+ * opened again without O_NONBLOCK and read on the pool. Never rejects; never bounded in time by
+ * itself (see the module comment): race it against a deadline.
+ */
+export async function readRegularText(path: string, maxBytes = 64 * 1024): Promise<GuardedRead> {
+  const fd = openRegular(path);
+  if (typeof fd !== "number") return fd;
   const id = nextId++;
   inFlight.set(id, { path, startedMillis: Date.now() });
   try {
@@ -94,15 +102,9 @@ function readOnPool(path: string, buf: Buffer): Promise<GuardedRead> {
  * A sysfs attribute whose driver hangs still blocks here: use readRegularText where that matters.
  */
 export function readRegularTextSync(path: string, maxBytes = 64 * 1024): GuardedRead {
-  let fd: number;
+  const fd = openRegular(path);
+  if (typeof fd !== "number") return fd;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    return errorOf(err);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { status: "refused", reason: `${path} is ${KIND(st)}, not a regular file: refused` };
     const buf = Buffer.allocUnsafe(maxBytes);
     let n = 0;
     for (let r; n < maxBytes && (r = readSync(fd, buf, n, maxBytes - n, null)) > 0; ) n += r;
