@@ -233,6 +233,13 @@ export function agentConfig(flags: AgentFlags, source: EnvSource, isDefault: (ke
     quiet: flags.quiet === true,
     verbose: flags.verbose === true,
   };
+  // At SIGTERM the agent exits within --flush-timeout (a pod's grace period is counted on it), so
+  // the final scrape's wait is part of that time, never added to it as run does.
+  if (config.export.prometheusLingerMillis > config.flushTimeoutMillis)
+    throw new UsageError(
+      "--prometheus-linger",
+      `${flags.prometheusLinger} is longer than --flush-timeout (${config.flushTimeoutMillis / 1000} s): the agent exits within --flush-timeout at SIGTERM, so raise --flush-timeout or shorten the linger`,
+    );
   // Last, every flag being valid (pod mode refuses a PID namespace that is not a pod's).
   if (realJobs) choice.mode.precheck?.(choice.config, { procRoot, env });
   return config;

@@ -78,6 +78,12 @@ describe("agent flags checked before start", () => {
     expect(r.stderr).toMatch(/^powerprint: error: --kubelet-url: 'kubelet pods' is not a URL.*\n$/);
   });
 
+  it("--prometheus-linger longer than --flush-timeout: exit 2 naming both (the agent exits within --flush-timeout at SIGTERM)", async () => {
+    const r = await runCli(["agent", "--sim", SCENARIO, "--prometheus", "127.0.0.1:0", "--prometheus-linger", "30s"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^powerprint: error: --prometheus-linger: 30s is longer than --flush-timeout \(10 s\).*raise --flush-timeout or shorten the linger\n$/);
+  });
+
   it("--podinfo-dir /missing: exit 2 (the default directory may be absent: said, not fatal)", async () => {
     const r = await runCli(["agent", "--mode", "pod", "--podinfo-dir", join(dir, "missing")]);
     expect(r.code).toBe(2);

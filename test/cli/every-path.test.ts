@@ -284,7 +284,7 @@ describe.skipIf(!!receiversSkipReason("victoria-metrics"))("every path, the same
       let exited = false;
       const run = runCli(
         ["agent", "--sim", SCENARIO_FILE, ...mode, "--interval", "200ms", "--report", file, ...PRICE,
-          "--prometheus", `127.0.0.1:${port}`, "--prometheus-linger", "60s", "--otlp", `${vm.baseUrl}/opentelemetry`, "--export-interval", "1s"],
+          "--prometheus", `127.0.0.1:${port}`, "--prometheus-linger", "60s", "--flush-timeout", "60s", "--otlp", `${vm.baseUrl}/opentelemetry`, "--export-interval", "1s"],
         { timeoutMillis: 120_000, onSpawn: (c) => (child = c) },
       ).finally(() => void (exited = true));
       const scrape = async () => {
