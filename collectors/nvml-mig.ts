@@ -50,9 +50,10 @@ export const MIG_FUNCTIONS = {
   gpmMetricsGet: "int nvmlGpmMetricsGet(void *metricsGet)",
 } as const;
 
-type Fn<A extends unknown[]> = ((...args: A) => number) | undefined;
+/** An entry point called on the thread pool (collectors/nvml.ts binds each as a koffi async call). */
+type Fn<A extends unknown[]> = ((...args: A) => Promise<number>) | undefined;
 
-/** The bound MIG and GPM functions (absent: the driver lacks the symbol). Handles are koffi pointer values. */
+/** The bound MIG and GPM functions (absent: the driver lacks the symbol), each called off the event loop. Handles are koffi pointer values. */
 export interface NvmlMigApi {
   getMigMode: Fn<[bigint, Buffer, Buffer]>;
   getMaxMigDeviceCount: Fn<[bigint, Buffer]>;
@@ -108,16 +109,16 @@ export class MigReader {
   ) {}
 
   /** A reader for the GPU `parent` when its MIG mode is on; undefined otherwise (or when the driver has no MIG API). */
-  static open(api: NvmlMigApi, parent: bigint, parentId: string): MigReader | undefined {
+  static async open(api: NvmlMigApi, parent: bigint, parentId: string): Promise<MigReader | undefined> {
     if (!api.getMigMode || !api.getMaxMigDeviceCount || !api.getMigDeviceHandleByIndex || !api.getGpuInstanceId || !api.getComputeInstanceId) return undefined;
     const current = Buffer.alloc(4);
     const pending = Buffer.alloc(4);
-    if (api.getMigMode(parent, current, pending) !== NVML_RETURN.SUCCESS || current.readUInt32LE(0) !== NVML_DEVICE_MIG_ENABLE) return undefined;
+    if ((await api.getMigMode(parent, current, pending)) !== NVML_RETURN.SUCCESS || current.readUInt32LE(0) !== NVML_DEVICE_MIG_ENABLE) return undefined;
     let totalSlices: number | undefined;
     const info = Buffer.alloc(GPU_INSTANCE_PROFILE_INFO_BYTES);
     for (const profile of GPU_INSTANCE_PROFILE_IDS) {
       info.fill(0);
-      if (api.getGpuInstanceProfileInfo?.(parent, profile, info) !== NVML_RETURN.SUCCESS) continue;
+      if ((await api.getGpuInstanceProfileInfo?.(parent, profile, info)) !== NVML_RETURN.SUCCESS) continue;
       const slices = info.readUInt32LE(PROFILE_INFO_SLICE_COUNT_OFFSET);
       if (slices > 0 && slices <= 64) totalSlices = Math.max(totalSlices ?? 0, slices);
     }
@@ -125,7 +126,7 @@ export class MigReader {
     if (api.gpmQueryDeviceSupport && api.gpmSampleAlloc && api.gpmSampleFree && api.gpmMigSampleGet && api.gpmMetricsGet) {
       const support = Buffer.alloc(GPM_SUPPORT_BYTES);
       support.writeUInt32LE(GPM_SUPPORT_VERSION, 0);
-      gpmSupported = api.gpmQueryDeviceSupport(parent, support) === NVML_RETURN.SUCCESS && support.readUInt32LE(4) !== 0;
+      gpmSupported = (await api.gpmQueryDeviceSupport(parent, support)) === NVML_RETURN.SUCCESS && support.readUInt32LE(4) !== 0;
     }
     return new MigReader(api, parent, parentId, totalSlices, gpmSupported);
   }
@@ -135,30 +136,30 @@ export class MigReader {
    * compute processes (the collector's decoder); `parentRecords` are the GPU's own list (records of
    * processes in an instance carry its ids); `lost` says whether a return code means the GPU is lost.
    */
-  read(
-    listProcesses: (handle: bigint) => { records: NvmlProcessRecord[]; lost?: boolean },
+  async read(
+    listProcesses: (handle: bigint) => Promise<{ records: NvmlProcessRecord[]; lost?: boolean }>,
     parentRecords: readonly NvmlProcessRecord[],
     lost: (fn: string, code: number) => boolean,
-  ): MigRead {
+  ): Promise<MigRead> {
     const api = this.api;
     const countBuf = Buffer.alloc(4);
-    let code = api.getMaxMigDeviceCount!(this.parent, countBuf);
+    let code = await api.getMaxMigDeviceCount!(this.parent, countBuf);
     if (lost("nvmlDeviceGetMaxMigDeviceCount", code)) return { partition: { instances: [] }, lost: true };
     const count = code === NVML_RETURN.SUCCESS ? Math.min(countBuf.readUInt32LE(0), MAX_MIG_DEVICES) : 0;
     const found: { instance: MigInstance; ciSlices: number; giSlices: number }[] = [];
     const notes = new Set<string>();
     for (let index = 0; index < count; index++) {
       const handleBuf = Buffer.alloc(8);
-      code = api.getMigDeviceHandleByIndex!(this.parent, index, handleBuf);
+      code = await api.getMigDeviceHandleByIndex!(this.parent, index, handleBuf);
       if (lost("nvmlDeviceGetMigDeviceHandleByIndex", code)) return { partition: { instances: [] }, lost: true };
       if (code !== NVML_RETURN.SUCCESS) continue; // NOT_FOUND: no MIG device at this index
       const handle = handleBuf.readBigUInt64LE(0);
       const id = Buffer.alloc(4);
-      if (api.getGpuInstanceId!(handle, id) !== NVML_RETURN.SUCCESS) continue;
+      if ((await api.getGpuInstanceId!(handle, id)) !== NVML_RETURN.SUCCESS) continue;
       const gpuInstanceId = id.readUInt32LE(0);
-      if (api.getComputeInstanceId!(handle, id) !== NVML_RETURN.SUCCESS) continue;
+      if ((await api.getComputeInstanceId!(handle, id)) !== NVML_RETURN.SUCCESS) continue;
       const computeInstanceId = id.readUInt32LE(0);
-      const listed = listProcesses(handle);
+      const listed = await listProcesses(handle);
       if (listed.lost) return { partition: { instances: [] }, lost: true };
       const instance: MigInstance = {
         deviceId: `${this.parentId}/gi${gpuInstanceId}/ci${computeInstanceId}`,
@@ -170,16 +171,16 @@ export class MigReader {
       let giSlices = 1;
       let ciSlices = 1;
       const attributes = Buffer.alloc(DEVICE_ATTRIBUTES_BYTES);
-      if (api.getAttributes?.(handle, attributes) === NVML_RETURN.SUCCESS) {
+      if ((await api.getAttributes?.(handle, attributes)) === NVML_RETURN.SUCCESS) {
         const a = decodeDeviceAttributes(attributes);
         giSlices = a.gpuInstanceSliceCount || 1;
         ciSlices = a.computeInstanceSliceCount || 1;
         if (a.multiprocessorCount > 0) instance.multiprocessorCount = a.multiprocessorCount;
       } else notes.add("MIG: nvmlDeviceGetAttributes_v2 unanswered: an instance's slices taken as 1");
       const text = Buffer.alloc(NVML_STRING_BUFFER_BYTES);
-      if (api.getName?.(handle, text, text.length) === NVML_RETURN.SUCCESS) instance.model = cString(text);
+      if ((await api.getName?.(handle, text, text.length)) === NVML_RETURN.SUCCESS) instance.model = cString(text);
       text.fill(0);
-      if (api.getUuid?.(handle, text, text.length) === NVML_RETURN.SUCCESS) instance.uuid = cString(text);
+      if ((await api.getUuid?.(handle, text, text.length)) === NVML_RETURN.SUCCESS) instance.uuid = cString(text);
       found.push({ instance, ciSlices, giSlices });
     }
     const instances = found.map((f) => f.instance);
@@ -190,7 +191,7 @@ export class MigReader {
       f.instance.sliceCount = (f.giSlices * f.ciSlices) / ciTotal;
     }
     addFromParentList(instances, parentRecords);
-    if (this.gpmSupported) this.activity(instances, lost);
+    if (this.gpmSupported) await this.activity(instances, lost);
     else if (instances.length > 0) notes.add("MIG: no GPM on this GPU (Hopper and later have it): the instances' active energy is split by slices");
     const partition: MigPartition = { instances };
     if (this.totalSlices !== undefined) partition.totalSlices = this.totalSlices;
@@ -199,12 +200,12 @@ export class MigReader {
   }
 
   /** Frees the GPM sample buffers. */
-  close(): void {
-    for (const gi of [...this.gpm.keys()]) this.free(gi);
+  async close(): Promise<void> {
+    for (const gi of [...this.gpm.keys()]) await this.free(gi);
   }
 
   /** Sets each instance's activity from its GPU instance's GPM SM utilisation since the last read. */
-  private activity(instances: MigInstance[], lost: (fn: string, code: number) => boolean): void {
+  private async activity(instances: MigInstance[], lost: (fn: string, code: number) => boolean): Promise<void> {
     const api = this.api;
     const byGi = new Map<number, number | undefined>();
     for (const gi of new Set(instances.map((i) => i.gpuInstanceId))) {
@@ -212,22 +213,22 @@ export class MigReader {
       if (!pair) {
         const a = Buffer.alloc(8);
         const b = Buffer.alloc(8);
-        if (api.gpmSampleAlloc!(a) !== NVML_RETURN.SUCCESS) continue;
-        if (api.gpmSampleAlloc!(b) !== NVML_RETURN.SUCCESS) {
-          api.gpmSampleFree!(a.readBigUInt64LE(0));
+        if ((await api.gpmSampleAlloc!(a)) !== NVML_RETURN.SUCCESS) continue;
+        if ((await api.gpmSampleAlloc!(b)) !== NVML_RETURN.SUCCESS) {
+          await api.gpmSampleFree!(a.readBigUInt64LE(0));
           continue;
         }
         pair = { previous: a.readBigUInt64LE(0), current: b.readBigUInt64LE(0), hasPrevious: false };
         this.gpm.set(gi, pair);
       }
-      const code = api.gpmMigSampleGet!(this.parent, gi, pair.current);
+      const code = await api.gpmMigSampleGet!(this.parent, gi, pair.current);
       if (lost("nvmlGpmMigSampleGet", code) || code !== NVML_RETURN.SUCCESS) {
         pair.hasPrevious = false;
         continue;
       }
       if (pair.hasPrevious) {
         const request = encodeGpmMetricsGet(pair.previous, pair.current, [GPM_METRIC_SM_UTIL]);
-        if (api.gpmMetricsGet!(request) === NVML_RETURN.SUCCESS) {
+        if ((await api.gpmMetricsGet!(request)) === NVML_RETURN.SUCCESS) {
           const metric = decodeGpmMetric(request, 0);
           if (metric.status === NVML_RETURN.SUCCESS && Number.isFinite(metric.value)) byGi.set(gi, Math.min(1, Math.max(0, metric.value / 100)));
         }
@@ -241,15 +242,15 @@ export class MigReader {
       if (activity !== undefined) instance.activity = activity;
     }
     // GPU instances destroyed since: their buffers go.
-    for (const gi of [...this.gpm.keys()]) if (!instances.some((i) => i.gpuInstanceId === gi)) this.free(gi);
+    for (const gi of [...this.gpm.keys()]) if (!instances.some((i) => i.gpuInstanceId === gi)) await this.free(gi);
   }
 
-  private free(gi: number): void {
+  private async free(gi: number): Promise<void> {
     const pair = this.gpm.get(gi);
     if (!pair) return;
-    this.api.gpmSampleFree?.(pair.previous);
-    this.api.gpmSampleFree?.(pair.current);
     this.gpm.delete(gi);
+    await this.api.gpmSampleFree?.(pair.previous);
+    await this.api.gpmSampleFree?.(pair.current);
   }
 }
 

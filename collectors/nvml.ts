@@ -12,8 +12,17 @@
  * device is marked lost for good and keeps returning a reading with status "lost" and no energy.
  * The counter value is returned raw: a counter that goes backwards (driver reload, GPU reset) is
  * passed through unchanged for src/core/energy.ts to treat as a reset.
+ *
+ * Never on the event loop: every NVML call that can reach the driver (init, enumeration, each
+ * read, shutdown) is a koffi async call, run on libuv's thread pool. A wedged driver (a GPU fallen
+ * off the bus: nvmlDeviceGetPowerUsage never returns) then holds one pool thread, not the loop: the
+ * sampler's per-read deadline marks the source hung and ticks go on; probe() gives up after
+ * PROBE_DEADLINE_MILLIS; a call still stuck at exit is skipped by exitProcess()'s _exit
+ * (src/guarded-read.ts tracks each call while it runs). The calls of one collector run one after
+ * another, never side by side: a wedged driver takes one pool thread, never all four.
  */
 import koffi, { type LibraryHandle } from "koffi";
+import { pendingReads, trackBlocking, withinMillis } from "../src/guarded-read.js";
 import type { Collector, DeviceInfo, DeviceReading, ProbeResult, ProcessUsage } from "../src/core/contracts.js";
 import { millijoulesToJoules, milliwattsToWatts } from "../src/units.js";
 import {
@@ -35,25 +44,28 @@ export interface NvmlCollectorOptions {
   libraryPath?: string;
 }
 
-/** The NVML entry points this collector binds (koffi functions returning nvmlReturn_t unless noted). */
+/**
+ * The NVML entry points this collector binds: each resolves to its nvmlReturn_t, called on the
+ * thread pool (koffi async); errorString alone is called in place (a table lookup in the library).
+ */
 interface NvmlApi {
-  init(): number;
-  shutdown(): number;
+  init(): Promise<number>;
+  shutdown(): Promise<number>;
   errorString(code: number): string;
-  getCount(count: Buffer): number;
-  getHandleByIndex(index: number, handle: Buffer): number;
-  getName(device: bigint, name: Buffer, length: number): number;
-  getUuid(device: bigint, uuid: Buffer, length: number): number;
-  getPowerUsage(device: bigint, powerMilliwatts: Buffer): number;
-  getTotalEnergyConsumption(device: bigint, energyMillijoules: Buffer): number;
-  getUtilizationRates(device: bigint, utilization: Buffer): number;
-  getMemoryInfo(device: bigint, memory: Buffer): number;
+  getCount(count: Buffer): Promise<number>;
+  getHandleByIndex(index: number, handle: Buffer): Promise<number>;
+  getName(device: bigint, name: Buffer, length: number): Promise<number>;
+  getUuid(device: bigint, uuid: Buffer, length: number): Promise<number>;
+  getPowerUsage(device: bigint, powerMilliwatts: Buffer): Promise<number>;
+  getTotalEnergyConsumption(device: bigint, energyMillijoules: Buffer): Promise<number>;
+  getUtilizationRates(device: bigint, utilization: Buffer): Promise<number>;
+  getMemoryInfo(device: bigint, memory: Buffer): Promise<number>;
   /** Absent when the driver lacks the symbol (older than R510). */
-  getComputeRunningProcesses?: (device: bigint, count: Buffer, infos: Buffer | null) => number;
+  getComputeRunningProcesses?: (device: bigint, count: Buffer, infos: Buffer | null) => Promise<number>;
   /** Absent when the driver lacks the symbol. */
-  getProcessUtilization?: (device: bigint, samples: Buffer | null, count: Buffer, lastSeenMicros: bigint) => number;
+  getProcessUtilization?: (device: bigint, samples: Buffer | null, count: Buffer, lastSeenMicros: bigint) => Promise<number>;
   /** Absent in old drivers: processes are then matched to GPUs by index. */
-  getMinorNumber?: (device: bigint, minor: Buffer) => number;
+  getMinorNumber?: (device: bigint, minor: Buffer) => Promise<number>;
   /** MIG and GPM entry points (R450+ / R520+); absent ones: MIG GPUs are read as whole GPUs, or split by slices. */
   mig: NvmlMigApi;
 }
@@ -85,13 +97,45 @@ type OpenState =
 
 const DEFAULT_LIBRARY = "libnvidia-ml.so.1";
 
+/** How long probe() waits for NVML (init, enumeration, the counter check), ms: past it NVML is unavailable, said (a wedged driver). */
+export const PROBE_DEADLINE_MILLIS = 5_000;
+/** How long close() waits for nvmlShutdown, ms: past it the library stays loaded (unloading it under a running call would crash). */
+const SHUTDOWN_DEADLINE_MILLIS = 2_000;
+
+/** The C function's name in a koffi declaration ("int nvmlInit_v2()" → "nvmlInit_v2"). */
+const functionName = (definition: string): string => definition.replace(/^.*?\s\**(\w+)\(.*$/, "$1");
+
+/**
+ * `definition` bound as a call on the thread pool (koffi's async call): resolves to its return
+ * value; registered with trackBlocking while it runs, so a call stuck in the driver at exit is
+ * not waited for.
+ */
+function pooled<R>(lib: LibraryHandle, definition: string): (...args: unknown[]) => Promise<R> {
+  const fn = lib.func(definition);
+  const what = `the NVML call ${functionName(definition)}`;
+  return (...args) =>
+    new Promise<R>((resolve, reject) => {
+      const done = trackBlocking(what);
+      try {
+        fn.async(...args, (err: unknown, result: R) => {
+          done();
+          if (err) reject(err instanceof Error ? err : new Error(String(err)));
+          else resolve(result);
+        });
+      } catch (err) {
+        done();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+}
+
 function bindApi(lib: LibraryHandle): { api: NvmlApi; missing: string[] } {
   const missing: string[] = [];
   const optional = <T>(definition: string, said = true): T | undefined => {
     try {
-      return lib.func(definition) as unknown as T;
+      return pooled(lib, definition) as unknown as T;
     } catch {
-      if (said) missing.push(definition.replace(/^.*?\s(\w+)\(.*$/, "$1"));
+      if (said) missing.push(functionName(definition));
       return undefined;
     }
   };
@@ -100,17 +144,17 @@ function bindApi(lib: LibraryHandle): { api: NvmlApi; missing: string[] } {
   // nvmlDevice_t is an opaque pointer: 'void *', passed as koffi's BigInt pointer values. Out
   // parameters are plain Buffers decoded here, so struct layouts stay explicit.
   const api: NvmlApi = {
-    init: lib.func("int nvmlInit_v2()"),
-    shutdown: lib.func("int nvmlShutdown()"),
+    init: pooled(lib, "int nvmlInit_v2()"),
+    shutdown: pooled(lib, "int nvmlShutdown()"),
     errorString: lib.func("const char *nvmlErrorString(int result)"),
-    getCount: lib.func("int nvmlDeviceGetCount_v2(void *deviceCount)"),
-    getHandleByIndex: lib.func("int nvmlDeviceGetHandleByIndex_v2(unsigned int index, void *device)"),
-    getName: lib.func("int nvmlDeviceGetName(void *device, void *name, unsigned int length)"),
-    getUuid: lib.func("int nvmlDeviceGetUUID(void *device, void *uuid, unsigned int length)"),
-    getPowerUsage: lib.func("int nvmlDeviceGetPowerUsage(void *device, void *power)"),
-    getTotalEnergyConsumption: lib.func("int nvmlDeviceGetTotalEnergyConsumption(void *device, void *energy)"),
-    getUtilizationRates: lib.func("int nvmlDeviceGetUtilizationRates(void *device, void *utilization)"),
-    getMemoryInfo: lib.func("int nvmlDeviceGetMemoryInfo(void *device, void *memory)"),
+    getCount: pooled(lib, "int nvmlDeviceGetCount_v2(void *deviceCount)"),
+    getHandleByIndex: pooled(lib, "int nvmlDeviceGetHandleByIndex_v2(unsigned int index, void *device)"),
+    getName: pooled(lib, "int nvmlDeviceGetName(void *device, void *name, unsigned int length)"),
+    getUuid: pooled(lib, "int nvmlDeviceGetUUID(void *device, void *uuid, unsigned int length)"),
+    getPowerUsage: pooled(lib, "int nvmlDeviceGetPowerUsage(void *device, void *power)"),
+    getTotalEnergyConsumption: pooled(lib, "int nvmlDeviceGetTotalEnergyConsumption(void *device, void *energy)"),
+    getUtilizationRates: pooled(lib, "int nvmlDeviceGetUtilizationRates(void *device, void *utilization)"),
+    getMemoryInfo: pooled(lib, "int nvmlDeviceGetMemoryInfo(void *device, void *memory)"),
     getComputeRunningProcesses: optional("int nvmlDeviceGetComputeRunningProcesses_v3(void *device, void *infoCount, void *infos)"),
     getProcessUtilization: optional(
       "int nvmlDeviceGetProcessUtilization(void *device, void *utilization, void *processSamplesCount, unsigned long long lastSeenTimeStamp)",
@@ -128,7 +172,9 @@ function readCString(buf: Buffer): string {
 
 /**
  * Creates the NVML collector (id "nvml"). The library is loaded and nvmlInit_v2 called on the first
- * probe() or read(); close() calls nvmlShutdown and unloads it.
+ * probe() or read(); close() calls nvmlShutdown and unloads it (unless a call is still stuck in the
+ * driver: then the library stays loaded). Every call runs on the thread pool, one at a time (see
+ * the file comment); probe() answers "unavailable" when NVML does not within PROBE_DEADLINE_MILLIS.
  *
  * Readings: deviceId "gpu<NVML index>", kind "gpu", source "nvml"; energyJoules (cumulative counter,
  * J, raw: resets pass through) with method "counter", or powerWatts with method "power" and a note
@@ -155,42 +201,43 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     return text ? `${nvmlReturnName(code)} (${text})` : nvmlReturnName(code);
   };
 
-  function open(): OpenState {
-    if (state) return state;
+  /** The open library, opened once (concurrent callers share the one opening). */
+  let opening: Promise<OpenState> | undefined;
+  const open = (): Promise<OpenState> => (opening ??= openLibrary().then((s) => (state = s)));
+
+  async function openLibrary(): Promise<OpenState> {
     let lib: LibraryHandle;
     try {
       lib = koffi.load(libraryPath);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const notFound = /no such file|cannot open shared object|not found/i.test(message);
-      state = notFound
+      return notFound
         ? {
             status: "unavailable",
             reason: `${libraryPath} not found (no NVIDIA driver)`,
             fix: "install the NVIDIA driver (it ships libnvidia-ml.so.1); in a container run with the NVIDIA Container Toolkit (--gpus all / runtimeClassName nvidia), or pass the library path",
           }
         : { status: "unavailable", reason: `cannot load ${libraryPath}: ${message}` };
-      return state;
     }
     let bound: ReturnType<typeof bindApi>;
     try {
       bound = bindApi(lib);
     } catch (err) {
       lib.unload();
-      state = {
+      return {
         status: "unavailable",
         reason: `${libraryPath} lacks a required NVML function: ${err instanceof Error ? err.message : String(err)}`,
         fix: "update the NVIDIA driver (NVML from R450 or newer is needed)",
       };
-      return state;
     }
     const { api, missing } = bound;
-    const initCode = api.init();
+    const initCode = await api.init();
     if (initCode !== NVML_RETURN.SUCCESS) {
       // Describe before unloading: nvmlErrorString lives in the library.
       const reason = `nvmlInit_v2 failed: ${describe(api, initCode)}`;
       lib.unload();
-      state = {
+      return {
         status: "unavailable",
         reason,
         fix:
@@ -200,21 +247,19 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
               ? "no permission to open /dev/nvidia*: run with access to the GPU device nodes"
               : undefined,
       };
-      return state;
     }
     const countBuf = Buffer.alloc(4);
-    const countCode = api.getCount(countBuf);
+    const countCode = await api.getCount(countBuf);
     if (countCode !== NVML_RETURN.SUCCESS) {
       const reason = `nvmlDeviceGetCount_v2 failed: ${describe(api, countCode)}`;
-      api.shutdown();
+      await api.shutdown();
       lib.unload();
-      state = { status: "unavailable", reason };
-      return state;
+      return { status: "unavailable", reason };
     }
     const devices: NvmlDevice[] = [];
     for (let index = 0; index < countBuf.readUInt32LE(0); index++) {
       const handleBuf = Buffer.alloc(8);
-      const code = api.getHandleByIndex(index, handleBuf);
+      const code = await api.getHandleByIndex(index, handleBuf);
       const device: NvmlDevice = { index, handle: handleBuf.readBigUInt64LE(0), lost: false, lastSampleMicros: 0n };
       devices.push(device);
       if (code !== NVML_RETURN.SUCCESS) {
@@ -224,23 +269,22 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
         continue;
       }
       const text = Buffer.alloc(NVML_STRING_BUFFER_BYTES);
-      if (api.getName(device.handle, text, text.length) === NVML_RETURN.SUCCESS) device.model = readCString(text);
+      if ((await api.getName(device.handle, text, text.length)) === NVML_RETURN.SUCCESS) device.model = readCString(text);
       text.fill(0);
-      if (api.getUuid(device.handle, text, text.length) === NVML_RETURN.SUCCESS) device.uuid = readCString(text);
+      if ((await api.getUuid(device.handle, text, text.length)) === NVML_RETURN.SUCCESS) device.uuid = readCString(text);
       const memory = Buffer.alloc(24);
-      if (api.getMemoryInfo(device.handle, memory) === NVML_RETURN.SUCCESS) device.totalMemoryBytes = Number(memory.readBigUInt64LE(0));
+      if ((await api.getMemoryInfo(device.handle, memory)) === NVML_RETURN.SUCCESS) device.totalMemoryBytes = Number(memory.readBigUInt64LE(0));
       const minor = Buffer.alloc(4);
-      if (api.getMinorNumber?.(device.handle, minor) === NVML_RETURN.SUCCESS) device.minorNumber = minor.readUInt32LE(0);
-      device.mig = MigReader.open(api.mig, device.handle, `gpu${index}`);
+      if ((await api.getMinorNumber?.(device.handle, minor)) === NVML_RETURN.SUCCESS) device.minorNumber = minor.readUInt32LE(0);
+      device.mig = await MigReader.open(api.mig, device.handle, `gpu${index}`);
     }
-    state = {
+    return {
       status: "ok",
       api,
       lib,
       devices,
       note: missing.length > 0 ? `driver lacks ${missing.join(", ")}: per-process data reduced` : undefined,
     };
-    return state;
   }
 
   /** Marks the device lost when `code` is GPU_IS_LOST; returns whether it was. */
@@ -269,10 +313,10 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
    * The compute processes NVML lists for `handle` (the GPU's, or one of its MIG devices'), decoded
    * with the GPU's established record size.
    */
-  function processRecords(api: NvmlApi, device: NvmlDevice, handle: bigint): { records: NvmlProcessRecord[]; note?: string; lost?: boolean } {
+  async function processRecords(api: NvmlApi, device: NvmlDevice, handle: bigint): Promise<{ records: NvmlProcessRecord[]; note?: string; lost?: boolean }> {
     if (!api.getComputeRunningProcesses) return { records: [], note: "nvmlDeviceGetComputeRunningProcesses_v3 missing: no process list" };
     const countBuf = Buffer.alloc(4);
-    let code = api.getComputeRunningProcesses(handle, countBuf, null);
+    let code = await api.getComputeRunningProcesses(handle, countBuf, null);
     if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
     if (code === NVML_RETURN.SUCCESS) return { records: [] };
     if (code !== NVML_RETURN.ERROR_INSUFFICIENT_SIZE) return { records: [], note: `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}` };
@@ -281,7 +325,7 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     const capacity = Math.min(countBuf.readUInt32LE(0), 4096) + 8;
     const infos = Buffer.alloc(capacity * 32);
     countBuf.writeUInt32LE(capacity, 0);
-    code = api.getComputeRunningProcesses(handle, countBuf, infos);
+    code = await api.getComputeRunningProcesses(handle, countBuf, infos);
     if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
     if (code !== NVML_RETURN.SUCCESS) return { records: [], note: `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}` };
     const decoded = decodeProcessRecords(infos, Math.min(countBuf.readUInt32LE(0), capacity), {
@@ -292,11 +336,11 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     return decoded.plausible ? { records: decoded.records } : { records: decoded.records, note: `process records implausible at both strides; decoded at ${decoded.stride} bytes` };
   }
 
-  function readProcesses(
+  async function readProcesses(
     api: NvmlApi,
     device: NvmlDevice,
-  ): { processes?: ProcessUsage[]; records?: NvmlProcessRecord[]; method?: DeviceReading["processUsageMethod"]; note?: string; lost?: boolean } {
-    const listed = processRecords(api, device, device.handle);
+  ): Promise<{ processes?: ProcessUsage[]; records?: NvmlProcessRecord[]; method?: DeviceReading["processUsageMethod"]; note?: string; lost?: boolean }> {
+    const listed = await processRecords(api, device, device.handle);
     if (listed.lost) return { lost: true };
     const { records, note } = listed;
     let code: number;
@@ -311,13 +355,13 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     let shares: Map<number, number> | undefined;
     if (api.getProcessUtilization) {
       const sampleCount = Buffer.alloc(4);
-      code = api.getProcessUtilization(device.handle, null, sampleCount, device.lastSampleMicros);
+      code = await api.getProcessUtilization(device.handle, null, sampleCount, device.lastSampleMicros);
       if (checkLost(api, device, "nvmlDeviceGetProcessUtilization", code)) return { lost: true };
       if (code === NVML_RETURN.ERROR_INSUFFICIENT_SIZE || (code === NVML_RETURN.SUCCESS && sampleCount.readUInt32LE(0) > 0)) {
         const capacity = sampleCount.readUInt32LE(0) + 8;
         const samplesBuf = Buffer.alloc(capacity * PROCESS_UTILIZATION_SAMPLE_BYTES);
         sampleCount.writeUInt32LE(capacity, 0);
-        code = api.getProcessUtilization(device.handle, samplesBuf, sampleCount, device.lastSampleMicros);
+        code = await api.getProcessUtilization(device.handle, samplesBuf, sampleCount, device.lastSampleMicros);
         if (checkLost(api, device, "nvmlDeviceGetProcessUtilization", code)) return { lost: true };
         if (code === NVML_RETURN.SUCCESS) {
           const samples = decodeProcessUtilizationSamples(samplesBuf, sampleCount.readUInt32LE(0));
@@ -339,7 +383,7 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     return { processes: [...processes.values()], records, method: shares ? "utilization" : "equal", note };
   }
 
-  function readDevice(api: NvmlApi, device: NvmlDevice): DeviceReading | undefined {
+  async function readDevice(api: NvmlApi, device: NvmlDevice): Promise<DeviceReading | undefined> {
     if (device.lost) return lostReading(device);
     const notes: string[] = [];
     const base = {
@@ -354,7 +398,7 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     let energyJoules: number | undefined;
     if (device.counterSupported !== false) {
       const energy = Buffer.alloc(8);
-      const code = api.getTotalEnergyConsumption(device.handle, energy);
+      const code = await api.getTotalEnergyConsumption(device.handle, energy);
       if (checkLost(api, device, "nvmlDeviceGetTotalEnergyConsumption", code)) return lostReading(device);
       if (code === NVML_RETURN.SUCCESS) {
         device.counterSupported = true;
@@ -371,7 +415,7 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
 
     let powerWatts: number | undefined;
     const power = Buffer.alloc(4);
-    const powerCode = api.getPowerUsage(device.handle, power);
+    const powerCode = await api.getPowerUsage(device.handle, power);
     if (checkLost(api, device, "nvmlDeviceGetPowerUsage", powerCode)) return lostReading(device);
     if (powerCode === NVML_RETURN.SUCCESS) powerWatts = milliwattsToWatts(power.readUInt32LE(0));
     else if (energyJoules === undefined) notes.push(`nvmlDeviceGetPowerUsage: ${describe(api, powerCode)}`);
@@ -380,18 +424,18 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
 
     let utilization: number | undefined;
     const util = Buffer.alloc(8);
-    const utilCode = api.getUtilizationRates(device.handle, util);
+    const utilCode = await api.getUtilizationRates(device.handle, util);
     if (checkLost(api, device, "nvmlDeviceGetUtilizationRates", utilCode)) return lostReading(device);
     if (utilCode === NVML_RETURN.SUCCESS) utilization = util.readUInt32LE(0) / 100;
 
-    const procs = readProcesses(api, device);
+    const procs = await readProcesses(api, device);
     if (procs.lost) return lostReading(device);
     if (procs.note) notes.push(procs.note);
     let mig: DeviceReading["mig"];
     if (device.mig) {
       // MIG: each instance's processes from its own list (the GPU's list adds any it lacks, by the
       // records' instance ids); the GPU keeps only the processes no instance holds.
-      const read = device.mig.read((handle) => processRecords(api, device, handle), procs.records ?? [], (fn, code) => checkLost(api, device, fn, code));
+      const read = await device.mig.read((handle) => processRecords(api, device, handle), procs.records ?? [], (fn, code) => checkLost(api, device, fn, code));
       if (read.lost) return lostReading(device);
       mig = read.partition;
       const held = new Set(mig.instances.flatMap((i) => i.processes.map((p) => p.pid)));
@@ -415,64 +459,110 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     return reading;
   }
 
+  /** The chain of NVML work in flight (an opening, a probe, a read), if any. */
+  let busy: Promise<unknown> | undefined;
+  /**
+   * Runs `work` once the NVML work before it has ended: one call at a time, so a wedged driver
+   * holds one pool thread (its stuck call) and what comes after waits behind it, unstarted.
+   */
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = (busy ?? Promise.resolve()).then(work, work);
+    const settled: Promise<unknown> = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    busy = settled;
+    void settled.then(() => {
+      if (busy === settled) busy = undefined;
+    });
+    return next;
+  }
+
+  /** Whether each device has the energy counter (asked once, at probe), and what probe says of it. */
+  async function probeDevices(): Promise<ProbeResult> {
+    const s = await open();
+    if (s.status !== "ok") return s.fix ? { status: "unavailable", reason: s.reason, fix: s.fix } : { status: "unavailable", reason: s.reason };
+    const devices: DeviceInfo[] = [];
+    for (const device of s.devices) {
+      if (!device.lost && device.counterSupported === undefined) {
+        const energy = Buffer.alloc(8);
+        const code = await s.api.getTotalEnergyConsumption(device.handle, energy);
+        if (!checkLost(s.api, device, "nvmlDeviceGetTotalEnergyConsumption", code)) {
+          if (code === NVML_RETURN.SUCCESS) device.counterSupported = true;
+          else if (code === NVML_RETURN.ERROR_NOT_SUPPORTED) {
+            device.counterSupported = false;
+            device.counterNote = `nvmlDeviceGetTotalEnergyConsumption: ${nvmlReturnName(code)}; integrating power`;
+          }
+        }
+      }
+      devices.push(deviceInfo(device));
+    }
+    return s.note ? { status: "ok", devices, note: s.note } : { status: "ok", devices };
+  }
+
   return {
     id: "nvml",
     async probe(): Promise<ProbeResult> {
-      const s = open();
-      if (s.status !== "ok") return s.fix ? { status: "unavailable", reason: s.reason, fix: s.fix } : { status: "unavailable", reason: s.reason };
-      const devices: DeviceInfo[] = s.devices.map((device) => {
-        if (!device.lost && device.counterSupported === undefined) {
-          const energy = Buffer.alloc(8);
-          const code = s.api.getTotalEnergyConsumption(device.handle, energy);
-          if (!checkLost(s.api, device, "nvmlDeviceGetTotalEnergyConsumption", code)) {
-            if (code === NVML_RETURN.SUCCESS) device.counterSupported = true;
-            else if (code === NVML_RETURN.ERROR_NOT_SUPPORTED) {
-              device.counterSupported = false;
-              device.counterNote = `nvmlDeviceGetTotalEnergyConsumption: ${nvmlReturnName(code)}; integrating power`;
-            }
-          }
-        }
-        const details: string[] = [];
-        if (device.totalMemoryBytes !== undefined) details.push(`memory ${Math.round(device.totalMemoryBytes / 2 ** 20)} MiB`);
-        if (device.mig) {
-          details.push(
-            `MIG on: each instance is a device of its own (the GPU's energy split by slices${device.mig.gpmSupported ? " and GPM SM activity" : "; no GPM"}${device.mig.totalSlices !== undefined ? `, ${device.mig.totalSlices} slices` : ""})`,
-          );
-        }
-        if (device.lost) details.push(device.lostNote ?? "lost");
-        else if (device.counterNote) details.push(device.counterNote);
-        else if (device.counterSupported) details.push("energy counter (nvmlDeviceGetTotalEnergyConsumption)");
-        const info: DeviceInfo = {
-          deviceId: `gpu${device.index}`,
-          kind: "gpu",
-          index: device.index,
-          method: device.counterSupported === false ? "power" : "counter",
-          energyCounter: device.counterSupported === true,
-          detail: details.join("; "),
-        };
-        if (device.model !== undefined) info.model = device.model;
-        if (device.uuid !== undefined) info.uuid = device.uuid;
-        return info;
-      });
-      return s.note ? { status: "ok", devices, note: s.note } : { status: "ok", devices };
+      const r = await withinMillis(serial(probeDevices), PROBE_DEADLINE_MILLIS);
+      if (r !== "timeout") return r;
+      const stuck = pendingReads().find((p) => p.what.startsWith("the NVML call"))?.what.replace(/^the NVML call /, "") ?? "an NVML call";
+      return {
+        status: "unavailable",
+        reason: `${stuck} did not return within ${PROBE_DEADLINE_MILLIS / 1000} s (a wedged driver): GPUs not measured`,
+        fix: "check `nvidia-smi` and the kernel log (an Xid 79 'fallen off the bus' needs a GPU reset or a reboot)",
+      };
     },
-    async read(): Promise<DeviceReading[]> {
-      const s = open();
-      if (s.status !== "ok") return [];
-      const readings: DeviceReading[] = [];
-      for (const device of s.devices) {
-        const reading = readDevice(s.api, device);
-        if (reading) readings.push(reading);
-      }
-      return readings;
+    read(): Promise<DeviceReading[]> {
+      return serial(async () => {
+        const s = await open();
+        if (s.status !== "ok") return [];
+        const readings: DeviceReading[] = [];
+        for (const device of s.devices) {
+          const reading = await readDevice(s.api, device);
+          if (reading) readings.push(reading);
+        }
+        return readings;
+      });
     },
     async close(): Promise<void> {
-      if (state?.status === "ok") {
-        for (const device of state.devices) device.mig?.close();
-        state.api.shutdown();
-        state.lib.unload();
-      }
+      const s = state;
       state = undefined;
+      opening = undefined;
+      // A call still in the driver: the library stays loaded (unloading it under the call would
+      // crash the process); exitProcess() does not wait for it.
+      if (busy !== undefined && (await withinMillis(busy, SHUTDOWN_DEADLINE_MILLIS)) === "timeout") return;
+      if (s?.status !== "ok") return;
+      const shutdown = async (): Promise<void> => {
+        for (const device of s.devices) await device.mig?.close();
+        await s.api.shutdown();
+      };
+      if ((await withinMillis(shutdown(), SHUTDOWN_DEADLINE_MILLIS)) === "timeout") return;
+      s.lib.unload();
     },
   };
+}
+
+/** What probe says of one GPU. */
+function deviceInfo(device: NvmlDevice): DeviceInfo {
+  const details: string[] = [];
+  if (device.totalMemoryBytes !== undefined) details.push(`memory ${Math.round(device.totalMemoryBytes / 2 ** 20)} MiB`);
+  if (device.mig) {
+    details.push(
+      `MIG on: each instance is a device of its own (the GPU's energy split by slices${device.mig.gpmSupported ? " and GPM SM activity" : "; no GPM"}${device.mig.totalSlices !== undefined ? `, ${device.mig.totalSlices} slices` : ""})`,
+    );
+  }
+  if (device.lost) details.push(device.lostNote ?? "lost");
+  else if (device.counterNote) details.push(device.counterNote);
+  else if (device.counterSupported) details.push("energy counter (nvmlDeviceGetTotalEnergyConsumption)");
+  const info: DeviceInfo = {
+    deviceId: `gpu${device.index}`,
+    kind: "gpu",
+    index: device.index,
+    method: device.counterSupported === false ? "power" : "counter",
+    energyCounter: device.counterSupported === true,
+    detail: details.join("; "),
+  };
+  if (device.model !== undefined) info.model = device.model;
+  if (device.uuid !== undefined) info.uuid = device.uuid;
+  return info;
 }

@@ -11,6 +11,9 @@
  * - a read still stuck when the process exits would make Node wait for its thread forever (exit
  *   joins the pool): exitProcess() then ends the process with _exit(2), skipping that join, after
  *   saying so. The rest (the final checkpoint, the exporters' flush) is done by then.
+ *
+ * Other blocking work on the pool (NVML's calls over koffi's async calls, collectors/nvml.ts)
+ * registers itself with trackBlocking() so that exitProcess() covers it the same way.
  */
 import { close, constants, fstatSync, open, openSync, read, readSync, closeSync } from "node:fs";
 
@@ -21,9 +24,20 @@ export type GuardedRead =
   | { status: "refused"; reason: string }
   | { status: "error"; code: string; message: string };
 
-/** Reads of regular files in flight now (path → start, ms): those past exit are stuck in the kernel. */
-const inFlight = new Map<number, { path: string; startedMillis: number }>();
+/** Blocking work in flight on the pool now (what it is → start, ms): what is left at exit is stuck in the kernel. */
+const inFlight = new Map<number, { what: string; startedMillis: number }>();
 let nextId = 0;
+
+/**
+ * Registers blocking work started on the thread pool (`what`: "a read of <path>", "the NVML call
+ * nvmlDeviceGetPowerUsage"); the returned function ends it. While registered, exitProcess() does
+ * not wait for it (see the module comment).
+ */
+export function trackBlocking(what: string): () => void {
+  const id = nextId++;
+  inFlight.set(id, { what, startedMillis: Date.now() });
+  return () => void inFlight.delete(id);
+}
 
 const KIND = (st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isDirectory(): boolean }): string =>
   st.isFIFO() ? "a FIFO" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isSocket() ? "a socket" : st.isDirectory() ? "a directory" : "not a regular file";
@@ -63,8 +77,7 @@ function openRegular(path: string): number | GuardedRead {
 export async function readRegularText(path: string, maxBytes = 64 * 1024): Promise<GuardedRead> {
   const fd = openRegular(path);
   if (typeof fd !== "number") return fd;
-  const id = nextId++;
-  inFlight.set(id, { path, startedMillis: Date.now() });
+  const done = trackBlocking(`a read of ${path}`);
   try {
     const buf = Buffer.allocUnsafe(Math.min(maxBytes, 64 * 1024));
     let first = await readAt(fd, buf, 0);
@@ -74,7 +87,7 @@ export async function readRegularText(path: string, maxBytes = 64 * 1024): Promi
     if (first.status === "error" && first.code === "EAGAIN") return await readOnPool(path, buf);
     return first;
   } finally {
-    inFlight.delete(id);
+    done();
   }
 }
 
@@ -130,9 +143,9 @@ export async function withinMillis<T>(p: Promise<T>, millis: number): Promise<T 
   }
 }
 
-/** Files whose read has not returned (oldest first), with how long they have been waited on, ms. */
-export function pendingReads(nowMillis = Date.now()): { path: string; waitedMillis: number }[] {
-  return [...inFlight.values()].map((r) => ({ path: r.path, waitedMillis: nowMillis - r.startedMillis }));
+/** Blocking work that has not returned (oldest first): what it is, and how long it has been waited on, ms. */
+export function pendingReads(nowMillis = Date.now()): { what: string; waitedMillis: number }[] {
+  return [...inFlight.values()].map((r) => ({ what: r.what, waitedMillis: nowMillis - r.startedMillis }));
 }
 
 /**
@@ -143,7 +156,7 @@ export function pendingReads(nowMillis = Date.now()): { path: string; waitedMill
 export function exitProcess(code: number, say?: (message: string) => void): void {
   const stuck = pendingReads();
   if (stuck.length === 0) return void process.exit(code);
-  say?.(`a read of ${stuck[0].path}${stuck.length > 1 ? ` (and ${stuck.length - 1} more)` : ""} has not returned for ${Math.round(stuck[0].waitedMillis / 1000)} s (a wedged driver): exiting without waiting for it`);
+  say?.(`${stuck[0].what}${stuck.length > 1 ? ` (and ${stuck.length - 1} more)` : ""} has not returned for ${Math.round(stuck[0].waitedMillis / 1000)} s (a wedged driver): exiting without waiting for it`);
   process.exitCode = code;
   void import("koffi")
     .then(({ default: koffi }) => {

@@ -38,12 +38,18 @@
  * With STUB_NVML_READ_LOG set (a file), every energy counter read appends "energy gpuI VALUE" to it:
  * a test's job can wait for the collector's first reads before it scripts the counter's climb (a
  * first read that comes late under load otherwise misses part of it).
+ * With STUB_NVML_HANG_FILE set (a path): while that file exists, nvmlInit_v2,
+ * nvmlDeviceGetPowerUsage and nvmlDeviceGetTotalEnergyConsumption do not return (a wedged driver: a
+ * GPU fallen off the bus); each polls for the file every 5 ms and goes on once it is removed. A
+ * call that entered the wait appends "hang FUNCTION" to STUB_NVML_READ_LOG when that is set.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define NVML_SUCCESS 0
 #define NVML_ERROR_UNINITIALIZED 1
@@ -233,7 +239,21 @@ static void reload(void) {
     if ((d)->lost || ((d)->parent && (d)->parent->lost)) return NVML_ERROR_GPU_IS_LOST; \
   } while (0)
 
+/* Blocks while STUB_NVML_HANG_FILE exists (see the head comment). */
+static void hang_while_asked(const char *function) {
+  const char *path = getenv("STUB_NVML_HANG_FILE");
+  if (!path || access(path, F_OK) != 0) return;
+  const char *log = getenv("STUB_NVML_READ_LOG");
+  if (log) {
+    FILE *f = fopen(log, "a");
+    if (f) { fprintf(f, "hang %s\n", function); fclose(f); }
+  }
+  const struct timespec step = {0, 5 * 1000 * 1000};
+  while (access(path, F_OK) == 0) nanosleep(&step, NULL);
+}
+
 nvmlReturn_t nvmlInit_v2(void) {
+  hang_while_asked("nvmlInit_v2");
   reload();
   if (init_error) return init_error;
   initialised++;
@@ -295,6 +315,7 @@ nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned int length) 
 }
 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int *power) {
+  hang_while_asked("nvmlDeviceGetPowerUsage");
   CHECK_DEVICE(d);
   if (!d->power_supported) return NVML_ERROR_NOT_SUPPORTED;
   if (!power) return NVML_ERROR_INVALID_ARGUMENT;
@@ -313,6 +334,7 @@ static void log_energy_read(const struct stub_gpu *d) {
 }
 
 nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d, unsigned long long *energy) {
+  hang_while_asked("nvmlDeviceGetTotalEnergyConsumption");
   CHECK_DEVICE(d);
   if (!d->energy_supported) return NVML_ERROR_NOT_SUPPORTED;
   if (!energy) return NVML_ERROR_INVALID_ARGUMENT;
