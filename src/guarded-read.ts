@@ -42,13 +42,13 @@ export function trackBlocking(what: string): () => void {
 const KIND = (st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isDirectory(): boolean }): string =>
   st.isFIFO() ? "a FIFO" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isSocket() ? "a socket" : st.isDirectory() ? "a directory" : "not a regular file";
 
-const errorOf = (err: unknown): GuardedRead => ({ status: "error", code: (err as NodeJS.ErrnoException).code ?? "EIO", message: (err as Error).message });
+const errorOf = (err: unknown): { status: "error"; code: string; message: string } => ({ status: "error", code: (err as NodeJS.ErrnoException).code ?? "EIO", message: (err as Error).message });
 
 /**
  * `path` opened O_NONBLOCK (an open never waits on a FIFO) and checked with fstat: its descriptor
  * when it is a regular file; else closed, and the refusal or the error.
  */
-function openRegular(path: string): number | GuardedRead {
+function openRegular(path: string): number | Exclude<GuardedRead, { status: "ok" }> {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -83,7 +83,7 @@ export async function readRegularText(path: string, maxBytes = 64 * 1024): Promi
     let first = await readAt(fd, buf, 0);
     // Not seekable (a pipe-like kernel file): a plain read.
     if (first.status === "error" && first.code === "ESPIPE") first = await readAt(fd, buf, null);
-    closeSync(fd);
+    closeQuietly(fd);
     if (first.status === "error" && first.code === "EAGAIN") return await readOnPool(path, buf);
     return first;
   } finally {
@@ -107,6 +107,69 @@ function readOnPool(path: string, buf: Buffer): Promise<GuardedRead> {
       });
     });
   });
+}
+
+/** A file's bytes, or why they were not read. */
+export type GuardedBytes = { status: "ok"; bytes: Buffer } | Exclude<GuardedRead, { status: "ok" }>;
+
+/**
+ * Up to `maxBytes` of the regular file `path`, read on the thread pool chunk by chunk until its end
+ * (a process's /proc/PID/cmdline or environ: the kernel takes the target's mmap lock there, so a
+ * process stuck in D state holding it blocks the read, on a pool thread). Opened O_NONBLOCK and
+ * checked with fstat on the loop, as readRegularText. A short read ends it (procfs's cmdline and
+ * environ fill the buffer up to their end: one pool read for most). Never rejects; never bounded
+ * in time by itself: race it against a deadline.
+ */
+export async function readRegularBytes(path: string, maxBytes: number): Promise<GuardedBytes> {
+  const opened = openRegular(path);
+  if (typeof opened !== "number") return opened;
+  let fd = opened;
+  const done = trackBlocking(`a read of ${path}`);
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < maxBytes) {
+      const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, maxBytes - total));
+      let n: number;
+      try {
+        n = await readOnce(fd, chunk);
+      } catch (err) {
+        // A regular file that would block (trace_pipe-like): opened again blocking, on the pool.
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN" || total > 0) throw err;
+        closeQuietly(fd);
+        fd = -1;
+        fd = await new Promise<number>((resolve, reject) => open(path, "r", (e, f) => (e ? reject(e) : resolve(f))));
+        n = await readOnce(fd, chunk);
+      }
+      if (n <= 0) break;
+      chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+      total += n;
+      if (n < chunk.length) break;
+    }
+    return { status: "ok", bytes: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total) };
+  } catch (err) {
+    return errorOf(err);
+  } finally {
+    if (fd >= 0) closeQuietly(fd);
+    done();
+  }
+}
+
+/**
+ * Closes a descriptor after its read, ignoring a failure: the read's outcome is what counts (a
+ * FUSE file whose daemon died fails its close with ENOTCONN).
+ */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing left to do with it
+  }
+}
+
+/** One read into `buf` from the file's position, on the thread pool. */
+function readOnce(fd: number, buf: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 /**
@@ -156,7 +219,7 @@ export function pendingReads(nowMillis = Date.now()): { what: string; waitedMill
 export function exitProcess(code: number, say?: (message: string) => void): void {
   const stuck = pendingReads();
   if (stuck.length === 0) return void process.exit(code);
-  say?.(`${stuck[0].what}${stuck.length > 1 ? ` (and ${stuck.length - 1} more)` : ""} has not returned for ${Math.round(stuck[0].waitedMillis / 1000)} s (a wedged driver): exiting without waiting for it`);
+  say?.(`${stuck[0].what}${stuck.length > 1 ? ` (and ${stuck.length - 1} more)` : ""} has not returned for ${Math.round(stuck[0].waitedMillis / 1000)} s (stuck in the kernel): exiting without waiting for it`);
   process.exitCode = code;
   void import("koffi")
     .then(({ default: koffi }) => {

@@ -216,6 +216,11 @@ export class AgentSource implements ProcessSource {
     return this.o.real?.jobOfPid?.(pid);
   }
 
+  /** The real source's off-loop reads for the next sample (ProcessSource.prepare). */
+  async prepare(): Promise<void> {
+    await this.o.real?.prepare?.();
+  }
+
   sample(): ProcessSample {
     const real = this.o.real?.sample() as DiscoveredSample | undefined;
     const sim = this.o.sim?.sample() as DiscoveredSample | undefined;

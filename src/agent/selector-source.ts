@@ -13,11 +13,20 @@
  *
  * Cost: a listing of <procRoot>/proc only when the host's fork counter moved; each PID is read
  * (stat, cmdline, environ) once and remembered by (pid, start time).
+ *
+ * Off the loop (the agent: `offLoop`): another process's cmdline and environ can block in the
+ * kernel (it takes the target's mmap lock: a process stuck in D state holding it hangs `ps`), so
+ * prepare() reads them on the thread pool before each sample, each within
+ * TEXT_READ_DEADLINE_MILLIS, and sample() matches from what it found: a process whose read is
+ * late is left unmatched until it returns (said once), the others are matched on; at most
+ * MAX_STUCK_TEXT_READS stuck reads at once (each holds a pool thread), then no new read starts
+ * until one returns. Without it (probe, tests) the reads are synchronous, as they always were.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DiscoveredJob, ProcessSample } from "../core/contracts.js";
-import { MAX_PROCESS_TEXT_BYTES, listPids, parseHostStat, readEnviron, readRegularFile, uptimeTicks } from "../procfs/reader.js";
+import type { DiscoveredJob, Logger, ProcessSample } from "../core/contracts.js";
+import { readRegularBytes, withinMillis, type GuardedBytes } from "../guarded-read.js";
+import { MAX_PROCESS_TEXT_BYTES, listPids, parseEnviron, parseHostStat, readEnviron, readRegularFile, uptimeTicks } from "../procfs/reader.js";
 import { boundText, MAX_JOB_ID_CHARS, MAX_JOB_NAME_CHARS } from "../core/bounds.js";
 import { UsageError } from "../errors.js";
 import { RootedSource } from "./rooted.js";
@@ -50,8 +59,8 @@ export function parseSelector(o: { matchCmdline?: string; matchEnv?: string }): 
 interface Seen {
   startTicks: number;
   ppid: number;
-  /** The job this process would root, or null when it does not match. */
-  job: DiscoveredJob | null;
+  /** The job this process would root, null when it does not match, undefined while its texts are unread (off the loop). */
+  job: DiscoveredJob | null | undefined;
   /** Looks left before a non-match is final: a fork seen before its exec shows the parent's cmdline. */
   recheck: number;
 }
@@ -61,21 +70,114 @@ const RECHECKS = 2;
 
 const MAX_NAME_LENGTH = 64;
 
+/** How long prepare() waits for one process's cmdline and environ, ms: past it the process stays unmatched until the read returns. */
+export const TEXT_READ_DEADLINE_MILLIS = 1_000;
+/** Reads past their deadline (stuck in the kernel, each holding a pool thread) beyond which no new read starts. */
+export const MAX_STUCK_TEXT_READS = 2;
+
+/** What prepare() found for one process: its match, by (pid, start time). */
+interface Matched {
+  startTicks: number;
+  job: DiscoveredJob | null;
+}
+
 export class SelectorJobSource extends RootedSource {
   private readonly seen = new Map<number, Seen>();
   private lastForkCount: number | undefined;
   private looked = false;
   private pendingRechecks = 0;
   private firstLookTicks = Infinity;
+  /** Off the loop: each listed process's match as prepare() read it, by PID. */
+  private readonly matched = new Map<number, Matched>();
+  /** Off the loop: processes whose read is past its deadline and has not returned (PID → start time). */
+  private readonly stuck = new Map<number, number>();
+  /** Matching processes not added yet: an ancestor's texts were unread then. */
+  private readonly deferred = new Set<number>();
+  /** Members of the last sample (prepare() reads no member's texts). */
+  private lastMembers: { has(pid: number): boolean } = new Set<number>();
 
   constructor(
-    private readonly o: { procRoot: string; selector: Selector; selfPid?: number },
+    private readonly o: {
+      procRoot: string;
+      selector: Selector;
+      selfPid?: number;
+      /** Read cmdline and environ on the thread pool in prepare() (the agent); absent: synchronously in sample(). */
+      offLoop?: { log: Logger };
+    },
   ) {
     super(o.procRoot);
   }
 
+  /**
+   * Off the loop: reads the command line and environment of each process the next sample() will
+   * match (new ones, and non-matches still rechecked), on the thread pool, each within
+   * TEXT_READ_DEADLINE_MILLIS. Only when the next sample() will look (the fork counter moved, or
+   * a process is still pending).
+   */
+  async prepare(): Promise<void> {
+    if (!this.o.offLoop) return;
+    const forkCount = parseHostStat(this.reader.readText("stat") ?? "")?.forkCount;
+    if (this.looked && forkCount !== undefined && forkCount === this.lastForkCount && this.pendingRechecks === 0) return;
+    const self = this.o.selfPid ?? process.pid;
+    for (const pid of listPids(this.o.procRoot)) {
+      if (pid === self || this.lastMembers.has(pid) || this.stuck.has(pid)) continue;
+      const st = this.reader.readStat(pid, false);
+      if (!st || st.exitSignal === -1) continue;
+      const known = this.seen.get(pid);
+      const rechecked = known?.startTicks === st.startTicks && known.job === null && known.recheck > 0;
+      if (!rechecked && this.matched.get(pid)?.startTicks === st.startTicks) continue;
+      if (this.stuck.size >= MAX_STUCK_TEXT_READS) {
+        this.o.offLoop.log.warnOnce(
+          "selector:stuck-reads",
+          `selector: ${this.stuck.size} reads of processes' command lines or environments are stuck in the kernel: no new process is matched until one returns`,
+        );
+        return;
+      }
+      await this.readTexts(pid, st.startTicks, this.o.offLoop.log);
+    }
+  }
+
+  /** One process's texts on the pool, within the deadline; a late read is matched once it returns. */
+  private async readTexts(pid: number, startTicks: number, log: Logger): Promise<void> {
+    const { cmdline, env } = this.o.selector;
+    const dir = join(this.o.procRoot, "proc", String(pid));
+    const read = (async () => ({
+      environ: env ? await readRegularBytes(join(dir, "environ"), MAX_PROCESS_TEXT_BYTES) : undefined,
+      cmdline: cmdline ? await readRegularBytes(join(dir, "cmdline"), MAX_PROCESS_TEXT_BYTES) : undefined,
+    }))();
+    const r = await withinMillis(read, TEXT_READ_DEADLINE_MILLIS);
+    if (r !== "timeout") return this.store(pid, startTicks, r);
+    this.stuck.set(pid, startTicks);
+    // Said once (the first such process named): the logger keeps one key, not one per PID.
+    log.warnOnce(
+      "selector:stuck",
+      `selector: /proc/${pid}'s command line or environment did not come within ${TEXT_READ_DEADLINE_MILLIS / 1000} s (a process stuck in the kernel): it is matched once the read returns; sampling goes on`,
+    );
+    read.then(
+      (late) => {
+        if (this.stuck.get(pid) === startTicks) this.stuck.delete(pid);
+        this.store(pid, startTicks, late);
+      },
+      () => {
+        if (this.stuck.get(pid) === startTicks) this.stuck.delete(pid);
+      },
+    );
+  }
+
+  private store(pid: number, startTicks: number, texts: { environ?: GuardedBytes; cmdline?: GuardedBytes }): void {
+    const key = this.o.selector.env?.key;
+    const job = this.matchTexts(
+      pid,
+      startTicks,
+      () => (texts.cmdline?.status === "ok" ? cmdlineText(texts.cmdline.bytes) : ""),
+      () => (key !== undefined && texts.environ?.status === "ok" ? parseEnviron(texts.environ.bytes, [key]) : {}),
+    );
+    this.matched.set(pid, { startTicks, job });
+  }
+
   sample(): ProcessSample {
     const s = this.trees.sample();
+    this.lastMembers = s.rawMembers;
     const forkCount = parseHostStat(this.reader.readText("stat") ?? "")?.forkCount;
     if (!this.looked || forkCount === undefined || forkCount !== this.lastForkCount || this.pendingRechecks > 0) {
       this.discover(new Set(s.rawMembers.keys()));
@@ -99,8 +201,8 @@ export class SelectorJobSource extends RootedSource {
       const known = this.seen.get(pid);
       if (known && known.startTicks === st.startTicks) {
         known.ppid = st.ppid;
-        if (known.job === null && known.recheck > 0) {
-          known.recheck--;
+        if (known.job === undefined || (known.job === null && known.recheck > 0)) {
+          if (known.job === null) known.recheck--;
           known.job = this.match(pid, st.startTicks);
           if (known.job) fresh.push(pid);
         }
@@ -110,12 +212,20 @@ export class SelectorJobSource extends RootedSource {
       fresh.push(pid);
     }
     let pending = 0;
-    for (const e of this.seen.values()) if (e.job === null && e.recheck > 0) pending++;
+    for (const e of this.seen.values()) if (e.job === undefined || (e.job === null && e.recheck > 0)) pending++;
     this.pendingRechecks = pending;
     for (const pid of this.seen.keys()) if (!listed.has(pid)) this.seen.delete(pid);
-    for (const pid of fresh) {
-      const me = this.seen.get(pid)!;
-      if (!me.job || members.has(me.ppid) || this.hasMatchingAncestor(me.ppid) || this.isAgentDescendant(me.ppid)) continue;
+    for (const pid of this.matched.keys()) if (!listed.has(pid)) this.matched.delete(pid);
+    const candidates = [...new Set([...fresh, ...this.deferred])];
+    this.deferred.clear();
+    for (const pid of candidates) {
+      const me = this.seen.get(pid);
+      if (!me?.job || members.has(pid) || members.has(me.ppid) || this.hasMatchingAncestor(me.ppid) || this.isAgentDescendant(me.ppid)) continue;
+      // An ancestor not read yet may match: its tree would hold this one; wait for it.
+      if (this.hasUnreadAncestor(me.ppid)) {
+        this.deferred.add(pid);
+        continue;
+      }
       // A tree started in the clock tick of the first look (10 ms) counts from its start: counting it
       // from now would lose everything it burned until it was found (it started after the look, or
       // at most one tick before it).
@@ -135,6 +245,16 @@ export class SelectorJobSource extends RootedSource {
     return false;
   }
 
+  private hasUnreadAncestor(pid: number): boolean {
+    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
+      const e = this.seen.get(p);
+      if (!e) return false;
+      if (e.job === undefined) return true;
+      p = e.ppid;
+    }
+    return false;
+  }
+
   private hasMatchingAncestor(pid: number): boolean {
     for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
       const e = this.seen.get(p);
@@ -145,16 +265,32 @@ export class SelectorJobSource extends RootedSource {
     return false;
   }
 
-  private match(pid: number, startTicks: number): DiscoveredJob | null {
+  /** The process's match: read in place, or (off the loop) what prepare() found; undefined: not read yet. */
+  private match(pid: number, startTicks: number): DiscoveredJob | null | undefined {
+    if (this.o.offLoop) {
+      const m = this.matched.get(pid);
+      return m?.startTicks === startTicks ? m.job : undefined;
+    }
+    const key = this.o.selector.env?.key;
+    return this.matchTexts(
+      pid,
+      startTicks,
+      () => this.cmdline(pid),
+      () => (key !== undefined ? readEnviron(this.o.procRoot, pid, [key]) : {}),
+    );
+  }
+
+  /** The job a process roots by its texts (asked lazily: the command line only when the environment did not match). */
+  private matchTexts(pid: number, startTicks: number, cmdlineOf: () => string, environOf: () => Record<string, string>): DiscoveredJob | null {
     const { cmdline, env } = this.o.selector;
     if (env) {
-      const value = readEnviron(this.o.procRoot, pid, [env.key])[env.key];
+      const value = environOf()[env.key];
       if (value !== undefined && (env.value === undefined || env.value === value)) {
         return { id: boundText(`${env.key}=${value}`, MAX_JOB_ID_CHARS), name: boundText(value || env.key, MAX_JOB_NAME_CHARS), attributes: { "powerprint.selector": "env" } };
       }
     }
     if (cmdline) {
-      const text = this.cmdline(pid);
+      const text = cmdlineOf();
       const m = text === "" ? null : cmdline.exec(text);
       if (m) {
         const name = text.length > MAX_NAME_LENGTH ? `${text.slice(0, MAX_NAME_LENGTH - 1)}…` : text;
@@ -169,6 +305,11 @@ export class SelectorJobSource extends RootedSource {
   /** The command line, arguments joined by spaces ("" when unreadable; bounded: readRegularFile). */
   private cmdline(pid: number): string {
     const bytes = readRegularFile(join(this.o.procRoot, "proc", String(pid), "cmdline"), MAX_PROCESS_TEXT_BYTES);
-    return bytes ? bytes.toString("latin1").split("\0").filter(Boolean).join(" ") : "";
+    return bytes ? cmdlineText(bytes) : "";
   }
+}
+
+/** A cmdline file's arguments joined by spaces. */
+function cmdlineText(bytes: Buffer): string {
+  return bytes.toString("latin1").split("\0").filter(Boolean).join(" ");
 }

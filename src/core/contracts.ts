@@ -223,6 +223,13 @@ export interface ProcessSource {
   /** Samples the table now. Never throws for vanished processes. */
   sample(): ProcessSample;
   /**
+   * Reads that can block in the kernel (another process's /proc/PID/cmdline or environ), done off
+   * the event loop for the next sample() (which stays synchronous and uses what they found). The
+   * sampler awaits it before each sample, bounded by its read deadline, and never starts a second
+   * while one is in flight. Optional: sources with nothing of the kind leave it out.
+   */
+  prepare?(): Promise<void>;
+  /**
    * Selected environment variables of a job's root process (e.g. CUDA_VISIBLE_DEVICES), for
    * device-assignment fallback. Empty when unreadable.
    */

@@ -116,6 +116,8 @@ export class Sampler {
   private readonly collectors: Collector[];
   /** Reads that passed their deadline and have not settled yet, by collector (never restarted meanwhile). */
   private readonly hungReads = new Set<Collector>();
+  /** The process source's prepare() in flight, if any (a stuck one is not started again until it settles). */
+  private preparing: Promise<void> | undefined;
   /** Each counter device's last reading, and the resume point of the last tick recorded (resumePoint()). */
   private readonly lastCounters = new Map<string, SavedCounter>();
   private point: ResumePoint | undefined;
@@ -257,6 +259,8 @@ export class Sampler {
   }
 
   private async tickInner(): Promise<void> {
+    // Before the tick's clock is read: the sample then matches its time.
+    await this.prepareProcesses();
     const monotonicMillis = this.clock.monotonicMillis();
     // Timestamps only: the ledger's times, the intensity's time and the simulated world's clock.
     const timeMillis = this.clock.wallMillis();
@@ -478,6 +482,39 @@ export class Sampler {
       void read.then(settled, settled);
     }
     return outcome;
+  }
+
+  /**
+   * The process source's off-loop reads for this tick's sample (ProcessSource.prepare), bounded by
+   * the read deadline: past it the sample goes on with what was read (counted as
+   * `procfs:prepare:timeout`, said once); a prepare still in flight is not started again.
+   */
+  private async prepareProcesses(): Promise<void> {
+    const source = this.o.processes;
+    if (!source.prepare || this.preparing) return;
+    const p = new Promise<void>((resolve) => resolve(source.prepare!()));
+    this.preparing = p;
+    const settled = (): void => {
+      if (this.preparing === p) this.preparing = undefined;
+    };
+    p.then(settled, (err: unknown) => {
+      settled();
+      this.fail("procfs:prepare", err);
+    });
+    const millis = this.o.collectorDeadlineMillis ?? DEFAULT_COLLECTOR_DEADLINE_MILLIS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      p.then(
+        () => false,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), millis))),
+    ]);
+    clearTimeout(timer);
+    if (!late) return;
+    const kind = "procfs:prepare:timeout";
+    this.stats.collectorFailures[kind] = (this.stats.collectorFailures[kind] ?? 0) + 1;
+    this.o.log.warnOnce(`sampler:${kind}`, `process reads (command lines, environments) did not finish within ${millis / 1000} s: this sample goes on with what was read (counted)`);
   }
 
   private timedOut(c: Collector, stillInFlight: boolean): void {

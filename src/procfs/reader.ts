@@ -382,9 +382,13 @@ export function readRegularFile(path: string, maxBytes: number): Buffer | undefi
  * Read through readRegularFile (bounded, never blocking on a FIFO).
  */
 export function readEnviron(root: string, pid: number, names: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
   const bytes = readRegularFile(join(root, "proc", String(pid), "environ"), MAX_PROCESS_TEXT_BYTES);
-  if (!bytes) return out;
+  return bytes ? parseEnviron(bytes, names) : {};
+}
+
+/** Selected variables of an environ file's bytes (NUL-separated KEY=VALUE; the first of a repeated name wins). */
+export function parseEnviron(bytes: Buffer, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
   const text = bytes.toString("utf8");
   const wanted = new Set(names);
   for (const entry of text.split("\0")) {

@@ -101,7 +101,7 @@ describe("an NVML call that never returns", () => {
     await waitFor("a call stuck again", () => logLines("hang ").length > 1);
     expect(await agent.stop()).toBe(0);
     expect(existsSync(env.STUB_NVML_HANG_FILE!)).toBe(true);
-    expect(agent.stderr()).toMatch(/warning: the NVML call nvmlDevice\w+ has not returned for \d+ s \(a wedged driver\): exiting without waiting for it/);
+    expect(agent.stderr()).toMatch(/warning: the NVML call nvmlDevice\w+ has not returned for \d+ s \(stuck in the kernel\): exiting without waiting for it/);
     const saved = JSON.parse(readFileSync(state, "utf8")) as { final: boolean; resume: { deviceCounters: Record<string, { energyJoules: number }> }; ledger: { devices: { id: string; energyJoules: number }[] } };
     expect(saved.final).toBe(true);
     expect(saved.resume.deviceCounters.gpu0.energyJoules).toBe(5010);
@@ -120,7 +120,7 @@ describe("an NVML call that never returns", () => {
     expect((await health(url)).status).toBe(200);
     await ticksGoOn(url);
     expect(await agent.stop()).toBe(0);
-    expect(agent.stderr()).toMatch(/warning: the NVML call nvmlInit_v2 has not returned for \d+ s \(a wedged driver\): exiting without waiting for it/);
+    expect(agent.stderr()).toMatch(/warning: the NVML call nvmlInit_v2 has not returned for \d+ s \(stuck in the kernel\): exiting without waiting for it/);
     expect(JSON.parse(readFileSync(state, "utf8")).final).toBe(true);
   }, 180_000);
 
@@ -143,7 +143,7 @@ describe("an NVML call that never returns", () => {
     expect(r.code, r.stderr).toBe(3);
     expect(existsSync(env.STUB_NVML_HANG_FILE!)).toBe(true);
     expect(r.stderr).toMatch(/nvml: read did not answer within/);
-    expect(r.stderr).toMatch(/warning: the NVML call nvmlDevice\w+ has not returned for \d+ s \(a wedged driver\): exiting without waiting for it/);
+    expect(r.stderr).toMatch(/warning: the NVML call nvmlDevice\w+ has not returned for \d+ s \(stuck in the kernel\): exiting without waiting for it/);
     const rep = JSON.parse(readFileSync(report, "utf8")) as { jobs: { exitCode?: number }[]; devices: { id: string; source: string }[] };
     expect(rep.devices.find((d) => d.id === "gpu0")).toMatchObject({ source: "nvml" });
     expect(rep.jobs[0].exitCode).toBe(3);

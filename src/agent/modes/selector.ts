@@ -21,7 +21,8 @@ export const selectorMode: AgentMode<Selector> = {
     if (ctx.realJobs && !selector.cmdline && !selector.env) throw new UsageError("--mode", "selector needs --match-cmdline REGEX or --match-env KEY[=VALUE]");
     return selector;
   },
-  create: (selector, ctx) => ({ source: new SelectorJobSource({ procRoot: ctx.procRoot, selector }) }),
+  // The agent reads other processes' command lines and environments off the event loop (they can block in the kernel).
+  create: (selector, ctx) => ({ source: new SelectorJobSource({ procRoot: ctx.procRoot, selector, offLoop: { log: ctx.log } }) }),
   probe(selector, ctx) {
     if (!selector.cmdline && !selector.env) return { mode: "selector", usable: false, findings: ["needs --match-cmdline REGEX or --match-env KEY[=VALUE]"] };
     const source = new SelectorJobSource({ procRoot: ctx.procRoot, selector });
