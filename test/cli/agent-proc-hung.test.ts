@@ -39,48 +39,76 @@ afterEach(() => {
 type JobsView = { timeMillis: number; jobs: { id: string; cpuSeconds: number }[] };
 const jobsView = async (url: string): Promise<JobsView> => (await (await fetch(`${url}/jobs`)).json()) as JobsView;
 
+/** The agent in a mount namespace of its own: stuck-fuse mounted, `victims` sleeping processes whose cmdline is the FUSE file. */
+function startInNamespace(victims: number) {
+  const fuse = join(dir, "fuse");
+  mkdirSync(fuse);
+  const state = join(dir, "state.json");
+  const pidsFile = join(dir, "pids");
+  const script = [
+    '"$1" "$2" & echo $! > "$3"',
+    'while [ ! -e "$2/stuck" ]; do sleep 0.05; done',
+    'i=0; while [ $i -lt "$4" ]; do sleep 600 & echo $! >> "$3"; mount --bind "$2/stuck" "/proc/$!/cmdline" || exit 98; i=$((i+1)); done',
+    'echo go >> "$3"',
+    "shift 4",
+    'exec "$@"',
+  ].join("\n");
+  const child: ChildProcess = spawn(
+    "unshare",
+    [
+      "--mount", "--propagation", "private", "sh", "-c", script, "sh", buildStuckFuse(), fuse, pidsFile, String(victims),
+      process.execPath, CLI, "agent", "--mode", "selector", "--match-cmdline", "pp-proc-hung-(\\w+)",
+      "--interval", "200ms", "--listen", "127.0.0.1:0", "--state-file", state, "--flush-timeout", "2s",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let err = "";
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const pids = async (): Promise<{ daemon: number; victims: number[] }> => {
+    const lines = await waitFor("the namespace's processes", () => {
+      const l = existsSync(pidsFile) ? readFileSync(pidsFile, "utf8").trim().split("\n") : [];
+      return l.at(-1) === "go" ? l.slice(0, -1).map(Number) : undefined;
+    });
+    killed.push(...lines);
+    return { daemon: lines[0], victims: lines.slice(1) };
+  };
+  return { child, stderr: () => err, exited, state, pids };
+}
+
+/** A process whose command line matches the agent's --match-cmdline (job `name`), burning CPU until `stop` exists. */
+function startJob(name: string, stop: string): ChildProcess {
+  const job = spawn(process.execPath, ["-e", `const fs = require("fs"); while (!fs.existsSync(process.argv[1])) for (let i = 0; i < 1e6; i++);`, stop, `pp-proc-hung-${name}`], { stdio: "ignore" });
+  killed.push(job.pid!);
+  return job;
+}
+
+/** Kills what the test started (the FUSE daemon before the agent is waited for: a process in its read cannot finish dying before). */
+async function cleanUp(agent: { child: ChildProcess; exited: Promise<number | null> }): Promise<void> {
+  for (const pid of [...killed].reverse()) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+  if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill("SIGKILL");
+  await agent.exited;
+}
+
 describe("a /proc/PID/cmdline whose read never returns", () => {
   it.skipIf(!canMountFuse)("selector mode: said, ticks go on, a job started after it is found and measured, /healthz 200, SIGTERM exits 0", async () => {
-    const fuse = join(dir, "fuse");
-    mkdirSync(fuse);
-    const state = join(dir, "state.json");
-    const victimPidFile = join(dir, "victim.pid");
-    const daemonPidFile = join(dir, "daemon.pid");
-    // In the agent's mount namespace: stuck-fuse mounted, a sleeping process whose cmdline is the
-    // FUSE file, then the agent.
-    const script = [
-      '"$1" "$2" & echo $! > "$3"',
-      'while [ ! -e "$2/stuck" ]; do sleep 0.05; done',
-      "sleep 600 &",
-      'echo $! > "$4"',
-      'mount --bind "$2/stuck" "/proc/$!/cmdline" || exit 98',
-      "shift 4",
-      'exec "$@"',
-    ].join("\n");
-    const child: ChildProcess = spawn(
-      "unshare",
-      [
-        "--mount", "--propagation", "private", "sh", "-c", script, "sh", buildStuckFuse(), fuse, daemonPidFile, victimPidFile,
-        process.execPath, CLI, "agent", "--mode", "selector", "--match-cmdline", "pp-proc-hung-(\\w+)",
-        "--interval", "200ms", "--listen", "127.0.0.1:0", "--state-file", state, "--flush-timeout", "2s",
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let err = "";
-    child.stderr!.on("data", (d) => (err += d));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    let job: ChildProcess | undefined;
+    const agent = startInNamespace(1);
     try {
-      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(err)?.[1]);
-      killed.push(Number(readFileSync(victimPidFile, "utf8")), Number(readFileSync(daemonPidFile, "utf8")));
+      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(agent.stderr())?.[1]);
+      const { daemon, victims } = await agent.pids();
       await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
-      const [victim, daemon] = killed;
-      await waitFor("the stuck read said", () => new RegExp(`selector: /proc/${victim}'s command line or environment did not come within 1 s`).test(err));
+      const victim = victims[0];
+      await waitFor("the stuck read said", () => new RegExp(`selector: /proc/${victim}'s command line or environment did not come within 1 s`).test(agent.stderr()));
 
       // A matching job started now is found (its read is not behind the stuck one) and its CPU counted.
       const stop = join(dir, "stop");
-      job = spawn(process.execPath, ["-e", `const fs = require("fs"); while (!fs.existsSync(process.argv[1])) for (let i = 0; i < 1e6; i++);`, stop, "pp-proc-hung-job1"], { stdio: "ignore" });
-      killed.push(job.pid!);
+      startJob("job1", stop);
       const found = await waitFor("job1 measured", async () => (await jobsView(url)).jobs.find((j) => j.id === "job1" && j.cpuSeconds > 0));
       expect(found.cpuSeconds).toBeGreaterThan(0);
       const t0 = (await jobsView(url)).timeMillis;
@@ -89,34 +117,45 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
       expect(h.status, await h.text()).toBe(200);
       writeFileSync(stop, "");
 
-      child.kill("SIGTERM");
+      agent.child.kill("SIGTERM");
       // The agent ends itself without waiting for the read (its final checkpoint written first).
       await waitFor("the exit past the stuck read", () =>
-        new RegExp(`warning: a read of /proc/${victim}/cmdline has not returned for \\d+ s \\(stuck in the kernel\\): exiting without waiting for it`).test(err),
+        new RegExp(`warning: a read of /proc/${victim}/cmdline has not returned for \\d+ s \\(stuck in the kernel\\): exiting without waiting for it`).test(agent.stderr()),
       );
-      expect(JSON.parse(readFileSync(state, "utf8")).final).toBe(true);
+      expect(JSON.parse(readFileSync(agent.state, "utf8")).final).toBe(true);
       // A FUSE read already sent to its daemon holds even a dying process in the kernel (a real
       // mmap-lock wait is killable): the process is gone once the daemon is.
       process.kill(daemon, "SIGKILL");
-      expect(await exited, err).toBe(0);
+      expect(await agent.exited, agent.stderr()).toBe(0);
     } finally {
-      // The daemon before the agent is waited for: a process in its read cannot finish dying before.
-      for (const pid of [...killed].reverse()) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone already
-        }
+      await cleanUp(agent);
+    }
+  }, 180_000);
+
+  it.skipIf(!canMountFuse)("three such processes: two reads stuck hold the pool's threads, no third is started (said) and no new job matched; once they return, a new job is found", async () => {
+    const agent = startInNamespace(3);
+    try {
+      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(agent.stderr())?.[1]);
+      const { daemon } = await agent.pids();
+      await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+      await waitFor("the cap said", () => /selector: 2 reads of processes' command lines or environments are stuck in the kernel: no new process is matched until one returns/.test(agent.stderr()));
+      const stop = join(dir, "stop");
+      startJob("job2", stop);
+      // Several samples later (events, not time), job2 is still unmatched: its read was never started.
+      for (let i = 0; i < 5; i++) {
+        const t = (await jobsView(url)).timeMillis;
+        await waitFor("a later sample", async () => ((await jobsView(url)).timeMillis > t ? true : undefined));
       }
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      await exited;
-      for (const pid of killed.splice(0)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      }
+      expect((await jobsView(url)).jobs.map((j) => j.id)).not.toContain("job2");
+      // The daemon gone, the stuck reads return (ENOTCONN): reads start again and job2 is found.
+      process.kill(daemon, "SIGKILL");
+      await waitFor("job2 measured", async () => (await jobsView(url)).jobs.find((j) => j.id === "job2" && j.cpuSeconds > 0));
+      writeFileSync(stop, "");
+      agent.child.kill("SIGTERM");
+      expect(await agent.exited, agent.stderr()).toBe(0);
+      expect(agent.stderr()).not.toMatch(/has not returned/);
+    } finally {
+      await cleanUp(agent);
     }
   }, 180_000);
 });
