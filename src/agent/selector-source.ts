@@ -25,7 +25,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DiscoveredJob, Logger, ProcessSample } from "../core/contracts.js";
-import { readRegularBytes, withinMillis, type GuardedBytes } from "../guarded-read.js";
+import { DEVICE_ASSIGNMENT_VARIABLES } from "../core/sampler.js";
+import { readRegularBytes, withinMillis } from "../guarded-read.js";
 import { MAX_PROCESS_TEXT_BYTES, listPids, parseEnviron, parseHostStat, readEnviron, readRegularFile, uptimeTicks } from "../procfs/reader.js";
 import { boundText, MAX_JOB_ID_CHARS, MAX_JOB_NAME_CHARS } from "../core/bounds.js";
 import { UsageError } from "../errors.js";
@@ -75,10 +76,12 @@ export const TEXT_READ_DEADLINE_MILLIS = 1_000;
 /** Reads past their deadline (stuck in the kernel, each holding a pool thread) beyond which no new read starts. */
 export const MAX_STUCK_TEXT_READS = 2;
 
-/** What prepare() found for one process: its match, by (pid, start time). */
+/** What prepare() found for one process: its match and, for a match, its device variables, by (pid, start time). */
 interface Matched {
   startTicks: number;
   job: DiscoveredJob | null;
+  /** DEVICE_ASSIGNMENT_VARIABLES of a matching process (a job's root): the sampler asks them when the job goes live. */
+  deviceEnv?: Record<string, string>;
 }
 
 export class SelectorJobSource extends RootedSource {
@@ -93,6 +96,8 @@ export class SelectorJobSource extends RootedSource {
   private readonly stuck = new Map<number, number>();
   /** Matching processes not added yet: an ancestor's texts were unread then. */
   private readonly deferred = new Set<number>();
+  /** Off the loop: roots of the trees added, with their job (for jobEnvironment). */
+  private readonly roots = new Map<number, string>();
   /** Members of the last sample (prepare() reads no member's texts). */
   private lastMembers: { has(pid: number): boolean } = new Set<number>();
 
@@ -141,12 +146,23 @@ export class SelectorJobSource extends RootedSource {
   private async readTexts(pid: number, startTicks: number, log: Logger): Promise<void> {
     const { cmdline, env } = this.o.selector;
     const dir = join(this.o.procRoot, "proc", String(pid));
-    const read = (async () => ({
-      environ: env ? await readRegularBytes(join(dir, "environ"), MAX_PROCESS_TEXT_BYTES) : undefined,
-      cmdline: cmdline ? await readRegularBytes(join(dir, "cmdline"), MAX_PROCESS_TEXT_BYTES) : undefined,
-    }))();
+    const read = (async (): Promise<Omit<Matched, "startTicks">> => {
+      const environ = env ? await readRegularBytes(join(dir, "environ"), MAX_PROCESS_TEXT_BYTES) : undefined;
+      const text = cmdline ? await readRegularBytes(join(dir, "cmdline"), MAX_PROCESS_TEXT_BYTES) : undefined;
+      const key = env?.key;
+      const job = this.matchTexts(
+        pid,
+        startTicks,
+        () => (text?.status === "ok" ? cmdlineText(text.bytes) : ""),
+        () => (key !== undefined && environ?.status === "ok" ? parseEnviron(environ.bytes, [key]) : {}),
+      );
+      if (!job) return { job };
+      // A job's root: its device variables too (read now, off the loop, not when the job goes live).
+      const rootEnviron = environ ?? (await readRegularBytes(join(dir, "environ"), MAX_PROCESS_TEXT_BYTES));
+      return { job, deviceEnv: rootEnviron.status === "ok" ? parseEnviron(rootEnviron.bytes, DEVICE_ASSIGNMENT_VARIABLES) : {} };
+    })();
     const r = await withinMillis(read, TEXT_READ_DEADLINE_MILLIS);
-    if (r !== "timeout") return this.store(pid, startTicks, r);
+    if (r !== "timeout") return void this.matched.set(pid, { startTicks, ...r });
     this.stuck.set(pid, startTicks);
     // Said once (the first such process named): the logger keeps one key, not one per PID.
     log.warnOnce(
@@ -156,7 +172,7 @@ export class SelectorJobSource extends RootedSource {
     read.then(
       (late) => {
         if (this.stuck.get(pid) === startTicks) this.stuck.delete(pid);
-        this.store(pid, startTicks, late);
+        this.matched.set(pid, { startTicks, ...late });
       },
       () => {
         if (this.stuck.get(pid) === startTicks) this.stuck.delete(pid);
@@ -164,15 +180,19 @@ export class SelectorJobSource extends RootedSource {
     );
   }
 
-  private store(pid: number, startTicks: number, texts: { environ?: GuardedBytes; cmdline?: GuardedBytes }): void {
-    const key = this.o.selector.env?.key;
-    const job = this.matchTexts(
-      pid,
-      startTicks,
-      () => (texts.cmdline?.status === "ok" ? cmdlineText(texts.cmdline.bytes) : ""),
-      () => (key !== undefined && texts.environ?.status === "ok" ? parseEnviron(texts.environ.bytes, [key]) : {}),
-    );
-    this.matched.set(pid, { startTicks, job });
+  /**
+   * Selected variables of the job's first root that has any. Off the loop, the device variables
+   * come from what prepare() read of each root (a name beyond them is read in place).
+   */
+  override jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
+    if (!this.o.offLoop || names.some((n) => !DEVICE_ASSIGNMENT_VARIABLES.includes(n))) return super.jobEnvironment(jobId, names);
+    for (const [pid, job] of this.roots) {
+      if (job !== jobId) continue;
+      const env = this.matched.get(pid)?.deviceEnv ?? {};
+      const picked = Object.fromEntries(names.filter((n) => env[n] !== undefined).map((n) => [n, env[n]]));
+      if (Object.keys(picked).length > 0) return picked;
+    }
+    return {};
   }
 
   sample(): ProcessSample {
@@ -216,6 +236,7 @@ export class SelectorJobSource extends RootedSource {
     this.pendingRechecks = pending;
     for (const pid of this.seen.keys()) if (!listed.has(pid)) this.seen.delete(pid);
     for (const pid of this.matched.keys()) if (!listed.has(pid)) this.matched.delete(pid);
+    for (const pid of this.roots.keys()) if (!listed.has(pid)) this.roots.delete(pid);
     const candidates = [...new Set([...fresh, ...this.deferred])];
     this.deferred.clear();
     for (const pid of candidates) {
@@ -230,6 +251,7 @@ export class SelectorJobSource extends RootedSource {
       // from now would lose everything it burned until it was found (it started after the look, or
       // at most one tick before it).
       this.trees.addTree(me.job, pid, me.startTicks, !first && me.startTicks >= this.firstLookTicks);
+      if (this.o.offLoop) this.roots.set(pid, me.job.id);
     }
   }
 

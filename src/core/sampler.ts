@@ -60,6 +60,9 @@ export interface ResumePoint {
 /** Failed reads in a row after which a collector counts as failing (sourceStates, /healthz). */
 export const FAILING_AFTER = 3;
 
+/** The variables of a job's root that assign it devices (noteJobDevices asks the process source for them). */
+export const DEVICE_ASSIGNMENT_VARIABLES: readonly string[] = ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"];
+
 /** Default per-collector read deadline, ms. */
 export const DEFAULT_COLLECTOR_DEADLINE_MILLIS = 5_000;
 
@@ -237,7 +240,7 @@ export class Sampler {
 
   /** Registers a job's device assignment (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of its root). */
   noteJobDevices(jobId: string): void {
-    const env = this.o.processes.jobEnvironment(jobId, ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"]);
+    const env = this.o.processes.jobEnvironment(jobId, DEVICE_ASSIGNMENT_VARIABLES);
     const devices = parseVisibleDevices(env.CUDA_VISIBLE_DEVICES ?? env.NVIDIA_VISIBLE_DEVICES);
     if (devices.length > 0) this.jobDevices.set(jobId, devices);
   }

@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLI } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
-import { buildStuckFuse } from "../native/build-stub.mjs";
+import { buildStubNvml, buildStuckFuse } from "../native/build-stub.mjs";
+import { startAgent } from "./agent-helpers.js";
 
 const canMountFuse = process.getuid?.() === 0 && existsSync("/dev/fuse") && spawnSync("unshare", ["--mount", "--propagation", "private", "true"]).status === 0;
 
@@ -157,5 +158,27 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
     } finally {
       await cleanUp(agent);
     }
+  }, 180_000);
+
+  it("off the loop, a job's root still gives its device assignment: CUDA_VISIBLE_DEVICES read with its environment gives it gpu0's energy while NVML lists only PIDs it cannot see", async () => {
+    const script = join(dir, "stub.txt");
+    const env = { POWERPRINT_NVML_LIBRARY: buildStubNvml(), STUB_NVML_SCRIPT: script, STUB_NVML_READ_LOG: join(dir, "reads.log") };
+    writeFileSync(script, "count 1\ngpu0.name NVIDIA H100 80GB HBM3\ngpu0.energy_mj 5000000\n");
+    const state = join(dir, "state.json");
+    const agent = startAgent(["--mode", "selector", "--match-env", "PP_PROC_HUNG_DEV_JOB", "--interval", "200ms", "--listen", "127.0.0.1:0", "--state-file", state], env);
+    const url = await agent.line(/health: (\S+)\/healthz/);
+    await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+    // The GPU job of nvml-pipeline's container case: gpu0 busy, its process a PID this namespace lacks.
+    const job = spawn(process.execPath, [join(import.meta.dirname, "..", "fixtures", "scripts", "gpu-job.mjs")], {
+      env: { ...process.env, ...env, PP_PROC_HUNG_DEV_JOB: "dev1", CUDA_VISIBLE_DEVICES: "0", GPU_JOB_PID: "4000001", GPU_JOB_MILLIS: "3000" },
+      stdio: "ignore",
+    });
+    killed.push(job.pid!);
+    await new Promise((r) => job.once("exit", r));
+    await waitFor("dev1 finished", async () => (await jobsView(url)).jobs.find((j) => j.id === "PP_PROC_HUNG_DEV_JOB=dev1" && (j as { finishedMillis?: number | null }).finishedMillis != null));
+    expect(await agent.stop()).toBe(0);
+    const saved = JSON.parse(readFileSync(state, "utf8")) as { ledger: { jobs: { id: string; energyJoules: Record<string, number> }[] } };
+    const dev1 = saved.ledger.jobs.find((j) => j.id === "PP_PROC_HUNG_DEV_JOB=dev1")!;
+    expect(dev1.energyJoules.gpu).toBeGreaterThan(0);
   }, 180_000);
 });
