@@ -124,6 +124,7 @@ export class SelectorJobSource extends RootedSource {
     const forkCount = parseHostStat(this.reader.readText("stat") ?? "")?.forkCount;
     if (this.looked && forkCount !== undefined && forkCount === this.lastForkCount && this.pendingRechecks === 0) return;
     const self = this.o.selfPid ?? process.pid;
+    const wanted: { pid: number; startTicks: number }[] = [];
     for (const pid of listPids(this.o.procRoot)) {
       if (pid === self || this.lastMembers.has(pid) || this.stuck.has(pid)) continue;
       const st = this.reader.readStat(pid, false);
@@ -131,15 +132,34 @@ export class SelectorJobSource extends RootedSource {
       const known = this.seen.get(pid);
       const rechecked = known?.startTicks === st.startTicks && known.job === null && known.recheck > 0;
       if (!rechecked && this.matched.get(pid)?.startTicks === st.startTicks) continue;
-      if (this.stuck.size >= MAX_STUCK_TEXT_READS) {
-        this.o.offLoop.log.warnOnce(
-          "selector:stuck-reads",
-          `selector: ${this.stuck.size} reads of processes' command lines or environments are stuck in the kernel: no new process is matched until one returns`,
-        );
-        return;
-      }
-      await this.readTexts(pid, st.startTicks, this.o.offLoop.log);
+      wanted.push({ pid, startTicks: st.startTicks });
     }
+    const log = this.o.offLoop.log;
+    // Two reads at a time (a first look at a host of thousands of processes), in PID order; never
+    // more than MAX_STUCK_TEXT_READS stuck and running together.
+    let reading = 0;
+    const next = async (): Promise<void> => {
+      for (;;) {
+        if (this.stuck.size >= MAX_STUCK_TEXT_READS) {
+          log.warnOnce(
+            "selector:stuck-reads",
+            `selector: ${this.stuck.size} reads of processes' command lines or environments are stuck in the kernel: no new process is matched until one returns`,
+          );
+          wanted.length = 0;
+          return;
+        }
+        if (this.stuck.size + reading >= MAX_STUCK_TEXT_READS) return; // the other reader goes on alone
+        const w = wanted.shift();
+        if (w === undefined) return;
+        reading++;
+        try {
+          await this.readTexts(w.pid, w.startTicks, log);
+        } finally {
+          reading--;
+        }
+      }
+    };
+    await Promise.all([next(), next()]);
   }
 
   /** One process's texts on the pool, within the deadline; a late read is matched once it returns. */

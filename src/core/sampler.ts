@@ -490,7 +490,7 @@ export class Sampler {
   /**
    * The process source's off-loop reads for this tick's sample (ProcessSource.prepare), bounded by
    * the read deadline: past it the sample goes on with what was read (counted as
-   * `procfs:prepare:timeout`, said once); a prepare still in flight is not started again.
+   * `collector:procfs:timeout`, said once); a prepare still in flight is not started again.
    */
   private async prepareProcesses(): Promise<void> {
     const source = this.o.processes;
@@ -515,7 +515,8 @@ export class Sampler {
     ]);
     clearTimeout(timer);
     if (!late) return;
-    const kind = "procfs:prepare:timeout";
+    // Counted as the procfs source's timeout (powerprint.agent.source.failures{procfs, timeout}).
+    const kind = "collector:procfs:timeout";
     this.stats.collectorFailures[kind] = (this.stats.collectorFailures[kind] ?? 0) + 1;
     this.o.log.warnOnce(`sampler:${kind}`, `process reads (command lines, environments) did not finish within ${millis / 1000} s: this sample goes on with what was read (counted)`);
   }
