@@ -119,8 +119,8 @@ export class PodGpuFilter implements Collector {
 
   constructor(
     private readonly inner: Collector,
-    /** The training container's environment (the two variables); undefined while no training process runs. */
-    private readonly env: () => Record<string, string> | undefined,
+    /** The training container's environment (the two variables); undefined while no training process runs. May read off the loop (a promise). */
+    private readonly env: () => Record<string, string> | undefined | Promise<Record<string, string> | undefined>,
     private readonly log: Logger,
     /** The pod's processes, to detect and estimate sharing; absent: GPUs are taken as the pod's alone. */
     private readonly view?: PodGpuView,
@@ -140,7 +140,7 @@ export class PodGpuFilter implements Collector {
     const holders = this.view ? countGpuHolders(this.view.procRoot, this.view.devRoot, this.view.podPids()) : undefined;
     const readings = await this.inner.read(context);
     if (!readings.some((r) => r.kind === "gpu")) return readings;
-    const env = this.env();
+    const env = await this.env();
     if (env === undefined) {
       this.say("waiting", "pod mode: no training process yet: no GPU is counted as the pod's until one runs");
       return readings.filter((r) => r.kind !== "gpu");

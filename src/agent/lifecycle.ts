@@ -211,6 +211,13 @@ export class AgentSource implements ProcessSource {
     return this.o.real?.jobEnvironment(jobId, names) ?? {};
   }
 
+  /** The real source's jobEnvironmentAsync (its reads off the loop), else its jobEnvironment. */
+  async jobEnvironmentAsync(jobId: string, names: readonly string[]): Promise<Record<string, string>> {
+    const real = this.o.real;
+    if (!real) return {};
+    return real.jobEnvironmentAsync ? real.jobEnvironmentAsync(jobId, names) : real.jobEnvironment(jobId, names);
+  }
+
   /** A GPU process the sample's members lack, resolved by the real source (node mode: PID → cgroup → pod). */
   jobOfPid(pid: number): string | undefined {
     return this.o.real?.jobOfPid?.(pid);

@@ -34,7 +34,7 @@ import { readCgroupMounts, type CgroupMounts } from "../cgroup/mounts.js";
 import { identityFromProcCgroup, parseCgroupPath, type CgroupDriver, type CgroupVersion, type QosClass } from "../cgroup/path.js";
 import type { FetchPodsResult } from "../k8s/client.js";
 import type { PodMetadata, PodMetadataLookup } from "../k8s/pods.js";
-import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, readEnviron, readHostMemory } from "../procfs/reader.js";
+import { DEFAULT_TICKS_PER_SECOND, HostCpuCounter, ProcReader, readEnviron, readEnvironAsync, readHostMemory } from "../procfs/reader.js";
 import { RESOURCE_ATTR } from "../semconv.js";
 import { boundText, MAX_JOB_ID_CHARS } from "../core/bounds.js";
 
@@ -417,6 +417,25 @@ export class NodeJobSource implements ProcessSource {
   podUidsOfJob(jobId: string): string[] {
     if (this.pods.get(jobId)?.jobId === jobId) return [jobId];
     return [...this.pods.values()].filter((p) => p.jobId === jobId).map((p) => p.uid);
+  }
+
+  /** jobEnvironment with each environ read on the thread pool (readEnvironAsync). */
+  async jobEnvironmentAsync(jobId: string, names: readonly string[]): Promise<Record<string, string>> {
+    for (const pids of this.pidsOfJob(jobId)) {
+      for (const pid of pids) {
+        const env = await readEnvironAsync(this.procRoot, pid, names);
+        if (Object.keys(env).length > 0) return env;
+      }
+    }
+    return {};
+  }
+
+  /** The PIDs of each container of the job's pods (read when asked). */
+  private *pidsOfJob(jobId: string): Generator<readonly number[]> {
+    for (const pod of [...this.pods.values()]) {
+      if (pod.jobId !== jobId) continue;
+      for (const c of subdirs(pod.dir) ?? []) yield this.reader.procs(join(pod.dir, c.name), this.o.hierarchy.version) ?? [];
+    }
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {

@@ -81,6 +81,11 @@ export class PodJobSource extends RootedSource {
     return this.lastPids;
   }
 
+  /** trainingEnvironment with the environ reads on the thread pool (another process's environ can block in the kernel). */
+  async trainingEnvironmentAsync(names: readonly string[]): Promise<Record<string, string> | undefined> {
+    return this.trees.hasTrees(this.o.job.id) ? this.trees.jobEnvironmentAsync(this.o.job.id, names) : undefined;
+  }
+
   /** The training processes' variables `names`; undefined while the pod runs no training process. */
   trainingEnvironment(names: readonly string[]): Record<string, string> | undefined {
     return this.trees.hasTrees(this.o.job.id) ? this.trees.jobEnvironment(this.o.job.id, names) : undefined;

@@ -152,6 +152,17 @@ export class RootedJobs {
     return {};
   }
 
+  /** jobEnvironment with the reads on the thread pool. */
+  async jobEnvironmentAsync(jobId: string, names: readonly string[]): Promise<Record<string, string>> {
+    const entry = this.jobs.get(jobId);
+    if (!entry) return {};
+    for (const subId of [...entry.trees]) {
+      const env = await this.tracker.jobEnvironmentAsync(subId, names);
+      if (Object.keys(env).length > 0) return env;
+    }
+    return {};
+  }
+
   /** Environment of a PID (for roots not yet sampled). */
   environOf(pid: number, names: readonly string[]): Record<string, string> {
     return readEnviron(this.procRoot, pid, names);
@@ -185,6 +196,10 @@ export abstract class RootedSource implements DiscoveringSource {
   /** Re-reads the job processes between samples when they are few (DiscoveringSource.refresh). */
   refresh(maxProcesses: number): boolean {
     return this.trees.refresh(maxProcesses);
+  }
+
+  jobEnvironmentAsync(jobId: string, names: readonly string[]): Promise<Record<string, string>> {
+    return this.trees.jobEnvironmentAsync(jobId, names);
   }
 
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {

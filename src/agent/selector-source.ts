@@ -204,6 +204,11 @@ export class SelectorJobSource extends RootedSource {
    * Selected variables of the job's first root that has any. Off the loop, the device variables
    * come from what prepare() read of each root (a name beyond them is read in place).
    */
+  override jobEnvironmentAsync(jobId: string, names: readonly string[]): Promise<Record<string, string>> {
+    if (!this.o.offLoop || names.some((n) => !DEVICE_ASSIGNMENT_VARIABLES.includes(n))) return super.jobEnvironmentAsync(jobId, names);
+    return Promise.resolve(this.jobEnvironment(jobId, names));
+  }
+
   override jobEnvironment(jobId: string, names: readonly string[]): Record<string, string> {
     if (!this.o.offLoop || names.some((n) => !DEVICE_ASSIGNMENT_VARIABLES.includes(n))) return super.jobEnvironment(jobId, names);
     for (const [pid, job] of this.roots) {

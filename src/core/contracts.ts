@@ -235,6 +235,11 @@ export interface ProcessSource {
    */
   jobEnvironment(jobId: string, names: readonly string[]): Record<string, string>;
   /**
+   * jobEnvironment with its reads off the event loop (another process's environ can block in the
+   * kernel). The sampler prefers it where a source has it, and bounds it.
+   */
+  jobEnvironmentAsync?(jobId: string, names: readonly string[]): Promise<Record<string, string>>;
+  /**
    * The job of one live PID, asked by the sampler only for a device's processes (a GPU's few PIDs)
    * that `ProcessSample.members` does not list: lets a source skip listing every member each tick
    * (the node agent reads /proc/PID/cgroup for these few instead of every container's

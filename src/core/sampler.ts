@@ -63,6 +63,9 @@ export const FAILING_AFTER = 3;
 /** The variables of a job's root that assign it devices (noteJobDevices asks the process source for them). */
 export const DEVICE_ASSIGNMENT_VARIABLES: readonly string[] = ["CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"];
 
+/** Device-assignment reads stuck at once beyond which new jobs' are not started (each holds a pool thread). */
+const MAX_STUCK_DEVICE_NOTES = 2;
+
 /** Default per-collector read deadline, ms. */
 export const DEFAULT_COLLECTOR_DEADLINE_MILLIS = 5_000;
 
@@ -119,6 +122,10 @@ export class Sampler {
   private readonly collectors: Collector[];
   /** Reads that passed their deadline and have not settled yet, by collector (never restarted meanwhile). */
   private readonly hungReads = new Set<Collector>();
+  /** Device-assignment reads started since the last tick's wait (noteJobDevices). */
+  private freshDeviceNotes: Promise<void>[] = [];
+  /** Device-assignment reads past their wait that have not returned (each holds a pool thread). */
+  private readonly stuckDeviceNotes = new Set<Promise<void>>();
   /** The process source's prepare() in flight, if any (a stuck one is not started again until it settles). */
   private preparing: Promise<void> | undefined;
   /** Each counter device's last reading, and the resume point of the last tick recorded (resumePoint()). */
@@ -238,11 +245,47 @@ export class Sampler {
     return this.collectors;
   }
 
-  /** Registers a job's device assignment (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of its root). */
+  /**
+   * Registers a job's device assignment (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES of its
+   * root). Where the source reads environments off the loop (jobEnvironmentAsync), the read is
+   * started here and awaited, bounded, before the tick's attribution; one past that is left to
+   * finish (its job gets its assignment then); with MAX_STUCK_DEVICE_NOTES of those, new jobs'
+   * are not read (said).
+   */
   noteJobDevices(jobId: string): void {
-    const env = this.o.processes.jobEnvironment(jobId, DEVICE_ASSIGNMENT_VARIABLES);
-    const devices = parseVisibleDevices(env.CUDA_VISIBLE_DEVICES ?? env.NVIDIA_VISIBLE_DEVICES);
-    if (devices.length > 0) this.jobDevices.set(jobId, devices);
+    const apply = (env: Record<string, string>): void => {
+      const devices = parseVisibleDevices(env.CUDA_VISIBLE_DEVICES ?? env.NVIDIA_VISIBLE_DEVICES);
+      if (devices.length > 0) this.jobDevices.set(jobId, devices);
+    };
+    const source = this.o.processes;
+    if (!source.jobEnvironmentAsync) return apply(source.jobEnvironment(jobId, DEVICE_ASSIGNMENT_VARIABLES));
+    if (this.stuckDeviceNotes.size >= MAX_STUCK_DEVICE_NOTES) {
+      this.o.log.warnOnce(
+        "sampler:device-notes",
+        `${this.stuckDeviceNotes.size} reads of jobs' environments (CUDA_VISIBLE_DEVICES) have not returned (processes stuck in the kernel): new jobs get no device assignment until one does`,
+      );
+      return;
+    }
+    const note: Promise<void> = source
+      .jobEnvironmentAsync(jobId, DEVICE_ASSIGNMENT_VARIABLES)
+      .then(apply, (err: unknown) => this.fail("jobs:environment", err))
+      .finally(() => this.stuckDeviceNotes.delete(note));
+    this.freshDeviceNotes.push(note);
+  }
+
+  /** The device-assignment reads started since the last wait, bounded by the read deadline; those still out count as stuck. */
+  private async settleDeviceNotes(): Promise<void> {
+    if (this.freshDeviceNotes.length === 0) return;
+    const fresh = this.freshDeviceNotes.splice(0);
+    const settled = new Set<Promise<void>>();
+    for (const n of fresh) void n.then(() => settled.add(n));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(fresh),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.o.collectorDeadlineMillis ?? DEFAULT_COLLECTOR_DEADLINE_MILLIS))),
+    ]);
+    clearTimeout(timer);
+    for (const n of fresh) if (!settled.has(n)) this.stuckDeviceNotes.add(n);
   }
 
   async tick(): Promise<void> {
@@ -304,6 +347,8 @@ export class Sampler {
     }
     if (!prev) return;
     this.previous = { sample, monotonicMillis, wallMillis: timeMillis };
+    // The device assignments of jobs that went live in this sample, before they are attributed.
+    await this.settleDeviceNotes();
 
     const jobCpuDelta = new Map<string, number>();
     for (const [job, seconds] of sample.jobCpuSeconds) {

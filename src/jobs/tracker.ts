@@ -41,6 +41,7 @@ import {
   parseLastPid,
   readChildrenWith,
   readEnviron,
+  readEnvironAsync,
   readHostMemory,
 } from "../procfs/reader.js";
 import type { StatFields } from "../procfs/reader.js";
@@ -348,6 +349,15 @@ export class ProcessTracker implements ProcessSource {
     const s = this.readStat(job.rootPid, false);
     if (!s || processKey(s) !== job.rootKey) return {};
     return readEnviron(this.root, job.rootPid, names);
+  }
+
+  /** jobEnvironment with the environ read on the thread pool (readEnvironAsync). */
+  async jobEnvironmentAsync(jobId: string, names: readonly string[]): Promise<Record<string, string>> {
+    const job = this.jobs.get(jobId);
+    if (!job || job.rootKey === undefined) return {};
+    const s = this.readStat(job.rootPid, false);
+    if (!s || processKey(s) !== job.rootKey) return {};
+    return readEnvironAsync(this.root, job.rootPid, names);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
  * Times in /proc are clock ticks (USER_HZ, `getconf CLK_TCK`, 100 on Linux x86/arm64); every
  * function takes `ticksPerSecond` so tests and unusual kernels can inject it.
  */
+import { readRegularBytes } from "../guarded-read.js";
 import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ReadBuffer } from "../files.js";
@@ -384,6 +385,15 @@ export function readRegularFile(path: string, maxBytes: number): Buffer | undefi
 export function readEnviron(root: string, pid: number, names: readonly string[]): Record<string, string> {
   const bytes = readRegularFile(join(root, "proc", String(pid), "environ"), MAX_PROCESS_TEXT_BYTES);
   return bytes ? parseEnviron(bytes, names) : {};
+}
+
+/**
+ * readEnviron with the read on the thread pool (src/guarded-read.ts): another process's environ
+ * can block in the kernel on its mmap lock (a process in D state). Never bounded in time by itself.
+ */
+export async function readEnvironAsync(root: string, pid: number, names: readonly string[]): Promise<Record<string, string>> {
+  const r = await readRegularBytes(join(root, "proc", String(pid), "environ"), MAX_PROCESS_TEXT_BYTES);
+  return r.status === "ok" ? parseEnviron(r.bytes, names) : {};
 }
 
 /** Selected variables of an environ file's bytes (NUL-separated KEY=VALUE; the first of a repeated name wins). */

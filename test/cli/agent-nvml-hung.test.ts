@@ -127,13 +127,16 @@ describe("an NVML call that never returns", () => {
   it("run: the call sticks mid-job; the job's exit code passes through, the report is written, the process exits with the call still stuck", async () => {
     const env = stubEnv();
     const report = join(dir, "r.json");
-    // The job waits for the collector's baseline read, wedges the stub, waits until a call is stuck, and exits 3.
+    // The job waits for a tick's whole read (the probe's counter read, then two ticks': NVML's calls
+    // run one after another, so the second tick's started once the first's ended), wedges the stub,
+    // waits until a call is stuck, and exits 3.
     const job = [
       'import { existsSync, readFileSync, writeFileSync } from "node:fs";',
       "const log = process.env.STUB_NVML_READ_LOG;",
       'const has = (s) => existsSync(log) && readFileSync(log, "utf8").includes(s);',
+      'const reads = () => (existsSync(log) ? readFileSync(log, "utf8").split("\\n").filter((l) => l.startsWith("energy gpu0")).length : 0);',
       "const until = async (f) => { while (!f()) await new Promise((r) => setTimeout(r, 20)); };",
-      'await until(() => has("energy gpu0"));',
+      "await until(() => reads() >= 3);",
       'writeFileSync(process.env.STUB_NVML_HANG_FILE, "");',
       'await until(() => has("hang "));',
       "process.exit(3);",

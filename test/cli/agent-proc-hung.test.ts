@@ -17,6 +17,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLI } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { buildStubNvml, buildStuckFuse } from "../native/build-stub.mjs";
+import { readCgroupMounts } from "../../src/cgroup/mounts.js";
+import { makeLayout, movePid, podPaths, removeTree } from "../cgroup/kube-layout.js";
+import { startReplayServer } from "../grid/replay-server.js";
 import { startAgent } from "./agent-helpers.js";
 
 const canMountFuse = process.getuid?.() === 0 && existsSync("/dev/fuse") && spawnSync("unshare", ["--mount", "--propagation", "private", "true"]).status === 0;
@@ -180,5 +183,78 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
     const saved = JSON.parse(readFileSync(state, "utf8")) as { ledger: { jobs: { id: string; energyJoules: Record<string, number> }[] } };
     const dev1 = saved.ledger.jobs.find((j) => j.id === "PP_PROC_HUNG_DEV_JOB=dev1")!;
     expect(dev1.energyJoules.gpu).toBeGreaterThan(0);
+  }, 180_000);
+
+  const v2 = readCgroupMounts().v2;
+  it.skipIf(!canMountFuse || !v2)("node mode: a pod process's environ that never answers (read for the pod's CUDA_VISIBLE_DEVICES): ticks go on, the other pod is measured, /healthz 200, SIGTERM exits 0", async () => {
+    const uid = (n: number) => `${(process.pid % 0xffffffff).toString(16).padStart(8, "0")}-0000-4000-9100-${String(n).padStart(12, "0")}`;
+    const pods = [
+      { uid: uid(1), qos: "besteffort" as const, containers: ["a".repeat(64)], name: "stuck-0" },
+      { uid: uid(2), qos: "besteffort" as const, containers: ["b".repeat(64)], name: "busy-0" },
+    ];
+    const top = join(v2!.mountPoint, `pp-agent-proc-hung-${process.pid}`);
+    makeLayout(top, "systemd", pods);
+    const victim = spawn("sleep", ["600"], { stdio: "ignore" });
+    killed.push(victim.pid!);
+    const stop = join(dir, "stop");
+    const busy = startJob("busy", stop);
+    movePid(join(top, podPaths("systemd", pods[0]).containers[0]), victim.pid!);
+    movePid(join(top, podPaths("systemd", pods[1]).containers[0]), busy.pid!);
+    const kubelet = await startReplayServer((req) =>
+      req.path === "/pods"
+        ? {
+            body: {
+              kind: "PodList",
+              apiVersion: "v1",
+              items: pods.map((p) => ({
+                metadata: { uid: p.uid, name: p.name, namespace: "ml" },
+                spec: { nodeName: "node-a" },
+                status: { phase: "Running", containerStatuses: [{ name: "main", containerID: `containerd://${p.containers[0]}`, state: { running: {} } }] },
+              })),
+            },
+          }
+        : { status: 404, body: "no" },
+    );
+    const fuse = join(dir, "fuse");
+    mkdirSync(fuse);
+    const daemonPidFile = join(dir, "daemon.pid");
+    const state = join(dir, "state.json");
+    const script = ['"$1" "$2" & echo $! > "$3"', 'while [ ! -e "$2/stuck" ]; do sleep 0.05; done', 'mount --bind "$2/stuck" "/proc/$4/environ" || exit 98', "shift 4", 'exec "$@"'].join("\n");
+    const child: ChildProcess = spawn(
+      "unshare",
+      [
+        "--mount", "--propagation", "private", "sh", "-c", script, "sh", buildStuckFuse(), fuse, daemonPidFile, String(victim.pid),
+        process.execPath, CLI, "agent", "--mode", "node", "--kubelet-url", `${kubelet.url}/pods`, "--interval", "200ms",
+        "--listen", "127.0.0.1:0", "--state-file", state, "--flush-timeout", "2s",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let err = "";
+    child.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    try {
+      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(err)?.[1]);
+      const daemon = Number(await waitFor("the FUSE daemon", () => (existsSync(daemonPidFile) ? readFileSync(daemonPidFile, "utf8").trim() || undefined : undefined)));
+      killed.push(daemon);
+      await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
+      // The busy pod's CPU counted, samples after samples.
+      const first = await waitFor("busy-0 measured", async () => (await jobsView(url)).jobs.find((j) => j.id === pods[1].uid && j.cpuSeconds > 0));
+      await waitFor("busy-0 measured further", async () => ((await jobsView(url)).jobs.find((j) => j.id === pods[1].uid)!.cpuSeconds > first.cpuSeconds ? true : undefined));
+      expect((await jobsView(url)).jobs.map((j) => j.id)).toContain(pods[0].uid);
+      const h = await fetch(`${url}/healthz`);
+      expect(h.status, await h.text()).toBe(200);
+      writeFileSync(stop, "");
+      child.kill("SIGTERM");
+      await waitFor("the exit past the stuck read", () =>
+        new RegExp(`warning: a read of /proc/${victim.pid}/environ has not returned for \\d+ s \\(stuck in the kernel\\): exiting without waiting for it`).test(err),
+      );
+      expect(JSON.parse(readFileSync(state, "utf8")).final).toBe(true);
+      process.kill(daemon, "SIGKILL");
+      expect(await exited, err).toBe(0);
+    } finally {
+      await cleanUp({ child, exited });
+      await kubelet.close();
+      await removeTree(top);
+    }
   }, 180_000);
 });

@@ -103,7 +103,7 @@ export const podMode: AgentMode<PodModeConfig> = {
     return {
       source,
       jobId: job.id,
-      collectors: (collectors) => collectors.map((col) => new PodGpuFilter(col, () => source.trainingEnvironment(VISIBLE_DEVICE_VARIABLES), ctx.log, view)),
+      collectors: (collectors) => collectors.map((col) => new PodGpuFilter(col, () => source.trainingEnvironmentAsync(VISIBLE_DEVICE_VARIABLES), ctx.log, view)),
       ...(c.marks !== undefined && { marks: { path: c.marks, jobId: job.id } }),
     };
   },
