@@ -342,10 +342,16 @@ describe.skipIf(!!receiversSkipReason("victoria-metrics"))("every path, the same
     const tolerance = { relative: 1e-3, fields: { cpuCores: skew, "averagePowerWatts.cpu": perturbed, "averagePowerWatts.total": perturbed, "phases.*.energyJoules": perturbed, "phases.*.emissionsGrams": perturbed } };
     const ref = fromReport(reference);
     expect(compareFigures(invariant(ref), invariant(own), tolerance, JOBS)).toEqual([]);
-    // The power gauges of both receivers (the last interval's power) are the reference's average power.
+    // The power gauges of both receivers (the last interval's power) are the reference's average
+    // power. The last interval ends where the run does, anywhere in its period: over a short one the
+    // late read of the scenario's table (above) weighs more, so up to 10 ms of it is allowed over
+    // that interval's own span (a descheduled tick on a busy machine; seen: 1.7 % over ~0.1 s).
+    const lastSpanSeconds = report.timeSeries?.spanSeconds.at(-1);
+    const gaugeSkew = o.commandJob && lastSpanSeconds ? 0.01 / lastSpanSeconds : 0;
+    const gaugeTolerance = { ...tolerance, fields: { ...tolerance.fields, "averagePowerWatts.cpu": perturbed + gaugeSkew, "averagePowerWatts.total": perturbed + gaugeSkew } };
     for (const m of [prom, otlp]) {
       const gauges = new Map([...m].map(([id, j]) => [id, { averagePowerWatts: j.averagePowerWatts }]));
-      expect(compareFigures(new Map([...ref].map(([id, j]) => [id, { averagePowerWatts: j.averagePowerWatts }])), gauges, tolerance, JOBS)).toEqual([]);
+      expect(compareFigures(new Map([...ref].map(([id, j]) => [id, { averagePowerWatts: j.averagePowerWatts }])), gauges, gaugeTolerance, JOBS)).toEqual([]);
     }
     expect(commandShare).toBeLessThan(0.01);
 
