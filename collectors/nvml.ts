@@ -99,6 +99,8 @@ const DEFAULT_LIBRARY = "libnvidia-ml.so.1";
 
 /** How long probe() waits for NVML (init, enumeration, the counter check), ms: past it NVML is unavailable, said (a wedged driver). */
 export const PROBE_DEADLINE_MILLIS = 5_000;
+/** Records (processes, utilisation samples) the first call of a list makes room for: one call for most GPUs. */
+const INITIAL_RECORDS = 32;
 /** How long close() waits for nvmlShutdown, ms: past it the library stays loaded (unloading it under a running call would crash). */
 const SHUTDOWN_DEADLINE_MILLIS = 2_000;
 
@@ -316,18 +318,24 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
   async function processRecords(api: NvmlApi, device: NvmlDevice, handle: bigint): Promise<{ records: NvmlProcessRecord[]; note?: string; lost?: boolean }> {
     if (!api.getComputeRunningProcesses) return { records: [], note: "nvmlDeviceGetComputeRunningProcesses_v3 missing: no process list" };
     const countBuf = Buffer.alloc(4);
-    let code = await api.getComputeRunningProcesses(handle, countBuf, null);
-    if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
-    if (code === NVML_RETURN.SUCCESS) return { records: [] };
-    if (code !== NVML_RETURN.ERROR_INSUFFICIENT_SIZE) return { records: [], note: `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}` };
-    // Room for processes that start between the two calls; sized for the larger record layout. Bounded:
-    // NVML never lists more processes than a GPU can hold contexts for.
-    const capacity = Math.min(countBuf.readUInt32LE(0), 4096) + 8;
-    const infos = Buffer.alloc(capacity * 32);
+    // One call in the common case (each is a hop to the thread pool): room for INITIAL_RECORDS
+    // records, sized for the larger record layout. Too small: NVML says how many; asked again with
+    // room for processes that start in between. Bounded: NVML never lists more processes than a
+    // GPU can hold contexts for.
+    let capacity = INITIAL_RECORDS;
+    let infos = Buffer.alloc(capacity * 32);
     countBuf.writeUInt32LE(capacity, 0);
-    code = await api.getComputeRunningProcesses(handle, countBuf, infos);
+    let code = await api.getComputeRunningProcesses(handle, countBuf, infos);
     if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
+    if (code === NVML_RETURN.ERROR_INSUFFICIENT_SIZE) {
+      capacity = Math.min(countBuf.readUInt32LE(0), 4096) + 8;
+      infos = Buffer.alloc(capacity * 32);
+      countBuf.writeUInt32LE(capacity, 0);
+      code = await api.getComputeRunningProcesses(handle, countBuf, infos);
+      if (checkLost(api, device, "nvmlDeviceGetComputeRunningProcesses_v3", code)) return { records: [], lost: true };
+    }
     if (code !== NVML_RETURN.SUCCESS) return { records: [], note: `nvmlDeviceGetComputeRunningProcesses_v3: ${describe(api, code)}` };
+    if (countBuf.readUInt32LE(0) === 0) return { records: [] };
     const decoded = decodeProcessRecords(infos, Math.min(countBuf.readUInt32LE(0), capacity), {
       totalMemoryBytes: device.totalMemoryBytes,
       preferredStride: device.processStride,
@@ -354,20 +362,23 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
 
     let shares: Map<number, number> | undefined;
     if (api.getProcessUtilization) {
+      // One call in the common case, as for the process list; too small: asked again at the size NVML says.
       const sampleCount = Buffer.alloc(4);
-      code = await api.getProcessUtilization(device.handle, null, sampleCount, device.lastSampleMicros);
+      let samplesBuf = Buffer.alloc(INITIAL_RECORDS * PROCESS_UTILIZATION_SAMPLE_BYTES);
+      sampleCount.writeUInt32LE(INITIAL_RECORDS, 0);
+      code = await api.getProcessUtilization(device.handle, samplesBuf, sampleCount, device.lastSampleMicros);
       if (checkLost(api, device, "nvmlDeviceGetProcessUtilization", code)) return { lost: true };
-      if (code === NVML_RETURN.ERROR_INSUFFICIENT_SIZE || (code === NVML_RETURN.SUCCESS && sampleCount.readUInt32LE(0) > 0)) {
-        const capacity = sampleCount.readUInt32LE(0) + 8;
-        const samplesBuf = Buffer.alloc(capacity * PROCESS_UTILIZATION_SAMPLE_BYTES);
+      if (code === NVML_RETURN.ERROR_INSUFFICIENT_SIZE) {
+        const capacity = Math.min(sampleCount.readUInt32LE(0), 65_536) + 8;
+        samplesBuf = Buffer.alloc(capacity * PROCESS_UTILIZATION_SAMPLE_BYTES);
         sampleCount.writeUInt32LE(capacity, 0);
         code = await api.getProcessUtilization(device.handle, samplesBuf, sampleCount, device.lastSampleMicros);
         if (checkLost(api, device, "nvmlDeviceGetProcessUtilization", code)) return { lost: true };
-        if (code === NVML_RETURN.SUCCESS) {
-          const samples = decodeProcessUtilizationSamples(samplesBuf, sampleCount.readUInt32LE(0));
-          for (const s of samples) if (s.timeStampMicros > device.lastSampleMicros) device.lastSampleMicros = s.timeStampMicros;
-          shares = sharesFromSamples(samples);
-        }
+      }
+      if (code === NVML_RETURN.SUCCESS) {
+        const samples = decodeProcessUtilizationSamples(samplesBuf, sampleCount.readUInt32LE(0));
+        for (const s of samples) if (s.timeStampMicros > device.lastSampleMicros) device.lastSampleMicros = s.timeStampMicros;
+        shares = sharesFromSamples(samples);
       }
       // NOT_FOUND: no sample newer than lastSeen (nothing ran on the SMs); NOT_SUPPORTED: pre-Maxwell
       // or vGPU. Both leave shares absent and the split equal.
