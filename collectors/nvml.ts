@@ -427,7 +427,10 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     let powerWatts: number | undefined;
     const power = Buffer.alloc(4);
     const powerCode = await api.getPowerUsage(device.handle, power);
-    if (checkLost(api, device, "nvmlDeviceGetPowerUsage", powerCode)) return lostReading(device);
+    // Lost after the counter answered: that value is this read's (the device is lost from the next).
+    const lostAfterCounter = (): DeviceReading =>
+      energyJoules === undefined ? lostReading(device) : { ...base, method: "counter", energyJoules, note: [...notes, device.lostNote].filter(Boolean).join("; ") };
+    if (checkLost(api, device, "nvmlDeviceGetPowerUsage", powerCode)) return lostAfterCounter();
     if (powerCode === NVML_RETURN.SUCCESS) powerWatts = milliwattsToWatts(power.readUInt32LE(0));
     else if (energyJoules === undefined) notes.push(`nvmlDeviceGetPowerUsage: ${describe(api, powerCode)}`);
 
@@ -436,18 +439,18 @@ export function createNvmlCollector(opts: NvmlCollectorOptions = {}): Collector 
     let utilization: number | undefined;
     const util = Buffer.alloc(8);
     const utilCode = await api.getUtilizationRates(device.handle, util);
-    if (checkLost(api, device, "nvmlDeviceGetUtilizationRates", utilCode)) return lostReading(device);
+    if (checkLost(api, device, "nvmlDeviceGetUtilizationRates", utilCode)) return lostAfterCounter();
     if (utilCode === NVML_RETURN.SUCCESS) utilization = util.readUInt32LE(0) / 100;
 
     const procs = await readProcesses(api, device);
-    if (procs.lost) return lostReading(device);
+    if (procs.lost) return lostAfterCounter();
     if (procs.note) notes.push(procs.note);
     let mig: DeviceReading["mig"];
     if (device.mig) {
       // MIG: each instance's processes from its own list (the GPU's list adds any it lacks, by the
       // records' instance ids); the GPU keeps only the processes no instance holds.
       const read = await device.mig.read((handle) => processRecords(api, device, handle), procs.records ?? [], (fn, code) => checkLost(api, device, fn, code));
-      if (read.lost) return lostReading(device);
+      if (read.lost) return lostAfterCounter();
       mig = read.partition;
       const held = new Set(mig.instances.flatMap((i) => i.processes.map((p) => p.pid)));
       procs.processes = (procs.processes ?? []).filter((p) => !held.has(p.pid));
