@@ -28,7 +28,14 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await killAgents();
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+  // Each shell leads its own process group: its `sleep` (a child, as `; :` keeps the shell) goes too.
+  for (const c of children.splice(0)) {
+    try {
+      process.kill(-c.pid!, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -42,7 +49,7 @@ describe("hostile sizes", () => {
     // 128 KiB), told apart only by its last word: ids cut at 256 characters must stay distinct.
     const big = Array.from({ length: 12 }, (_, k) => String.fromCharCode(97 + k).repeat(120_000));
     for (let i = 0; i < 18; i++) {
-      const c = spawn("sh", ["-c", "sleep 600; :", "pp-huge", ...big, `tail-${i}`], { stdio: "ignore" });
+      const c = spawn("sh", ["-c", "sleep 600; :", "pp-huge", ...big, `tail-${i}`], { stdio: "ignore", detached: true });
       children.push(c);
     }
     const state = join(dir, "state.json");

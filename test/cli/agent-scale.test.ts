@@ -99,8 +99,9 @@ describe("agent at scale", () => {
     const state = join(dir, "state.json");
     writeFileSync(state, JSON.stringify(retainedState({ jobs: JOBS, host: hostname(), mode: "node" })));
     // The DaemonSet's own flags (deploy/kubernetes/node-agent/daemonset.yaml), its retention long
-    // enough that no job is dropped during the test.
-    const agent = startAgent(["--mode", "node", "--interval", "1s", "--prometheus", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--state-file", state, "--checkpoint-interval", "30s", "--retention", "1h"]);
+    // enough that no job is dropped during the test, and room above its 10,000 finished jobs for
+    // other tests' pod cgroups that finish on this host meanwhile (they would push the oldest out).
+    const agent = startAgent(["--mode", "node", "--interval", "1s", "--prometheus", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--state-file", state, "--checkpoint-interval", "30s", "--retention", "1h", "--max-finished-jobs", String(JOBS + 1000)]);
     const metrics = await agent.line(/serving metrics at (\S+)/);
     await agent.line(/state: restored 10000 job/);
     const pid = agent.child.pid!;
