@@ -280,36 +280,31 @@ export class SelectorJobSource extends RootedSource {
     }
   }
 
+  /** Whether `pid` or one of its ancestors among the processes seen (at most 256 up) is `found`. */
+  private someAncestor(pid: number, found: (e: Seen) => boolean): boolean {
+    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
+      const e = this.seen.get(p);
+      if (!e) return false;
+      if (found(e)) return true;
+      p = e.ppid;
+    }
+    return false;
+  }
+
   /** The agent's own helpers (nvidia-smi) inherit its environment: never a job. */
   private isAgentDescendant(pid: number): boolean {
     const self = this.o.selfPid ?? process.pid;
-    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
-      if (p === self) return true;
-      const e = this.seen.get(p);
-      if (!e) return false;
-      p = e.ppid;
-    }
-    return false;
+    // An agent that is PID 1 (a container's init) is every process's ancestor there: not a helper test.
+    if (self <= 1) return false;
+    return pid === self || this.someAncestor(pid, (e) => e.ppid === self);
   }
 
   private hasUnreadAncestor(pid: number): boolean {
-    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
-      const e = this.seen.get(p);
-      if (!e) return false;
-      if (e.job === undefined) return true;
-      p = e.ppid;
-    }
-    return false;
+    return this.someAncestor(pid, (e) => e.job === undefined);
   }
 
   private hasMatchingAncestor(pid: number): boolean {
-    for (let p = pid, guard = 0; p > 1 && guard < 256; guard++) {
-      const e = this.seen.get(p);
-      if (!e) return false;
-      if (e.job) return true;
-      p = e.ppid;
-    }
-    return false;
+    return this.someAncestor(pid, (e) => Boolean(e.job));
   }
 
   /** The process's match: read in place, or (off the loop) what prepare() found; undefined: not read yet. */
