@@ -28,12 +28,14 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await killAgents();
-  // Each shell leads its own process group: its `sleep` (a child, as `; :` keeps the shell) goes too.
+  // A detached shell leads its own process group: its `sleep` (a child, as `; :` keeps the shell)
+  // goes with it. The pod's `unshare` is killed itself: --kill-child then takes its namespace down
+  // (it ignores SIGTERM while it waits).
   for (const c of children.splice(0)) {
     try {
       process.kill(-c.pid!, "SIGKILL");
     } catch {
-      /* gone */
+      if (c.exitCode === null) c.kill("SIGKILL");
     }
   }
   rmSync(dir, { recursive: true, force: true });
@@ -133,6 +135,5 @@ describe("hostile sizes", () => {
     expect(label.length).toBe(MAX_ID);
     expect(label).toMatch(/^jjjj.*…#[0-9a-f]{16}$/);
     expect(readFileSync(out, "utf8")).toMatch(/warning: pod mode: .*labels is larger than 1 MiB: read up to 1 MiB, a label cut there is left out/);
-    pod.kill("SIGTERM");
   }, 120_000);
 });
