@@ -3,12 +3,13 @@
 // named (and nothing runs, not even a command that is really the unit), `run --help` states its
 // defaults as they are and wraps its closing paragraph, and a connection failure of the OTLP
 // exporter names its cause without mentioning outputs that were not asked for.
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/cli.js";
+import { CLI, runCli } from "../helpers/cli.js";
 
 let dir: string;
 beforeEach(() => {
@@ -134,4 +135,19 @@ describe("connection failures name their cause", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(readFileSync(report, "utf8")).exportFailures).toEqual({ "otlp:ECONNREFUSED": 1 });
   });
+});
+
+describe("output into a pipe that is already closed (`powerprint … | head`)", () => {
+  // The reader is gone before powerprint writes: its stdout is the write end of a pipe whose read
+  // end was closed before exec, so every write fails with EPIPE (Node ignores SIGPIPE).
+  const closedPipe = (args: string[]) =>
+    spawnSync("/usr/bin/python3", ["-c", "import os,sys; r,w=os.pipe(); os.close(r); os.dup2(w,1); os.execv(sys.argv[1], sys.argv[1:])", process.execPath, CLI, ...args], { encoding: "utf8", timeout: 60_000 });
+
+  for (const args of [["run", "--help"], ["bench-serving", "--help"], ["python-path"], ["grid", "--intensity-provider", "fixed", "--intensity", "250", "--json"]]) {
+    it(`${args.join(" ")}: exit 0, no EPIPE stack trace on stderr`, () => {
+      const r = closedPipe(args);
+      expect(r.stderr).not.toMatch(/EPIPE|Unhandled 'error' event/);
+      expect(r.status).toBe(0);
+    });
+  }
 });
