@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { UsageError, errorMessage } from "../src/errors.js";
+import { UsageError, errorMessage, oneLine } from "../src/errors.js";
 
 /** The budget part of the JSON report. */
 export const budgetReportSchema = z.object({
@@ -277,7 +277,7 @@ export function readReportFile(file: string): ReportV1 & Record<string, unknown>
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
-    throw new UsageError(file, `not a readable JSON report: ${errorMessage(err).split("\n")[0]}`, { cause: err });
+    throw new UsageError(file, `not a readable JSON report: ${oneLine(errorMessage(err))}`, { cause: err });
   }
   const parsed = reportSchemaV1.safeParse(raw);
   if (!parsed.success) {

@@ -50,6 +50,11 @@ export class ProviderError extends Error {
 }
 
 /** Turns any thrown value into a one-line message. */
+/** `text` on one line: its line breaks escaped (`\n`), as a parser's quote of a file may hold them. */
+export function oneLine(text: string): string {
+  return text.replace(/\r/g, "\\r").replace(/\n/g, "\\n");
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

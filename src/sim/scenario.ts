@@ -5,7 +5,7 @@ import { z } from "zod";
 // yaml (~100 ms and several MiB to load) is required only when a YAML scenario is read: `run`
 // imports this module for --sim, and most runs have no scenario at all.
 const requireYaml = (): typeof import("yaml") => createRequire(import.meta.url)("yaml") as typeof import("yaml");
-import { UsageError } from "../errors.js";
+import { oneLine, UsageError } from "../errors.js";
 import { parseTags } from "../config/identity.js";
 import type { KnownJob, LedgerOptions, ScheduledMark } from "../core/ledger.js";
 
@@ -256,7 +256,11 @@ export function loadScenario(path: string): Scenario {
   try {
     data = /\.ya?ml$/i.test(path) ? requireYaml().parse(text) : JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`scenario ${path}`, `malformed ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+    // YAML's message carries a code frame after its first line; JSON's quotes the text, which may
+    // hold a newline: escaped, so the message stays whole on one line.
+    const yaml = /\.ya?ml$/i.test(path);
+    const message = (err as Error).message;
+    throw new UsageError(`scenario ${path}`, `malformed ${yaml ? "YAML" : "JSON"}: ${yaml ? message.split("\n")[0] : oneLine(message)}`, { cause: err });
   }
   return validateScenario(data, path);
 }

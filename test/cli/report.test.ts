@@ -126,4 +126,14 @@ describe("powerprint report", () => {
     expect(() => readFileSync(out)).toThrow();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it("a file that is a line of text: the parser's quote of it (with its newline) on the one line, whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pp-report-"));
+    const text = join(dir, "notes.json");
+    writeFileSync(text, "ab\n");
+    const r = await runCli(["report", text]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^powerprint: error: .*notes\.json: not a readable JSON report: .*"ab\\n" is not valid JSON\n$/);
+    rmSync(dir, { recursive: true, force: true });
+  });
 });

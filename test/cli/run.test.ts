@@ -179,6 +179,7 @@ describe("bad input: exit 2, one line naming the field, nothing written", () => 
     ["bad interval", () => ["run", "--interval", "fast", "--", "true"], /--interval/],
     ["--idle-policy", () => ["run", "--idle-policy", "maybe", "--", "true"], /--idle-policy/],
     ["malformed scenario", (dir) => ["simulate", badScenario("s.json", "{ not json").file], /malformed JSON/],
+    ["a scenario that is a line of text (its newline quoted by the parser: escaped, the message whole)", () => ["simulate", badScenario("s.json", "vm\n").file], /malformed JSON: .*"vm\\n" is not valid JSON$/],
     ["negative watts", () => ["simulate", badScenario("s.json", { ...base, devices: [{ ...base.devices[0], idleWatts: -5 }, ...base.devices.slice(1)] }).file], /devices\[0\]\.idleWatts/],
     ["unknown device kind", () => ["simulate", badScenario("s.json", { ...base, devices: [...base.devices, { id: "x", kind: "tpu", idleWatts: 1, maxWatts: 2 }] }).file], /devices\[3\]\.kind/],
     ["scenario through run --sim", () => ["run", "--sim", badScenario("s.json", { ...base, durationSeconds: -1 }).file, "--", "true"], /durationSeconds/],
