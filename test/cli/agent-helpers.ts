@@ -1,5 +1,7 @@
 /** Helpers for tests of the long-running `powerprint agent` (the built CLI as a real process). */
 import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CLI } from "../helpers/cli.js";
 
 export interface RunningAgent {
@@ -25,7 +27,14 @@ export async function killAgents(): Promise<void> {
 }
 
 export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): RunningAgent {
-  const child = spawn(process.execPath, [CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return watchAgent(spawn(process.execPath, [CLI, "agent", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }));
+}
+
+/**
+ * An agent started some other way (e.g. through `unshare … sh -c '… exec "$@"'`), its stderr piped:
+ * watched as startAgent's are (its stderr kept, lines waited for, killed by killAgents()).
+ */
+export function watchAgent(child: ChildProcess): RunningAgent {
   live.add(child);
   let err = "";
   const waiters: (() => void)[] = [];
@@ -33,7 +42,7 @@ export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): Running
     err += d;
     for (const w of waiters.splice(0)) w();
   });
-  child.stdout!.resume();
+  child.stdout?.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => {
       live.delete(child);
@@ -70,6 +79,27 @@ export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}): Running
       return (await exited).code;
     },
   };
+}
+
+/**
+ * Writes, in `dir`, the scenario of a short job (1 s) beside a long one (the hour), each a busy
+ * core on a 4-core CPU: for retention and self-metric tests. Returns its path.
+ */
+export function shortAndLong(dir: string): string {
+  const scenario = join(dir, "short.json");
+  writeFileSync(
+    scenario,
+    JSON.stringify({
+      name: "short-and-long",
+      durationSeconds: 3600,
+      devices: [{ id: "cpu0", kind: "cpu", idleWatts: 10, maxWatts: 110, cores: 4 }],
+      processes: [
+        { pid: 10, job: "short", endSeconds: 1, cpu: [[0, 1]] },
+        { pid: 20, job: "long", cpu: [[0, 1]] },
+      ],
+    }),
+  );
+  return scenario;
 }
 
 /** Sum of a counter's samples in Prometheus text whose labels include all of `labels`. */

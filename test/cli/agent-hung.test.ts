@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLI } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
-import { killAgents, startAgent } from "./agent-helpers.js";
+import { killAgents, startAgent, watchAgent } from "./agent-helpers.js";
 
 const fixture = join(import.meta.dirname, "..", "fixtures", "powercap", "two-sockets-dram");
 const canMountTracefs =
@@ -98,11 +98,10 @@ describe("a hardware read that never returns", () => {
       ["--mount", "--propagation", "private", "sh", "-c", 'mount -t tracefs nodev "$1" && mkdir "$1/instances/$2" && shift 2 && exec "$@"', "sh", tracefs, instance, process.execPath, CLI, "agent", ...args(state)],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
-    let err = "";
-    child.stderr!.on("data", (d) => (err += d));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const agent = watchAgent(child);
+    const exited = agent.exited.then((e) => e.code);
     try {
-      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(err)?.[1]);
+      const url = await agent.line(/health: (\S+)\/healthz/);
       await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
       // The zone's counter becomes a link to the instance's trace_pipe: a regular file, whose read blocks.
       const pipe = join(tracefs, "instances", instance, "trace_pipe");
@@ -115,11 +114,11 @@ describe("a hardware read that never returns", () => {
       expect(h.body).toMatch(/^not live: source rapl hung: its read has not answered for \d+ s \(it is not read again until it does\)\n$/);
       await ticksGoOn(url);
       // Counted and labelled (src/core/sampler.ts).
-      expect(err).toMatch(/rapl: read did not answer within 1 s/);
+      expect(agent.stderr()).toMatch(/rapl: read did not answer within 1 s/);
       child.kill("SIGTERM");
       // Bounded, so that a failure still reaches the cleanup below (not a claim about speed).
       expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r("no exit after SIGTERM"), 60_000))])).toBe(0);
-      expect(err).toMatch(/warning: a read of .*energy_uj has not returned for \d+ s \(stuck in the kernel\): exiting without waiting for it/);
+      expect(agent.stderr()).toMatch(/warning: a read of .*energy_uj has not returned for \d+ s \(stuck in the kernel\): exiting without waiting for it/);
       expect(JSON.parse(readFileSync(state, "utf8")).final).toBe(true);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");

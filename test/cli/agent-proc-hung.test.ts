@@ -20,7 +20,7 @@ import { buildStubNvml, buildStuckFuse } from "../native/build-stub.mjs";
 import { readCgroupMounts } from "../../src/cgroup/mounts.js";
 import { makeLayout, movePid, podPaths, removeTree } from "../cgroup/kube-layout.js";
 import { startReplayServer } from "../grid/replay-server.js";
-import { startAgent } from "./agent-helpers.js";
+import { startAgent, watchAgent } from "./agent-helpers.js";
 
 const canMountFuse = process.getuid?.() === 0 && existsSync("/dev/fuse") && spawnSync("unshare", ["--mount", "--propagation", "private", "true"]).status === 0;
 
@@ -66,9 +66,7 @@ function startInNamespace(victims: number) {
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
-  let err = "";
-  child.stderr!.on("data", (d) => (err += d));
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const agent = watchAgent(child);
   const pids = async (): Promise<{ daemon: number; victims: number[] }> => {
     const lines = await waitFor("the namespace's processes", () => {
       const l = existsSync(pidsFile) ? readFileSync(pidsFile, "utf8").trim().split("\n") : [];
@@ -77,7 +75,7 @@ function startInNamespace(victims: number) {
     killed.push(...lines);
     return { daemon: lines[0], victims: lines.slice(1) };
   };
-  return { child, stderr: () => err, exited, state, pids };
+  return { ...agent, exited: agent.exited.then((e) => e.code), state, pids };
 }
 
 /** A process whose command line matches the agent's --match-cmdline (job `name`), burning CPU until `stop` exists. */
@@ -104,7 +102,7 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
   it.skipIf(!canMountFuse)("selector mode: said, ticks go on, a job started after it is found and measured, /healthz 200, SIGTERM exits 0", async () => {
     const agent = startInNamespace(1);
     try {
-      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(agent.stderr())?.[1]);
+      const url = await agent.line(/health: (\S+)\/healthz/);
       const { daemon, victims } = await agent.pids();
       await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
       const victim = victims[0];
@@ -139,7 +137,7 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
   it.skipIf(!canMountFuse)("three such processes: two reads stuck hold the pool's threads, no third is started (said) and no new job matched; once they return, a new job is found", async () => {
     const agent = startInNamespace(3);
     try {
-      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(agent.stderr())?.[1]);
+      const url = await agent.line(/health: (\S+)\/healthz/);
       const { daemon } = await agent.pids();
       await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
       await waitFor("the cap said", () => /selector: 2 reads of processes' command lines or environments are stuck in the kernel: no new process is matched until one returns/.test(agent.stderr()));
@@ -229,11 +227,10 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
-    let err = "";
-    child.stderr!.on("data", (d) => (err += d));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const agent = watchAgent(child);
+    const exited = agent.exited.then((e) => e.code);
     try {
-      const url = await waitFor("the agent's health URL", () => /health: (\S+)\/healthz/.exec(err)?.[1]);
+      const url = await agent.line(/health: (\S+)\/healthz/);
       const daemon = Number(await waitFor("the FUSE daemon", () => (existsSync(daemonPidFile) ? readFileSync(daemonPidFile, "utf8").trim() || undefined : undefined)));
       killed.push(daemon);
       await waitFor("/readyz", async () => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined));
@@ -246,11 +243,11 @@ describe("a /proc/PID/cmdline whose read never returns", () => {
       writeFileSync(stop, "");
       child.kill("SIGTERM");
       await waitFor("the exit past the stuck read", () =>
-        new RegExp(`warning: a read of /proc/${victim.pid}/environ has not returned for \\d+ s \\(stuck in the kernel\\): exiting without waiting for it`).test(err),
+        new RegExp(`warning: a read of /proc/${victim.pid}/environ has not returned for \\d+ s \\(stuck in the kernel\\): exiting without waiting for it`).test(agent.stderr()),
       );
       expect(JSON.parse(readFileSync(state, "utf8")).final).toBe(true);
       process.kill(daemon, "SIGKILL");
-      expect(await exited, err).toBe(0);
+      expect(await exited, agent.stderr()).toBe(0);
     } finally {
       await cleanUp({ child, exited });
       await kubelet.close();

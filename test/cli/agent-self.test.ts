@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { killAgents, promValue, scrape, startAgent, waitFor } from "./agent-helpers.js";
+import { killAgents, promValue, scrape, shortAndLong, startAgent, waitFor } from "./agent-helpers.js";
 
 let dir: string;
 beforeEach(() => {
@@ -30,19 +30,7 @@ const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`
 
 describe("agent self-metrics", () => {
   it("its own RSS and CPU as /proc has them, jobs held and dropped as /jobs has them, every source with its counters", async () => {
-    const scenario = join(dir, "short.json");
-    writeFileSync(
-      scenario,
-      JSON.stringify({
-        name: "short-and-long",
-        durationSeconds: 3600,
-        devices: [{ id: "cpu0", kind: "cpu", idleWatts: 10, maxWatts: 110, cores: 4 }],
-        processes: [
-          { pid: 10, job: "short", endSeconds: 1, cpu: [[0, 1]] },
-          { pid: 20, job: "long", cpu: [[0, 1]] },
-        ],
-      }),
-    );
+    const scenario = shortAndLong(dir);
     const agent = startAgent(["--sim", scenario, "--prometheus", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--interval", "100ms", "--retention", "500ms"]);
     const metrics = await agent.line(/serving metrics at (\S+)/);
     const health = await agent.line(/health: (\S+)\/healthz/);

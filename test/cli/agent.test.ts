@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { startReplayServer } from "../grid/replay-server.js";
-import { killAgents, promValue, scrape, startAgent, waitFor } from "./agent-helpers.js";
+import { killAgents, promValue, scrape, shortAndLong, startAgent, waitFor } from "./agent-helpers.js";
 
 const SCENARIO = join(import.meta.dirname, "..", "fixtures", "scenarios", "constant-shared-gpu.json");
 /** The scenario's GPU at full power: no job can gain energy faster. */
@@ -87,19 +87,7 @@ describe("agent restart", () => {
 
 describe("agent retention", () => {
   it("a finished job's final totals are exported for --retention, then it is dropped from /jobs and /metrics", async () => {
-    const scenario = join(dir, "short.json");
-    writeFileSync(
-      scenario,
-      JSON.stringify({
-        name: "short-and-long",
-        durationSeconds: 3600,
-        devices: [{ id: "cpu0", kind: "cpu", idleWatts: 10, maxWatts: 110, cores: 4 }],
-        processes: [
-          { pid: 10, job: "short", endSeconds: 1, cpu: [[0, 1]] },
-          { pid: 20, job: "long", cpu: [[0, 1]] },
-        ],
-      }),
-    );
+    const scenario = shortAndLong(dir);
     const agent = startAgent(["--sim", scenario, "--prometheus", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--interval", "100ms", "--retention", "1s"]);
     const metrics = await agent.line(/serving metrics at (\S+)/);
     const health = await agent.line(/health: (\S+)\/healthz/);
